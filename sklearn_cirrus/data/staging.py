@@ -1,0 +1,135 @@
+"""Staging: the driver cuts the training set into minibatch-aligned shards in an object store.
+
+A shard is one ``.npz`` file holding a whole number of minibatches: a CSR part (data,
+indices, indptr) or a dense block, the encoded targets and the per-sample weights.
+Shards go wherever fsspec can write (``memory://``, a local folder, ``s3://``...), next
+to a ``manifest.json``; a :class:`DataHandle` is all a worker needs to find them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import asdict, dataclass, field
+
+import fsspec
+import numpy as np
+import scipy.sparse as sp
+
+# Shards are sized for a worker's memory, not the dataset's: a few MB each, so that
+# one being used and one being prefetched fit easily in a small serverless function.
+DEFAULT_SHARD_BYTES = 4 * 2**20
+# Cut at least this many shards per worker per epoch, so the driver can rebalance work
+# and relaunch a failed invocation without redoing much.
+MIN_SHARDS_PER_WORKER = 4
+
+
+@dataclass(frozen=True)
+class DataHandle:
+    """Where a staged dataset lives and how it is cut; small and picklable."""
+
+    url: str
+    n_samples: int
+    n_features: int
+    sparse: bool
+    batch_size: int
+    shard_rows: tuple[int, ...]
+    max_shard_bytes: int
+    storage_options: dict = field(default_factory=dict)
+
+    @property
+    def n_shards(self) -> int:
+        return len(self.shard_rows)
+
+    def shard_url(self, shard_id: int) -> str:
+        return f"{self.url.rstrip('/')}/shard-{shard_id:06d}.npz"
+
+    def filesystem(self) -> tuple[fsspec.AbstractFileSystem, str]:
+        return fsspec.core.url_to_fs(self.url, **self.storage_options)
+
+
+def _bytes_per_row(X) -> float:
+    if sp.issparse(X):
+        per_value = X.data.itemsize + np.dtype(np.int32).itemsize
+        return per_value * X.nnz / max(X.shape[0], 1) + 16  # + indptr, target, weight
+    return X.shape[1] * X.dtype.itemsize + 16
+
+
+def plan_shard_rows(
+    n_samples: int, bytes_per_row: float, batch_size: int, n_workers: int, shard_bytes: int
+) -> int:
+    """Rows per shard: whole batches, about ``shard_bytes``, enough shards per worker."""
+    n_batches = math.ceil(n_samples / batch_size)
+    batches_by_size = max(1, int(shard_bytes // max(bytes_per_row * batch_size, 1)))
+    batches_by_count = max(1, math.ceil(n_batches / (MIN_SHARDS_PER_WORKER * n_workers)))
+    return batch_size * min(batches_by_size, batches_by_count)
+
+
+def _shard_arrays(X, y, sample_weight) -> dict[str, np.ndarray]:
+    arrays = {"y": y, "sample_weight": sample_weight}
+    if sp.issparse(X):
+        indices = X.indices
+        if indices.dtype != np.int32 and X.shape[1] < np.iinfo(np.int32).max:
+            indices = indices.astype(np.int32)
+        arrays.update(data=X.data, indices=indices, indptr=X.indptr - X.indptr[0],
+                      shape=np.asarray(X.shape))
+    else:
+        arrays["X"] = np.ascontiguousarray(X)
+    return arrays
+
+
+def stage(
+    X,
+    y: np.ndarray,
+    sample_weight: np.ndarray,
+    url: str,
+    *,
+    batch_size: int,
+    n_workers: int = 1,
+    shard_bytes: int = DEFAULT_SHARD_BYTES,
+    storage_options: dict | None = None,
+    order: np.ndarray | None = None,
+) -> DataHandle:
+    """Write ``X`` (dense or CSR), ``y`` and ``sample_weight`` as shards under ``url``.
+
+    ``order``, a permutation of the rows, shuffles them on the way without copying X.
+    """
+    storage_options = storage_options or {}
+    n_samples = X.shape[0]
+    rows_per_shard = plan_shard_rows(n_samples, _bytes_per_row(X), batch_size, n_workers, shard_bytes)
+    fs, root = fsspec.core.url_to_fs(url, **storage_options)
+    fs.makedirs(root, exist_ok=True)
+    shard_rows, max_bytes = [], 0
+    handle_url = url.rstrip("/")
+    for shard_id, start in enumerate(range(0, n_samples, rows_per_shard)):
+        rows = slice(start, min(start + rows_per_shard, n_samples))
+        if order is not None:
+            rows = order[rows]
+        buffer = io.BytesIO()
+        np.savez(buffer, **_shard_arrays(X[rows], y[rows], sample_weight[rows]))
+        payload = buffer.getvalue()
+        with fs.open(f"{root}/shard-{shard_id:06d}.npz", "wb") as f:
+            f.write(payload)
+        shard_rows.append(len(y[rows]))
+        max_bytes = max(max_bytes, len(payload))
+    handle = DataHandle(
+        url=handle_url,
+        n_samples=n_samples,
+        n_features=X.shape[1],
+        sparse=sp.issparse(X),
+        batch_size=batch_size,
+        shard_rows=tuple(shard_rows),
+        max_shard_bytes=max_bytes,
+        storage_options=storage_options,
+    )
+    with fs.open(f"{root}/manifest.json", "w") as f:
+        json.dump(asdict(handle), f)
+    return handle
+
+
+def remove(handle: DataHandle) -> None:
+    """Delete every shard and the manifest of a staged dataset."""
+    fs, root = handle.filesystem()
+    if fs.exists(root):
+        fs.rm(root, recursive=True)

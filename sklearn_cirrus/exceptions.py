@@ -1,0 +1,19 @@
+"""Typed failures of serverless workers, raised by ``fit`` once retries are spent."""
+
+from __future__ import annotations
+
+
+class WorkerError(RuntimeError):
+    """A worker invocation failed; the message carries the worker's own traceback."""
+
+
+class WorkerOutOfMemory(WorkerError, MemoryError):
+    """A worker went over ``worker_memory_mb``."""
+
+
+class WorkerTimeout(WorkerError, TimeoutError):
+    """A worker ran past ``worker_timeout`` seconds and was ended."""
+
+
+class WorkerLost(WorkerError):
+    """A worker died without reporting (killed by a signal, or its process crashed)."""

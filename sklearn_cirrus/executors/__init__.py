@@ -1,0 +1,48 @@
+"""Executors run worker invocations: sequentially, on threads or in local processes.
+
+``make_executor(spec)`` resolves the estimators' ``executor=`` parameter, which takes a
+name, an :class:`Executor` instance, or None. New backends join the registry with
+:func:`register_executor`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .base import Executor, WorkerResources
+from .local import SequentialExecutor, ThreadExecutor
+from .processes import ProcessExecutor
+
+_REGISTRY: dict[str, Callable[[str], Executor]] = {
+    "sequential": lambda spec: SequentialExecutor(),
+    "threads": lambda spec: ThreadExecutor(),
+    "processes": lambda spec: ProcessExecutor(),
+}
+DEFAULT_EXECUTOR = "threads"
+
+
+def register_executor(name: str, factory: Callable[[str], Executor]) -> None:
+    """Make ``executor=name`` (or ``"name://..."``) build ``factory(spec)``."""
+    _REGISTRY[name] = factory
+
+
+def make_executor(spec: str | Executor | None) -> tuple[Executor, bool]:
+    """Return ``(executor, owned)``; an executor built here is owned and shut down by fit."""
+    if isinstance(spec, Executor):
+        return spec, False
+    spec = DEFAULT_EXECUTOR if spec is None else spec
+    name = spec.split("://", 1)[0]
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown executor {spec!r}; valid executors are {sorted(_REGISTRY)}")
+    return _REGISTRY[name](spec), True
+
+
+__all__ = [
+    "Executor",
+    "ProcessExecutor",
+    "SequentialExecutor",
+    "ThreadExecutor",
+    "WorkerResources",
+    "make_executor",
+    "register_executor",
+]

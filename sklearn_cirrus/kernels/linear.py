@@ -1,0 +1,161 @@
+"""Loss and gradient of a regularised linear model on one minibatch.
+
+The parameters of a model with ``n_features`` inputs and ``n_outputs`` outputs live in
+the store as one ``(n_features + 1, n_outputs)`` array: row ``j`` holds the weights of
+feature ``j`` for every output and the last row holds the intercepts. A sparse
+minibatch touches only a few rows, so a worker pulls and pushes just those
+(:func:`touched_rows`), exactly as Cirrus's workers do.
+
+The penalty gradient is applied to the rows a minibatch touches only, the usual lazy
+regularisation of sparse SGD: a feature that never occurs is never decayed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from .losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
+
+# scikit-learn clips dloss to this magnitude to avoid overflow (``MAX_DLOSS``)
+MAX_DLOSS = 1e12
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A minibatch: features, encoded targets and per-sample weights."""
+
+    X: np.ndarray | sp.csr_matrix
+    y: np.ndarray
+    sample_weight: np.ndarray
+
+    @property
+    def n_samples(self) -> int:
+        return self.X.shape[0]
+
+
+@dataclass(frozen=True)
+class LinearKernel:
+    """A linear model's loss, gradient and initial parameters; pure and picklable.
+
+    Parameters
+    ----------
+    loss : str
+        A key of :data:`CLASSIFICATION_LOSSES` (``classification=True``) or
+        :data:`REGRESSION_LOSSES`.
+    n_features : int
+        Number of input features.
+    n_outputs : int, default=1
+        1 for regression and binary classification, the number of classes for
+        one-vs-rest multiclass classification.
+    classification : bool, default=True
+        Whether targets are class indices (encoded to {-1, +1} per output) or reals.
+    penalty, alpha, l1_ratio, epsilon, fit_intercept
+        As in :class:`sklearn.linear_model.SGDClassifier`.
+    positive_weight, negative_weight : tuple of float, default=None
+        Class weights of the positive and negative examples of each output; a sample's
+        weight is its sample weight times the one that applies.
+    """
+
+    loss: str
+    n_features: int
+    n_outputs: int = 1
+    classification: bool = True
+    penalty: str | None = "l2"
+    alpha: float = 1e-4
+    l1_ratio: float = 0.15
+    epsilon: float = 0.1
+    fit_intercept: bool = True
+    positive_weight: tuple[float, ...] | None = None
+    negative_weight: tuple[float, ...] | None = None
+
+    @property
+    def n_rows(self) -> int:
+        return self.n_features + 1
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.n_rows, self.n_outputs)
+
+    def init_params(
+        self, coef: np.ndarray | None = None, intercept: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Stack ``coef`` (n_outputs, n_features) and ``intercept`` into the store layout."""
+        params = np.zeros(self.shape)
+        if coef is not None:
+            params[:-1] = np.asarray(coef, dtype=np.float64).reshape(self.n_outputs, -1).T
+        if intercept is not None:
+            params[-1] = intercept
+        return params
+
+    def split_params(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(coef, intercept)`` in scikit-learn's shapes from the store layout."""
+        return np.ascontiguousarray(params[:-1].T), params[-1].copy()
+
+    def _loss_function(self):
+        losses = CLASSIFICATION_LOSSES if self.classification else REGRESSION_LOSSES
+        return losses[self.loss]
+
+    def _targets_and_weights(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
+        """Encode targets per output and combine sample and class weights."""
+        sample_weight = batch.sample_weight[:, None]
+        if not self.classification:
+            return batch.y.astype(np.float64)[:, None], np.broadcast_to(
+                sample_weight, (batch.n_samples, 1)
+            )
+        if self.n_outputs == 1:
+            is_positive = (batch.y == 1)[:, None]
+        else:
+            is_positive = batch.y[:, None] == np.arange(self.n_outputs)[None, :]
+        targets = np.where(is_positive, 1.0, -1.0)
+        positive = np.ones(self.n_outputs) if self.positive_weight is None else self.positive_weight
+        negative = np.ones(self.n_outputs) if self.negative_weight is None else self.negative_weight
+        weights = sample_weight * np.where(is_positive, positive, negative)
+        return targets, weights
+
+    def decision_function(self, params: np.ndarray, X) -> np.ndarray:
+        """Raw predictions ``X @ coef.T + intercept`` for rows aligned with ``X``'s columns."""
+        return np.asarray(X @ params[:-1]) + params[-1]
+
+    def loss_grad(self, params: np.ndarray, batch: Batch) -> tuple[float, np.ndarray]:
+        """Weighted sum of the losses on ``batch`` and the gradient of their mean.
+
+        ``params`` holds the rows of the columns of ``batch.X`` followed by the
+        intercept row (see :func:`touched_rows`); the gradient has the same shape and
+        includes the penalty of those rows.
+        """
+        targets, weights = self._targets_and_weights(batch)
+        predictions = self.decision_function(params, batch.X)
+        losses, dloss = self._loss_function()(predictions, targets, self.epsilon)
+        scaled = weights * np.clip(dloss, -MAX_DLOSS, MAX_DLOSS) / batch.n_samples
+        grad = np.empty_like(params)
+        grad[:-1] = np.asarray(batch.X.T @ scaled)
+        grad[-1] = scaled.sum(axis=0) if self.fit_intercept else 0.0
+        grad[:-1] += self.penalty_gradient(params[:-1])
+        return float(np.sum(weights * losses)), grad
+
+    def penalty_gradient(self, coef_rows: np.ndarray) -> np.ndarray:
+        """(Sub)gradient of ``alpha * ((1 - l1_ratio) / 2 * ||w||^2 + l1_ratio * |w|)``."""
+        if self.penalty is None or self.alpha == 0:
+            return np.zeros_like(coef_rows)
+        l1_ratio = {"l2": 0.0, "l1": 1.0}.get(self.penalty, self.l1_ratio)
+        return self.alpha * ((1.0 - l1_ratio) * coef_rows + l1_ratio * np.sign(coef_rows))
+
+
+def touched_rows(X, n_features: int) -> tuple[np.ndarray, np.ndarray | sp.csr_matrix]:
+    """Rows of the store a minibatch needs, and the minibatch with columns renumbered.
+
+    For CSR input, the rows are the sorted distinct column indices followed by the
+    intercept row ``n_features``; the returned matrix has ``len(rows) - 1`` columns.
+    Dense input touches every row.
+    """
+    if not sp.issparse(X):
+        return np.arange(n_features + 1), X
+    columns = np.unique(X.indices)
+    compact = sp.csr_matrix(
+        (X.data, np.searchsorted(columns, X.indices).astype(X.indices.dtype), X.indptr),
+        shape=(X.shape[0], columns.size),
+    )
+    return np.append(columns, n_features), compact

@@ -1,0 +1,716 @@
+"""Linear models trained by asynchronous SGD on serverless workers.
+
+The classes translate scikit-learn's ``SGDClassifier`` / ``SGDRegressor`` parameters
+into a :class:`~sklearn_cirrus.kernels.LinearKernel` and
+:class:`~sklearn_cirrus.runtime.driver.TrainingSettings`, and hand the work to
+:func:`~sklearn_cirrus.runtime.driver.train`.
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
+from sklearn.linear_model._base import LinearClassifierMixin, SparseCoefMixin
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+from sklearn.utils import check_random_state, compute_class_weight
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from .executors import Executor
+from .kernels import CLASSIFICATION_LOSSES, REGRESSION_LOSSES, LinearKernel
+from .runtime.driver import TrainingSettings, train
+from .store import LEARNING_RATES, OPTIMIZERS, OptimizerConfig
+
+_MAX_SEED = np.iinfo(np.int32).max
+
+
+class _BaseServerlessSGD(BaseEstimator):
+    """Parameters, validation and the hand-off to the engine shared by both models."""
+
+    _parameter_constraints: dict = {
+        "penalty": [StrOptions({"l2", "l1", "elasticnet"}), None],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both")],
+        "fit_intercept": ["boolean"],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left"), None],
+        "shuffle": ["boolean"],
+        "verbose": ["verbose"],
+        "epsilon": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "learning_rate": [StrOptions(set(LEARNING_RATES))],
+        "eta0": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "warm_start": ["boolean"],
+        "n_workers": [Interval(Integral, 1, None, closed="left")],
+        "executor": [str, Executor, None],
+        "store": [str, None],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "optimizer": [StrOptions(set(OPTIMIZERS))],
+        "worker_memory_mb": [Interval(Integral, 1, None, closed="left"), None],
+        "worker_timeout": [Interval(Real, 0, None, closed="neither"), None],
+    }
+
+    def _check_parameter_combination(self, for_partial_fit: bool = False) -> None:
+        if self.early_stopping and for_partial_fit:
+            raise ValueError("early_stopping should be False with partial_fit")
+        if self.learning_rate == "optimal" and self.alpha == 0:
+            raise ValueError(
+                "alpha must be > 0 since learning_rate is 'optimal'. alpha is used to "
+                "compute the optimal learning rate."
+            )
+
+    def _loss_function(self):
+        return CLASSIFICATION_LOSSES[self.loss]
+
+    def _optimizer_config(self) -> OptimizerConfig:
+        # scikit-learn's heuristic for the first step of the 'optimal' schedule
+        typical_weight = np.sqrt(1.0 / np.sqrt(self.alpha)) if self.alpha > 0 else 1.0
+        _, dloss = self._loss_function()(np.array([-typical_weight]), np.array([1.0]), self.epsilon)
+        initial_eta = typical_weight / max(1.0, abs(float(dloss[0])))
+        return OptimizerConfig(
+            name=self.optimizer,
+            eta0=self.eta0,
+            learning_rate=self.learning_rate,
+            power_t=self.power_t,
+            alpha=self.alpha,
+            optimal_init=1.0 / (initial_eta * self.alpha) if self.alpha > 0 else 1.0,
+        )
+
+    def _validation_split(self, y: np.ndarray, sample_weight: np.ndarray, stratify: bool):
+        """Boolean mask of the held-out rows for early stopping (none without it)."""
+        mask = np.zeros(y.shape[0], dtype=bool)
+        if not self.early_stopping:
+            return mask
+        splitter = (StratifiedShuffleSplit if stratify else ShuffleSplit)(
+            test_size=self.validation_fraction, random_state=self.random_state
+        )
+        train_rows, validation_rows = next(splitter.split(np.zeros((y.shape[0], 1)), y))
+        if train_rows.size == 0 or validation_rows.size == 0:
+            raise ValueError(
+                f"Splitting {y.shape[0]} samples into a train set and a validation set with "
+                f"validation_fraction={self.validation_fraction} led to an empty set."
+            )
+        if not np.any(sample_weight[validation_rows] > 0):
+            raise ValueError(
+                "The sample weights for validation set are all zero, consider using a "
+                "different random state."
+            )
+        mask[validation_rows] = True
+        return mask
+
+    def _train(self, kernel: LinearKernel, X, y, sample_weight, *, max_iter: int, stratify: bool,
+               score, partial: bool, coef_init=None, intercept_init=None):
+        """Run the engine and store the fitted attributes; ``score(y, pred, w)`` rates a split."""
+        resume = partial and hasattr(self, "coef_")
+        if resume:
+            coef_init, intercept_init = self.coef_, self.intercept_
+        validation = self._validation_split(y, sample_weight, stratify) if not partial else None
+        validation_score = None
+        if validation is not None and validation.any():
+            X_val, y_val, w_val = X[validation], y[validation], sample_weight[validation]
+
+            def validation_score(params):
+                return score(y_val, self._predict_from_params(kernel, params, X_val), w_val)
+
+            train_rows = ~validation
+            X, y, sample_weight = X[train_rows], y[train_rows], sample_weight[train_rows]
+        settings = TrainingSettings(
+            optimizer=self._optimizer_config(),
+            n_workers=self.n_workers,
+            executor=self.executor,
+            store=self.store,
+            batch_size=self.batch_size,
+            worker_memory_mb=self.worker_memory_mb,
+            worker_timeout=self.worker_timeout,
+            max_iter=max_iter,
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            shuffle=self.shuffle,
+            random_state=check_random_state(self.random_state).randint(_MAX_SEED),
+            validation_score=validation_score,
+            verbose=self.verbose,
+        )
+        result = train(
+            kernel, X, y, sample_weight, settings,
+            init=kernel.init_params(coef_init, intercept_init),
+            optimizer_state=self._optimizer_state if resume else None,
+            samples_seen=self.t_ - 1 if resume else 0.0,
+        )
+        coef, intercept = kernel.split_params(result.params)
+        self.coef_, self.intercept_ = self._shape_coef(coef, intercept)
+        self._optimizer_state = result.optimizer_state
+        self.n_iter_ = result.n_iter
+        self.t_ = result.samples_seen + 1.0
+        self.loss_curve_ = (list(self.loss_curve_) if resume else []) + result.loss_curve
+        self.validation_scores_ = result.validation_scores
+        self.fit_report_ = result.report
+        return self
+
+    def _shape_coef(self, coef, intercept):
+        return coef, intercept
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        # several asynchronous workers make training order, and so the model, vary
+        tags.non_deterministic = self.n_workers > 1
+        return tags
+
+
+_COMMON_PARAMETERS_DOC = """
+    penalty : {'l2', 'l1', 'elasticnet'} or None, default='l2'
+        The regularization term, as in scikit-learn. It is applied lazily: a
+        minibatch decays only the weights of the features it touches.
+    alpha : float, default=0.0001
+        Regularization strength, in [0, inf).
+    l1_ratio : float, default=0.15
+        Elastic net mixing, in [0, 1]; used with ``penalty='elasticnet'``.
+    fit_intercept : bool, default=True
+        Whether to fit an intercept.
+    max_iter : int, default=1000
+        Maximum number of epochs (passes over the training data), in [1, inf).
+    tol : float or None, default=1e-3
+        Stop when the epoch's loss (or validation score, with ``early_stopping``)
+        fails to improve by ``tol`` for ``n_iter_no_change`` epochs; None never stops
+        early.
+    shuffle : bool, default=True
+        Shuffle the rows once when staging and the shard order every epoch.
+    verbose : int, default=0
+        Print one line per epoch when positive.
+    epsilon : float, default=0.1
+        Margin of the 'huber', 'epsilon_insensitive' and
+        'squared_epsilon_insensitive' losses, in [0, inf).
+    random_state : int, RandomState instance or None, default=None
+        Seeds shuffling and the validation split.
+    learning_rate : {'constant', 'optimal', 'invscaling', 'adaptive'}, default='constant'
+        Step-size schedule, applied by the store to every push, with ``t`` counting
+        samples: ``eta0``; ``1 / (alpha * (t0 + t))``; ``eta0 / (t + 1) ** power_t``;
+        ``eta0`` divided by 5 each time ``n_iter_no_change`` epochs bring no
+        progress. The per-coordinate ``optimizer`` multiplies into it.
+    eta0 : float, default=0.1
+        Base step size, in (0, inf).
+    power_t : float, default=0.5
+        Exponent of the 'invscaling' schedule, in [0, inf).
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data and stop when the
+        validation score stops improving.
+    validation_fraction : float, default=0.1
+        Proportion held out for early stopping, in (0, 1).
+    n_iter_no_change : int, default=5
+        Epochs without improvement before stopping, in [1, inf).
+    warm_start : bool, default=False
+        Start ``fit`` from the previous solution.
+    n_workers : int, default=2
+        Worker invocations kept in flight at once, in [1, inf).
+    executor : {'threads', 'processes', 'sequential'}, Executor or None, default=None
+        Where workers run: threads of this process (None), one local process per
+        invocation with enforced limits, or one at a time in this thread (exactly
+        reproducible with ``n_workers=1``). An :class:`~sklearn_cirrus.executors.Executor`
+        instance is used as is and not shut down.
+    store : {'memory', 'shm'} or None, default=None
+        Parameter store: this process's memory, or shared memory reachable by local
+        processes. None picks the one the executor can reach.
+    batch_size : int, default=256
+        Samples per minibatch, in [1, inf).
+    optimizer : {'adagrad', 'sgd', 'momentum', 'nesterov'}, default='adagrad'
+        Update rule applied in the store on every push; adagrad and the momentum
+        methods keep per-coordinate state there.
+    worker_memory_mb : int or None, default=1024
+        Memory of one worker, in MB, enforced by the 'processes' executor. Too small
+        a value for one batch is rejected before any worker starts.
+    worker_timeout : float or None, default=300
+        Seconds one invocation may run; workers return by themselves before it and
+        the driver relaunches them on the rest of their shards.
+"""
+
+_COMMON_ATTRIBUTES_DOC = """
+    n_iter_ : int
+        Epochs run before the stopping criterion was met.
+    t_ : float
+        Samples pushed to the store in the last fit, plus one (the ``t`` of the
+        schedules).
+    loss_curve_ : list of float
+        Mean training loss of every epoch.
+    validation_scores_ : list of float
+        Validation score of every epoch with ``early_stopping``; empty otherwise.
+    fit_report_ : dict
+        What the fit cost: ``invocations``, ``failures``, ``samples``,
+        ``worker_seconds``, ``gb_seconds``, ``estimated_cost_usd`` (AWS Lambda
+        prices), ``peak_worker_memory_mb``, ``wall_seconds``, and
+        ``seconds_io``/``_pull``/``_compute``/``_push`` summed over workers.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when X has string column names.
+"""
+
+
+def _check_proba(self):
+    if self.loss not in ("log_loss", "modified_huber"):
+        raise AttributeError(f"probability estimates are not available for loss={self.loss!r}")
+    return True
+
+
+class ServerlessSGDClassifier(LinearClassifierMixin, SparseCoefMixin, _BaseServerlessSGD):
+    __doc__ = f"""Linear classifier trained by asynchronous SGD on serverless workers.
+
+    The scikit-learn counterpart is :class:`sklearn.linear_model.SGDClassifier`:
+    the same losses and penalties, one-vs-rest for more than two classes. ``fit``
+    stages the data as shards, starts a parameter store, and keeps ``n_workers``
+    stateless workers pulling the weights their minibatch touches and pushing
+    gradients, which the store applies with ``optimizer``.
+
+    Parameters
+    ----------
+    loss : {{'log_loss', 'hinge', 'modified_huber', 'squared_hinge', 'perceptron', \
+'squared_error', 'huber', 'epsilon_insensitive', 'squared_epsilon_insensitive'}}, \
+default='log_loss'
+        The loss; 'log_loss' and 'modified_huber' give probability estimates.
+    {_COMMON_PARAMETERS_DOC.strip()}
+    class_weight : dict, 'balanced' or None, default=None
+        Weights of the classes, as in scikit-learn.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (1, n_features) or (n_classes, n_features)
+        Weights of the features.
+    intercept_ : ndarray of shape (1,) or (n_classes,)
+        Intercepts.
+    classes_ : ndarray of shape (n_classes,)
+        The class labels.
+    {_COMMON_ATTRIBUTES_DOC.strip()}
+
+    See Also
+    --------
+    sklearn.linear_model.SGDClassifier : The in-process, single-threaded original.
+    ServerlessSGDRegressor : The same engine for regression.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn_cirrus import ServerlessSGDClassifier
+    >>> X, y = make_classification(n_samples=2000, random_state=0)
+    >>> clf = ServerlessSGDClassifier(n_workers=2, random_state=0).fit(X, y)
+    >>> clf.score(X, y) > 0.9
+    True
+    >>> clf.fit_report_["invocations"] >= 2
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseServerlessSGD._parameter_constraints,
+        "loss": [StrOptions(set(CLASSIFICATION_LOSSES))],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+    }
+
+    def __init__(
+        self,
+        loss="log_loss",
+        *,
+        penalty="l2",
+        alpha=0.0001,
+        l1_ratio=0.15,
+        fit_intercept=True,
+        max_iter=1000,
+        tol=1e-3,
+        shuffle=True,
+        verbose=0,
+        epsilon=0.1,
+        random_state=None,
+        learning_rate="constant",
+        eta0=0.1,
+        power_t=0.5,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        class_weight=None,
+        warm_start=False,
+        n_workers=2,
+        executor=None,
+        store=None,
+        batch_size=256,
+        optimizer="adagrad",
+        worker_memory_mb=1024,
+        worker_timeout=300.0,
+    ):
+        self.loss = loss
+        self.penalty = penalty
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.shuffle = shuffle
+        self.verbose = verbose
+        self.epsilon = epsilon
+        self.random_state = random_state
+        self.learning_rate = learning_rate
+        self.eta0 = eta0
+        self.power_t = power_t
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.class_weight = class_weight
+        self.warm_start = warm_start
+        self.n_workers = n_workers
+        self.executor = executor
+        self.store = store
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.worker_memory_mb = worker_memory_mb
+        self.worker_timeout = worker_timeout
+
+    def _validate(self, X, y, reset: bool):
+        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float64, order="C",
+                             accept_large_sparse=True, reset=reset)
+        check_classification_targets(y)
+        return X, y
+
+    def _fit_classes(self, X, y, sample_weight, *, max_iter, partial, coef_init=None,
+                     intercept_init=None):
+        n_classes = self.classes_.shape[0]
+        if n_classes < 2:
+            raise ValueError(
+                f"The number of classes has to be greater than one; got {n_classes} class"
+            )
+        class_weight = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
+        sample_weight = _check_sample_weight(sample_weight, X)
+        binary = n_classes == 2
+        kernel = LinearKernel(
+            loss=self.loss,
+            n_features=X.shape[1],
+            n_outputs=1 if binary else n_classes,
+            classification=True,
+            penalty=self.penalty,
+            alpha=self.alpha,
+            l1_ratio=self.l1_ratio,
+            epsilon=self.epsilon,
+            fit_intercept=self.fit_intercept,
+            positive_weight=(class_weight[1],) if binary else tuple(class_weight),
+            negative_weight=(class_weight[0],) if binary else (1.0,) * n_classes,
+        )
+        y_index = np.searchsorted(self.classes_, y)
+        return self._train(
+            kernel, X, y_index, sample_weight, max_iter=max_iter, stratify=True,
+            score=accuracy_score, partial=partial, coef_init=coef_init,
+            intercept_init=intercept_init,
+        )
+
+    @staticmethod
+    def _predict_from_params(kernel: LinearKernel, params, X):
+        scores = kernel.decision_function(params, X)
+        return (scores[:, 0] > 0).astype(int) if scores.shape[1] == 1 else scores.argmax(axis=1)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
+        """Fit the model on serverless workers.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; CSR, CSC and COO with 32- or 64-bit indices are accepted.
+        y : array-like of shape (n_samples,)
+            Target labels.
+        coef_init : ndarray of shape (n_classes, n_features), default=None
+            Initial weights.
+        intercept_init : ndarray of shape (n_classes,), default=None
+            Initial intercepts.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights, multiplied with ``class_weight``.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        self._check_parameter_combination()
+        warm = self.warm_start and hasattr(self, "coef_")
+        if warm and coef_init is None:
+            coef_init, intercept_init = self.coef_, self.intercept_
+        X, y = self._validate(X, y, reset=True)
+        self.classes_ = np.unique(y)
+        return self._fit_classes(X, y, sample_weight, max_iter=self.max_iter, partial=False,
+                                 coef_init=coef_init, intercept_init=intercept_init)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Run one epoch over ``(X, y)`` on the workers, continuing from the last call.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A chunk of the training data.
+        y : array-like of shape (n_samples,)
+            Its labels, all among ``classes``.
+        classes : array-like of shape (n_classes,), default=None
+            Every class there will be; required on the first call only.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        first_call = not hasattr(self, "classes_")
+        if first_call:
+            self._check_parameter_combination(for_partial_fit=True)
+            if self.class_weight == "balanced":
+                raise ValueError(
+                    "class_weight 'balanced' is not supported for partial_fit; compute the "
+                    "weights with compute_class_weight('balanced', classes=classes, y=y) on "
+                    "a large enough sample and pass them as the class_weight dict."
+                )
+        X, y = self._validate(X, y, reset=first_call)
+        _check_partial_fit_first_call(self, classes)
+        return self._fit_classes(X, y, sample_weight, max_iter=1, partial=True)
+
+    @available_if(_check_proba)
+    def predict_proba(self, X):
+        """Probability estimates, for ``loss='log_loss'`` or ``'modified_huber'``.
+
+        Multiclass probabilities normalise the one-vs-rest estimates, as
+        scikit-learn's ``SGDClassifier`` does.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Probability of each class, in the order of ``classes_``.
+        """
+        check_is_fitted(self)
+        if self.loss == "log_loss":
+            return self._predict_proba_lr(X)
+        scores = self.decision_function(X)
+        if len(self.classes_) == 2:
+            positive = (np.clip(scores, -1, 1) + 1) / 2
+            return np.column_stack([1 - positive, positive])
+        probabilities = (np.clip(scores, -1, 1) + 1) / 2
+        totals = probabilities.sum(axis=1)
+        all_zero = totals == 0
+        # no class claims the sample: spread it uniformly, as scikit-learn does
+        probabilities[all_zero] = 1.0
+        totals[all_zero] = len(self.classes_)
+        return probabilities / totals[:, None]
+
+    @available_if(_check_proba)
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Log-probability of each class, in the order of ``classes_``.
+        """
+        return np.log(self.predict_proba(X))
+
+
+class ServerlessSGDRegressor(RegressorMixin, _BaseServerlessSGD):
+    __doc__ = f"""Linear regressor trained by asynchronous SGD on serverless workers.
+
+    The scikit-learn counterpart is :class:`sklearn.linear_model.SGDRegressor`; the
+    engine is the one of :class:`ServerlessSGDClassifier`.
+
+    Parameters
+    ----------
+    loss : {{'squared_error', 'huber', 'epsilon_insensitive', \
+'squared_epsilon_insensitive'}}, default='squared_error'
+        The loss.
+    {_COMMON_PARAMETERS_DOC.strip()}
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,)
+        Weights of the features.
+    intercept_ : ndarray of shape (1,)
+        The intercept.
+    {_COMMON_ATTRIBUTES_DOC.strip()}
+
+    See Also
+    --------
+    sklearn.linear_model.SGDRegressor : The in-process, single-threaded original.
+    ServerlessSGDClassifier : The same engine for classification.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_regression
+    >>> from sklearn_cirrus import ServerlessSGDRegressor
+    >>> X, y = make_regression(n_samples=2000, n_features=10, noise=1.0, random_state=0)
+    >>> reg = ServerlessSGDRegressor(eta0=1.0, random_state=0).fit(X, y)
+    >>> reg.score(X, y) > 0.99
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **_BaseServerlessSGD._parameter_constraints,
+        "loss": [StrOptions(set(REGRESSION_LOSSES))],
+    }
+
+    def __init__(
+        self,
+        loss="squared_error",
+        *,
+        penalty="l2",
+        alpha=0.0001,
+        l1_ratio=0.15,
+        fit_intercept=True,
+        max_iter=1000,
+        tol=1e-3,
+        shuffle=True,
+        verbose=0,
+        epsilon=0.1,
+        random_state=None,
+        learning_rate="constant",
+        eta0=0.1,
+        power_t=0.5,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=5,
+        warm_start=False,
+        n_workers=2,
+        executor=None,
+        store=None,
+        batch_size=256,
+        optimizer="adagrad",
+        worker_memory_mb=1024,
+        worker_timeout=300.0,
+    ):
+        self.loss = loss
+        self.penalty = penalty
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.shuffle = shuffle
+        self.verbose = verbose
+        self.epsilon = epsilon
+        self.random_state = random_state
+        self.learning_rate = learning_rate
+        self.eta0 = eta0
+        self.power_t = power_t
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.warm_start = warm_start
+        self.n_workers = n_workers
+        self.executor = executor
+        self.store = store
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.worker_memory_mb = worker_memory_mb
+        self.worker_timeout = worker_timeout
+
+    def _loss_function(self):
+        return REGRESSION_LOSSES[self.loss]
+
+    def _kernel(self, n_features: int) -> LinearKernel:
+        return LinearKernel(
+            loss=self.loss, n_features=n_features, classification=False, penalty=self.penalty,
+            alpha=self.alpha, l1_ratio=self.l1_ratio, epsilon=self.epsilon,
+            fit_intercept=self.fit_intercept,
+        )
+
+    def _shape_coef(self, coef, intercept):
+        return coef.ravel(), intercept
+
+    @staticmethod
+    def _predict_from_params(kernel: LinearKernel, params, X):
+        return kernel.decision_function(params, X)[:, 0]
+
+    def _fit_values(self, X, y, sample_weight, *, max_iter, partial, reset, coef_init=None,
+                    intercept_init=None):
+        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float64, order="C",
+                             accept_large_sparse=True, y_numeric=True, reset=reset)
+        sample_weight = _check_sample_weight(sample_weight, X)
+        return self._train(
+            self._kernel(X.shape[1]), X, y.astype(np.float64), sample_weight, max_iter=max_iter,
+            stratify=False, score=r2_score, partial=partial, coef_init=coef_init,
+            intercept_init=intercept_init,
+        )
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
+        """Fit the model on serverless workers.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; CSR, CSC and COO with 32- or 64-bit indices are accepted.
+        y : array-like of shape (n_samples,)
+            Target values.
+        coef_init : ndarray of shape (n_features,), default=None
+            Initial weights.
+        intercept_init : ndarray of shape (1,), default=None
+            Initial intercept.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        self._check_parameter_combination()
+        if self.warm_start and hasattr(self, "coef_") and coef_init is None:
+            coef_init, intercept_init = self.coef_, self.intercept_
+        return self._fit_values(X, y, sample_weight, max_iter=self.max_iter, partial=False,
+                                reset=True, coef_init=coef_init, intercept_init=intercept_init)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y, sample_weight=None):
+        """Run one epoch over ``(X, y)`` on the workers, continuing from the last call.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            A chunk of the training data.
+        y : array-like of shape (n_samples,)
+            Its target values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        first_call = not hasattr(self, "coef_")
+        if first_call:
+            self._check_parameter_combination(for_partial_fit=True)
+        return self._fit_values(X, y, sample_weight, max_iter=1, partial=True, reset=first_call)
+
+    def predict(self, X):
+        """Predict target values.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Predicted values.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse="csr", reset=False)
+        return np.asarray(X @ self.coef_).ravel() + self.intercept_[0]

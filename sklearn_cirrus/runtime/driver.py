@@ -1,0 +1,309 @@
+"""The driver: stages data, keeps workers in flight, decides when training stops.
+
+:func:`train` is the engine behind every estimator's ``fit``. It stages the data as
+shards, creates the model in a fresh store, and keeps ``n_workers`` invocations in
+flight, each on a slice of the current epoch's shards. It relaunches invocations that
+fail (up to ``max_retries`` times each, then raises with the worker's traceback) or
+that return early, counts epochs as shards completed, applies scikit-learn's stopping
+rule, and finally pulls the model and removes the store namespace and the shards,
+whatever happened.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, wait
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from ..data import DataHandle, remove, stage
+from ..exceptions import WorkerError
+from ..executors import Executor, WorkerResources, make_executor
+from ..kernels import LinearKernel
+from ..store import OptimizerConfig, ParameterStore, make_store
+from .stopping import ADAPTIVE_DECAY, StopRule
+from .worker import STOP_FLAG, TIME_BUDGET_FRACTION, WorkerReport, WorkerTask, run_worker
+
+MODEL_KEY = "model"
+# Published AWS Lambda (x86, us-east-1) prices, for the cost estimate in fit_report_.
+USD_PER_GB_SECOND = 0.0000166667
+USD_PER_INVOCATION = 0.20 / 1_000_000
+# Working copies a worker holds of the parameter rows one minibatch touches.
+_PARAM_COPIES = 6
+
+
+@dataclass
+class TrainingSettings:
+    """Everything about a fit that is not the model or the data."""
+
+    optimizer: OptimizerConfig
+    n_workers: int = 1
+    executor: str | Executor | None = None
+    store: str | None = None
+    batch_size: int = 256
+    worker_memory_mb: int | None = 1024
+    worker_timeout: float | None = 300.0
+    max_iter: int = 1000
+    tol: float | None = 1e-3
+    n_iter_no_change: int = 5
+    shuffle: bool = True
+    random_state: int | None = None
+    validation_score: Callable[[np.ndarray], float] | None = None
+    max_retries: int = 2
+    prefetch: int = 1
+    data_url: str | None = None
+    verbose: int = 0
+
+
+@dataclass
+class TrainingResult:
+    params: np.ndarray
+    optimizer_state: np.ndarray | None
+    n_iter: int
+    samples_seen: float
+    loss_curve: list[float]
+    validation_scores: list[float]
+    report: dict
+
+
+@dataclass
+class _Invocation:
+    epoch: int
+    shard_ids: tuple[int, ...]
+    attempt: int = 0
+
+
+@dataclass
+class _Epoch:
+    shards_left: int
+    loss_sum: float = 0.0
+    samples: int = 0
+
+
+@dataclass
+class _Totals:
+    invocations: int = 0
+    failures: int = 0
+    worker_seconds: float = 0.0
+    samples: int = 0
+    peak_worker_memory_mb: float = 0.0
+    seconds: dict = field(default_factory=lambda: dict.fromkeys(("io", "pull", "compute", "push"), 0.0))
+
+    def add(self, report: WorkerReport) -> None:
+        self.worker_seconds += report.wall_seconds
+        self.samples += report.samples
+        self.peak_worker_memory_mb = max(self.peak_worker_memory_mb, report.peak_memory_mb)
+        for name, seconds in report.seconds.items():
+            self.seconds[name] += seconds
+
+
+def check_worker_memory(data: DataHandle, kernel: LinearKernel, settings: TrainingSettings,
+                        executor: Executor) -> None:
+    """Refuse a ``worker_memory_mb`` too small to hold the runtime and one shard."""
+    if settings.worker_memory_mb is None:
+        return
+    # a shard is held decoded and as file bytes, plus the prefetched ones
+    data_bytes = data.max_shard_bytes * (settings.prefetch + 2)
+    rows = data.n_features + 1 if not data.sparse else min(data.n_features + 1, data.batch_size * 64)
+    param_bytes = rows * kernel.n_outputs * 8 * _PARAM_COPIES
+    needed = executor.runtime_memory_mb + math.ceil((data_bytes + param_bytes) / 2**20)
+    if settings.worker_memory_mb < needed:
+        raise ValueError(
+            f"worker_memory_mb={settings.worker_memory_mb} is too small for one batch: a worker "
+            f"needs at least {needed} MB ({executor.runtime_memory_mb} MB of runtime, "
+            f"{math.ceil(data_bytes / 2**20)} MB for shards of batch_size={data.batch_size} rows, "
+            f"{math.ceil(param_bytes / 2**20)} MB of parameters); raise worker_memory_mb or "
+            "lower batch_size"
+        )
+
+
+def _plan_epoch(epoch: int, n_shards: int, n_workers: int, rng: np.random.RandomState | None):
+    order = rng.permutation(n_shards) if rng is not None else np.arange(n_shards)
+    return [
+        _Invocation(epoch, tuple(int(i) for i in part))
+        for part in np.array_split(order, min(n_workers, n_shards))
+    ]
+
+
+def _staging_url(settings: TrainingSettings, executor: Executor) -> str:
+    """A fresh place for this fit's shards: memory for in-process workers, else a folder."""
+    name = f"sklearn-cirrus-{uuid.uuid4().hex}"
+    if settings.data_url is not None:
+        return f"{settings.data_url.rstrip('/')}/{name}"
+    if executor.in_process:
+        return f"memory://{name}"
+    return os.path.join(tempfile.gettempdir(), name)
+
+
+def train(
+    kernel: LinearKernel,
+    X,
+    y: np.ndarray,
+    sample_weight: np.ndarray,
+    settings: TrainingSettings,
+    *,
+    init: np.ndarray,
+    optimizer_state: np.ndarray | None = None,
+    samples_seen: float = 0.0,
+) -> TrainingResult:
+    """Train ``kernel``'s model on ``(X, y, sample_weight)`` with serverless workers.
+
+    ``init``, ``optimizer_state`` and ``samples_seen`` give the starting point: the
+    initial parameters in the kernel's layout and, to resume an earlier fit, the
+    optimizer's state and schedule position it returned.
+    """
+    started = time.perf_counter()
+    executor, owns_executor = make_executor(settings.executor)
+    try:
+        store = make_store(settings.store, in_process=executor.in_process)
+        data = None
+        try:
+            order = None
+            if settings.shuffle:
+                order = np.random.RandomState(settings.random_state).permutation(X.shape[0])
+            data = stage(X, y, sample_weight, _staging_url(settings, executor),
+                         batch_size=settings.batch_size, n_workers=settings.n_workers, order=order)
+            check_worker_memory(data, kernel, settings, executor)
+            store.create(MODEL_KEY, init, settings.optimizer, state=optimizer_state,
+                         samples_seen=samples_seen)
+            result = _run(kernel, data, store, executor, settings)
+        finally:
+            store.delete()
+            if data is not None:
+                remove(data)
+    finally:
+        if owns_executor:
+            executor.shutdown()
+    result.report["wall_seconds"] = time.perf_counter() - started
+    return result
+
+
+def _run(kernel, data: DataHandle, store: ParameterStore, executor: Executor,
+         settings: TrainingSettings) -> TrainingResult:
+    rng = np.random.RandomState(settings.random_state) if settings.shuffle else None
+    resources = WorkerResources(memory_mb=settings.worker_memory_mb, timeout_s=settings.worker_timeout)
+    budget = None if settings.worker_timeout is None else settings.worker_timeout * TIME_BUDGET_FRACTION
+    base_task = WorkerTask(store=store.handle(), data=data, kernel=kernel, key=MODEL_KEY,
+                           shard_ids=(), time_budget_s=budget, prefetch=settings.prefetch)
+    rule = StopRule(tol=settings.tol, n_iter_no_change=settings.n_iter_no_change,
+                    use_validation=settings.validation_score is not None,
+                    adaptive=settings.optimizer.learning_rate == "adaptive",
+                    eta0=settings.optimizer.eta0)
+    pending: deque[_Invocation] = deque()
+    epochs: dict[int, _Epoch] = {}
+    in_flight = {}
+    totals = _Totals()
+    loss_curve, scores = [], []
+    next_epoch = n_iter = 0
+    stopping, error, overflow = False, None, None
+
+    def submit(invocation: _Invocation) -> None:
+        task = replace(base_task, shard_ids=invocation.shard_ids)
+        in_flight[executor.submit(run_worker, task, resources)] = invocation
+        totals.invocations += 1
+
+    while True:
+        while not stopping and len(in_flight) < settings.n_workers:
+            if not pending and next_epoch < settings.max_iter:
+                pending.extend(_plan_epoch(next_epoch, data.n_shards, settings.n_workers, rng))
+                epochs[next_epoch] = _Epoch(shards_left=data.n_shards)
+                next_epoch += 1
+            if not pending:
+                break
+            submit(pending.popleft())
+        if not in_flight:
+            break
+        done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+        for future in done:
+            invocation = in_flight.pop(future)
+            try:
+                report: WorkerReport = future.result()
+            except Exception as exc:
+                totals.failures += 1
+                if invocation.attempt >= settings.max_retries:
+                    error, stopping = exc, True
+                    store.set_flag(STOP_FLAG)
+                else:
+                    pending.appendleft(replace(invocation, attempt=invocation.attempt + 1))
+                continue
+            totals.add(report)
+            epoch = epochs[invocation.epoch]
+            epoch.loss_sum += report.loss_sum
+            epoch.samples += report.samples
+            epoch.shards_left -= report.shards_done
+            rest = invocation.shard_ids[report.shards_done:]
+            if rest and report.stopped_by == "budget":
+                pending.appendleft(_Invocation(invocation.epoch, rest))
+        # epochs finish in order, each when all of its shards are done
+        while not stopping and n_iter in epochs and epochs[n_iter].shards_left == 0:
+            epoch = epochs.pop(n_iter)
+            n_iter += 1
+            loss = epoch.loss_sum / max(epoch.samples, 1)
+            if not np.isfinite(loss):
+                overflow = ValueError(
+                    f"Floating-point under-/overflow occurred at epoch #{n_iter}. Scaling input "
+                    "data with StandardScaler or MinMaxScaler might help."
+                )
+                stopping = True
+                store.set_flag(STOP_FLAG)
+                break
+            loss_curve.append(loss)
+            score = None
+            if settings.validation_score is not None:
+                score = settings.validation_score(store.pull(MODEL_KEY))
+                scores.append(score)
+            decision = rule.update(loss, score)
+            if settings.verbose:
+                shown = "" if score is None else f", validation score {score:.6f}"
+                print(f"-- Epoch {n_iter}: avg. loss {loss:.6f}{shown}, "
+                      f"{totals.invocations} invocations, {totals.samples} samples")
+            if decision == "decay":
+                store.scale_learning_rate(MODEL_KEY, ADAPTIVE_DECAY)
+            elif decision == "stop" or n_iter >= settings.max_iter:
+                stopping = True
+                store.set_flag(STOP_FLAG)
+    if error is not None:
+        _raise_failure(error, settings.max_retries)
+    if overflow is not None:
+        raise overflow
+    return TrainingResult(
+        params=store.pull(MODEL_KEY),
+        optimizer_state=store.pull_state(MODEL_KEY),
+        n_iter=n_iter,
+        samples_seen=store.samples_seen(MODEL_KEY),
+        loss_curve=loss_curve,
+        validation_scores=scores,
+        report=_report(totals, settings),
+    )
+
+
+def _raise_failure(error: BaseException, max_retries: int):
+    """Raise a worker's failure, typed, with its traceback chained or embedded."""
+    if isinstance(error, WorkerError):
+        raise error
+    raise WorkerError(
+        f"a worker invocation failed {max_retries + 1} times; last failure: "
+        f"{type(error).__name__}: {error}"
+    ) from error
+
+
+def _report(totals: _Totals, settings: TrainingSettings) -> dict:
+    memory_gb = (settings.worker_memory_mb or 0) / 1024
+    gb_seconds = totals.worker_seconds * memory_gb
+    return {
+        "invocations": totals.invocations,
+        "failures": totals.failures,
+        "samples": totals.samples,
+        "worker_seconds": totals.worker_seconds,
+        "gb_seconds": gb_seconds,
+        "estimated_cost_usd": gb_seconds * USD_PER_GB_SECOND + totals.invocations * USD_PER_INVOCATION,
+        "peak_worker_memory_mb": totals.peak_worker_memory_mb,
+        **{f"seconds_{name}": seconds for name, seconds in totals.seconds.items()},
+    }

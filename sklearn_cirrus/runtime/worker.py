@@ -1,0 +1,102 @@
+"""The worker: a stateless function, as a serverless platform runs it.
+
+It receives a small picklable :class:`WorkerTask` (handles, budgets; no data, no live
+connections), connects to the store, streams its shards and for every minibatch pulls
+the rows it touches, computes the gradient and pushes it back. It stops when its
+shards are done, the store's stop flag is up, or its time budget is spent, and
+returns a :class:`WorkerReport`. Whatever it learned is already in the store.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from dataclasses import dataclass, field
+
+
+from ..data import DataHandle, ShardReader, minibatches
+from ..kernels import Batch, LinearKernel, touched_rows
+from ..store.base import StoreHandle
+
+STOP_FLAG = "stop"
+# Workers stop taking new shards after this fraction of worker_timeout, so that an
+# invocation returns by itself rather than being ended by the platform.
+TIME_BUDGET_FRACTION = 0.8
+# How often, at most, a worker asks the store whether it should stop.
+FLAG_CHECK_SECONDS = 0.05
+
+
+@dataclass(frozen=True)
+class WorkerTask:
+    """One invocation's work: which shards to train on and against which store."""
+
+    store: StoreHandle
+    data: DataHandle
+    kernel: LinearKernel
+    key: str
+    shard_ids: tuple[int, ...]
+    time_budget_s: float | None = None
+    prefetch: int = 1
+
+
+@dataclass
+class WorkerReport:
+    """What one invocation did. ``shards_done`` counts the leading task shards finished."""
+
+    shards_done: int = 0
+    samples: int = 0
+    steps: int = 0
+    loss_sum: float = 0.0
+    seconds: dict = field(default_factory=lambda: dict.fromkeys(("io", "pull", "compute", "push"), 0.0))
+    wall_seconds: float = 0.0
+    peak_memory_mb: float = 0.0
+    stopped_by: str = "done"
+
+
+def train_on_batch(store, kernel: LinearKernel, key: str, batch: Batch, report: WorkerReport) -> None:
+    """One asynchronous SGD step: pull the touched rows, compute, push the gradient."""
+    started = time.perf_counter()
+    rows, X = touched_rows(batch.X, kernel.n_features)
+    params = store.pull(key, rows)
+    pulled = time.perf_counter()
+    loss, grad = kernel.loss_grad(params, Batch(X, batch.y, batch.sample_weight))
+    computed = time.perf_counter()
+    store.push(key, grad, rows, batch.n_samples)
+    pushed = time.perf_counter()
+    report.seconds["pull"] += pulled - started
+    report.seconds["compute"] += computed - pulled
+    report.seconds["push"] += pushed - computed
+    report.loss_sum += loss
+    report.samples += batch.n_samples
+    report.steps += 1
+
+
+def run_worker(task: WorkerTask) -> WorkerReport:
+    """Train on ``task``'s shards until done, stopped or out of time; see module doc."""
+    started = time.perf_counter()
+    deadline = None if task.time_budget_s is None else started + task.time_budget_s
+    report = WorkerReport()
+    store = task.store.connect()
+    reader = ShardReader(task.data, task.shard_ids, prefetch=task.prefetch)
+    last_check = 0.0
+    try:
+        for _, shard in reader:
+            for batch in minibatches(shard, task.data.batch_size):
+                now = time.perf_counter()
+                if now - last_check >= FLAG_CHECK_SECONDS:
+                    last_check = now
+                    if store.is_flag_set(STOP_FLAG):
+                        report.stopped_by = "flag"
+                        return report
+                train_on_batch(store, task.kernel, task.key, batch, report)
+            report.shards_done += 1
+            if deadline is not None and time.perf_counter() > deadline:
+                report.stopped_by = "budget"
+                return report
+        return report
+    finally:
+        reader.close()
+        store.close()
+        report.seconds["io"] = reader.seconds_waiting
+        report.wall_seconds = time.perf_counter() - started
+        report.peak_memory_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -1,0 +1,47 @@
+"""Parameter stores: where the model lives while workers train it.
+
+``make_store(spec)`` turns the estimators' ``store=`` parameter into a fresh store:
+``"memory"`` (this process; threads), ``"shm"`` (shared memory; local processes), or
+None to let the executor choose.
+"""
+
+from __future__ import annotations
+
+from .base import ArrayStore, ParameterStore, StoreHandle
+from .memory import MemoryStore
+from .optimizers import LEARNING_RATES, OPTIMIZERS, OptimizerConfig
+from .shared_memory import SharedMemoryStore
+
+STORES = {"memory": MemoryStore, "shm": SharedMemoryStore, "shared_memory": SharedMemoryStore}
+
+
+def make_store(spec: str | None, *, in_process: bool) -> ParameterStore:
+    """A new, empty store for one fit.
+
+    ``in_process`` says whether the workers share the driver's memory; it picks the
+    default store and rules out ``"memory"`` for workers in other processes.
+    """
+    if spec is None:
+        spec = "memory" if in_process else "shm"
+    name = spec.split("://", 1)[0]
+    if name not in STORES:
+        raise ValueError(f"unknown store {spec!r}; valid stores are {sorted(STORES)}")
+    if name == "memory" and not in_process:
+        raise ValueError(
+            "store='memory' lives in the driver's process and cannot be reached by workers "
+            "in other processes; use store='shm' (local processes) or a server store"
+        )
+    return STORES[name]()
+
+
+__all__ = [
+    "ArrayStore",
+    "LEARNING_RATES",
+    "MemoryStore",
+    "OPTIMIZERS",
+    "OptimizerConfig",
+    "ParameterStore",
+    "SharedMemoryStore",
+    "StoreHandle",
+    "make_store",
+]

@@ -1,0 +1,76 @@
+"""A parameter store in the memory of the driver's process, for in-process workers."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+
+from .base import ArrayStore
+from .optimizers import OptimizerConfig, new_meta
+
+# namespace -> live store, so that a handle unpickled in this process finds its store
+_LIVE_STORES: weakref.WeakValueDictionary[str, MemoryStore] = weakref.WeakValueDictionary()
+
+
+@dataclass(frozen=True)
+class MemoryStoreHandle:
+    namespace: str
+
+    def connect(self) -> MemoryStore:
+        try:
+            return _LIVE_STORES[self.namespace]
+        except KeyError:
+            raise ConnectionError(
+                f"memory store {self.namespace!r} is not in this process (it was deleted, "
+                "or the worker runs in another process: use store='shm' or a server store)"
+            ) from None
+
+
+class MemoryStore(ArrayStore):
+    """Arrays in this process, pushes serialised by one lock per key.
+
+    Works with the sequential and threads executors only: a worker in another process
+    cannot reach it.
+    """
+
+    def __init__(self, namespace: str | None = None):
+        self.namespace = namespace or uuid.uuid4().hex
+        self._keys: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, OptimizerConfig]] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._counters: dict[str, float] = {}
+        self._counter_lock = threading.Lock()
+        _LIVE_STORES[self.namespace] = self
+
+    def _allocate(self, key, shape, optimizer):
+        state = np.zeros(shape if optimizer.has_state else (0, shape[1]))
+        self._keys[key] = (np.zeros(shape), state, new_meta(), optimizer)
+        self._locks[key] = threading.Lock()
+
+    def _arrays(self, key):
+        try:
+            return self._keys[key]
+        except KeyError:
+            raise KeyError(f"no parameters named {key!r} in store {self.namespace!r}") from None
+
+    def _push_lock(self, key):
+        return self._locks[key]
+
+    def incr(self, name, amount=1.0):
+        with self._counter_lock:
+            self._counters[name] = self._counters.get(name, 0.0) + amount
+            return self._counters[name]
+
+    def get(self, name):
+        return self._counters.get(name, 0.0)
+
+    def delete(self):
+        self._keys.clear()
+        self._counters.clear()
+        _LIVE_STORES.pop(self.namespace, None)
+
+    def handle(self):
+        return MemoryStoreHandle(self.namespace)
