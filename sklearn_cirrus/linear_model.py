@@ -107,8 +107,20 @@ class _BaseServerlessSGD(BaseEstimator):
         mask[validation_rows] = True
         return mask
 
-    def _train(self, kernel: LinearKernel, X, y, sample_weight, *, max_iter: int, stratify: bool,
-               score, partial: bool, coef_init=None, intercept_init=None):
+    def _train(
+        self,
+        kernel: LinearKernel,
+        X,
+        y,
+        sample_weight,
+        *,
+        max_iter: int,
+        stratify: bool,
+        score,
+        partial: bool,
+        coef_init=None,
+        intercept_init=None,
+    ):
         """Run the engine and store the fitted attributes; ``score(y, pred, w)`` rates a split."""
         resume = partial and hasattr(self, "coef_")
         if resume:
@@ -140,7 +152,11 @@ class _BaseServerlessSGD(BaseEstimator):
             verbose=self.verbose,
         )
         result = train(
-            kernel, X, y, sample_weight, settings,
+            kernel,
+            X,
+            y,
+            sample_weight,
+            settings,
             init=kernel.init_params(coef_init, intercept_init),
             optimizer_state=self._optimizer_state if resume else None,
             samples_seen=self.t_ - 1 if resume else 0.0,
@@ -370,13 +386,22 @@ default='log_loss'
         self.worker_timeout = worker_timeout
 
     def _validate(self, X, y, reset: bool):
-        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float64, order="C",
-                             accept_large_sparse=True, reset=reset)
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse="csr",
+            dtype=np.float64,
+            order="C",
+            accept_large_sparse=True,
+            reset=reset,
+        )
         check_classification_targets(y)
         return X, y
 
-    def _fit_classes(self, X, y, sample_weight, *, max_iter, partial, coef_init=None,
-                     intercept_init=None):
+    def _fit_classes(
+        self, X, y, sample_weight, *, max_iter, partial, coef_init=None, intercept_init=None
+    ):
         n_classes = self.classes_.shape[0]
         if n_classes < 2:
             raise ValueError(
@@ -400,8 +425,15 @@ default='log_loss'
         )
         y_index = np.searchsorted(self.classes_, y)
         return self._train(
-            kernel, X, y_index, sample_weight, max_iter=max_iter, stratify=True,
-            score=accuracy_score, partial=partial, coef_init=coef_init,
+            kernel,
+            X,
+            y_index,
+            sample_weight,
+            max_iter=max_iter,
+            stratify=True,
+            score=accuracy_score,
+            partial=partial,
+            coef_init=coef_init,
             intercept_init=intercept_init,
         )
 
@@ -438,8 +470,15 @@ default='log_loss'
             coef_init, intercept_init = self.coef_, self.intercept_
         X, y = self._validate(X, y, reset=True)
         self.classes_ = np.unique(y)
-        return self._fit_classes(X, y, sample_weight, max_iter=self.max_iter, partial=False,
-                                 coef_init=coef_init, intercept_init=intercept_init)
+        return self._fit_classes(
+            X,
+            y,
+            sample_weight,
+            max_iter=self.max_iter,
+            partial=False,
+            coef_init=coef_init,
+            intercept_init=intercept_init,
+        )
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
@@ -624,8 +663,13 @@ class ServerlessSGDRegressor(RegressorMixin, _BaseServerlessSGD):
 
     def _kernel(self, n_features: int) -> LinearKernel:
         return LinearKernel(
-            loss=self.loss, n_features=n_features, classification=False, penalty=self.penalty,
-            alpha=self.alpha, l1_ratio=self.l1_ratio, epsilon=self.epsilon,
+            loss=self.loss,
+            n_features=n_features,
+            classification=False,
+            penalty=self.penalty,
+            alpha=self.alpha,
+            l1_ratio=self.l1_ratio,
+            epsilon=self.epsilon,
             fit_intercept=self.fit_intercept,
         )
 
@@ -636,14 +680,31 @@ class ServerlessSGDRegressor(RegressorMixin, _BaseServerlessSGD):
     def _predict_from_params(kernel: LinearKernel, params, X):
         return kernel.decision_function(params, X)[:, 0]
 
-    def _fit_values(self, X, y, sample_weight, *, max_iter, partial, reset, coef_init=None,
-                    intercept_init=None):
-        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float64, order="C",
-                             accept_large_sparse=True, y_numeric=True, reset=reset)
+    def _fit_values(
+        self, X, y, sample_weight, *, max_iter, partial, reset, coef_init=None, intercept_init=None
+    ):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            accept_sparse="csr",
+            dtype=np.float64,
+            order="C",
+            accept_large_sparse=True,
+            y_numeric=True,
+            reset=reset,
+        )
         sample_weight = _check_sample_weight(sample_weight, X)
         return self._train(
-            self._kernel(X.shape[1]), X, y.astype(np.float64), sample_weight, max_iter=max_iter,
-            stratify=False, score=r2_score, partial=partial, coef_init=coef_init,
+            self._kernel(X.shape[1]),
+            X,
+            y.astype(np.float64),
+            sample_weight,
+            max_iter=max_iter,
+            stratify=False,
+            score=r2_score,
+            partial=partial,
+            coef_init=coef_init,
             intercept_init=intercept_init,
         )
 
@@ -672,8 +733,16 @@ class ServerlessSGDRegressor(RegressorMixin, _BaseServerlessSGD):
         self._check_parameter_combination()
         if self.warm_start and hasattr(self, "coef_") and coef_init is None:
             coef_init, intercept_init = self.coef_, self.intercept_
-        return self._fit_values(X, y, sample_weight, max_iter=self.max_iter, partial=False,
-                                reset=True, coef_init=coef_init, intercept_init=intercept_init)
+        return self._fit_values(
+            X,
+            y,
+            sample_weight,
+            max_iter=self.max_iter,
+            partial=False,
+            reset=True,
+            coef_init=coef_init,
+            intercept_init=intercept_init,
+        )
 
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):

@@ -72,8 +72,9 @@ def _shard_arrays(X, y, sample_weight) -> dict[str, np.ndarray]:
         indices = X.indices
         if indices.dtype != np.int32 and X.shape[1] < np.iinfo(np.int32).max:
             indices = indices.astype(np.int32)
-        arrays.update(data=X.data, indices=indices, indptr=X.indptr - X.indptr[0],
-                      shape=np.asarray(X.shape))
+        arrays.update(
+            data=X.data, indices=indices, indptr=X.indptr - X.indptr[0], shape=np.asarray(X.shape)
+        )
     else:
         arrays["X"] = np.ascontiguousarray(X)
     return arrays
@@ -97,7 +98,9 @@ def stage(
     """
     storage_options = storage_options or {}
     n_samples = X.shape[0]
-    rows_per_shard = plan_shard_rows(n_samples, _bytes_per_row(X), batch_size, n_workers, shard_bytes)
+    rows_per_shard = plan_shard_rows(
+        n_samples, _bytes_per_row(X), batch_size, n_workers, shard_bytes
+    )
     fs, root = fsspec.core.url_to_fs(url, **storage_options)
     fs.makedirs(root, exist_ok=True)
     shard_rows, max_bytes = [], 0

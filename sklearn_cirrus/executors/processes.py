@@ -99,7 +99,9 @@ class ProcessExecutor(Executor):
         context = self._context()
         receiver, sender = context.Pipe(duplex=False)
         process = context.Process(
-            target=_child_main, args=(sender, fn, task, resources), daemon=True,
+            target=_child_main,
+            args=(sender, fn, task, resources),
+            daemon=True,
             name="cirrus-worker",
         )
         future: Future = Future()
@@ -130,17 +132,23 @@ class ProcessExecutor(Executor):
         if status == "ok":
             future.set_result(payload)
         elif status == "oom":
-            future.set_exception(WorkerOutOfMemory(
-                f"worker went over worker_memory_mb={resources.memory_mb}:\n{payload}"
-            ))
+            future.set_exception(
+                WorkerOutOfMemory(
+                    f"worker went over worker_memory_mb={resources.memory_mb}:\n{payload}"
+                )
+            )
         elif status == "timeout":
-            future.set_exception(WorkerTimeout(
-                f"worker ran past worker_timeout={resources.timeout_s} s and was ended"
-            ))
+            future.set_exception(
+                WorkerTimeout(
+                    f"worker ran past worker_timeout={resources.timeout_s} s and was ended"
+                )
+            )
         elif status == "lost":
-            future.set_exception(WorkerLost(
-                f"worker process ended with exit code {process.exitcode} without reporting"
-            ))
+            future.set_exception(
+                WorkerLost(
+                    f"worker process ended with exit code {process.exitcode} without reporting"
+                )
+            )
         else:
             future.set_exception(WorkerError(f"worker raised {payload}"))
 

@@ -94,7 +94,9 @@ class _Totals:
     worker_seconds: float = 0.0
     samples: int = 0
     peak_worker_memory_mb: float = 0.0
-    seconds: dict = field(default_factory=lambda: dict.fromkeys(("io", "pull", "compute", "push"), 0.0))
+    seconds: dict = field(
+        default_factory=lambda: dict.fromkeys(("io", "pull", "compute", "push"), 0.0)
+    )
 
     def add(self, report: WorkerReport) -> None:
         self.worker_seconds += report.wall_seconds
@@ -104,14 +106,17 @@ class _Totals:
             self.seconds[name] += seconds
 
 
-def check_worker_memory(data: DataHandle, kernel: LinearKernel, settings: TrainingSettings,
-                        executor: Executor) -> None:
+def check_worker_memory(
+    data: DataHandle, kernel: LinearKernel, settings: TrainingSettings, executor: Executor
+) -> None:
     """Refuse a ``worker_memory_mb`` too small to hold the runtime and one shard."""
     if settings.worker_memory_mb is None:
         return
     # a shard is held decoded and as file bytes, plus the prefetched ones
     data_bytes = data.max_shard_bytes * (settings.prefetch + 2)
-    rows = data.n_features + 1 if not data.sparse else min(data.n_features + 1, data.batch_size * 64)
+    rows = (
+        data.n_features + 1 if not data.sparse else min(data.n_features + 1, data.batch_size * 64)
+    )
     param_bytes = rows * kernel.n_outputs * 8 * _PARAM_COPIES
     needed = executor.runtime_memory_mb + math.ceil((data_bytes + param_bytes) / 2**20)
     if settings.worker_memory_mb < needed:
@@ -168,11 +173,23 @@ def train(
             order = None
             if settings.shuffle:
                 order = np.random.RandomState(settings.random_state).permutation(X.shape[0])
-            data = stage(X, y, sample_weight, _staging_url(settings, executor),
-                         batch_size=settings.batch_size, n_workers=settings.n_workers, order=order)
+            data = stage(
+                X,
+                y,
+                sample_weight,
+                _staging_url(settings, executor),
+                batch_size=settings.batch_size,
+                n_workers=settings.n_workers,
+                order=order,
+            )
             check_worker_memory(data, kernel, settings, executor)
-            store.create(MODEL_KEY, init, settings.optimizer, state=optimizer_state,
-                         samples_seen=samples_seen)
+            store.create(
+                MODEL_KEY,
+                init,
+                settings.optimizer,
+                state=optimizer_state,
+                samples_seen=samples_seen,
+            )
             result = _run(kernel, data, store, executor, settings)
         finally:
             store.delete()
@@ -185,17 +202,32 @@ def train(
     return result
 
 
-def _run(kernel, data: DataHandle, store: ParameterStore, executor: Executor,
-         settings: TrainingSettings) -> TrainingResult:
+def _run(
+    kernel, data: DataHandle, store: ParameterStore, executor: Executor, settings: TrainingSettings
+) -> TrainingResult:
     rng = np.random.RandomState(settings.random_state) if settings.shuffle else None
-    resources = WorkerResources(memory_mb=settings.worker_memory_mb, timeout_s=settings.worker_timeout)
-    budget = None if settings.worker_timeout is None else settings.worker_timeout * TIME_BUDGET_FRACTION
-    base_task = WorkerTask(store=store.handle(), data=data, kernel=kernel, key=MODEL_KEY,
-                           shard_ids=(), time_budget_s=budget, prefetch=settings.prefetch)
-    rule = StopRule(tol=settings.tol, n_iter_no_change=settings.n_iter_no_change,
-                    use_validation=settings.validation_score is not None,
-                    adaptive=settings.optimizer.learning_rate == "adaptive",
-                    eta0=settings.optimizer.eta0)
+    resources = WorkerResources(
+        memory_mb=settings.worker_memory_mb, timeout_s=settings.worker_timeout
+    )
+    budget = (
+        None if settings.worker_timeout is None else settings.worker_timeout * TIME_BUDGET_FRACTION
+    )
+    base_task = WorkerTask(
+        store=store.handle(),
+        data=data,
+        kernel=kernel,
+        key=MODEL_KEY,
+        shard_ids=(),
+        time_budget_s=budget,
+        prefetch=settings.prefetch,
+    )
+    rule = StopRule(
+        tol=settings.tol,
+        n_iter_no_change=settings.n_iter_no_change,
+        use_validation=settings.validation_score is not None,
+        adaptive=settings.optimizer.learning_rate == "adaptive",
+        eta0=settings.optimizer.eta0,
+    )
     pending: deque[_Invocation] = deque()
     epochs: dict[int, _Epoch] = {}
     in_flight = {}
@@ -221,7 +253,8 @@ def _run(kernel, data: DataHandle, store: ParameterStore, executor: Executor,
         if not in_flight:
             break
         done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-        for future in done:
+        # in submission order, so that a sequential fit adds up its losses identically
+        for future in [f for f in in_flight if f in done]:
             invocation = in_flight.pop(future)
             try:
                 report: WorkerReport = future.result()
@@ -238,7 +271,7 @@ def _run(kernel, data: DataHandle, store: ParameterStore, executor: Executor,
             epoch.loss_sum += report.loss_sum
             epoch.samples += report.samples
             epoch.shards_left -= report.shards_done
-            rest = invocation.shard_ids[report.shards_done:]
+            rest = invocation.shard_ids[report.shards_done :]
             if rest and report.stopped_by == "budget":
                 pending.appendleft(_Invocation(invocation.epoch, rest))
         # epochs finish in order, each when all of its shards are done
@@ -262,8 +295,10 @@ def _run(kernel, data: DataHandle, store: ParameterStore, executor: Executor,
             decision = rule.update(loss, score)
             if settings.verbose:
                 shown = "" if score is None else f", validation score {score:.6f}"
-                print(f"-- Epoch {n_iter}: avg. loss {loss:.6f}{shown}, "
-                      f"{totals.invocations} invocations, {totals.samples} samples")
+                print(
+                    f"-- Epoch {n_iter}: avg. loss {loss:.6f}{shown}, "
+                    f"{totals.invocations} invocations, {totals.samples} samples"
+                )
             if decision == "decay":
                 store.scale_learning_rate(MODEL_KEY, ADAPTIVE_DECAY)
             elif decision == "stop" or n_iter >= settings.max_iter:
@@ -303,7 +338,8 @@ def _report(totals: _Totals, settings: TrainingSettings) -> dict:
         "samples": totals.samples,
         "worker_seconds": totals.worker_seconds,
         "gb_seconds": gb_seconds,
-        "estimated_cost_usd": gb_seconds * USD_PER_GB_SECOND + totals.invocations * USD_PER_INVOCATION,
+        "estimated_cost_usd": gb_seconds * USD_PER_GB_SECOND
+        + totals.invocations * USD_PER_INVOCATION,
         "peak_worker_memory_mb": totals.peak_worker_memory_mb,
         **{f"seconds_{name}": seconds for name, seconds in totals.seconds.items()},
     }

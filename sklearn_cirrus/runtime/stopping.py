@@ -20,8 +20,15 @@ class StopRule:
     never stops early.
     """
 
-    def __init__(self, *, tol: float | None, n_iter_no_change: int, use_validation: bool = False,
-                 adaptive: bool = False, eta0: float = 1.0):
+    def __init__(
+        self,
+        *,
+        tol: float | None,
+        n_iter_no_change: int,
+        use_validation: bool = False,
+        adaptive: bool = False,
+        eta0: float = 1.0,
+    ):
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.use_validation = use_validation

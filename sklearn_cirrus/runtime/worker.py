@@ -13,7 +13,6 @@ import resource
 import time
 from dataclasses import dataclass, field
 
-
 from ..data import DataHandle, ShardReader, minibatches
 from ..kernels import Batch, LinearKernel, touched_rows
 from ..store.base import StoreHandle
@@ -47,13 +46,17 @@ class WorkerReport:
     samples: int = 0
     steps: int = 0
     loss_sum: float = 0.0
-    seconds: dict = field(default_factory=lambda: dict.fromkeys(("io", "pull", "compute", "push"), 0.0))
+    seconds: dict = field(
+        default_factory=lambda: dict.fromkeys(("io", "pull", "compute", "push"), 0.0)
+    )
     wall_seconds: float = 0.0
     peak_memory_mb: float = 0.0
     stopped_by: str = "done"
 
 
-def train_on_batch(store, kernel: LinearKernel, key: str, batch: Batch, report: WorkerReport) -> None:
+def train_on_batch(
+    store, kernel: LinearKernel, key: str, batch: Batch, report: WorkerReport
+) -> None:
     """One asynchronous SGD step: pull the touched rows, compute, push the gradient."""
     started = time.perf_counter()
     rows, X = touched_rows(batch.X, kernel.n_features)

@@ -48,7 +48,9 @@ class ParameterStore(ABC):
         """A copy of ``key``'s rows ``rows`` (every row if None)."""
 
     @abstractmethod
-    def push(self, key: str, grad: np.ndarray, rows: np.ndarray | None = None, n_samples: int = 1) -> None:
+    def push(
+        self, key: str, grad: np.ndarray, rows: np.ndarray | None = None, n_samples: int = 1
+    ) -> None:
         """Apply the optimizer to rows ``rows`` for a gradient computed on ``n_samples``."""
 
     @abstractmethod
@@ -126,7 +128,7 @@ class ArrayStore(ParameterStore):
 
     def pull(self, key, rows=None):
         params = self._arrays(key)[0]
-        return params.copy() if rows is None else params[rows]
+        return np.array(params if rows is None else params[rows])  # a plain array, never a map
 
     def push(self, key, grad, rows=None, n_samples=1):
         params, state, meta, optimizer = self._arrays(key)
@@ -135,7 +137,7 @@ class ArrayStore(ParameterStore):
 
     def pull_state(self, key):
         _, state, _, optimizer = self._arrays(key)
-        return state.copy() if optimizer.has_state else None
+        return np.array(state) if optimizer.has_state else None
 
     def samples_seen(self, key):
         return float(self._arrays(key)[2][T_SLOT])

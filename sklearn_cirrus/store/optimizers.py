@@ -99,7 +99,7 @@ def apply_update(
         state[index] = velocity
         params[index] -= eta * velocity
     else:  # nesterov, in the form of Sutskever et al. (2013) used by most libraries
-        previous = state[index]
+        previous = state[index].copy()  # a view when index is a slice
         velocity = config.momentum * previous - eta * grad
         state[index] = velocity
         params[index] += -config.momentum * previous + (1.0 + config.momentum) * velocity

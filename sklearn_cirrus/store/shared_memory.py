@@ -4,22 +4,25 @@ Every array is a ``.npy`` file under ``/dev/shm`` (POSIX shared memory on Linux;
 temporary folder elsewhere) mapped into each process with ``numpy.memmap``, so a worker
 reconnects from the folder's path alone and reads only the pages its rows live on.
 
-Updates are lock-free, Hogwild-style (Recht et al., 2011): two workers pushing to the
-same coordinate at the same instant may lose one of the two updates. Measured on two
-processes, about one increment in 400,000 is lost; asynchronous SGD tolerates that, as
-it tolerates stale reads. Counters are lock-free in the same way, so use them for
-progress and flags, never for exact accounting.
+Pulls are lock-free, Hogwild-style (Recht et al., 2011): a worker may read a row while
+another updates it, a staleness asynchronous SGD tolerates. Pushes to one key, and
+counter increments, are serialised by an advisory file lock (``flock``): without it,
+two processes pushing to the same rows lost a quarter of their updates in a tight loop
+(the intercept row is in every push), and a lock held for the few microseconds of a
+numpy update costs far less than that.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import os
 import re
 import shutil
 import tempfile
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +65,7 @@ class SharedMemoryStore(ArrayStore):
         self.root = Path(root)
         self._open: dict[str, tuple] = {}
         self._counters: dict[str, np.ndarray] = {}
+        self._lock_files: dict[str, int] = {}
 
     def _path(self, name: str, suffix: str) -> Path:
         return self.root / f"{_checked(name)}.{suffix}"
@@ -69,7 +73,11 @@ class SharedMemoryStore(ArrayStore):
     def _allocate(self, key, shape, optimizer):
         self._open.pop(key, None)
         state_shape = shape if optimizer.has_state else (0, shape[1])
-        for suffix, array_shape in (("params", shape), ("state", state_shape), ("meta", (META_SIZE,))):
+        for suffix, array_shape in (
+            ("params", shape),
+            ("state", state_shape),
+            ("meta", (META_SIZE,)),
+        ):
             np.lib.format.open_memmap(self._path(key, suffix), mode="w+", shape=array_shape)
         self._path(key, "json").write_text(json.dumps(dataclasses.asdict(optimizer)))
 
@@ -79,9 +87,26 @@ class SharedMemoryStore(ArrayStore):
                 config = OptimizerConfig(**json.loads(self._path(key, "json").read_text()))
             except FileNotFoundError:
                 raise KeyError(f"no parameters named {key!r} in store {str(self.root)!r}") from None
-            arrays = [np.load(self._path(key, s), mmap_mode="r+") for s in ("params", "state", "meta")]
+            arrays = [
+                np.load(self._path(key, s), mmap_mode="r+") for s in ("params", "state", "meta")
+            ]
             self._open[key] = (*arrays, config)
         return self._open[key]
+
+    @contextmanager
+    def _locked(self, name: str):
+        """Hold the namespace-wide lock ``name`` (shared by every process attached)."""
+        if name not in self._lock_files:
+            self._lock_files[name] = os.open(self._path(name, "lock"), os.O_RDWR | os.O_CREAT)
+        descriptor = self._lock_files[name]
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(descriptor, fcntl.LOCK_UN)
+
+    def _push_lock(self, key):
+        return self._locked(key)
 
     def _counter(self, name: str) -> np.ndarray:
         if name not in self._counters:
@@ -101,8 +126,9 @@ class SharedMemoryStore(ArrayStore):
 
     def incr(self, name, amount=1.0):
         counter = self._counter(name)
-        counter[0] += amount
-        return float(counter[0])
+        with self._locked("counters"):
+            counter[0] += amount
+            return float(counter[0])
 
     def get(self, name):
         if name not in self._counters and not self._path(name, "counter").exists():
@@ -112,6 +138,9 @@ class SharedMemoryStore(ArrayStore):
     def close(self):
         self._open.clear()
         self._counters.clear()
+        for descriptor in self._lock_files.values():
+            os.close(descriptor)
+        self._lock_files.clear()
 
     def delete(self):
         self.close()

@@ -1,0 +1,200 @@
+"""The engine end to end: determinism, relaunches, failures, limits and clean-up."""
+
+import traceback
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification
+
+from sklearn_cirrus import (
+    ServerlessSGDClassifier,
+    WorkerError,
+    WorkerLost,
+    WorkerOutOfMemory,
+    WorkerTimeout,
+)
+from sklearn_cirrus.executors import Executor, ProcessExecutor, SequentialExecutor, ThreadExecutor
+from sklearn_cirrus.runtime.stopping import StopRule
+from sklearn_cirrus.store import memory
+
+EXECUTORS = ["sequential", "threads", "processes"]
+
+
+def explode(task):
+    raise RuntimeError("worker exploded on purpose")
+
+
+def allocate_too_much(task):
+    np.ones(4 * 2**30 // 8)  # 4 GB, far above the worker's limit
+
+
+def hang(task):
+    import time
+
+    time.sleep(120)
+
+
+def die(task):
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class FailingExecutor(Executor):
+    """Runs ``failure`` instead of the worker for the first ``times`` invocations."""
+
+    def __init__(self, inner: Executor, failure, times: int):
+        self.inner, self.failure, self.times, self.calls = inner, failure, times, 0
+        self.in_process = inner.in_process
+
+    @property
+    def runtime_memory_mb(self):
+        return self.inner.runtime_memory_mb
+
+    def submit(self, fn, task, resources=None):
+        self.calls += 1
+        chosen = self.failure if self.calls <= self.times else fn
+        return self.inner.submit(chosen, task, resources)
+
+    def shutdown(self):
+        self.inner.shutdown()
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_classification(n_samples=3000, n_features=20, random_state=0)
+
+
+def _clf(**params):
+    return ServerlessSGDClassifier(random_state=0, **params)
+
+
+def test_one_worker_gives_the_same_model_on_every_executor(data):
+    X, y = data
+    models = [
+        _clf(n_workers=1, executor=name, max_iter=5, tol=None).fit(X, y) for name in EXECUTORS
+    ]
+    for model in models[1:]:
+        np.testing.assert_array_equal(model.coef_, models[0].coef_)
+        np.testing.assert_array_equal(model.intercept_, models[0].intercept_)
+
+
+def test_sequential_fits_are_reproducible_with_several_workers(data):
+    X, y = data
+    first = _clf(n_workers=3, executor="sequential").fit(X, y)
+    second = _clf(n_workers=3, executor="sequential").fit(X, y)
+    np.testing.assert_array_equal(first.coef_, second.coef_)
+    assert first.loss_curve_ == second.loss_curve_
+
+
+@pytest.mark.parametrize("name", EXECUTORS)
+def test_async_workers_converge_on_every_executor(data, name, no_store_leak):
+    X, y = data
+    model = _clf(n_workers=2, executor=name).fit(X, y)
+    assert model.score(X, y) > 0.85
+    assert model.fit_report_["invocations"] >= 2 * model.n_iter_
+    assert model.fit_report_["samples"] >= model.n_iter_ * X.shape[0]
+
+
+@pytest.mark.parametrize(
+    "inner, failure, error",
+    [
+        (SequentialExecutor, explode, RuntimeError),
+        (ThreadExecutor, explode, RuntimeError),
+        (ProcessExecutor, explode, WorkerError),
+        (ProcessExecutor, die, WorkerLost),
+        (ProcessExecutor, allocate_too_much, WorkerOutOfMemory),
+    ],
+)
+def test_failed_invocations_are_relaunched(data, inner, failure, error, no_store_leak):
+    X, y = data
+    executor = FailingExecutor(inner(), failure, times=2)
+    model = _clf(n_workers=2, executor=executor).fit(X, y)
+    assert model.fit_report_["failures"] == 2
+    assert model.score(X, y) > 0.85
+
+
+@pytest.mark.parametrize(
+    "inner, failure, error, message",
+    [
+        (SequentialExecutor, explode, WorkerError, "worker exploded on purpose"),
+        (ProcessExecutor, explode, WorkerError, "worker exploded on purpose"),
+        (ProcessExecutor, allocate_too_much, WorkerOutOfMemory, "worker_memory_mb=1024"),
+    ],
+)
+def test_repeated_failure_is_raised_and_store_cleaned(
+    data, inner, failure, error, message, no_store_leak
+):
+    X, y = data
+    executor = FailingExecutor(inner(), failure, times=10**6)
+    with pytest.raises(error, match=message) as caught:
+        _clf(n_workers=1, executor=executor).fit(X, y)
+    # the worker's own traceback reaches the user, in the message or the chained cause
+    shown = "".join(traceback.format_exception(caught.value))
+    assert f"in {failure.__name__}" in shown
+    assert executor.calls == 3  # the first try and max_retries=2 relaunches
+    assert len(memory._LIVE_STORES) == 0
+
+
+def test_hung_process_worker_is_ended_then_raised(data, no_store_leak):
+    X, y = data
+    executor = FailingExecutor(ProcessExecutor(), hang, times=10**6)
+    with pytest.raises(WorkerTimeout, match="worker_timeout=1.0"):
+        _clf(executor=executor, worker_timeout=1.0).fit(X, y)
+
+
+@pytest.mark.parametrize("name", ["sequential", "threads"])
+def test_workers_return_early_at_their_time_budget_and_are_relaunched(data, name):
+    X, y = data
+    model = _clf(executor=name, worker_timeout=1e-4, max_iter=3, tol=None).fit(X, y)
+    # every invocation stopped after one shard; the driver relaunched the rest
+    assert model.fit_report_["invocations"] > 2 * 3
+    assert model.n_iter_ == 3 and model.score(X, y) > 0.85
+
+
+def test_worker_memory_too_small_for_a_batch_names_the_parameter(data):
+    X, y = data
+    with pytest.raises(ValueError, match=r"worker_memory_mb=100 is too small .* at least \d+ MB"):
+        _clf(worker_memory_mb=100).fit(X, y)
+    with pytest.raises(ValueError, match="batch_size=256"):
+        _clf(worker_memory_mb=100).fit(X, y)
+
+
+def test_tol_none_runs_every_epoch_and_records_the_curve(data):
+    X, y = data
+    model = _clf(tol=None, max_iter=4).fit(X, y)
+    assert model.n_iter_ == 4 and len(model.loss_curve_) == 4
+    assert model.loss_curve_[-1] < model.loss_curve_[0]
+
+
+def test_verbose_prints_progress(data, capsys):
+    X, y = data
+    _clf(verbose=1, max_iter=2, tol=None).fit(X, y)
+    assert capsys.readouterr().out.count("-- Epoch") == 2
+
+
+def test_report_accounts_for_workers(data):
+    X, y = data
+    report = _clf(worker_memory_mb=2048).fit(X, y).fit_report_
+    assert report["gb_seconds"] == pytest.approx(2 * report["worker_seconds"])
+    assert report["estimated_cost_usd"] > 0
+    assert report["peak_worker_memory_mb"] > 0
+    phases = sum(report[f"seconds_{p}"] for p in ("pull", "compute", "push"))
+    assert 0 < phases <= report["worker_seconds"]
+
+
+def test_stop_rule_counts_epochs_without_improvement():
+    rule = StopRule(tol=0.01, n_iter_no_change=2)
+    assert [rule.update(x) for x in (1.0, 0.5, 0.495, 0.6)] == ["continue"] * 3 + ["stop"]
+    adaptive = StopRule(tol=0.01, n_iter_no_change=1, adaptive=True, eta0=1e-5)
+    assert [adaptive.update(x) for x in (1.0, 1.0, 1.0, 1.0)] == [
+        "continue",
+        "decay",
+        "decay",
+        "stop",
+    ]
+    validation = StopRule(tol=0.0, n_iter_no_change=1, use_validation=True)
+    assert validation.update(0.1, score=0.8) == "continue"
+    assert validation.update(0.1, score=0.7) == "stop"
+    assert StopRule(tol=None, n_iter_no_change=1).update(1.0) == "continue"

@@ -1,0 +1,109 @@
+"""Executors run invocations and turn broken limits into typed failures, never hangs."""
+
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+from sklearn_cirrus import WorkerError, WorkerLost, WorkerOutOfMemory, WorkerTimeout
+from sklearn_cirrus.executors import (
+    ProcessExecutor,
+    SequentialExecutor,
+    ThreadExecutor,
+    WorkerResources,
+    make_executor,
+)
+
+
+def square(x):
+    return x * x
+
+
+def allocate_mb(mb):
+    block = np.ones(mb * 2**20 // 8)
+    return float(block.sum())
+
+
+def sleep_for(seconds):
+    time.sleep(seconds)
+
+
+def kill_self(_):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def raise_value_error(message):
+    raise ValueError(message)
+
+
+@pytest.fixture(scope="module")
+def processes():
+    executor = ProcessExecutor()
+    yield executor
+    executor.shutdown()
+
+
+@pytest.mark.parametrize("executor", [SequentialExecutor(), ThreadExecutor(), ProcessExecutor()])
+def test_executor_returns_results(executor):
+    with executor:
+        futures = [executor.submit(square, i) for i in range(4)]
+        assert [f.result(timeout=30) for f in futures] == [0, 1, 4, 9]
+
+
+@pytest.mark.parametrize("executor", [SequentialExecutor(), ThreadExecutor()])
+def test_in_process_executors_pass_exceptions_through(executor):
+    with executor:
+        with pytest.raises(ValueError, match="boom"):
+            executor.submit(raise_value_error, "boom").result(timeout=30)
+
+
+def test_process_worker_over_memory_limit_is_out_of_memory(processes):
+    limit = processes.runtime_memory_mb + 100
+    future = processes.submit(allocate_mb, 400, WorkerResources(memory_mb=limit))
+    with pytest.raises(WorkerOutOfMemory, match=f"worker_memory_mb={limit}"):
+        future.result(timeout=60)
+    # the same call within its limit succeeds: the limit, not the code, failed it
+    assert processes.submit(allocate_mb, 20, WorkerResources(memory_mb=limit)).result(60) > 0
+
+
+def test_process_limit_below_runtime_is_refused_clearly(processes):
+    future = processes.submit(square, 3, WorkerResources(memory_mb=50))
+    with pytest.raises(WorkerOutOfMemory, match="needs to start"):
+        future.result(timeout=60)
+
+
+def test_process_worker_past_timeout_is_ended(processes):
+    started = time.perf_counter()
+    future = processes.submit(sleep_for, 60, WorkerResources(timeout_s=1.0))
+    with pytest.raises(WorkerTimeout, match="worker_timeout=1.0"):
+        future.result(timeout=30)
+    assert time.perf_counter() - started < 10
+
+
+def test_killed_process_worker_is_lost(processes):
+    with pytest.raises(WorkerLost, match="exit code -9"):
+        processes.submit(kill_self, None).result(timeout=60)
+
+
+def test_process_worker_error_carries_its_traceback(processes):
+    with pytest.raises(WorkerError) as caught:
+        processes.submit(raise_value_error, "boom").result(timeout=60)
+    assert "ValueError: boom" in str(caught.value)
+    assert "raise_value_error" in str(caught.value)
+
+
+def test_make_executor_resolves_names_and_instances():
+    executor, owned = make_executor("processes")
+    assert isinstance(executor, ProcessExecutor) and owned
+    mine = ThreadExecutor()
+    assert make_executor(mine) == (mine, False)
+    assert isinstance(make_executor(None)[0], ThreadExecutor)
+    with pytest.raises(ValueError, match="valid executors are .*processes.*sequential.*threads"):
+        make_executor("lambda")
+
+
+def test_process_executor_refuses_fork():
+    with pytest.raises(ValueError, match="forkserver"):
+        ProcessExecutor(start_method="fork")
