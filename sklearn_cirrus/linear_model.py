@@ -131,7 +131,8 @@ class _BaseServerlessSGD(BaseEstimator):
             X_val, y_val, w_val = X[validation], y[validation], sample_weight[validation]
 
             def validation_score(params):
-                return score(y_val, self._predict_from_params(kernel, params, X_val), w_val)
+                predicted = self._predict_from_params(kernel, params, X_val)
+                return score(y_val, predicted, sample_weight=w_val)
 
             train_rows = ~validation
             X, y, sample_weight = X[train_rows], y[train_rows], sample_weight[train_rows]

@@ -30,6 +30,7 @@ def expected_failed_checks(estimator):
         failures.update(
             check_fit_idempotent=_ASYNC,
             check_supervised_y_2d=_ASYNC,
+            check_regressors_int=_ASYNC,
             check_class_weight_balanced_linear_classifier=_ASYNC,
         )
     return failures
