@@ -1,9 +1,17 @@
 """scikit-learn estimators trained the Cirrus way: asynchronous SGD on serverless workers."""
 
+from importlib import import_module
+
 from .exceptions import WorkerError, WorkerLost, WorkerOutOfMemory, WorkerTimeout
-from .linear_model import ServerlessSGDClassifier, ServerlessSGDRegressor
 
 __version__ = "0.1.0"
+
+# Estimators load on first use, so that a worker process, which imports only the
+# runtime, starts without importing scikit-learn.
+_LAZY = {
+    "ServerlessSGDClassifier": ".linear_model",
+    "ServerlessSGDRegressor": ".linear_model",
+}
 
 __all__ = [
     "ServerlessSGDClassifier",
@@ -14,3 +22,13 @@ __all__ = [
     "WorkerTimeout",
     "__version__",
 ]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

@@ -262,7 +262,8 @@ _COMMON_ATTRIBUTES_DOC = """
     fit_report_ : dict
         What the fit cost: ``invocations``, ``failures``, ``samples``,
         ``worker_seconds``, ``gb_seconds``, ``estimated_cost_usd`` (AWS Lambda
-        prices), ``peak_worker_memory_mb``, ``wall_seconds``, and
+        prices), ``peak_worker_memory_mb``, ``wall_seconds`` (the whole fit),
+        ``seconds_staging`` (cutting the data into shards, in the driver) and
         ``seconds_io``/``_pull``/``_compute``/``_push`` summed over workers.
     n_features_in_ : int
         Number of features seen during fit.

@@ -198,3 +198,12 @@ def test_stop_rule_counts_epochs_without_improvement():
     assert validation.update(0.1, score=0.8) == "continue"
     assert validation.update(0.1, score=0.7) == "stop"
     assert StopRule(tol=None, n_iter_no_change=1).update(1.0) == "continue"
+
+
+def test_process_workers_train_on_data_far_larger_than_their_memory(no_store_leak):
+    X, y = make_classification(n_samples=400_000, n_features=50, random_state=0)
+    headroom_mb = 48
+    limit = ProcessExecutor().runtime_memory_mb + headroom_mb
+    assert X.nbytes / 2**20 > 3 * headroom_mb  # the dataset could never fit in a worker
+    clf = _clf(executor="processes", worker_memory_mb=limit, max_iter=1, tol=None).fit(X, y)
+    assert clf.fit_report_["failures"] == 0 and clf.score(X, y) > 0.85

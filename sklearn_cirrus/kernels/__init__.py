@@ -1,6 +1,7 @@
 """Model kernels: pure numpy/scipy losses and gradients, no I/O."""
 
-from .linear import Batch, LinearKernel, touched_rows
+from .linear import Batch, LinearKernel, RowIndexer, touched_rows
 from .losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 
-__all__ = ["Batch", "CLASSIFICATION_LOSSES", "LinearKernel", "REGRESSION_LOSSES", "touched_rows"]
+__all__ = ["Batch", "CLASSIFICATION_LOSSES", "LinearKernel", "REGRESSION_LOSSES",
+           "RowIndexer", "touched_rows"]

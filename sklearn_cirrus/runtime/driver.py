@@ -182,6 +182,7 @@ def train(
                 n_workers=settings.n_workers,
                 order=order,
             )
+            staging_seconds = time.perf_counter() - started
             check_worker_memory(data, kernel, settings, executor)
             store.create(
                 MODEL_KEY,
@@ -198,6 +199,7 @@ def train(
     finally:
         if owns_executor:
             executor.shutdown()
+    result.report["seconds_staging"] = staging_seconds
     result.report["wall_seconds"] = time.perf_counter() - started
     return result
 

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..data import DataHandle, ShardReader, minibatches
-from ..kernels import Batch, LinearKernel, touched_rows
+from ..kernels import Batch, LinearKernel, RowIndexer
 from ..store.base import StoreHandle
 
 STOP_FLAG = "stop"
@@ -55,11 +55,11 @@ class WorkerReport:
 
 
 def train_on_batch(
-    store, kernel: LinearKernel, key: str, batch: Batch, report: WorkerReport
+    store, kernel: LinearKernel, indexer: RowIndexer, key: str, batch: Batch, report: WorkerReport
 ) -> None:
     """One asynchronous SGD step: pull the touched rows, compute, push the gradient."""
     started = time.perf_counter()
-    rows, X = touched_rows(batch.X, kernel.n_features)
+    rows, X = indexer(batch.X)
     params = store.pull(key, rows)
     pulled = time.perf_counter()
     loss, grad = kernel.loss_grad(params, Batch(X, batch.y, batch.sample_weight))
@@ -81,6 +81,7 @@ def run_worker(task: WorkerTask) -> WorkerReport:
     report = WorkerReport()
     store = task.store.connect()
     reader = ShardReader(task.data, task.shard_ids, prefetch=task.prefetch)
+    indexer = RowIndexer(task.kernel.n_features)
     last_check = 0.0
     try:
         for _, shard in reader:
@@ -91,7 +92,7 @@ def run_worker(task: WorkerTask) -> WorkerReport:
                     if store.is_flag_set(STOP_FLAG):
                         report.stopped_by = "flag"
                         return report
-                train_on_batch(store, task.kernel, task.key, batch, report)
+                train_on_batch(store, task.kernel, indexer, task.key, batch, report)
             report.shards_done += 1
             if deadline is not None and time.perf_counter() > deadline:
                 report.stopped_by = "budget"
