@@ -34,6 +34,10 @@ def kill_self(_):
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def process_id(_):
+    return os.getpid()
+
+
 def raise_value_error(message):
     raise ValueError(message)
 
@@ -96,7 +100,10 @@ def test_process_worker_error_carries_its_traceback(processes):
 
 def test_make_executor_resolves_names_and_instances():
     executor, owned = make_executor("processes")
-    assert isinstance(executor, ProcessExecutor) and owned
+    # one warm pool serves every fit of this interpreter; fits do not shut it down
+    assert isinstance(executor, ProcessExecutor) and not owned
+    assert make_executor("processes")[0] is executor
+    assert make_executor("threads")[1]
     mine = ThreadExecutor()
     assert make_executor(mine) == (mine, False)
     assert isinstance(make_executor(None)[0], ThreadExecutor)
@@ -107,3 +114,23 @@ def test_make_executor_resolves_names_and_instances():
 def test_process_executor_refuses_fork():
     with pytest.raises(ValueError, match="forkserver"):
         ProcessExecutor(start_method="fork")
+
+
+def test_warm_processes_are_reused_and_broken_ones_replaced():
+    with ProcessExecutor() as executor:
+        first = executor.submit(process_id, None).result(timeout=60)
+        assert executor.submit(process_id, None).result(timeout=60) == first
+        with pytest.raises(WorkerError):
+            executor.submit(raise_value_error, "boom").result(timeout=60)
+        # an error leaves the process usable; a death does not
+        assert executor.submit(process_id, None).result(timeout=60) == first
+        with pytest.raises(WorkerLost):
+            executor.submit(kill_self, None).result(timeout=60)
+        assert executor.submit(process_id, None).result(timeout=60) != first
+
+
+def test_each_memory_limit_gets_its_own_processes():
+    with ProcessExecutor() as executor:
+        unlimited = executor.submit(process_id, None).result(timeout=60)
+        limited = WorkerResources(memory_mb=executor.runtime_memory_mb + 200)
+        assert executor.submit(process_id, None, limited).result(timeout=60) != unlimited

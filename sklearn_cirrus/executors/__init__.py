@@ -11,30 +11,32 @@ from collections.abc import Callable
 
 from .base import Executor, WorkerResources
 from .local import SequentialExecutor, ThreadExecutor
-from .processes import ProcessExecutor
+from .processes import ProcessExecutor, shared_process_executor
 
-_REGISTRY: dict[str, Callable[[str], Executor]] = {
-    "sequential": lambda spec: SequentialExecutor(),
-    "threads": lambda spec: ThreadExecutor(),
-    "processes": lambda spec: ProcessExecutor(),
+# name -> factory(spec) returning (executor, owned): an owned executor is shut down
+# when the fit ends; the shared process executor keeps its processes warm across fits.
+_REGISTRY: dict[str, Callable[[str], tuple[Executor, bool]]] = {
+    "sequential": lambda spec: (SequentialExecutor(), True),
+    "threads": lambda spec: (ThreadExecutor(), True),
+    "processes": lambda spec: (shared_process_executor(), False),
 }
 DEFAULT_EXECUTOR = "threads"
 
 
 def register_executor(name: str, factory: Callable[[str], Executor]) -> None:
-    """Make ``executor=name`` (or ``"name://..."``) build ``factory(spec)``."""
-    _REGISTRY[name] = factory
+    """Make ``executor=name`` (or ``"name://..."``) build ``factory(spec)`` for each fit."""
+    _REGISTRY[name] = lambda spec: (factory(spec), True)
 
 
 def make_executor(spec: str | Executor | None) -> tuple[Executor, bool]:
-    """Return ``(executor, owned)``; an executor built here is owned and shut down by fit."""
+    """Return ``(executor, owned)``; an owned executor is shut down by the fit that made it."""
     if isinstance(spec, Executor):
         return spec, False
     spec = DEFAULT_EXECUTOR if spec is None else spec
     name = spec.split("://", 1)[0]
     if name not in _REGISTRY:
         raise ValueError(f"unknown executor {spec!r}; valid executors are {sorted(_REGISTRY)}")
-    return _REGISTRY[name](spec), True
+    return _REGISTRY[name](spec)
 
 
 __all__ = [

@@ -1,22 +1,29 @@
-"""Workers in local processes, each invocation a fresh process with hard limits.
+"""Workers in local processes with enforced memory and time limits.
 
-Each invocation is forked from a forkserver that has already imported the worker
-runtime, so starting one costs milliseconds, and every invocation starts stateless,
-as a serverless function does. The child limits its address space with
-``RLIMIT_AS`` (an allocation past ``memory_mb`` raises ``MemoryError``, reported as
-:class:`~sklearn_cirrus.exceptions.WorkerOutOfMemory`) and the parent ends it at
-``timeout_s`` (:class:`~sklearn_cirrus.exceptions.WorkerTimeout`). A child that dies
+Invocations run in warm worker processes, as a serverless platform reuses warm
+containers: a process started from a forkserver that has already imported the worker
+runtime serves one invocation at a time, then waits for the next. Each invocation is
+still stateless (it gets only its task and reconnects to the store); what stays warm is
+the interpreter, so a fit does not pay a process start per invocation, nor the import
+of the user's ``__main__`` module that ``multiprocessing`` repeats in every new process.
+
+Limits: a worker process caps its own address space with ``RLIMIT_AS`` (an allocation
+past ``memory_mb`` raises ``MemoryError``, reported as
+:class:`~sklearn_cirrus.exceptions.WorkerOutOfMemory`), and the executor ends it at
+``timeout_s`` (:class:`~sklearn_cirrus.exceptions.WorkerTimeout`). A process that dies
 without a report, for instance to a signal, becomes
-:class:`~sklearn_cirrus.exceptions.WorkerLost`. Nothing hangs: a process pool would
-break for good when one child is killed, one process per invocation does not.
+:class:`~sklearn_cirrus.exceptions.WorkerLost`. A process that broke a limit or died is
+never reused; a new one takes its place. Nothing hangs.
 """
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import resource
 import threading
 import traceback
+from collections import defaultdict
 from concurrent.futures import Future
 
 from threadpoolctl import threadpool_limits
@@ -28,7 +35,8 @@ _PRELOAD = ["sklearn_cirrus.runtime.worker"]
 _MB = 2**20
 # Room a worker needs above the bare runtime before it can hold any data at all.
 _MIN_HEADROOM_MB = 32
-_runtime_mb_cache: dict[str, int] = {}
+# Idle warm processes kept per memory limit; more are ended when they finish.
+_MAX_IDLE = 8
 
 
 def _address_space_mb() -> int:
@@ -37,39 +45,86 @@ def _address_space_mb() -> int:
     return pages * resource.getpagesize() // _MB
 
 
-def _child_main(conn, fn, task, resources: WorkerResources) -> None:
+def _limit_memory(memory_mb: int | None) -> None:
+    if memory_mb is None:
+        return
+    runtime_mb = _address_space_mb()
+    if memory_mb < runtime_mb + _MIN_HEADROOM_MB:
+        raise WorkerOutOfMemory(
+            f"worker_memory_mb={memory_mb} is below the {runtime_mb + _MIN_HEADROOM_MB} MB "
+            "the worker runtime needs to start"
+        )
+    limit = memory_mb * _MB
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _serve(conn, resources: WorkerResources) -> None:
+    """A warm worker process: run invocations received on ``conn`` until told to stop."""
     try:
-        if resources.memory_mb is not None:
-            runtime_mb = _address_space_mb()
-            if resources.memory_mb < runtime_mb + _MIN_HEADROOM_MB:
-                raise WorkerOutOfMemory(
-                    f"worker_memory_mb={resources.memory_mb} is below the "
-                    f"{runtime_mb + _MIN_HEADROOM_MB} MB the worker runtime needs to start"
-                )
-            limit = resources.memory_mb * _MB
-            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        with threadpool_limits(limits=resources.cpus, user_api="blas"):
-            result = fn(task)
-        conn.send(("ok", result))
+        _limit_memory(resources.memory_mb)
     except MemoryError:
-        conn.send(("oom", traceback.format_exc()))
-    except BaseException as exc:
-        conn.send(("error", f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}"))
-    finally:
-        conn.close()
+        startup_failure = traceback.format_exc()
+    else:
+        startup_failure = None
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            return
+        if message is None:
+            return
+        if startup_failure is not None:
+            conn.send(("oom", startup_failure))
+            return
+        fn, task = message
+        try:
+            with threadpool_limits(limits=resources.cpus, user_api="blas"):
+                result = fn(task)
+            conn.send(("ok", result))
+        except MemoryError:
+            # a process that ran out of memory may be left fragmented: never reuse it
+            conn.send(("oom", traceback.format_exc()))
+            return
+        except BaseException as exc:
+            conn.send(("error", f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}"))
 
 
 def _runtime_mb_probe(_) -> int:
     return _address_space_mb()
 
 
+class _WarmProcess:
+    def __init__(self, context, resources: WorkerResources):
+        self.connection, child_end = context.Pipe()
+        self.process = context.Process(
+            target=_serve, args=(child_end, resources), daemon=True, name="cirrus-worker"
+        )
+        self.process.start()
+        child_end.close()
+
+    def end(self, kill: bool = False) -> None:
+        if kill:
+            self.process.kill()
+        else:
+            try:
+                self.connection.send(None)
+            except OSError:
+                self.process.kill()
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.connection.close()
+
+
 class ProcessExecutor(Executor):
-    """One process per invocation, memory and time limits enforced (see module doc).
+    """Warm local worker processes with memory and time limits (see module doc).
 
     Parameters
     ----------
     start_method : {"forkserver", "spawn"}, default="forkserver"
-        How children start. ``"fork"`` is refused: forking a threaded driver is unsafe.
+        How worker processes start. ``"fork"`` is refused: forking a threaded driver
+        is unsafe.
     """
 
     enforces_memory = True
@@ -79,8 +134,10 @@ class ProcessExecutor(Executor):
         if start_method not in ("forkserver", "spawn"):
             raise ValueError(f"start_method must be 'forkserver' or 'spawn', got {start_method!r}")
         self.start_method = start_method
-        self._live: set = set()
+        self._idle: dict[WorkerResources, list[_WarmProcess]] = defaultdict(list)
+        self._busy: set[_WarmProcess] = set()
         self._lock = threading.Lock()
+        self._runtime_mb: int | None = None
 
     def _context(self):
         context = multiprocessing.get_context(self.start_method)
@@ -91,44 +148,52 @@ class ProcessExecutor(Executor):
     @property
     def runtime_memory_mb(self) -> int:
         """Address space of a worker process before it loads data (measured once)."""
-        if self.start_method not in _runtime_mb_cache:
-            _runtime_mb_cache[self.start_method] = self.submit(_runtime_mb_probe, None).result()
-        return _runtime_mb_cache[self.start_method] + _MIN_HEADROOM_MB
+        if self._runtime_mb is None:
+            self._runtime_mb = self.submit(_runtime_mb_probe, None).result() + _MIN_HEADROOM_MB
+        return self._runtime_mb
+
+    def _checkout(self, resources: WorkerResources) -> _WarmProcess:
+        with self._lock:
+            idle = self._idle[resources]
+            worker = idle.pop() if idle else None
+        if worker is None:
+            worker = _WarmProcess(self._context(), resources)
+        with self._lock:
+            self._busy.add(worker)
+        return worker
+
+    def _checkin(self, worker: _WarmProcess, resources: WorkerResources, reusable: bool) -> None:
+        with self._lock:
+            self._busy.discard(worker)
+            keep = reusable and len(self._idle[resources]) < _MAX_IDLE
+            if keep:
+                self._idle[resources].append(worker)
+        if not keep:
+            worker.end(kill=not reusable)
 
     def submit(self, fn, task, resources=WorkerResources()):
-        context = self._context()
-        receiver, sender = context.Pipe(duplex=False)
-        process = context.Process(
-            target=_child_main,
-            args=(sender, fn, task, resources),
-            daemon=True,
-            name="cirrus-worker",
-        )
         future: Future = Future()
         future.set_running_or_notify_cancel()
-        process.start()
-        sender.close()
-        with self._lock:
-            self._live.add(process)
+        worker = self._checkout(resources)
         threading.Thread(
-            target=self._watch, args=(process, receiver, future, resources), daemon=True
+            target=self._run, args=(worker, fn, task, resources, future), daemon=True
         ).start()
         return future
 
-    def _watch(self, process, receiver, future: Future, resources: WorkerResources) -> None:
+    def _run(self, worker: _WarmProcess, fn, task, resources: WorkerResources, future) -> None:
         try:
-            if receiver.poll(resources.timeout_s):
-                status, payload = receiver.recv()
+            worker.connection.send((fn, task))
+            if worker.connection.poll(resources.timeout_s):
+                status, payload = worker.connection.recv()
             else:
-                process.kill()
                 status, payload = "timeout", None
-        except EOFError:
+        except (EOFError, OSError):
             status, payload = "lost", None
-        finally:
-            process.join()
-            receiver.close()
-            with self._lock:
-                self._live.discard(process)
+        except Exception as exc:  # the task or its function could not be pickled
+            status, payload = "error", f"{type(exc).__name__}: {exc}"
+        if status == "lost":
+            worker.process.join(timeout=5)
+        self._checkin(worker, resources, reusable=status in ("ok", "error"))
         if status == "ok":
             future.set_result(payload)
         elif status == "oom":
@@ -146,14 +211,38 @@ class ProcessExecutor(Executor):
         elif status == "lost":
             future.set_exception(
                 WorkerLost(
-                    f"worker process ended with exit code {process.exitcode} without reporting"
+                    f"worker process ended with exit code {worker.process.exitcode} "
+                    "without reporting"
                 )
             )
         else:
             future.set_exception(WorkerError(f"worker raised {payload}"))
 
-    def shutdown(self):
+    def shutdown(self) -> None:
+        """End every worker process, idle or busy."""
         with self._lock:
-            live = list(self._live)
-        for process in live:
-            process.kill()
+            idle = [w for workers in self._idle.values() for w in workers]
+            busy = list(self._busy)
+            self._idle.clear()
+        for worker in idle:
+            worker.end()
+        for worker in busy:
+            worker.process.kill()
+
+
+_shared: ProcessExecutor | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_process_executor() -> ProcessExecutor:
+    """The process-wide executor behind ``executor="processes"``.
+
+    Its warm processes outlive one fit, so that a grid search or a loop of fits starts
+    them once; they are ended when the interpreter exits.
+    """
+    global _shared
+    with _shared_lock:
+        if _shared is None:
+            _shared = ProcessExecutor()
+            atexit.register(_shared.shutdown)
+        return _shared

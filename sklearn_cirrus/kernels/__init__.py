@@ -3,5 +3,11 @@
 from .linear import Batch, LinearKernel, RowIndexer, touched_rows
 from .losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 
-__all__ = ["Batch", "CLASSIFICATION_LOSSES", "LinearKernel", "REGRESSION_LOSSES",
-           "RowIndexer", "touched_rows"]
+__all__ = [
+    "Batch",
+    "CLASSIFICATION_LOSSES",
+    "LinearKernel",
+    "REGRESSION_LOSSES",
+    "RowIndexer",
+    "touched_rows",
+]
