@@ -51,15 +51,21 @@ def a9a(folder: Path) -> None:
     for executor in EXECUTORS:
         for n_workers in WORKERS:
             model = ServerlessSGDClassifier(executor=executor, n_workers=n_workers, random_state=0)
-            accuracy, loss = add(f"ServerlessSGDClassifier {executor}, {n_workers} workers",
-                                 *timed_fit(model, X, y))
+            accuracy, loss = add(
+                f"ServerlessSGDClassifier {executor}, {n_workers} workers", *timed_fit(model, X, y)
+            )
             worst = (min(worst[0], accuracy), max(worst[1], loss))
-    add("sklearn SGDClassifier(log_loss)", *timed_fit(SGDClassifier(loss="log_loss", random_state=0), X, y))
+    add(
+        "sklearn SGDClassifier(log_loss)",
+        *timed_fit(SGDClassifier(loss="log_loss", random_state=0), X, y),
+    )
     add("sklearn LogisticRegression", *timed_fit(LogisticRegression(max_iter=1000), X, y))
     print("\n### a9a (train 32,561 rows, test 16,281; defaults)\n")
     print_table(["model", "test accuracy", "test log-loss", "fit (s)"], rows)
-    print(f"\nworst over executors and worker counts: accuracy {worst[0]:.4f} (target >= 0.845), "
-          f"log-loss {worst[1]:.4f} (target <= 0.330)")
+    print(
+        f"\nworst over executors and worker counts: accuracy {worst[0]:.4f} (target >= 0.845), "
+        f"log-loss {worst[1]:.4f} (target <= 0.330)"
+    )
 
 
 def w8a(folder: Path) -> None:
@@ -72,18 +78,39 @@ def w8a(folder: Path) -> None:
 
     reference, reference_seconds = timed_fit(SGDClassifier(loss="log_loss", random_state=0), X, y)
     ref_loss, ref_ap = scores(reference)
-    rows = [["sklearn SGDClassifier(log_loss)", ref_loss, ref_ap, "1.000", "1.000", f"{reference_seconds:.2f}"]]
+    rows = [
+        [
+            "sklearn SGDClassifier(log_loss)",
+            ref_loss,
+            ref_ap,
+            "1.000",
+            "1.000",
+            f"{reference_seconds:.2f}",
+        ]
+    ]
     for executor in EXECUTORS:
         for n_workers in (1, 2):
             model, seconds = timed_fit(
-                ServerlessSGDClassifier(executor=executor, n_workers=n_workers, random_state=0), X, y
+                ServerlessSGDClassifier(executor=executor, n_workers=n_workers, random_state=0),
+                X,
+                y,
             )
             loss, ap = scores(model)
-            rows.append([f"ServerlessSGDClassifier {executor}, {n_workers} workers", loss, ap,
-                         f"{loss / ref_loss:.3f}", f"{ap / ref_ap:.3f}", f"{seconds:.2f}"])
+            rows.append(
+                [
+                    f"ServerlessSGDClassifier {executor}, {n_workers} workers",
+                    loss,
+                    ap,
+                    f"{loss / ref_loss:.3f}",
+                    f"{ap / ref_ap:.3f}",
+                    f"{seconds:.2f}",
+                ]
+            )
     print("\n### w8a (stratified 80/20 split, seed 0; defaults)\n")
-    print_table(["model", "test log-loss", "average precision", "log-loss ratio",
-                 "AP ratio", "fit (s)"], rows)
+    print_table(
+        ["model", "test log-loss", "average precision", "log-loss ratio", "AP ratio", "fit (s)"],
+        rows,
+    )
     print("\ntarget: log-loss ratio <= 1.02 and AP ratio >= 0.98 against SGDClassifier")
 
 

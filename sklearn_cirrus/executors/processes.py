@@ -89,6 +89,11 @@ def _serve(conn, resources: WorkerResources) -> None:
             conn.send(("error", f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}"))
 
 
+def _limits(resources: WorkerResources) -> tuple:
+    """What a warm process is bound to for life; the timeout is per invocation."""
+    return resources.memory_mb, resources.cpus
+
+
 def _runtime_mb_probe(_) -> int:
     return _address_space_mb()
 
@@ -134,7 +139,8 @@ class ProcessExecutor(Executor):
         if start_method not in ("forkserver", "spawn"):
             raise ValueError(f"start_method must be 'forkserver' or 'spawn', got {start_method!r}")
         self.start_method = start_method
-        self._idle: dict[WorkerResources, list[_WarmProcess]] = defaultdict(list)
+        # idle processes by the limits they were started with (memory, cpus)
+        self._idle: dict[tuple, list[_WarmProcess]] = defaultdict(list)
         self._busy: set[_WarmProcess] = set()
         self._lock = threading.Lock()
         self._runtime_mb: int | None = None
@@ -154,7 +160,7 @@ class ProcessExecutor(Executor):
 
     def _checkout(self, resources: WorkerResources) -> _WarmProcess:
         with self._lock:
-            idle = self._idle[resources]
+            idle = self._idle[_limits(resources)]
             worker = idle.pop() if idle else None
         if worker is None:
             worker = _WarmProcess(self._context(), resources)
@@ -165,9 +171,10 @@ class ProcessExecutor(Executor):
     def _checkin(self, worker: _WarmProcess, resources: WorkerResources, reusable: bool) -> None:
         with self._lock:
             self._busy.discard(worker)
-            keep = reusable and len(self._idle[resources]) < _MAX_IDLE
+            idle = self._idle[_limits(resources)]
+            keep = reusable and len(idle) < _MAX_IDLE
             if keep:
-                self._idle[resources].append(worker)
+                idle.append(worker)
         if not keep:
             worker.end(kill=not reusable)
 

@@ -1,0 +1,49 @@
+"""The examples run from a fresh interpreter and print what they promise."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import dataset_path
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def run(script, *args):
+    completed = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    return completed.stdout
+
+
+def test_a9a_example_trains_on_every_executor():
+    folder = dataset_path("a9a.libsvm.gz").parent
+    out = run("a9a_on_every_executor.py", str(folder))
+    accuracies = [float(a) for a in re.findall(r"accuracy (\d\.\d+)", out)]
+    assert [line.split()[0] for line in out.splitlines()] == ["sequential", "threads", "processes"]
+    assert min(accuracies) >= 0.845
+
+
+def test_grid_search_example_reports_a_good_pipeline():
+    out = run("grid_search_in_a_pipeline.py")
+    assert "best parameters: {" in out
+    assert float(re.search(r"test accuracy of the refitted pipeline: (\S+)", out)[1]) > 0.83
+
+
+def test_demo_prints_both_models():
+    completed = subprocess.run(
+        [sys.executable, "-m", "sklearn_cirrus", "demo", "--n-samples", "20000"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    assert "-- Epoch 1:" in completed.stdout
+    ours = re.search(r"ServerlessSGDClassifier\s+(\S+)\s+(\S+)", completed.stdout)
+    theirs = re.search(r"sklearn SGDClassifier\(log_loss\)\s+(\S+)\s+(\S+)", completed.stdout)
+    assert float(ours[1]) > 0.7 and float(theirs[1]) > 0.7
