@@ -25,6 +25,7 @@ import threading
 import traceback
 from collections import defaultdict
 from concurrent.futures import Future
+from contextlib import contextmanager
 
 from threadpoolctl import threadpool_limits
 
@@ -98,13 +99,38 @@ def _runtime_mb_probe(_) -> int:
     return _address_space_mb()
 
 
+_STANDARD_START_METHODS = (None, "fork", "spawn", "forkserver")
+_start_lock = threading.Lock()
+
+
+@contextmanager
+def _standard_start_method(method: str):
+    """Present a start method the child knows while it starts.
+
+    A new process re-applies its parent's global start method; inside a joblib/loky
+    worker (``GridSearchCV(n_jobs=2)``) that is ``"loky"``, which a plain child cannot
+    resolve, so it would die before running anything.
+    """
+    with _start_lock:
+        current = multiprocessing.get_start_method(allow_none=True)
+        if current in _STANDARD_START_METHODS:
+            yield
+            return
+        multiprocessing.set_start_method(method, force=True)
+        try:
+            yield
+        finally:
+            multiprocessing.set_start_method(current, force=True)
+
+
 class _WarmProcess:
-    def __init__(self, context, resources: WorkerResources):
+    def __init__(self, context, resources: WorkerResources, start_method: str):
         self.connection, child_end = context.Pipe()
         self.process = context.Process(
             target=_serve, args=(child_end, resources), daemon=True, name="cirrus-worker"
         )
-        self.process.start()
+        with _standard_start_method(start_method):
+            self.process.start()
         child_end.close()
 
     def end(self, kill: bool = False) -> None:
@@ -163,7 +189,7 @@ class ProcessExecutor(Executor):
             idle = self._idle[_limits(resources)]
             worker = idle.pop() if idle else None
         if worker is None:
-            worker = _WarmProcess(self._context(), resources)
+            worker = _WarmProcess(self._context(), resources, self.start_method)
         with self._lock:
             self._busy.add(worker)
         return worker
