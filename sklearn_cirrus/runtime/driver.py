@@ -19,7 +19,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, wait
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -85,25 +85,6 @@ class _Epoch:
     shards_left: int
     loss_sum: float = 0.0
     samples: int = 0
-
-
-@dataclass
-class _Totals:
-    invocations: int = 0
-    failures: int = 0
-    worker_seconds: float = 0.0
-    samples: int = 0
-    peak_worker_memory_mb: float = 0.0
-    seconds: dict = field(
-        default_factory=lambda: dict.fromkeys(("io", "pull", "compute", "push"), 0.0)
-    )
-
-    def add(self, report: WorkerReport) -> None:
-        self.worker_seconds += report.wall_seconds
-        self.samples += report.samples
-        self.peak_worker_memory_mb = max(self.peak_worker_memory_mb, report.peak_memory_mb)
-        for name, seconds in report.seconds.items():
-            self.seconds[name] += seconds
 
 
 def check_worker_memory(
@@ -233,15 +214,17 @@ def _run(
     pending: deque[_Invocation] = deque()
     epochs: dict[int, _Epoch] = {}
     in_flight = {}
-    totals = _Totals()
+    totals = WorkerReport()
+    invocations = failures = 0
     loss_curve, scores = [], []
     next_epoch = n_iter = 0
     stopping, error, overflow = False, None, None
 
     def submit(invocation: _Invocation) -> None:
         task = replace(base_task, shard_ids=invocation.shard_ids)
+        nonlocal invocations
         in_flight[executor.submit(run_worker, task, resources)] = invocation
-        totals.invocations += 1
+        invocations += 1
 
     while True:
         while not stopping and len(in_flight) < settings.n_workers:
@@ -261,14 +244,14 @@ def _run(
             try:
                 report: WorkerReport = future.result()
             except Exception as exc:
-                totals.failures += 1
+                failures += 1
                 if invocation.attempt >= settings.max_retries:
                     error, stopping = exc, True
                     store.set_flag(STOP_FLAG)
                 else:
                     pending.appendleft(replace(invocation, attempt=invocation.attempt + 1))
                 continue
-            totals.add(report)
+            totals.absorb(report)
             epoch = epochs[invocation.epoch]
             epoch.loss_sum += report.loss_sum
             epoch.samples += report.samples
@@ -299,7 +282,7 @@ def _run(
                 shown = "" if score is None else f", validation score {score:.6f}"
                 print(
                     f"-- Epoch {n_iter}: avg. loss {loss:.6f}{shown}, "
-                    f"{totals.invocations} invocations, {totals.samples} samples"
+                    f"{invocations} invocations, {totals.samples} samples"
                 )
             if decision == "decay":
                 store.scale_learning_rate(MODEL_KEY, ADAPTIVE_DECAY)
@@ -317,7 +300,7 @@ def _run(
         samples_seen=store.samples_seen(MODEL_KEY),
         loss_curve=loss_curve,
         validation_scores=scores,
-        report=_report(totals, settings),
+        report=_report(totals, invocations, failures, settings),
     )
 
 
@@ -331,17 +314,18 @@ def _raise_failure(error: BaseException, max_retries: int):
     ) from error
 
 
-def _report(totals: _Totals, settings: TrainingSettings) -> dict:
+def _report(
+    totals: WorkerReport, invocations: int, failures: int, settings: TrainingSettings
+) -> dict:
     memory_gb = (settings.worker_memory_mb or 0) / 1024
-    gb_seconds = totals.worker_seconds * memory_gb
+    gb_seconds = totals.wall_seconds * memory_gb
     return {
-        "invocations": totals.invocations,
-        "failures": totals.failures,
+        "invocations": invocations,
+        "failures": failures,
         "samples": totals.samples,
-        "worker_seconds": totals.worker_seconds,
+        "worker_seconds": totals.wall_seconds,
         "gb_seconds": gb_seconds,
-        "estimated_cost_usd": gb_seconds * USD_PER_GB_SECOND
-        + totals.invocations * USD_PER_INVOCATION,
-        "peak_worker_memory_mb": totals.peak_worker_memory_mb,
-        **{f"seconds_{name}": seconds for name, seconds in totals.seconds.items()},
+        "estimated_cost_usd": gb_seconds * USD_PER_GB_SECOND + invocations * USD_PER_INVOCATION,
+        "peak_worker_memory_mb": totals.peak_memory_mb,
+        **{f"seconds_{phase}": seconds for phase, seconds in totals.seconds.items()},
     }

@@ -23,6 +23,8 @@ STOP_FLAG = "stop"
 TIME_BUDGET_FRACTION = 0.8
 # How often, at most, a worker asks the store whether it should stop.
 FLAG_CHECK_SECONDS = 0.05
+# where a worker's time goes, as reported to the driver
+PHASES = ("io", "pull", "compute", "push")
 
 
 @dataclass(frozen=True)
@@ -46,12 +48,20 @@ class WorkerReport:
     samples: int = 0
     steps: int = 0
     loss_sum: float = 0.0
-    seconds: dict = field(
-        default_factory=lambda: dict.fromkeys(("io", "pull", "compute", "push"), 0.0)
-    )
+    seconds: dict = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
     wall_seconds: float = 0.0
     peak_memory_mb: float = 0.0
     stopped_by: str = "done"
+
+    def absorb(self, other: WorkerReport) -> None:
+        """Add ``other``'s work to this one: the driver's running total of a fit."""
+        self.samples += other.samples
+        self.steps += other.steps
+        self.loss_sum += other.loss_sum
+        self.wall_seconds += other.wall_seconds
+        self.peak_memory_mb = max(self.peak_memory_mb, other.peak_memory_mb)
+        for phase, seconds in other.seconds.items():
+            self.seconds[phase] += seconds
 
 
 def train_on_batch(
