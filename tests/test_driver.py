@@ -13,7 +13,13 @@ from sklearn_cirrus import (
     WorkerOutOfMemory,
     WorkerTimeout,
 )
-from sklearn_cirrus.executors import Executor, ProcessExecutor, SequentialExecutor, ThreadExecutor
+from sklearn_cirrus.executors import (
+    Executor,
+    ProcessExecutor,
+    SequentialExecutor,
+    ThreadExecutor,
+    make_executor,
+)
 from sklearn_cirrus.runtime.stopping import StopRule
 from sklearn_cirrus.store import memory
 
@@ -203,7 +209,7 @@ def test_stop_rule_counts_epochs_without_improvement():
 def test_process_workers_train_on_data_far_larger_than_their_memory(no_store_leak):
     X, y = make_classification(n_samples=400_000, n_features=50, random_state=0)
     headroom_mb = 64
-    limit = ProcessExecutor().runtime_memory_mb + headroom_mb
+    limit = make_executor("processes")[0].runtime_memory_mb + headroom_mb
     assert X.nbytes / 2**20 > 2 * headroom_mb  # the dataset could never fit in a worker
     clf = _clf(executor="processes", worker_memory_mb=limit, max_iter=1, tol=None).fit(X, y)
     assert clf.fit_report_["failures"] == 0 and clf.score(X, y) > 0.85

@@ -27,6 +27,7 @@ from collections import defaultdict
 from concurrent.futures import Future
 from contextlib import contextmanager
 
+import numpy as np
 from threadpoolctl import threadpool_limits
 
 from ..exceptions import WorkerError, WorkerLost, WorkerOutOfMemory, WorkerTimeout
@@ -59,8 +60,21 @@ def _limit_memory(memory_mb: int | None) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
+def _warm_up_blas(cpus: int) -> None:
+    """Fix the BLAS thread count and let BLAS allocate its buffers now.
+
+    OpenBLAS maps its work buffers on the first call and exits the process when that
+    fails; under an address-space limit set earlier, that first call killed about one
+    worker in ten. Allocated before the limit, the buffers count as runtime.
+    """
+    threadpool_limits(limits=cpus, user_api="blas")
+    block = np.ones((128, 128))
+    block @ block
+
+
 def _serve(conn, resources: WorkerResources) -> None:
     """A warm worker process: run invocations received on ``conn`` until told to stop."""
+    _warm_up_blas(resources.cpus)
     try:
         _limit_memory(resources.memory_mb)
     except MemoryError:
@@ -79,9 +93,7 @@ def _serve(conn, resources: WorkerResources) -> None:
             return
         fn, task = message
         try:
-            with threadpool_limits(limits=resources.cpus, user_api="blas"):
-                result = fn(task)
-            conn.send(("ok", result))
+            conn.send(("ok", fn(task)))
         except MemoryError:
             # a process that ran out of memory may be left fragmented: never reuse it
             conn.send(("oom", traceback.format_exc()))
