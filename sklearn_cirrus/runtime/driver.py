@@ -12,8 +12,6 @@ whatever happened.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import time
 import uuid
 from collections import deque
@@ -28,6 +26,7 @@ from ..exceptions import WorkerError
 from ..executors import Executor, WorkerResources, make_executor
 from ..kernels import LinearKernel
 from ..store import OptimizerConfig, ParameterStore, make_store
+from ..store.shared_memory import shared_memory_root
 from .stopping import ADAPTIVE_DECAY, StopRule
 from .worker import STOP_FLAG, TIME_BUDGET_FRACTION, WorkerReport, WorkerTask, run_worker
 
@@ -125,7 +124,8 @@ def _staging_url(settings: TrainingSettings, executor: Executor) -> str:
         return f"{settings.data_url.rstrip('/')}/{name}"
     if executor.in_process:
         return f"memory://{name}"
-    return os.path.join(tempfile.gettempdir(), name)
+    # memory-backed where possible: local workers read it as fast as the page cache
+    return str(shared_memory_root() / name)
 
 
 def train(

@@ -34,7 +34,8 @@ from .optimizers import META_SIZE, OptimizerConfig
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
-def _shared_memory_root() -> Path:
+def shared_memory_root() -> Path:
+    """``/dev/shm`` where it is writable (memory-backed), else the temporary folder."""
     shm = Path("/dev/shm")
     return shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
 
@@ -58,7 +59,7 @@ class SharedMemoryStore(ArrayStore):
 
     def __init__(self, root: str | os.PathLike | None = None):
         if root is None:
-            root = _shared_memory_root() / f"sklearn-cirrus-{uuid.uuid4().hex}"
+            root = shared_memory_root() / f"sklearn-cirrus-{uuid.uuid4().hex}"
             Path(root).mkdir(mode=0o700)
         elif not Path(root).is_dir():
             raise ConnectionError(f"shared-memory store {str(root)!r} does not exist (deleted?)")
