@@ -24,6 +24,10 @@ from sklearn_cirrus import ServerlessSGDClassifier
 MAX_EPOCHS = 3
 
 
+def rate_text(samples_per_second: float) -> str:
+    return f"{samples_per_second:,.0f}"
+
+
 def timed(model, X, y):
     started = time.perf_counter()
     model.fit(X, y)

@@ -94,18 +94,21 @@ def check_worker_memory(
         return
     # a shard is held decoded and as file bytes, plus the prefetched ones
     data_bytes = data.max_shard_bytes * (settings.prefetch + 2)
-    rows = (
-        data.n_features + 1 if not data.sparse else min(data.n_features + 1, data.batch_size * 64)
-    )
-    param_bytes = rows * kernel.n_outputs * 8 * _PARAM_COPIES
-    needed = executor.runtime_memory_mb + math.ceil((data_bytes + param_bytes) / 2**20)
+    if data.sparse:
+        # the rows one minibatch touches, and RowIndexer's scratch of one int32 a feature
+        rows = min(data.n_features + 1, data.batch_size * 64)
+        model_bytes = rows * kernel.n_outputs * 8 * _PARAM_COPIES + data.n_features * 4
+    else:
+        model_bytes = (data.n_features + 1) * kernel.n_outputs * 8 * _PARAM_COPIES
+    needed = executor.runtime_memory_mb + math.ceil((data_bytes + model_bytes) / 2**20)
     if settings.worker_memory_mb < needed:
         raise ValueError(
             f"worker_memory_mb={settings.worker_memory_mb} is too small for one batch: a worker "
             f"needs at least {needed} MB ({executor.runtime_memory_mb} MB of runtime, "
-            f"{math.ceil(data_bytes / 2**20)} MB for shards of batch_size={data.batch_size} rows, "
-            f"{math.ceil(param_bytes / 2**20)} MB of parameters); raise worker_memory_mb or "
-            "lower batch_size"
+            f"{math.ceil(data_bytes / 2**20)} MB for {settings.prefetch + 2} shards of whole "
+            f"batches of batch_size={data.batch_size} rows, "
+            f"{math.ceil(model_bytes / 2**20)} MB for the model rows it works on); raise "
+            "worker_memory_mb"
         )
 
 
