@@ -27,7 +27,7 @@ class SequentialExecutor(Executor):
         future: Future = Future()
         try:
             future.set_result(fn(task))
-        except BaseException as exc:  # the driver decides what a failure means
+        except Exception as exc:  # the driver decides what a failure means; ^C still stops
             future.set_exception(exc)
         return future
 
