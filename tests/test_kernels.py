@@ -59,7 +59,7 @@ def test_huber_and_squared_error_match_closed_forms():
 
 def _objective(kernel, params, batch):
     """Mean weighted loss plus the penalty: what loss_grad's gradient is the gradient of."""
-    loss_sum, _ = kernel.loss_grad(params, batch)
+    loss_sum, _ = kernel.loss_grad({"model": params}, batch)
     if kernel.penalty is None:
         return loss_sum / batch.n_samples
     coef = params[:-1]
@@ -101,7 +101,8 @@ def test_gradient_matches_finite_differences(loss, classification, n_outputs, pe
     )
     batch = _batch(rng, 20, n_features, n_outputs, classification)
     params = rng.normal(scale=0.7, size=kernel.shape)
-    _, grad = kernel.loss_grad(params, batch)
+    _, grads = kernel.loss_grad({"model": params}, batch)
+    grad = grads["model"]
     step = 1e-6
     numeric = np.zeros_like(params)
     for index in np.ndindex(params.shape):
@@ -116,8 +117,9 @@ def test_gradient_matches_finite_differences(loss, classification, n_outputs, pe
 
 def test_intercept_gradient_is_zero_without_intercept(rng):
     kernel = LinearKernel("log_loss", 5, fit_intercept=False)
-    _, grad = kernel.loss_grad(rng.normal(size=kernel.shape), _batch(rng, 10, 5, 1, True))
-    assert np.all(grad[-1] == 0)
+    params = {"model": rng.normal(size=kernel.shape)}
+    _, grads = kernel.loss_grad(params, _batch(rng, 10, 5, 1, True))
+    assert np.all(grads["model"][-1] == 0)
 
 
 def test_touched_rows_renumbers_columns_and_keeps_products(rng):
@@ -151,3 +153,10 @@ def test_init_and_split_params_round_trip(rng):
     back_coef, back_intercept = kernel.split_params(kernel.init_params(coef, intercept))
     np.testing.assert_array_equal(back_coef, coef)
     np.testing.assert_array_equal(back_intercept, intercept)
+
+
+def test_row_planner_pulls_touched_rows_of_the_model_key(rng):
+    kernel = LinearKernel("log_loss", 30)
+    X = sp.random(5, 30, density=0.1, format="csr", random_state=rng)
+    rows, local = kernel.row_planner()(Batch(X, np.ones(5), np.ones(5)))
+    assert list(rows) == ["model"] and local.X.shape == (5, rows["model"].size - 1)

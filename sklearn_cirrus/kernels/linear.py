@@ -1,10 +1,10 @@
 """Loss and gradient of a regularised linear model on one minibatch.
 
 The parameters of a model with ``n_features`` inputs and ``n_outputs`` outputs live in
-the store as one ``(n_features + 1, n_outputs)`` array: row ``j`` holds the weights of
-feature ``j`` for every output and the last row holds the intercepts. A sparse
-minibatch touches only a few rows, so a worker pulls and pushes just those
-(:func:`touched_rows`), exactly as Cirrus's workers do.
+the store under one key, ``"model"``, as an ``(n_features + 1, n_outputs)`` array: row
+``j`` holds the weights of feature ``j`` for every output and the last row holds the
+intercepts. A sparse minibatch touches only a few rows, so a worker pulls and pushes
+just those (:class:`RowIndexer`), exactly as Cirrus's workers do.
 
 The penalty gradient is applied to the rows a minibatch touches only, the usual lazy
 regularisation of sparse SGD: a feature that never occurs is never decayed.
@@ -21,6 +21,8 @@ from .losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 
 # scikit-learn clips dloss to this magnitude to avoid overflow (``MAX_DLOSS``)
 MAX_DLOSS = 1e12
+# Copies a worker holds of the parameter rows it works on: pulled, gradient, temporaries.
+WORKING_COPIES = 6
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,8 @@ class LinearKernel:
     positive_weight: tuple[float, ...] | None = None
     negative_weight: tuple[float, ...] | None = None
 
+    KEY = "model"
+
     @property
     def n_rows(self) -> int:
         return self.n_features + 1
@@ -81,18 +85,32 @@ class LinearKernel:
 
     def init_params(
         self, coef: np.ndarray | None = None, intercept: np.ndarray | None = None
-    ) -> np.ndarray:
+    ) -> dict[str, np.ndarray]:
         """Stack ``coef`` (n_outputs, n_features) and ``intercept`` into the store layout."""
         params = np.zeros(self.shape)
         if coef is not None:
             params[:-1] = np.asarray(coef, dtype=np.float64).reshape(self.n_outputs, -1).T
         if intercept is not None:
             params[-1] = intercept
-        return params
+        return {self.KEY: params}
 
-    def split_params(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def split_params(self, params: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(coef, intercept)`` in scikit-learn's shapes from the store layout."""
-        return np.ascontiguousarray(params[:-1].T), params[-1].copy()
+        model = params[self.KEY]
+        return np.ascontiguousarray(model[:-1].T), model[-1].copy()
+
+    def row_planner(self) -> RowPlanner:
+        """A worker's per-invocation helper that says which rows each minibatch needs."""
+        return RowPlanner(self.KEY, RowIndexer(self.n_features))
+
+    def worker_model_bytes(self, batch_size: int, sparse: bool) -> int:
+        """Memory a worker needs for the model rows one minibatch works on."""
+        if not sparse:
+            return self.n_rows * self.n_outputs * 8 * WORKING_COPIES
+        rows = min(self.n_rows, batch_size * 64)
+        return (
+            rows * self.n_outputs * 8 * WORKING_COPIES + RowIndexer(self.n_features).scratch_bytes()
+        )
 
     def _loss_function(self):
         losses = CLASSIFICATION_LOSSES if self.classification else REGRESSION_LOSSES
@@ -115,26 +133,30 @@ class LinearKernel:
         weights = sample_weight * np.where(is_positive, positive, negative)
         return targets, weights
 
-    def decision_function(self, params: np.ndarray, X) -> np.ndarray:
+    def decision_function(self, params: dict[str, np.ndarray], X) -> np.ndarray:
         """Raw predictions ``X @ coef.T + intercept`` for rows aligned with ``X``'s columns."""
-        return np.asarray(X @ params[:-1]) + params[-1]
+        model = params[self.KEY]
+        return np.asarray(X @ model[:-1]) + model[-1]
 
-    def loss_grad(self, params: np.ndarray, batch: Batch) -> tuple[float, np.ndarray]:
+    def loss_grad(
+        self, params: dict[str, np.ndarray], batch: Batch
+    ) -> tuple[float, dict[str, np.ndarray]]:
         """Weighted sum of the losses on ``batch`` and the gradient of their mean.
 
-        ``params`` holds the rows of the columns of ``batch.X`` followed by the
-        intercept row (see :func:`touched_rows`); the gradient has the same shape and
+        ``params["model"]`` holds the rows of the columns of ``batch.X`` followed by the
+        intercept row (see :class:`RowIndexer`); the gradient has the same shape and
         includes the penalty of those rows.
         """
+        model = params[self.KEY]
         targets, weights = self._targets_and_weights(batch)
         predictions = self.decision_function(params, batch.X)
         losses, dloss = self._loss_function()(predictions, targets, self.epsilon)
         scaled = weights * np.clip(dloss, -MAX_DLOSS, MAX_DLOSS) / batch.n_samples
-        grad = np.empty_like(params)
+        grad = np.empty_like(model)
         grad[:-1] = np.asarray(batch.X.T @ scaled)
         grad[-1] = scaled.sum(axis=0) if self.fit_intercept else 0.0
-        grad[:-1] += self.penalty_gradient(params[:-1])
-        return float(np.sum(weights * losses)), grad
+        grad[:-1] += self.penalty_gradient(model[:-1])
+        return float(np.sum(weights * losses)), {self.KEY: grad}
 
     def penalty_gradient(self, coef_rows: np.ndarray) -> np.ndarray:
         """(Sub)gradient of ``alpha * ((1 - l1_ratio) / 2 * ||w||^2 + l1_ratio * |w|)``."""
@@ -176,6 +198,18 @@ class RowIndexer:
             (X.data, self._position[indices], X.indptr), shape=(X.shape[0], columns.size)
         )
         return np.append(columns, self.n_features), compact
+
+
+@dataclass(frozen=True)
+class RowPlanner:
+    """Maps a minibatch to the store rows it needs and the batch renumbered to match."""
+
+    key: str
+    indexer: RowIndexer
+
+    def __call__(self, batch: Batch) -> tuple[dict[str, np.ndarray], Batch]:
+        rows, X = self.indexer(batch.X)
+        return {self.key: rows}, Batch(X, batch.y, batch.sample_weight)
 
 
 def touched_rows(X, n_features: int) -> tuple[np.ndarray, np.ndarray | sp.csr_matrix]:

@@ -24,18 +24,15 @@ import numpy as np
 from ..data import DataHandle, remove, stage
 from ..exceptions import WorkerError
 from ..executors import Executor, WorkerResources, make_executor
-from ..kernels import LinearKernel
+from ..kernels.base import Kernel
 from ..store import OptimizerConfig, ParameterStore, make_store
 from ..store.shared_memory import shared_memory_root
 from .stopping import ADAPTIVE_DECAY, StopRule
 from .worker import STOP_FLAG, TIME_BUDGET_FRACTION, WorkerReport, WorkerTask, run_worker
 
-MODEL_KEY = "model"
 # Published AWS Lambda (x86, us-east-1) prices, for the cost estimate in fit_report_.
 USD_PER_GB_SECOND = 0.0000166667
 USD_PER_INVOCATION = 0.20 / 1_000_000
-# Working copies a worker holds of the parameter rows one minibatch touches.
-_PARAM_COPIES = 6
 
 
 @dataclass
@@ -63,8 +60,8 @@ class TrainingSettings:
 
 @dataclass
 class TrainingResult:
-    params: np.ndarray
-    optimizer_state: np.ndarray | None
+    params: dict[str, np.ndarray]
+    optimizer_state: dict[str, np.ndarray | None]
     n_iter: int
     samples_seen: float
     loss_curve: list[float]
@@ -87,19 +84,14 @@ class _Epoch:
 
 
 def check_worker_memory(
-    data: DataHandle, kernel: LinearKernel, settings: TrainingSettings, executor: Executor
+    data: DataHandle, kernel: Kernel, settings: TrainingSettings, executor: Executor
 ) -> None:
     """Refuse a ``worker_memory_mb`` too small to hold the runtime and one shard."""
     if settings.worker_memory_mb is None:
         return
     # a shard is held decoded and as file bytes, plus the prefetched ones
     data_bytes = data.max_shard_bytes * (settings.prefetch + 2)
-    if data.sparse:
-        # the rows one minibatch touches, and RowIndexer's scratch of one int32 a feature
-        rows = min(data.n_features + 1, data.batch_size * 64)
-        model_bytes = rows * kernel.n_outputs * 8 * _PARAM_COPIES + data.n_features * 4
-    else:
-        model_bytes = (data.n_features + 1) * kernel.n_outputs * 8 * _PARAM_COPIES
+    model_bytes = kernel.worker_model_bytes(data.batch_size, data.sparse)
     needed = executor.runtime_memory_mb + math.ceil((data_bytes + model_bytes) / 2**20)
     if settings.worker_memory_mb < needed:
         raise ValueError(
@@ -132,20 +124,20 @@ def _staging_url(settings: TrainingSettings, executor: Executor) -> str:
 
 
 def train(
-    kernel: LinearKernel,
+    kernel: Kernel,
     X,
     y: np.ndarray,
     sample_weight: np.ndarray,
     settings: TrainingSettings,
     *,
-    init: np.ndarray,
-    optimizer_state: np.ndarray | None = None,
+    init: dict[str, np.ndarray],
+    optimizer_state: dict[str, np.ndarray | None] | None = None,
     samples_seen: float = 0.0,
 ) -> TrainingResult:
     """Train ``kernel``'s model on ``(X, y, sample_weight)`` with serverless workers.
 
     ``init``, ``optimizer_state`` and ``samples_seen`` give the starting point: the
-    initial parameters in the kernel's layout and, to resume an earlier fit, the
+    initial parameters (one array per store key) and, to resume an earlier fit, the
     optimizer's state and schedule position it returned.
     """
     started = time.perf_counter()
@@ -168,14 +160,10 @@ def train(
             )
             staging_seconds = time.perf_counter() - started
             check_worker_memory(data, kernel, settings, executor)
-            store.create(
-                MODEL_KEY,
-                init,
-                settings.optimizer,
-                state=optimizer_state,
-                samples_seen=samples_seen,
-            )
-            result = _run(kernel, data, store, executor, settings)
+            for key, array in init.items():
+                state = None if optimizer_state is None else optimizer_state[key]
+                store.create(key, array, settings.optimizer, state=state, samples_seen=samples_seen)
+            result = _run(kernel, list(init), data, store, executor, settings)
         finally:
             store.delete()
             if data is not None:
@@ -189,7 +177,12 @@ def train(
 
 
 def _run(
-    kernel, data: DataHandle, store: ParameterStore, executor: Executor, settings: TrainingSettings
+    kernel: Kernel,
+    keys: list[str],
+    data: DataHandle,
+    store: ParameterStore,
+    executor: Executor,
+    settings: TrainingSettings,
 ) -> TrainingResult:
     rng = np.random.RandomState(settings.random_state) if settings.shuffle else None
     resources = WorkerResources(
@@ -202,7 +195,6 @@ def _run(
         store=store.handle(),
         data=data,
         kernel=kernel,
-        key=MODEL_KEY,
         shard_ids=(),
         time_budget_s=budget,
         prefetch=settings.prefetch,
@@ -278,7 +270,7 @@ def _run(
             loss_curve.append(loss)
             score = None
             if settings.validation_score is not None:
-                score = settings.validation_score(store.pull(MODEL_KEY))
+                score = settings.validation_score({key: store.pull(key) for key in keys})
                 scores.append(score)
             decision = rule.update(loss, score)
             if settings.verbose:
@@ -288,7 +280,8 @@ def _run(
                     f"{invocations} invocations, {totals.samples} samples"
                 )
             if decision == "decay":
-                store.scale_learning_rate(MODEL_KEY, ADAPTIVE_DECAY)
+                for key in keys:
+                    store.scale_learning_rate(key, ADAPTIVE_DECAY)
             elif decision == "stop" or n_iter >= settings.max_iter:
                 stopping = True
                 store.set_flag(STOP_FLAG)
@@ -297,10 +290,10 @@ def _run(
     if overflow is not None:
         raise overflow
     return TrainingResult(
-        params=store.pull(MODEL_KEY),
-        optimizer_state=store.pull_state(MODEL_KEY),
+        params={key: store.pull(key) for key in keys},
+        optimizer_state={key: store.pull_state(key) for key in keys},
         n_iter=n_iter,
-        samples_seen=store.samples_seen(MODEL_KEY),
+        samples_seen=store.samples_seen(keys[0]),
         loss_curve=loss_curve,
         validation_scores=scores,
         report=_report(totals, invocations, failures, settings),

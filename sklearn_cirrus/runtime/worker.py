@@ -14,7 +14,8 @@ import time
 from dataclasses import dataclass, field
 
 from ..data import DataHandle, ShardReader, minibatches
-from ..kernels import Batch, LinearKernel, RowIndexer
+from ..kernels import Batch
+from ..kernels.base import Kernel
 from ..store.base import StoreHandle
 
 STOP_FLAG = "stop"
@@ -33,8 +34,7 @@ class WorkerTask:
 
     store: StoreHandle
     data: DataHandle
-    kernel: LinearKernel
-    key: str
+    kernel: Kernel
     shard_ids: tuple[int, ...]
     time_budget_s: float | None = None
     prefetch: int = 1
@@ -64,17 +64,16 @@ class WorkerReport:
             self.seconds[phase] += seconds
 
 
-def train_on_batch(
-    store, kernel: LinearKernel, indexer: RowIndexer, key: str, batch: Batch, report: WorkerReport
-) -> None:
-    """One asynchronous SGD step: pull the touched rows, compute, push the gradient."""
+def train_on_batch(store, kernel: Kernel, planner, batch: Batch, report: WorkerReport) -> None:
+    """One asynchronous SGD step: pull the touched rows, compute, push the gradients."""
     started = time.perf_counter()
-    rows, X = indexer(batch.X)
-    params = store.pull(key, rows)
+    rows, local_batch = planner(batch)
+    params = {key: store.pull(key, key_rows) for key, key_rows in rows.items()}
     pulled = time.perf_counter()
-    loss, grad = kernel.loss_grad(params, Batch(X, batch.y, batch.sample_weight))
+    loss, grads = kernel.loss_grad(params, local_batch)
     computed = time.perf_counter()
-    store.push(key, grad, rows, batch.n_samples)
+    for key, grad in grads.items():
+        store.push(key, grad, rows[key], batch.n_samples)
     pushed = time.perf_counter()
     report.seconds["pull"] += pulled - started
     report.seconds["compute"] += computed - pulled
@@ -91,7 +90,7 @@ def run_worker(task: WorkerTask) -> WorkerReport:
     report = WorkerReport()
     store = task.store.connect()
     reader = ShardReader(task.data, task.shard_ids, prefetch=task.prefetch)
-    indexer = RowIndexer(task.kernel.n_features)
+    planner = task.kernel.row_planner()
     last_check = 0.0
     try:
         for _, shard in reader:
@@ -102,7 +101,7 @@ def run_worker(task: WorkerTask) -> WorkerReport:
                     if store.is_flag_set(STOP_FLAG):
                         report.stopped_by = "flag"
                         return report
-                train_on_batch(store, task.kernel, indexer, task.key, batch, report)
+                train_on_batch(store, task.kernel, planner, batch, report)
             report.shards_done += 1
             if deadline is not None and time.perf_counter() > deadline:
                 report.stopped_by = "budget"
