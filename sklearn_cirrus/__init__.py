@@ -11,9 +11,12 @@ __version__ = "0.1.0"
 _LAZY = {
     "ServerlessSGDClassifier": ".linear_model",
     "ServerlessSGDRegressor": ".linear_model",
+    "ServerlessMatrixFactorization": ".recommend",
+    "load_movielens": ".datasets",
 }
 
 __all__ = [
+    "ServerlessMatrixFactorization",
     "ServerlessSGDClassifier",
     "ServerlessSGDRegressor",
     "WorkerError",
@@ -21,6 +24,7 @@ __all__ = [
     "WorkerOutOfMemory",
     "WorkerTimeout",
     "__version__",
+    "load_movielens",
 ]
 
 

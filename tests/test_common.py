@@ -2,13 +2,19 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_cirrus import ServerlessSGDClassifier, ServerlessSGDRegressor
+from sklearn_cirrus import (
+    ServerlessMatrixFactorization,
+    ServerlessSGDClassifier,
+    ServerlessSGDRegressor,
+)
 
 ESTIMATORS = [
     ServerlessSGDClassifier(random_state=0),
     ServerlessSGDRegressor(random_state=0),
     ServerlessSGDClassifier(n_workers=1, executor="sequential", random_state=0),
     ServerlessSGDRegressor(n_workers=1, executor="sequential", random_state=0),
+    ServerlessMatrixFactorization(random_state=0),
+    ServerlessMatrixFactorization(n_workers=1, executor="sequential", random_state=0),
 ]
 
 _WEIGHTS = (
@@ -21,7 +27,52 @@ _ASYNC = (
 )
 
 
+_PAIRS = (
+    "the check fits on X with another number of columns than the two (user, item) id "
+    "columns a recommender takes, and gets the ValueError that says so"
+)
+# checks whose data cannot be (user, item) pairs; every other check runs and passes
+FACTORIZATION_INAPPLICABLE = [
+    "check_all_zero_sample_weights_error",
+    "check_complex_data",
+    "check_dict_unchanged",
+    "check_dont_overwrite_parameters",
+    "check_dtype_object",
+    "check_estimators_dtypes",
+    "check_estimators_empty_data_messages",
+    "check_estimators_nan_inf",
+    "check_estimators_pickle",
+    "check_f_contiguous_array_estimator",
+    "check_fit2d_1feature",
+    "check_fit2d_1sample",
+    "check_fit2d_predict1d",
+    "check_fit_score_takes_y",
+    "check_methods_sample_order_invariance",
+    "check_methods_subset_invariance",
+    "check_n_features_in_after_fitting",
+    "check_non_transformer_estimators_n_iter",
+    "check_pipeline_consistency",
+    "check_positive_only_tag_during_fit",
+    "check_regressor_data_not_an_array",
+    "check_regressors_int",
+    "check_regressors_no_decision_function",
+    "check_regressors_train",
+    "check_sample_weight_equivalence_on_dense_data",
+    "check_sample_weights_list",
+    "check_supervised_y_2d",
+]
+
+
 def expected_failed_checks(estimator):
+    if isinstance(estimator, ServerlessMatrixFactorization):
+        failures = dict.fromkeys(FACTORIZATION_INAPPLICABLE, _PAIRS)
+        if estimator.n_workers > 1:
+            failures["check_fit_idempotent"] = _ASYNC
+        return failures
+    return _linear_expected_failures(estimator)
+
+
+def _linear_expected_failures(estimator):
     failures = {
         "check_sample_weight_equivalence_on_dense_data": _WEIGHTS,
         "check_sample_weight_equivalence_on_sparse_data": _WEIGHTS,
