@@ -29,3 +29,31 @@ def make_hashed_classification(
     margin = X @ true_coef - 0.5
     y = (rng.random(n_samples) < 1.0 / (1.0 + np.exp(-margin))).astype(np.int64)
     return X, y
+
+
+def make_ratings(
+    n_ratings: int = 1_000_000,
+    n_users: int = 6_100,
+    n_items: int = 97_000,
+    n_components: int = 10,
+    random_state: int = 0,
+):
+    """(user, item) pairs with power-law activity and popularity, as in MovieLens, and
+    half-star ratings from 0.5 to 5 drawn from a low-rank model plus noise."""
+    rng = np.random.default_rng(random_state)
+
+    def power_law(n):
+        weights = 1.0 / np.arange(1, n + 1) ** 0.9
+        return rng.permutation(n)[rng.choice(n, size=n_ratings, p=weights / weights.sum())]
+
+    users, items = power_law(n_users), power_law(n_items)
+    user_factors = rng.normal(scale=0.4, size=(n_users, n_components))
+    item_factors = rng.normal(scale=0.4, size=(n_items, n_components))
+    raw = (
+        3.5
+        + rng.normal(scale=0.4, size=n_users)[users]
+        + rng.normal(scale=0.4, size=n_items)[items]
+        + np.einsum("ij,ij->i", user_factors[users], item_factors[items])
+        + rng.normal(scale=0.8, size=n_ratings)
+    )
+    return np.column_stack([users, items]), np.clip(np.round(raw * 2) / 2, 0.5, 5.0)

@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 from conftest import dataset_path
 from sklearn.model_selection import GridSearchCV, cross_validate, train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 from sklearn_cirrus import ServerlessMatrixFactorization, load_movielens
 
@@ -113,8 +115,13 @@ def test_pickled_model_predicts_the_same(toy):
     np.testing.assert_array_equal(restored.recommend([1, 2]), model.recommend([1, 2]))
 
 
-def test_works_in_cross_validate_and_grid_search(toy):
+def test_works_in_a_pipeline_cross_validate_and_grid_search(toy):
     X, y = toy
+    as_strings = FunctionTransformer(lambda pairs: pd.DataFrame(pairs).astype(str))
+    pipeline = make_pipeline(
+        as_strings, ServerlessMatrixFactorization(n_components=4, random_state=0)
+    )
+    assert pipeline.fit(X, y).score(X, y) > 0.8
     scores = cross_validate(
         ServerlessMatrixFactorization(n_components=4, random_state=0), X, y, cv=3
     )
