@@ -1,7 +1,12 @@
-"""Shared fixtures: the real datasets beside the checkout, and a leak check for stores."""
+"""Shared fixtures: the real datasets, real servers on loopback, a leak check for stores."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -49,3 +54,60 @@ def no_store_leak():
 @pytest.fixture
 def rng():
     return np.random.RandomState(0)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def require_server(binary: str, install_hint: str) -> str:
+    """The path of a server binary; without it, skip locally but fail in CI."""
+    path = shutil.which(binary)
+    if path is None:
+        message = f"{binary} not found ({install_hint}): this test needs the real server"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """A real redis-server on a free loopback port, for the whole session."""
+    binary = require_server("redis-server", "apt-get install redis-server")
+    redis = pytest.importorskip("redis", reason="pip install sklearn-cirrus[redis]")
+    port = _free_port()
+    folder = tmp_path_factory.mktemp("redis")
+    server = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                pytest.fail(f"redis-server did not start on port {port}")
+            time.sleep(0.05)
+    yield url
+    server.terminate()
+    server.wait(timeout=10)

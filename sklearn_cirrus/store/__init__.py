@@ -1,8 +1,9 @@
 """Parameter stores: where the model lives while workers train it.
 
 ``make_store(spec)`` turns the estimators' ``store=`` parameter into a fresh store:
-``"memory"`` (this process; threads), ``"shm"`` (shared memory; local processes), or
-None to let the executor choose.
+``"memory"`` (this process; threads), ``"shm"`` (shared memory; local processes),
+``"redis://host:port/db"`` (a Redis server, for workers anywhere; ``rediss://`` for TLS),
+or None to let the executor choose.
 """
 
 from __future__ import annotations
@@ -12,7 +13,21 @@ from .memory import MemoryStore
 from .optimizers import LEARNING_RATES, OPTIMIZERS, OptimizerConfig
 from .shared_memory import SharedMemoryStore
 
-STORES = {"memory": MemoryStore, "shm": SharedMemoryStore, "shared_memory": SharedMemoryStore}
+
+def _redis_store(spec: str) -> ParameterStore:
+    from .redis_store import RedisStore
+
+    return RedisStore(spec)
+
+
+# name -> factory(spec); the URL schemes pass their whole spec on
+STORES = {
+    "memory": lambda spec: MemoryStore(),
+    "shm": lambda spec: SharedMemoryStore(),
+    "shared_memory": lambda spec: SharedMemoryStore(),
+    "redis": _redis_store,
+    "rediss": _redis_store,
+}
 
 
 def make_store(spec: str | None, *, in_process: bool) -> ParameterStore:
@@ -31,7 +46,7 @@ def make_store(spec: str | None, *, in_process: bool) -> ParameterStore:
             "store='memory' lives in the driver's process and cannot be reached by workers "
             "in other processes; use store='shm' (local processes) or a server store"
         )
-    return STORES[name]()
+    return STORES[name](spec)
 
 
 __all__ = [

@@ -1,0 +1,350 @@
+"""A parameter store on Redis, reachable by workers anywhere: ``store="redis://host:port/db"``.
+
+Each key's parameters, optimizer state and schedule position live under one namespace
+prefix: the parameters and the state as raw little-endian float64 strings (row-major,
+``n_cols`` values a row), the position and step-size scale in a hash, the optimizer in a
+JSON string. Values never travel as pickles, so a store shared by many users is no way
+to run code.
+
+Pulls and pushes run as Lua scripts inside Redis: a push reads the rows it updates,
+applies the optimizer and writes them back in one script, which Redis runs atomically,
+so concurrent pushes never lose an update. Both scripts sort the rows and move each run
+of consecutive rows with one GETRANGE/SETRANGE, so dense models (all rows) cost one call
+per array and sparse ones one call per run. Everything expires after ``ttl`` seconds in
+case the driver dies; ``delete`` removes it at the end of a fit.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+import numpy as np
+
+from .base import ParameterStore
+from .optimizers import OptimizerConfig
+
+DEFAULT_TTL_SECONDS = 24 * 3600
+# Values unpacked per struct call: Lua's C stack holds about 8,000.
+_CHUNK = 1000
+
+_LUA_COMMON = """
+local function unpack_numbers(format, blob, count, position)
+  local out = {}
+  local done = 0
+  position = position or 1
+  while done < count do
+    local n = math.min(count - done, CHUNK)
+    local values = {struct.unpack('<' .. string.rep(format, n), blob, position)}
+    for k = 1, n do out[done + k] = values[k] end
+    position = values[n + 1]
+    done = done + n
+  end
+  return out, position
+end
+
+local function pack_doubles(values, first, last)
+  local parts = {}
+  local k = first
+  while k <= last do
+    local n = math.min(last - k + 1, CHUNK)
+    parts[#parts + 1] = struct.pack('<' .. string.rep('d', n), unpack(values, k, k + n - 1))
+    k = k + n
+  end
+  return table.concat(parts)
+end
+
+-- runs of consecutive rows, as {first_row, first_index, count}
+local function runs(rows)
+  local out = {}
+  local i = 1
+  while i <= #rows do
+    local j = i
+    while j < #rows and rows[j + 1] == rows[j] + 1 do j = j + 1 end
+    out[#out + 1] = {rows[i], i, j - i + 1}
+    i = j + 1
+  end
+  return out
+end
+""".replace("CHUNK", str(_CHUNK))
+
+_PULL = (
+    _LUA_COMMON
+    + """
+-- KEYS[1]: array; ARGV: n_cols, n_rows, sorted int32 rows
+local width = tonumber(ARGV[1]) * 8
+local rows = unpack_numbers('i4', ARGV[3], tonumber(ARGV[2]))
+local parts = {}
+for _, run in ipairs(runs(rows)) do
+  local offset = run[1] * width
+  parts[#parts + 1] = redis.call('GETRANGE', KEYS[1], offset, offset + run[3] * width - 1)
+end
+return table.concat(parts)
+"""
+)
+
+_PUSH = (
+    _LUA_COMMON
+    + """
+-- KEYS: params, state, meta; ARGV: n_cols, n_rows, sorted int32 rows, float64 gradient
+-- rows, n_samples, then the optimizer: name, eta0, schedule, power_t, alpha,
+-- optimal_init, momentum, adagrad_epsilon
+local n_cols = tonumber(ARGV[1])
+local n_rows = tonumber(ARGV[2])
+local width = n_cols * 8
+local rows = unpack_numbers('i4', ARGV[3], n_rows)
+local grad = unpack_numbers('d', ARGV[4], n_rows * n_cols)
+local n_samples = tonumber(ARGV[5])
+local name, eta0, schedule = ARGV[6], tonumber(ARGV[7]), ARGV[8]
+local power_t, alpha, optimal_init = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
+local momentum, epsilon = tonumber(ARGV[12]), tonumber(ARGV[13])
+
+local t = tonumber(redis.call('HGET', KEYS[3], 't'))
+local eta
+if schedule == 'optimal' then
+  eta = 1.0 / (alpha * (optimal_init + t))
+elseif schedule == 'invscaling' then
+  eta = eta0 / math.pow(t + 1.0, power_t)
+else
+  eta = eta0
+end
+eta = eta * tonumber(redis.call('HGET', KEYS[3], 'eta_scale'))
+
+for _, run in ipairs(runs(rows)) do
+  local offset = run[1] * width
+  local count = run[3] * n_cols
+  local g0 = (run[2] - 1) * n_cols
+  local params = unpack_numbers('d',
+    redis.call('GETRANGE', KEYS[1], offset, offset + count * 8 - 1), count)
+  if name == 'sgd' then
+    for k = 1, count do params[k] = params[k] - eta * grad[g0 + k] end
+  else
+    local state = unpack_numbers('d',
+      redis.call('GETRANGE', KEYS[2], offset, offset + count * 8 - 1), count)
+    for k = 1, count do
+      local g = grad[g0 + k]
+      if name == 'adagrad' then
+        local accumulated = state[k] + g * g
+        state[k] = accumulated
+        params[k] = params[k] - eta * g / (math.sqrt(accumulated) + epsilon)
+      elseif name == 'momentum' then
+        local velocity = momentum * state[k] + g
+        state[k] = velocity
+        params[k] = params[k] - eta * velocity
+      else
+        local previous = state[k]
+        local velocity = momentum * previous - eta * g
+        state[k] = velocity
+        params[k] = params[k] + (-momentum * previous + (1.0 + momentum) * velocity)
+      end
+    end
+    redis.call('SETRANGE', KEYS[2], offset, pack_doubles(state, 1, count))
+  end
+  redis.call('SETRANGE', KEYS[1], offset, pack_doubles(params, 1, count))
+end
+redis.call('HINCRBYFLOAT', KEYS[3], 't', n_samples)
+return 1
+"""
+)
+
+
+def _redacted(url: str) -> str:
+    """The URL with any password replaced, for messages and reprs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@dataclass(frozen=True)
+class RedisStoreHandle:
+    url: str
+    namespace: str
+    ttl: int = DEFAULT_TTL_SECONDS
+
+    def connect(self) -> RedisStore:
+        return RedisStore(self.url, namespace=self.namespace, ttl=self.ttl)
+
+    def __repr__(self) -> str:
+        return f"RedisStoreHandle({_redacted(self.url)!r}, {self.namespace!r})"
+
+
+class RedisStore(ParameterStore):
+    """Parameters in Redis, updated atomically by Lua scripts (see module doc).
+
+    Parameters
+    ----------
+    url : str
+        ``redis://[:password@]host:port/db`` or ``rediss://`` for TLS.
+    namespace : str or None
+        Prefix of every key of this store; a fresh one when None.
+    ttl : int
+        Seconds after which everything expires if ``delete`` is never called.
+    retries : int
+        Reconnection attempts, with exponential backoff, before a lost connection is
+        raised as ``ConnectionError``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        namespace: str | None = None,
+        ttl: int = DEFAULT_TTL_SECONDS,
+        retries: int = 5,
+    ):
+        try:
+            import redis
+            from redis.backoff import ExponentialBackoff
+            from redis.retry import Retry
+        except ImportError:
+            raise ImportError(
+                "store='redis://...' needs the redis client: pip install sklearn-cirrus[redis]"
+            ) from None
+        self.url = url
+        self.namespace = namespace or f"cirrus:{uuid.uuid4().hex}"
+        self.ttl = ttl
+        self._errors = (redis.ConnectionError, redis.TimeoutError)
+        self._client = redis.Redis.from_url(
+            url,
+            retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), retries),
+            retry_on_error=list(self._errors),
+            socket_connect_timeout=5,
+            socket_timeout=30,
+        )
+        self._pull_script = self._client.register_script(_PULL)
+        self._push_script = self._client.register_script(_PUSH)
+        # key -> (optimizer, n_rows, n_cols), read once per connection
+        self._configs: dict[str, tuple[OptimizerConfig, int, int]] = {}
+
+    def __repr__(self) -> str:
+        return f"RedisStore({_redacted(self.url)!r}, namespace={self.namespace!r})"
+
+    def _name(self, *parts: str) -> str:
+        return ":".join((self.namespace, *parts))
+
+    def _call(self, function, *args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except self._errors as exc:
+            raise ConnectionError(
+                f"parameter store {_redacted(self.url)} is unreachable: {exc}"
+            ) from exc
+
+    def _config(self, key: str) -> tuple[OptimizerConfig, int, int]:
+        if key not in self._configs:
+            raw = self._call(self._client.get, self._name(key, "config"))
+            if raw is None:
+                raise KeyError(f"no parameters named {key!r} in store {self.namespace!r}")
+            spec = json.loads(raw)
+            self._configs[key] = (OptimizerConfig(**spec["optimizer"]), *spec["shape"])
+        return self._configs[key]
+
+    def create(self, key, init, optimizer, state=None, samples_seen=0.0):
+        init = np.asarray(init, dtype="<f8")
+        if init.ndim != 2:
+            raise ValueError(f"parameters must be 2-D, got shape {init.shape}")
+        spec = {"optimizer": asdict(optimizer), "shape": init.shape}
+        state_values = np.zeros_like(init) if state is None else np.asarray(state, dtype="<f8")
+        pipe = self._client.pipeline(transaction=True)
+        pipe.set(self._name(key, "params"), init.tobytes(), ex=self.ttl)
+        pipe.set(self._name(key, "state"), state_values.tobytes(), ex=self.ttl)
+        pipe.delete(self._name(key, "meta"))
+        pipe.hset(self._name(key, "meta"), mapping={"t": samples_seen, "eta_scale": 1.0})
+        pipe.expire(self._name(key, "meta"), self.ttl)
+        pipe.set(self._name(key, "config"), json.dumps(spec), ex=self.ttl)
+        self._call(pipe.execute)
+        self._configs[key] = (optimizer, *init.shape)
+
+    def _sorted_rows(self, key, rows):
+        """Rows as sorted int32 and the order that sorted them (None: already in order)."""
+        if rows is None:
+            return np.arange(self._config(key)[1], dtype="<i4"), None
+        rows = np.asarray(rows)
+        order = np.argsort(rows, kind="stable")
+        return rows[order].astype("<i4"), order
+
+    def pull(self, key, rows=None):
+        n_cols = self._config(key)[2]
+        sorted_rows, order = self._sorted_rows(key, rows)
+        blob = self._call(
+            self._pull_script,
+            keys=[self._name(key, "params")],
+            args=[n_cols, sorted_rows.size, sorted_rows.tobytes()],
+        )
+        values = np.frombuffer(blob, dtype="<f8").reshape(sorted_rows.size, n_cols)
+        if order is None:
+            return values.copy()
+        out = np.empty_like(values)
+        out[order] = values
+        return out
+
+    def push(self, key, grad, rows=None, n_samples=1):
+        config, _, n_cols = self._config(key)
+        sorted_rows, order = self._sorted_rows(key, rows)
+        grad = np.asarray(grad, dtype="<f8").reshape(sorted_rows.size, n_cols)
+        if order is not None:
+            grad = grad[order]
+        self._call(
+            self._push_script,
+            keys=[self._name(key, "params"), self._name(key, "state"), self._name(key, "meta")],
+            args=[
+                n_cols,
+                sorted_rows.size,
+                sorted_rows.tobytes(),
+                np.ascontiguousarray(grad).tobytes(),
+                n_samples,
+                config.name,
+                repr(config.eta0),
+                config.learning_rate,
+                repr(config.power_t),
+                repr(config.alpha),
+                repr(config.optimal_init),
+                repr(config.momentum),
+                repr(config.adagrad_epsilon),
+            ],
+        )
+
+    def pull_state(self, key):
+        config, _, n_cols = self._config(key)
+        if not config.has_state:
+            return None
+        blob = self._call(self._client.get, self._name(key, "state"))
+        return np.frombuffer(blob, dtype="<f8").reshape(-1, n_cols).copy()
+
+    def samples_seen(self, key):
+        self._config(key)
+        return float(self._call(self._client.hget, self._name(key, "meta"), "t"))
+
+    def scale_learning_rate(self, key, factor):
+        self._config(key)
+        meta = self._name(key, "meta")
+        scale = float(self._call(self._client.hget, meta, "eta_scale")) * factor
+        self._call(self._client.hset, meta, "eta_scale", repr(scale))
+
+    def incr(self, name, amount=1.0):
+        counter = self._name("counter", name)
+        pipe = self._client.pipeline(transaction=True)
+        pipe.incrbyfloat(counter, amount)
+        pipe.expire(counter, self.ttl)
+        return float(self._call(pipe.execute)[0])
+
+    def get(self, name):
+        value = self._call(self._client.get, self._name("counter", name))
+        return 0.0 if value is None else float(value)
+
+    def delete(self):
+        pattern = f"{self.namespace}:*"
+        keys = self._call(lambda: list(self._client.scan_iter(match=pattern, count=1000)))
+        if keys:
+            self._call(self._client.unlink, *keys)
+        self._configs.clear()
+
+    def handle(self):
+        return RedisStoreHandle(self.url, self.namespace, self.ttl)
+
+    def close(self):
+        self._client.close()
