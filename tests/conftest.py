@@ -111,3 +111,10 @@ def redis_url(tmp_path_factory):
     yield url
     server.terminate()
     server.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def binary_data():
+    from sklearn.datasets import make_classification
+
+    return make_classification(n_samples=2000, n_features=20, random_state=0)

@@ -2,6 +2,7 @@
 
 import os
 import signal
+import sys
 import time
 
 import numpy as np
@@ -134,3 +135,9 @@ def test_each_memory_limit_gets_its_own_processes():
         unlimited = executor.submit(process_id, None).result(timeout=60)
         limited = WorkerResources(memory_mb=executor.runtime_memory_mb + 200)
         assert executor.submit(process_id, None, limited).result(timeout=60) != unlimited
+
+
+def test_missing_dask_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(ImportError, match=r"pip install sklearn-cirrus\[dask\]"):
+        make_executor("dask://127.0.0.1:8786")

@@ -2,6 +2,7 @@
 
 import multiprocessing
 import pickle
+import sys
 
 import numpy as np
 import pytest
@@ -194,3 +195,35 @@ def test_make_store_resolves_names_and_refuses_unreachable():
 def test_unknown_optimizer_lists_valid_ones():
     with pytest.raises(ValueError, match="adagrad"):
         OptimizerConfig(name="adam")
+
+
+def test_missing_redis_client_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "redis", None)
+    with pytest.raises(ImportError, match=r"pip install sklearn-cirrus\[redis\]"):
+        make_store("redis://127.0.0.1:1/0", in_process=False)
+
+
+def test_unreachable_redis_is_a_clear_connection_error():
+    from sklearn_cirrus.store.redis_store import RedisStore
+
+    store = RedisStore("redis://:secret@127.0.0.1:1/0", retries=1)
+    with pytest.raises(ConnectionError, match=r"redis://:\*\*\*@127.0.0.1:1/0 is unreachable"):
+        store.create("w", np.zeros((2, 1)), OptimizerConfig())
+    assert "secret" not in repr(store) and "secret" not in repr(store.handle())
+
+
+def test_redis_values_are_raw_floats_with_a_ttl(redis_url):
+    import redis
+
+    from sklearn_cirrus.store.redis_store import RedisStore
+
+    store = RedisStore(redis_url, ttl=600)
+    try:
+        init = np.arange(6.0).reshape(3, 2)
+        store.create("w", init, OptimizerConfig())
+        client = redis.Redis.from_url(redis_url)
+        assert client.get(f"{store.namespace}:w:params") == init.astype("<f8").tobytes()
+        assert 0 < client.ttl(f"{store.namespace}:w:params") <= 600
+    finally:
+        store.delete()
+    assert client.keys(f"{store.namespace}:*") == []

@@ -1,4 +1,4 @@
-"""Executors run worker invocations: sequentially, on threads or in local processes.
+"""Executors run worker invocations: sequentially, on threads, in local processes, on Dask.
 
 ``make_executor(spec)`` resolves the estimators' ``executor=`` parameter, which takes a
 name, an :class:`Executor` instance, or None. New backends join the registry with
@@ -19,7 +19,16 @@ _REGISTRY: dict[str, Callable[[str], tuple[Executor, bool]]] = {
     "sequential": lambda spec: (SequentialExecutor(), True),
     "threads": lambda spec: (ThreadExecutor(), True),
     "processes": lambda spec: (shared_process_executor(), False),
+    "dask": lambda spec: (_dask_executor(spec), True),
 }
+
+
+def _dask_executor(spec: str) -> Executor:
+    from .dask import DaskExecutor
+
+    return DaskExecutor(spec)
+
+
 DEFAULT_EXECUTOR = "threads"
 
 
@@ -39,7 +48,16 @@ def make_executor(spec: str | Executor | None) -> tuple[Executor, bool]:
     return _REGISTRY[name](spec)
 
 
+def __getattr__(name):
+    if name == "DaskExecutor":  # imported on first use: Dask is an optional extra
+        from .dask import DaskExecutor
+
+        return DaskExecutor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
+    "DaskExecutor",
     "Executor",
     "ProcessExecutor",
     "SequentialExecutor",
