@@ -141,3 +141,9 @@ def test_missing_dask_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(ImportError, match=r"pip install sklearn-cirrus\[dask\]"):
         make_executor("dask://127.0.0.1:8786")
+
+
+def test_missing_lithops_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "lithops", None)
+    with pytest.raises(ImportError, match=r"pip install sklearn-cirrus\[lithops\]"):
+        make_executor("lithops")

@@ -20,6 +20,7 @@ _REGISTRY: dict[str, Callable[[str], tuple[Executor, bool]]] = {
     "threads": lambda spec: (ThreadExecutor(), True),
     "processes": lambda spec: (shared_process_executor(), False),
     "dask": lambda spec: (_dask_executor(spec), True),
+    "lithops": lambda spec: (_lithops_executor(), True),
 }
 
 
@@ -27,6 +28,13 @@ def _dask_executor(spec: str) -> Executor:
     from .dask import DaskExecutor
 
     return DaskExecutor(spec)
+
+
+def _lithops_executor() -> Executor:
+    """Lithops with the configuration of its own config file."""
+    from .lithops import LithopsExecutor
+
+    return LithopsExecutor()
 
 
 DEFAULT_EXECUTOR = "threads"
@@ -48,17 +56,22 @@ def make_executor(spec: str | Executor | None) -> tuple[Executor, bool]:
     return _REGISTRY[name](spec)
 
 
-def __getattr__(name):
-    if name == "DaskExecutor":  # imported on first use: Dask is an optional extra
-        from .dask import DaskExecutor
+# optional backends, imported on first use so that a missing extra costs nothing
+_OPTIONAL = {"DaskExecutor": ".dask", "LithopsExecutor": ".lithops"}
 
-        return DaskExecutor
+
+def __getattr__(name):
+    if name in _OPTIONAL:
+        from importlib import import_module
+
+        return getattr(import_module(_OPTIONAL[name], __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
     "DaskExecutor",
     "Executor",
+    "LithopsExecutor",
     "ProcessExecutor",
     "SequentialExecutor",
     "ThreadExecutor",

@@ -1,0 +1,88 @@
+"""Workers as serverless functions through Lithops: AWS Lambda, Google Cloud Functions,
+IBM Code Engine, Kubernetes, or Lithops' localhost backend.
+
+``executor=LithopsExecutor(config)`` takes Lithops' own configuration (a dict, or None for
+its config file). Each invocation is one ``call_async``: ``worker_memory_mb`` becomes the
+function's ``runtime_memory`` and ``worker_timeout`` its ``timeout``, which the cloud
+platforms enforce (the localhost backend ignores the memory). Functions in the cloud
+cannot reach this machine's memory: give the estimator ``store="redis://..."`` on a
+server they can reach and a ``data_url`` on object storage they can read
+(``docs/backends.md`` has an AWS Lambda set-up).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from concurrent.futures import Future
+
+from ..exceptions import WorkerTimeout
+from .base import Executor, WorkerResources
+
+
+class LithopsExecutor(Executor):
+    """Run worker invocations as Lithops function calls (see module doc).
+
+    Parameters
+    ----------
+    config : dict or None, default=None
+        Lithops configuration, as ``lithops.FunctionExecutor(config=...)`` takes it; None
+        reads Lithops' configuration file.
+    **executor_options
+        Passed on to ``lithops.FunctionExecutor`` (``backend``, ``storage``, ``runtime``...).
+    """
+
+    enforces_memory = True
+    enforces_timeout = True
+
+    def __init__(self, config: dict | None = None, **executor_options):
+        try:
+            import lithops  # noqa: F401
+        except ImportError:
+            raise ImportError(
+                "LithopsExecutor needs Lithops: pip install sklearn-cirrus[lithops]"
+            ) from None
+        self.config = config
+        self.executor_options = executor_options
+        self._executor = None
+        self._lock = threading.Lock()
+
+    def _lithops(self):
+        with self._lock:
+            if self._executor is None:
+                import lithops
+
+                self._executor = lithops.FunctionExecutor(
+                    config=self.config, **self.executor_options
+                )
+            return self._executor
+
+    def submit(self, fn, task, resources=WorkerResources()):
+        timeout = None if resources.timeout_s is None else max(1, math.ceil(resources.timeout_s))
+        response = self._lithops().call_async(
+            fn, (task,), runtime_memory=resources.memory_mb, timeout=timeout
+        )
+        future: Future = Future()
+        future.set_running_or_notify_cancel()
+        threading.Thread(
+            target=self._wait, args=(response, future, resources.timeout_s), daemon=True
+        ).start()
+        return future
+
+    @staticmethod
+    def _wait(response, future: Future, timeout_s: float | None) -> None:
+        try:
+            future.set_result(response.result(throw_except=True))
+        except TimeoutError as exc:
+            future.set_exception(
+                WorkerTimeout(f"worker ran past worker_timeout={timeout_s} s: {exc}")
+            )
+        except Exception as exc:  # the function's own exception, re-raised by Lithops
+            future.set_exception(exc)
+
+    def shutdown(self) -> None:
+        """Remove what Lithops staged for the calls of this executor."""
+        with self._lock:
+            if self._executor is not None:
+                self._executor.clean()
+                self._executor = None
