@@ -53,6 +53,7 @@ class _BaseServerlessSGD(BaseEstimator):
         "n_workers": [Interval(Integral, 1, None, closed="left")],
         "executor": [str, Executor, None],
         "store": [str, None],
+        "data_url": [str, None],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "optimizer": [StrOptions(set(OPTIMIZERS))],
         "worker_memory_mb": [Interval(Integral, 1, None, closed="left"), None],
@@ -141,6 +142,7 @@ class _BaseServerlessSGD(BaseEstimator):
             n_workers=self.n_workers,
             executor=self.executor,
             store=self.store,
+            data_url=self.data_url,
             batch_size=self.batch_size,
             worker_memory_mb=self.worker_memory_mb,
             worker_timeout=self.worker_timeout,
@@ -235,7 +237,12 @@ _COMMON_PARAMETERS_DOC = """
         instance is used as is and not shut down.
     store : {'memory', 'shm'} or None, default=None
         Parameter store: this process's memory, or shared memory reachable by local
-        processes. None picks the one the executor can reach.
+        processes, or ``"redis://host:port/db"`` for workers anywhere. None picks the
+        one the executor can reach.
+    data_url : str or None, default=None
+        Folder URL where ``fit`` stages the data as shards (any fsspec URL the workers
+        can read, e.g. ``"s3://bucket/prefix"`` for cloud functions); removed after the
+        fit. None: memory for in-process workers, else shared memory on this machine.
     batch_size : int, default=256
         Samples per minibatch, in [1, inf).
     optimizer : {'adagrad', 'sgd', 'momentum', 'nesterov'}, default='adagrad'
@@ -355,6 +362,7 @@ default='log_loss'
         n_workers=2,
         executor=None,
         store=None,
+        data_url=None,
         batch_size=256,
         optimizer="adagrad",
         worker_memory_mb=1024,
@@ -382,6 +390,7 @@ default='log_loss'
         self.n_workers = n_workers
         self.executor = executor
         self.store = store
+        self.data_url = data_url
         self.batch_size = batch_size
         self.optimizer = optimizer
         self.worker_memory_mb = worker_memory_mb
@@ -629,6 +638,7 @@ class ServerlessSGDRegressor(RegressorMixin, _BaseServerlessSGD):
         n_workers=2,
         executor=None,
         store=None,
+        data_url=None,
         batch_size=256,
         optimizer="adagrad",
         worker_memory_mb=1024,
@@ -655,6 +665,7 @@ class ServerlessSGDRegressor(RegressorMixin, _BaseServerlessSGD):
         self.n_workers = n_workers
         self.executor = executor
         self.store = store
+        self.data_url = data_url
         self.batch_size = batch_size
         self.optimizer = optimizer
         self.worker_memory_mb = worker_memory_mb

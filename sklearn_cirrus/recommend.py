@@ -115,8 +115,11 @@ class ServerlessMatrixFactorization(RegressorMixin, BaseEstimator):
         Worker invocations kept in flight, in [1, inf).
     executor : {'threads', 'processes', 'sequential'}, Executor or None, default=None
         Where workers run (see ``ServerlessSGDClassifier``).
-    store : {'memory', 'shm'} or None, default=None
+    store : {'memory', 'shm'}, "redis://host:port/db" or None, default=None
         Where the factors live during training; None lets the executor choose.
+    data_url : str or None, default=None
+        Folder URL where ``fit`` stages the ratings as shards (any fsspec URL the
+        workers can read); None: memory or shared memory on this machine.
     worker_memory_mb : int or None, default=1024
         Memory of one worker in MB, enforced by the 'processes' executor.
     worker_timeout : float or None, default=300
@@ -183,6 +186,7 @@ class ServerlessMatrixFactorization(RegressorMixin, BaseEstimator):
         "n_workers": [Interval(Integral, 1, None, closed="left")],
         "executor": [str, Executor, None],
         "store": [str, None],
+        "data_url": [str, None],
         "worker_memory_mb": [Interval(Integral, 1, None, closed="left"), None],
         "worker_timeout": [Interval(Real, 0, None, closed="neither"), None],
         "random_state": ["random_state"],
@@ -208,6 +212,7 @@ class ServerlessMatrixFactorization(RegressorMixin, BaseEstimator):
         n_workers=2,
         executor=None,
         store=None,
+        data_url=None,
         worker_memory_mb=1024,
         worker_timeout=300.0,
         random_state=None,
@@ -229,6 +234,7 @@ class ServerlessMatrixFactorization(RegressorMixin, BaseEstimator):
         self.n_workers = n_workers
         self.executor = executor
         self.store = store
+        self.data_url = data_url
         self.worker_memory_mb = worker_memory_mb
         self.worker_timeout = worker_timeout
         self.random_state = random_state
@@ -303,6 +309,7 @@ class ServerlessMatrixFactorization(RegressorMixin, BaseEstimator):
             n_workers=self.n_workers,
             executor=self.executor,
             store=self.store,
+            data_url=self.data_url,
             batch_size=self.batch_size,
             worker_memory_mb=self.worker_memory_mb,
             worker_timeout=self.worker_timeout,

@@ -213,3 +213,10 @@ def test_process_workers_train_on_data_far_larger_than_their_memory(no_store_lea
     assert X.nbytes / 2**20 > 2 * headroom_mb  # the dataset could never fit in a worker
     clf = _clf(executor="processes", worker_memory_mb=limit, max_iter=1, tol=None).fit(X, y)
     assert clf.fit_report_["failures"] == 0 and clf.score(X, y) > 0.85
+
+
+def test_data_url_stages_shards_there_and_removes_them(data, tmp_path):
+    X, y = data
+    clf = _clf(executor="processes", data_url=str(tmp_path / "staging")).fit(X, y)
+    assert clf.score(X, y) > 0.85
+    assert list((tmp_path / "staging").iterdir()) == []
