@@ -57,7 +57,7 @@ def make_executor(spec: str | Executor | None) -> tuple[Executor, bool]:
 
 
 # optional backends, imported on first use so that a missing extra costs nothing
-_OPTIONAL = {"DaskExecutor": ".dask", "LithopsExecutor": ".lithops"}
+_OPTIONAL = {"DaskExecutor": ".dask", "LithopsExecutor": ".lithops", "RayExecutor": ".ray"}
 
 
 def __getattr__(name):
@@ -73,6 +73,7 @@ __all__ = [
     "Executor",
     "LithopsExecutor",
     "ProcessExecutor",
+    "RayExecutor",
     "SequentialExecutor",
     "ThreadExecutor",
     "WorkerResources",

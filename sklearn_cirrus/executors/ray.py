@@ -1,0 +1,78 @@
+"""Workers as Ray tasks: ``executor=RayExecutor()`` (a local Ray) or ``RayExecutor(address)``.
+
+Each invocation is one Ray task with ``num_cpus`` from the worker's resources and
+``memory`` set to ``worker_memory_mb``, which Ray uses to place tasks (it does not cap a
+task's memory). The executor gives up on a task at ``worker_timeout`` and cancels it
+(``WorkerTimeout``); the worker returns by itself before that. Ray does not retry a task
+here: relaunching is the driver's job. As with Dask, remote workers need
+``store="redis://..."`` and a shared ``data_url``.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future
+
+from ..exceptions import WorkerTimeout
+from .base import Executor, WorkerResources
+
+
+def _invoke(fn, task):
+    return fn(task)
+
+
+class RayExecutor(Executor):
+    """Run worker invocations as Ray tasks (see module doc).
+
+    Parameters
+    ----------
+    address : str or None, default=None
+        A Ray cluster to join; None starts (or reuses) a local Ray.
+    **init_options
+        Passed on to ``ray.init`` when this executor starts Ray (``num_cpus``...).
+    """
+
+    enforces_timeout = True
+
+    def __init__(self, address: str | None = None, **init_options):
+        try:
+            import ray
+        except ImportError:
+            raise ImportError("RayExecutor needs Ray: pip install sklearn-cirrus[ray]") from None
+        self._owns_ray = not ray.is_initialized()
+        if self._owns_ray:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False, **init_options)
+        self._ray = ray
+        self._remote = ray.remote(max_retries=0)(_invoke)
+
+    def submit(self, fn, task, resources=WorkerResources()):
+        options = {"num_cpus": resources.cpus}
+        if resources.memory_mb is not None:
+            options["memory"] = resources.memory_mb * 2**20
+        reference = self._remote.options(**options).remote(fn, task)
+        future: Future = Future()
+        future.set_running_or_notify_cancel()
+        threading.Thread(
+            target=self._wait, args=(reference, future, resources.timeout_s), daemon=True
+        ).start()
+        return future
+
+    def _wait(self, reference, future: Future, timeout_s: float | None) -> None:
+        ray = self._ray
+        try:
+            future.set_result(ray.get(reference, timeout=timeout_s))
+        except ray.exceptions.GetTimeoutError:
+            ray.cancel(reference, force=True)
+            future.set_exception(
+                WorkerTimeout(f"worker ran past worker_timeout={timeout_s} s and was cancelled")
+            )
+        except ray.exceptions.RayTaskError as exc:
+            # the worker's own exception type, its remote traceback in the message
+            future.set_exception(exc.as_instanceof_cause())
+        except Exception as exc:
+            future.set_exception(exc)
+
+    def shutdown(self) -> None:
+        """Stop Ray if this executor started it."""
+        if self._owns_ray and self._ray.is_initialized():
+            self._ray.shutdown()
