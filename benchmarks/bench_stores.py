@@ -1,9 +1,11 @@
 """Sparse push and pull rates of the parameter stores, with 1, 2 and 4 concurrent workers.
 
-Each worker process pushes (then pulls) ``ROWS`` distinct rows of a one-column model of
-2**20 rows, drawn with power-law popularity like hashed features, ``CALLS`` times, with
-the adagrad optimizer. The rate is element-updates (or element-reads) per second over all
-workers together. Redis runs on loopback, started by this script.
+Two shapes of model: a linear model over 2**20 hashed features (one column; 1,000 rows a
+call) and the item factors of a recommender (10,000 rows of 51 columns; 500 rows a call).
+Each worker process pushes (then pulls) distinct rows drawn with power-law popularity,
+``CALLS`` times, with the adagrad optimizer. The rate is element-updates (or
+element-reads) per second over all workers together. Redis runs on loopback, started by
+this script.
 
 Run from the repository root: ``python benchmarks/bench_stores.py`` (needs redis-server).
 """
@@ -11,49 +13,50 @@ Run from the repository root: ``python benchmarks/bench_stores.py`` (needs redis
 from __future__ import annotations
 
 import multiprocessing
-import shutil
-import socket
-import subprocess
 import time
 
 import numpy as np
+from _servers import local_redis
 from _table import machine, print_table
 
 from sklearn_cirrus.store import OptimizerConfig, SharedMemoryStore
 from sklearn_cirrus.store.redis_store import RedisStore
 
-N_ROWS = 2**20
-ROWS = 1000
+# (name, rows of the model, columns, rows a call)
+SHAPES = [("linear, 2**20 x 1", 2**20, 1, 1000), ("factors, 10,000 x 51", 10_000, 51, 500)]
 CALLS = 200
 
 
-def _rows(seed: int) -> list[np.ndarray]:
+def _rows(seed: int, n_rows: int, per_call: int) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
-    weights = 1.0 / np.arange(1, N_ROWS + 1)
+    weights = 1.0 / np.arange(1, n_rows + 1)
     weights /= weights.sum()
-    return [np.unique(rng.choice(N_ROWS, size=ROWS, p=weights)) for _ in range(CALLS)]
+    return [np.unique(rng.choice(n_rows, size=per_call, p=weights)) for _ in range(CALLS)]
 
 
-def _work(handle, seed, barrier, results, operation):
+def _work(handle, seed, shape, barrier, results, operation):
+    _, n_rows, n_cols, per_call = shape
     store = handle.connect()
-    batches = _rows(seed)
+    batches = _rows(seed, n_rows, per_call)
     barrier.wait()
     started = time.perf_counter()
     elements = 0
     for rows in batches:
         if operation == "push":
-            store.push("w", np.ones((rows.size, 1)), rows, n_samples=1)
+            store.push("w", np.ones((rows.size, n_cols)), rows, n_samples=1)
         else:
             store.pull("w", rows)
-        elements += rows.size
+        elements += rows.size * n_cols
     results.put((elements, time.perf_counter() - started))
 
 
-def rate(store, n_workers: int, operation: str) -> float:
+def rate(store, shape, n_workers: int, operation: str) -> float:
     context = multiprocessing.get_context("forkserver")
     barrier, results = context.Barrier(n_workers), context.Queue()
     workers = [
-        context.Process(target=_work, args=(store.handle(), seed, barrier, results, operation))
+        context.Process(
+            target=_work, args=(store.handle(), seed, shape, barrier, results, operation)
+        )
         for seed in range(n_workers)
     ]
     for worker in workers:
@@ -65,41 +68,28 @@ def rate(store, n_workers: int, operation: str) -> float:
 
 
 def main() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [
-            shutil.which("redis-server"),
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    time.sleep(0.5)
+    with local_redis() as url:
+        measure(url)
+
+
+def measure(redis_url: str) -> None:
     print(f"machine: {machine()}")
-    print(f"{ROWS} distinct power-law rows a call, {CALLS} calls a worker, 1 column, adagrad\n")
-    try:
-        rows = []
-        for name, make in (
-            ("shared memory", SharedMemoryStore),
-            ("redis (loopback)", lambda: RedisStore(f"redis://127.0.0.1:{port}/0")),
-        ):
+    print(f"{CALLS} calls a worker, distinct power-law rows, adagrad\n")
+    stores = (
+        ("shared memory", SharedMemoryStore),
+        ("redis (loopback)", lambda: RedisStore(redis_url)),
+    )
+    rows = []
+    for shape in SHAPES:
+        for name, make in stores:
             for n_workers in (1, 2, 4):
                 store = make()
-                store.create("w", np.zeros((N_ROWS, 1)), OptimizerConfig("adagrad"))
-                push, pull = rate(store, n_workers, "push"), rate(store, n_workers, "pull")
-                rows.append([name, n_workers, f"{push:,.0f}", f"{pull:,.0f}"])
+                store.create("w", np.zeros(shape[1:3]), OptimizerConfig("adagrad"))
+                push = rate(store, shape, n_workers, "push")
+                pull = rate(store, shape, n_workers, "pull")
+                rows.append([shape[0], name, n_workers, f"{push:,.0f}", f"{pull:,.0f}"])
                 store.delete()
-        print_table(["store", "workers", "push element-updates/s", "pull elements/s"], rows)
-    finally:
-        server.terminate()
+    print_table(["model", "store", "workers", "push element-updates/s", "pull elements/s"], rows)
 
 
 if __name__ == "__main__":
