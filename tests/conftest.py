@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -118,3 +119,51 @@ def binary_data():
     from sklearn.datasets import make_classification
 
     return make_classification(n_samples=2000, n_features=20, random_state=0)
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """A distributed.LocalCluster of two worker processes on loopback, no dashboard."""
+    distributed = pytest.importorskip("distributed", reason="pip install sklearn-cirrus[dask]")
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        memory_limit="2GiB",
+    ) as cluster:
+        with distributed.Client(cluster) as client:
+            yield client
+
+
+@pytest.fixture(scope="session")
+def ray_executor():
+    """A local Ray with two CPUs, bound to loopback, whose workers can import the tests."""
+    pytest.importorskip("ray", reason="pip install sklearn-cirrus[ray]")
+    from sklearn_cirrus.executors import RayExecutor
+
+    executor = RayExecutor(
+        num_cpus=2,
+        _node_ip_address="127.0.0.1",
+        runtime_env={"env_vars": {"PYTHONPATH": str(Path(__file__).parent)}},
+    )
+    yield executor
+    executor.shutdown()
+
+
+# Lithops' localhost backend must run this interpreter, not whichever python is on PATH
+LITHOPS_LOCALHOST = {
+    "lithops": {"backend": "localhost", "storage": "localhost", "log_level": None},
+    "localhost": {"runtime": sys.executable, "worker_processes": 2, "version": 1},
+}
+
+
+@pytest.fixture
+def lithops_executor():
+    pytest.importorskip("lithops", reason="pip install sklearn-cirrus[lithops]")
+    from sklearn_cirrus.executors import LithopsExecutor
+
+    executor = LithopsExecutor(LITHOPS_LOCALHOST)
+    yield executor
+    executor.shutdown()

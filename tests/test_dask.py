@@ -3,30 +3,13 @@
 import numpy as np
 import pytest
 from sklearn.metrics import log_loss
-from test_driver import FailingExecutor, explode
 
-from sklearn_cirrus import ServerlessMatrixFactorization, ServerlessSGDClassifier, WorkerError
-
-distributed = pytest.importorskip("distributed", reason="pip install sklearn-cirrus[dask]")
+from sklearn_cirrus import ServerlessMatrixFactorization, ServerlessSGDClassifier
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    with distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        host="127.0.0.1",
-        dashboard_address=None,
-        memory_limit="2GiB",
-    ) as cluster:
-        yield cluster
-
-
-@pytest.fixture(scope="module")
-def client(cluster):
-    with distributed.Client(cluster) as client:
-        yield client
+@pytest.fixture
+def client(dask_client):
+    return dask_client
 
 
 def test_a9a_on_dask_workers(a9a, client, no_store_leak):
@@ -40,9 +23,9 @@ def test_a9a_on_dask_workers(a9a, client, no_store_leak):
     assert clf.fit_report_["invocations"] >= 2 * clf.n_iter_
 
 
-def test_scheduler_address_as_executor_string(cluster, binary_data):
+def test_scheduler_address_as_executor_string(client, binary_data):
     X, y = binary_data
-    address = cluster.scheduler_address.replace("tcp://", "dask://")
+    address = client.scheduler.address.replace("tcp://", "dask://")
     clf = ServerlessSGDClassifier(executor=address, random_state=0).fit(X, y)
     assert clf.score(X, y) > 0.85
 
@@ -57,17 +40,6 @@ def test_matrix_factorization_on_dask(client):
         n_components=4, executor=DaskExecutor(client), max_iter=30, random_state=0
     )
     assert model.fit(pairs, ratings).score(pairs, ratings) > 0.9
-
-
-def test_failed_dask_tasks_are_relaunched_then_raised(client, binary_data, no_store_leak):
-    from sklearn_cirrus.executors import DaskExecutor
-
-    X, y = binary_data
-    flaky = FailingExecutor(DaskExecutor(client), explode, times=2)
-    assert ServerlessSGDClassifier(executor=flaky, random_state=0).fit(X, y).score(X, y) > 0.85
-    broken = FailingExecutor(DaskExecutor(client), explode, times=10**6)
-    with pytest.raises(WorkerError, match="worker exploded on purpose"):
-        ServerlessSGDClassifier(executor=broken, n_workers=1, random_state=0).fit(X, y)
 
 
 def test_worker_memory_above_the_clusters_limit_is_refused(client, binary_data):

@@ -19,6 +19,9 @@ from concurrent.futures import Future
 from ..exceptions import WorkerTimeout
 from .base import Executor, WorkerResources
 
+# How often a call's status is checked; Lithops' default of 1 s dominated short invocations.
+_POLL_SECONDS = 0.05
+
 
 class LithopsExecutor(Executor):
     """Run worker invocations as Lithops function calls (see module doc).
@@ -72,7 +75,7 @@ class LithopsExecutor(Executor):
     @staticmethod
     def _wait(response, future: Future, timeout_s: float | None) -> None:
         try:
-            future.set_result(response.result(throw_except=True))
+            future.set_result(response.result(throw_except=True, wait_dur_sec=_POLL_SECONDS))
         except TimeoutError as exc:
             future.set_exception(
                 WorkerTimeout(f"worker ran past worker_timeout={timeout_s} s: {exc}")

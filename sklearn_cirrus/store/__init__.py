@@ -3,7 +3,7 @@
 ``make_store(spec)`` turns the estimators' ``store=`` parameter into a fresh store:
 ``"memory"`` (this process; threads), ``"shm"`` (shared memory; local processes),
 ``"redis://host:port/db"`` (a Redis server, for workers anywhere; ``rediss://`` for TLS),
-or None to let the executor choose.
+``"ray"`` (a Ray actor, for workers on Ray), or None to let the executor choose.
 """
 
 from __future__ import annotations
@@ -20,6 +20,12 @@ def _redis_store(spec: str) -> ParameterStore:
     return RedisStore(spec)
 
 
+def _ray_store(spec: str) -> ParameterStore:
+    from .ray_actor import RayActorStore
+
+    return RayActorStore()
+
+
 # name -> factory(spec); the URL schemes pass their whole spec on
 STORES = {
     "memory": lambda spec: MemoryStore(),
@@ -27,6 +33,7 @@ STORES = {
     "shared_memory": lambda spec: SharedMemoryStore(),
     "redis": _redis_store,
     "rediss": _redis_store,
+    "ray": _ray_store,
 }
 
 

@@ -1,0 +1,90 @@
+"""A parameter store held by a Ray actor: ``store="ray"``, for workers that run on Ray.
+
+The actor keeps a :class:`~sklearn_cirrus.store.memory.MemoryStore` and serves one call at
+a time, so pushes are atomic and the optimizer runs where the parameters are, as on a
+Cirrus parameter server. Its handle is a Ray actor handle: only Ray tasks (the
+``RayExecutor``) and the driver that started Ray can use it. Arrays travel through Ray's
+object store, never as pickled Python objects of the user's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .base import ParameterStore
+from .memory import MemoryStore
+
+
+class _StoreActor:
+    def __init__(self):
+        self.store = MemoryStore()
+
+    def call(self, method: str, *args, **kwargs):
+        return getattr(self.store, method)(*args, **kwargs)
+
+
+@dataclass(frozen=True)
+class RayActorStoreHandle:
+    actor: Any
+
+    def connect(self) -> RayActorStore:
+        return RayActorStore(actor=self.actor)
+
+
+class RayActorStore(ParameterStore):
+    """Every call is forwarded to the actor (see module doc).
+
+    Parameters
+    ----------
+    actor : ray.actor.ActorHandle or None
+        An existing store actor to talk to; None starts a new one (Ray must be running).
+    """
+
+    def __init__(self, actor=None):
+        try:
+            import ray
+        except ImportError:
+            raise ImportError("store='ray' needs Ray: pip install sklearn-cirrus[ray]") from None
+        if actor is None:
+            if not ray.is_initialized():
+                raise ConnectionError(
+                    "store='ray' needs a running Ray: use executor=RayExecutor(), which starts it"
+                )
+            actor = ray.remote(num_cpus=0)(_StoreActor).remote()
+        self._ray = ray
+        self._actor = actor
+
+    def _call(self, method: str, *args, **kwargs):
+        return self._ray.get(self._actor.call.remote(method, *args, **kwargs))
+
+    def create(self, key, init, optimizer, state=None, samples_seen=0.0):
+        self._call("create", key, init, optimizer, state=state, samples_seen=samples_seen)
+
+    def pull(self, key, rows=None):
+        return self._call("pull", key, rows)
+
+    def push(self, key, grad, rows=None, n_samples=1):
+        self._call("push", key, grad, rows, n_samples)
+
+    def pull_state(self, key):
+        return self._call("pull_state", key)
+
+    def samples_seen(self, key):
+        return self._call("samples_seen", key)
+
+    def scale_learning_rate(self, key, factor):
+        self._call("scale_learning_rate", key, factor)
+
+    def incr(self, name, amount=1.0):
+        return self._call("incr", name, amount)
+
+    def get(self, name):
+        return self._call("get", name)
+
+    def delete(self):
+        self._call("delete")
+        self._ray.kill(self._actor)
+
+    def handle(self):
+        return RayActorStoreHandle(self._actor)
