@@ -67,6 +67,51 @@ def rate(store, shape, n_workers: int, operation: str) -> float:
     return sum(e for e, _ in outcomes) / max(s for _, s in outcomes)
 
 
+def _ray_work(handle, seed, shape, operation):
+    _, n_rows, n_cols, per_call = shape
+    store = handle.connect()
+    batches = _rows(seed, n_rows, per_call)
+    started = time.perf_counter()
+    for rows in batches:
+        if operation == "push":
+            store.push("w", np.ones((rows.size, n_cols)), rows, n_samples=1)
+        else:
+            store.pull("w", rows)
+    return sum(rows.size for rows in batches) * n_cols, time.perf_counter() - started
+
+
+def ray_actor_rows() -> list[list]:
+    """The same measurements for a store held by a Ray actor, workers as Ray tasks."""
+    import ray
+
+    from sklearn_cirrus.store.ray_actor import RayActorStore
+
+    ray.init(num_cpus=4, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False)
+    work = ray.remote(num_cpus=1)(_ray_work)
+    rows = []
+    try:
+        for shape in SHAPES:
+            for n_workers in (1, 2, 4):
+                store = RayActorStore()
+                store.create("w", np.zeros(shape[1:3]), OptimizerConfig("adagrad"))
+                rates = []
+                for operation in ("push", "pull"):
+                    outcomes = ray.get(
+                        [
+                            work.remote(store.handle(), seed, shape, operation)
+                            for seed in range(n_workers)
+                        ]
+                    )
+                    rates.append(sum(e for e, _ in outcomes) / max(s for _, s in outcomes))
+                rows.append(
+                    [shape[0], "ray actor", n_workers, f"{rates[0]:,.0f}", f"{rates[1]:,.0f}"]
+                )
+                store.delete()
+    finally:
+        ray.shutdown()
+    return rows
+
+
 def main() -> None:
     with local_redis() as url:
         measure(url)
@@ -89,6 +134,10 @@ def measure(redis_url: str) -> None:
                 pull = rate(store, shape, n_workers, "pull")
                 rows.append([shape[0], name, n_workers, f"{push:,.0f}", f"{pull:,.0f}"])
                 store.delete()
+    try:
+        rows += ray_actor_rows()
+    except ImportError:
+        print("(Ray not installed: no Ray actor rows)")
     print_table(["model", "store", "workers", "push element-updates/s", "pull elements/s"], rows)
 
 
