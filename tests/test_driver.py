@@ -1,6 +1,7 @@
 """The engine end to end: determinism, relaunches, failures, limits and clean-up."""
 
 import traceback
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -220,3 +221,27 @@ def test_data_url_stages_shards_there_and_removes_them(data, tmp_path):
     clf = _clf(executor="processes", data_url=str(tmp_path / "staging")).fit(X, y)
     assert clf.score(X, y) > 0.85
     assert list((tmp_path / "staging").iterdir()) == []
+
+
+def test_worker_enforces_its_memory_budget_where_the_executor_cannot(rng):
+    from sklearn_cirrus.data import remove, stage
+    from sklearn_cirrus.kernels import LinearKernel
+    from sklearn_cirrus.runtime.worker import WorkerTask, run_worker
+    from sklearn_cirrus.store import MemoryStore, OptimizerConfig
+
+    X = rng.normal(size=(40_000, 200))  # 61 MB, in shards of about 4 MB
+    y = (X[:, 0] > 0).astype(int)
+    data = stage(X, y, np.ones(len(y)), "memory://budget-test", batch_size=256)
+    kernel = LinearKernel("log_loss", 200)
+    store = MemoryStore()
+    store.create("model", kernel.init_params()["model"], OptimizerConfig())
+    task = WorkerTask(store.handle(), data, kernel, tuple(range(data.n_shards)))
+    try:
+        generous = run_worker(replace(task, memory_budget_mb=10_000))
+        assert generous.shards_done == data.n_shards
+        # a budget already spent (malloc may reuse freed pages, so growth can be nil)
+        with pytest.raises(WorkerOutOfMemory, match="over the -1 MB worker_memory_mb leaves"):
+            run_worker(replace(task, memory_budget_mb=-1.0))
+    finally:
+        remove(data)
+        store.delete()

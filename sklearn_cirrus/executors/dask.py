@@ -3,10 +3,11 @@
 Each invocation is one task (``pure=False``, so Dask never deduplicates two of them).
 Limits map onto Dask where Dask has them: a Dask worker's own ``memory_limit`` pauses
 and restarts a worker that grows too large, and ``fit`` refuses a ``worker_memory_mb``
-larger than what every Dask worker may use. Dask cannot stop a running task, so the
-timeout is kept by the worker runtime, which returns by itself at its time budget, and
-by this executor, which gives up on a task at ``timeout_s`` (``WorkerTimeout``) and
-cancels it.
+larger than what every Dask worker may use. Below that, the worker runtime keeps
+``worker_memory_mb`` itself: an invocation whose resident memory grows past it raises
+``WorkerOutOfMemory``. Dask cannot stop a running task, so the timeout is kept by the
+worker runtime, which returns by itself at its time budget, and by this executor, which
+gives up on a task at ``timeout_s`` (``WorkerTimeout``) and cancels it.
 
 Workers reach the data and the store by their handles: on a cluster on this machine the
 defaults (shards in ``/dev/shm``, the shared-memory store) work; on a remote cluster use

@@ -1,8 +1,9 @@
 """Workers as Ray tasks: ``executor=RayExecutor()`` (a local Ray) or ``RayExecutor(address)``.
 
 Each invocation is one Ray task with ``num_cpus`` from the worker's resources and
-``memory`` set to ``worker_memory_mb``, which Ray uses to place tasks (it does not cap a
-task's memory). The executor gives up on a task at ``worker_timeout`` and cancels it
+``memory`` set to ``worker_memory_mb``, which Ray uses to place tasks; Ray does not cap
+a task's memory, so the worker runtime does (``WorkerOutOfMemory`` when an invocation's
+resident memory grows past it). The executor gives up on a task at ``worker_timeout`` and cancels it
 (``WorkerTimeout``); the worker returns by itself before that. Ray does not retry a task
 here: relaunching is the driver's job. As with Dask, remote workers need
 ``store="redis://..."`` and a shared ``data_url``.

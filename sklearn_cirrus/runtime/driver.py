@@ -191,6 +191,11 @@ def _run(
     budget = (
         None if settings.worker_timeout is None else settings.worker_timeout * TIME_BUDGET_FRACTION
     )
+    memory_budget = None
+    if settings.worker_memory_mb is not None and not (
+        executor.enforces_memory or executor.in_process
+    ):
+        memory_budget = settings.worker_memory_mb - executor.runtime_memory_mb
     base_task = WorkerTask(
         store=store.handle(),
         data=data,
@@ -198,6 +203,7 @@ def _run(
         shard_ids=(),
         time_budget_s=budget,
         prefetch=settings.prefetch,
+        memory_budget_mb=memory_budget,
     )
     rule = StopRule(
         tol=settings.tol,

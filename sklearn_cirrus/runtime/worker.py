@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..data import DataHandle, ShardReader, minibatches
+from ..exceptions import WorkerOutOfMemory
 from ..kernels import Batch
 from ..kernels.base import Kernel
 from ..store.base import StoreHandle
@@ -38,6 +39,9 @@ class WorkerTask:
     shard_ids: tuple[int, ...]
     time_budget_s: float | None = None
     prefetch: int = 1
+    # growth of the process's resident memory this invocation may cause, checked by the
+    # worker itself where the executor cannot enforce worker_memory_mb (Dask, Ray)
+    memory_budget_mb: float | None = None
 
 
 @dataclass
@@ -83,6 +87,20 @@ def train_on_batch(store, kernel: Kernel, planner, batch: Batch, report: WorkerR
     report.steps += 1
 
 
+def _resident_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def _check_memory(task: WorkerTask, baseline_mb: float) -> None:
+    grown = _resident_mb() - baseline_mb
+    if grown > task.memory_budget_mb:
+        raise WorkerOutOfMemory(
+            f"worker grew by {grown:.0f} MB, over the {task.memory_budget_mb:.0f} MB "
+            "worker_memory_mb leaves it beyond its runtime"
+        )
+
+
 def run_worker(task: WorkerTask) -> WorkerReport:
     """Train on ``task``'s shards until done, stopped or out of time; see module doc."""
     started = time.perf_counter()
@@ -91,6 +109,7 @@ def run_worker(task: WorkerTask) -> WorkerReport:
     store = task.store.connect()
     reader = ShardReader(task.data, task.shard_ids, prefetch=task.prefetch)
     planner = task.kernel.row_planner()
+    baseline_mb = _resident_mb() if task.memory_budget_mb is not None else 0.0
     last_check = 0.0
     try:
         for _, shard in reader:
@@ -101,6 +120,8 @@ def run_worker(task: WorkerTask) -> WorkerReport:
                     if store.is_flag_set(STOP_FLAG):
                         report.stopped_by = "flag"
                         return report
+                    if task.memory_budget_mb is not None:
+                        _check_memory(task, baseline_mb)
                 train_on_batch(store, task.kernel, planner, batch, report)
             report.shards_done += 1
             if deadline is not None and time.perf_counter() > deadline:
