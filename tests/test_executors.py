@@ -147,3 +147,14 @@ def test_missing_lithops_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "lithops", None)
     with pytest.raises(ImportError, match=r"pip install sklearn-cirrus\[lithops\]"):
         make_executor("lithops")
+
+
+def test_missing_ray_names_the_extra(monkeypatch):
+    from sklearn_cirrus.executors import RayExecutor
+    from sklearn_cirrus.store import make_store
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(ImportError, match=r"pip install sklearn-cirrus\[ray\]"):
+        RayExecutor()
+    with pytest.raises(ImportError, match=r"pip install sklearn-cirrus\[ray\]"):
+        make_store("ray", in_process=False)
