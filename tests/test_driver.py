@@ -35,6 +35,13 @@ def allocate_too_much(task):
     np.ones(4 * 2**30 // 8)  # 4 GB, far above the worker's limit
 
 
+def overspend(task):
+    """The real worker, with its memory budget already spent: it must stop itself."""
+    from sklearn_cirrus.runtime.worker import run_worker
+
+    return run_worker(replace(task, memory_budget_mb=-1.0))
+
+
 def hang(task):
     import time
 
