@@ -23,7 +23,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from .executors import Executor
 from .kernels import CLASSIFICATION_LOSSES, REGRESSION_LOSSES, LinearKernel
-from .runtime.driver import TrainingSettings, train
+from .runtime.driver import settings_from, train
 from .store import LEARNING_RATES, OPTIMIZERS, OptimizerConfig
 
 _MAX_SEED = np.iinfo(np.int32).max
@@ -137,22 +137,12 @@ class _BaseServerlessSGD(BaseEstimator):
 
             train_rows = ~validation
             X, y, sample_weight = X[train_rows], y[train_rows], sample_weight[train_rows]
-        settings = TrainingSettings(
+        settings = settings_from(
+            self,
             optimizer=self._optimizer_config(),
-            n_workers=self.n_workers,
-            executor=self.executor,
-            store=self.store,
-            data_url=self.data_url,
-            batch_size=self.batch_size,
-            worker_memory_mb=self.worker_memory_mb,
-            worker_timeout=self.worker_timeout,
             max_iter=max_iter,
-            tol=self.tol,
-            n_iter_no_change=self.n_iter_no_change,
-            shuffle=self.shuffle,
             random_state=check_random_state(self.random_state).randint(_MAX_SEED),
             validation_score=validation_score,
-            verbose=self.verbose,
         )
         result = train(
             kernel,

@@ -19,7 +19,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from .executors import Executor
 from .kernels.factorization import FactorizationKernel
-from .runtime.driver import TrainingSettings, train
+from .runtime.driver import settings_from, train
 from .store import LEARNING_RATES, OPTIMIZERS, OptimizerConfig
 
 _MAX_SEED = np.iinfo(np.int32).max
@@ -299,26 +299,14 @@ class ServerlessMatrixFactorization(RegressorMixin, BaseEstimator):
         )
         random_state = check_random_state(self.random_state)
         init = kernel.init_params(random_state, self.init_std)
-        settings = TrainingSettings(
-            optimizer=OptimizerConfig(
-                name=self.optimizer,
-                eta0=self.eta0,
-                learning_rate=self.learning_rate,
-                power_t=self.power_t,
-            ),
-            n_workers=self.n_workers,
-            executor=self.executor,
-            store=self.store,
-            data_url=self.data_url,
-            batch_size=self.batch_size,
-            worker_memory_mb=self.worker_memory_mb,
-            worker_timeout=self.worker_timeout,
-            max_iter=self.max_iter,
-            tol=self.tol,
-            n_iter_no_change=self.n_iter_no_change,
-            shuffle=self.shuffle,
-            random_state=random_state.randint(_MAX_SEED),
-            verbose=self.verbose,
+        optimizer = OptimizerConfig(
+            name=self.optimizer,
+            eta0=self.eta0,
+            learning_rate=self.learning_rate,
+            power_t=self.power_t,
+        )
+        settings = settings_from(
+            self, optimizer=optimizer, random_state=random_state.randint(_MAX_SEED)
         )
         pairs = np.column_stack([user_codes, item_codes])
         result = train(kernel, pairs, y, sample_weight, settings, init=init)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -60,3 +61,24 @@ class Executor(ABC):
 
     def __exit__(self, *exc_info) -> None:
         self.shutdown()
+
+
+def future_from(
+    get_result: Callable[[], Any], translate: Callable[[Exception], BaseException]
+) -> Future:
+    """A Future that a thread completes with ``get_result()``, or ``translate(exception)``.
+
+    Backends whose handles block (Dask, Ray, Lithops) use it to look like
+    ``concurrent.futures`` to the driver.
+    """
+    future: Future = Future()
+    future.set_running_or_notify_cancel()
+
+    def wait() -> None:
+        try:
+            future.set_result(get_result())
+        except Exception as exc:
+            future.set_exception(translate(exc))
+
+    threading.Thread(target=wait, daemon=True).start()
+    return future

@@ -16,11 +16,8 @@ defaults (shards in ``/dev/shm``, the shared-memory store) work; on a remote clu
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import Future
-
 from ..exceptions import WorkerTimeout
-from .base import Executor, WorkerResources
+from .base import Executor, WorkerResources, future_from
 
 
 class DaskExecutor(Executor):
@@ -63,24 +60,17 @@ class DaskExecutor(Executor):
                 "worker of this Dask cluster may use (its memory_limit)"
             )
         dask_future = self.client.submit(fn, task, pure=False)
-        future: Future = Future()
-        future.set_running_or_notify_cancel()
-        threading.Thread(
-            target=self._wait, args=(dask_future, future, resources.timeout_s), daemon=True
-        ).start()
-        return future
+        timeout_s = resources.timeout_s
 
-    @staticmethod
-    def _wait(dask_future, future: Future, timeout_s: float | None) -> None:
-        try:
-            future.set_result(dask_future.result(timeout=timeout_s))
-        except TimeoutError:
-            dask_future.cancel()
-            future.set_exception(
-                WorkerTimeout(f"worker ran past worker_timeout={timeout_s} s and was abandoned")
-            )
-        except Exception as exc:  # the task's own exception, its traceback kept by Dask
-            future.set_exception(exc)
+        def translate(exc: Exception) -> BaseException:
+            if isinstance(exc, TimeoutError):
+                dask_future.cancel()
+                return WorkerTimeout(
+                    f"worker ran past worker_timeout={timeout_s} s and was abandoned"
+                )
+            return exc  # the task's own exception, its traceback kept by Dask
+
+        return future_from(lambda: dask_future.result(timeout=timeout_s), translate)
 
     def shutdown(self) -> None:
         """Close the client if this executor opened it from an address."""

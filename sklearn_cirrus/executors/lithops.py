@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import math
 import threading
-from concurrent.futures import Future
 
 from ..exceptions import WorkerTimeout
-from .base import Executor, WorkerResources
+from .base import Executor, WorkerResources, future_from
 
 # How often a call's status is checked; Lithops' default of 1 s dominated short invocations.
 _POLL_SECONDS = 0.05
@@ -65,23 +64,17 @@ class LithopsExecutor(Executor):
         response = self._lithops().call_async(
             fn, (task,), runtime_memory=resources.memory_mb, timeout=timeout
         )
-        future: Future = Future()
-        future.set_running_or_notify_cancel()
-        threading.Thread(
-            target=self._wait, args=(response, future, resources.timeout_s), daemon=True
-        ).start()
-        return future
 
-    @staticmethod
-    def _wait(response, future: Future, timeout_s: float | None) -> None:
-        try:
-            future.set_result(response.result(throw_except=True, wait_dur_sec=_POLL_SECONDS))
-        except TimeoutError as exc:
-            future.set_exception(
-                WorkerTimeout(f"worker ran past worker_timeout={timeout_s} s: {exc}")
-            )
-        except Exception as exc:  # the function's own exception, re-raised by Lithops
-            future.set_exception(exc)
+        def translate(exc: Exception) -> BaseException:
+            if isinstance(exc, TimeoutError):
+                return WorkerTimeout(
+                    f"worker ran past worker_timeout={resources.timeout_s} s: {exc}"
+                )
+            return exc  # the function's own exception, re-raised by Lithops
+
+        return future_from(
+            lambda: response.result(throw_except=True, wait_dur_sec=_POLL_SECONDS), translate
+        )
 
     def shutdown(self) -> None:
         """Remove what Lithops staged for the calls of this executor."""

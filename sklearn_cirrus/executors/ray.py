@@ -11,11 +11,8 @@ here: relaunching is the driver's job. As with Dask, remote workers need
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import Future
-
 from ..exceptions import WorkerTimeout
-from .base import Executor, WorkerResources
+from .base import Executor, WorkerResources, future_from
 
 
 def _invoke(fn, task):
@@ -51,27 +48,20 @@ class RayExecutor(Executor):
         if resources.memory_mb is not None:
             options["memory"] = resources.memory_mb * 2**20
         reference = self._remote.options(**options).remote(fn, task)
-        future: Future = Future()
-        future.set_running_or_notify_cancel()
-        threading.Thread(
-            target=self._wait, args=(reference, future, resources.timeout_s), daemon=True
-        ).start()
-        return future
-
-    def _wait(self, reference, future: Future, timeout_s: float | None) -> None:
         ray = self._ray
-        try:
-            future.set_result(ray.get(reference, timeout=timeout_s))
-        except ray.exceptions.GetTimeoutError:
-            ray.cancel(reference, force=True)
-            future.set_exception(
-                WorkerTimeout(f"worker ran past worker_timeout={timeout_s} s and was cancelled")
-            )
-        except ray.exceptions.RayTaskError as exc:
-            # the worker's own exception type, its remote traceback in the message
-            future.set_exception(exc.as_instanceof_cause())
-        except Exception as exc:
-            future.set_exception(exc)
+
+        def translate(exc: Exception) -> BaseException:
+            if isinstance(exc, ray.exceptions.GetTimeoutError):
+                ray.cancel(reference, force=True)
+                return WorkerTimeout(
+                    f"worker ran past worker_timeout={resources.timeout_s} s and was cancelled"
+                )
+            if isinstance(exc, ray.exceptions.RayTaskError):
+                # the worker's own exception type, its remote traceback in the message
+                return exc.as_instanceof_cause()
+            return exc
+
+        return future_from(lambda: ray.get(reference, timeout=resources.timeout_s), translate)
 
     def shutdown(self) -> None:
         """Stop Ray if this executor started it."""
