@@ -13,9 +13,11 @@ _LAZY = {
     "ServerlessSGDRegressor": ".linear_model",
     "ServerlessMatrixFactorization": ".recommend",
     "load_movielens": ".datasets",
+    "ServerlessGridSearchCV": ".model_selection",
 }
 
 __all__ = [
+    "ServerlessGridSearchCV",
     "ServerlessMatrixFactorization",
     "ServerlessSGDClassifier",
     "ServerlessSGDRegressor",

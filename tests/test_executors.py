@@ -158,3 +158,14 @@ def test_missing_ray_names_the_extra(monkeypatch):
         RayExecutor()
     with pytest.raises(ImportError, match=r"pip install sklearn-cirrus\[ray\]"):
         make_store("ray", in_process=False)
+
+
+@pytest.mark.parametrize("executor", [ThreadExecutor(), ProcessExecutor()])
+def test_used_executors_pickle_as_their_settings(executor):
+    import pickle
+
+    with executor:
+        assert executor.submit(square, 3).result(timeout=60) == 9
+        copy = pickle.loads(pickle.dumps(executor))
+        assert copy.submit(square, 4).result(timeout=60) == 16
+        copy.shutdown()

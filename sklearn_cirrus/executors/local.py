@@ -50,6 +50,10 @@ class ThreadExecutor(Executor):
             self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="cirrus-worker")
         return self._pool.submit(_call_with_cpus, fn, task, resources.cpus)
 
+    def __getstate__(self):
+        # a pickled executor is its settings; the pool is started anew where it lands
+        return {"max_workers": self.max_workers, "_pool": None}
+
     def shutdown(self):
         if self._pool is not None:
             self._pool.shutdown(wait=True)

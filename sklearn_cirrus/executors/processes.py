@@ -183,6 +183,13 @@ class ProcessExecutor(Executor):
         self._lock = threading.Lock()
         self._runtime_mb: int | None = None
 
+    def __getstate__(self):
+        # a pickled executor is its settings; worker processes start anew where it lands
+        return {"start_method": self.start_method}
+
+    def __setstate__(self, state):
+        self.__init__(state["start_method"])
+
     def _context(self):
         context = multiprocessing.get_context(self.start_method)
         if self.start_method == "forkserver":

@@ -1,0 +1,83 @@
+"""One executor shared by many fits, with a cap on the invocations in flight across all.
+
+A hyperparameter search runs many fits at once, each driver keeping its own
+``n_workers`` in flight; wrapped in a :class:`ThrottledExecutor`, they share one pool
+and never have more than ``max_in_flight`` invocations running together, however many
+fits run.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from .base import Executor, WorkerResources
+
+
+class ThrottledExecutor(Executor):
+    """Forward invocations to ``inner``, at most ``max_in_flight`` at a time.
+
+    ``submit`` blocks while the cap is reached. The wrapper is shared, never copied:
+    ``copy.deepcopy`` (which ``sklearn.base.clone`` applies to parameters) returns the
+    same object, so every clone of an estimator holding it throttles against the same
+    cap. ``peak_in_flight`` records the most invocations seen running at once.
+    """
+
+    def __init__(self, inner: Executor, max_in_flight: int):
+        if max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be at least 1, got {max_in_flight}")
+        self.inner = inner
+        self.max_in_flight = max_in_flight
+        self.peak_in_flight = 0
+        self._slots = threading.BoundedSemaphore(max_in_flight)
+        self._lock = threading.Lock()
+        self._in_flight = 0
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __getstate__(self):
+        # pickled (a search's scorer keeps the estimator it was made with): its settings
+        return {"inner": self.inner, "max_in_flight": self.max_in_flight}
+
+    def __setstate__(self, state):
+        self.__init__(state["inner"], state["max_in_flight"])
+
+    def __copy__(self):
+        return self
+
+    @property
+    def in_process(self) -> bool:
+        return self.inner.in_process
+
+    @property
+    def enforces_memory(self) -> bool:
+        return self.inner.enforces_memory
+
+    @property
+    def enforces_timeout(self) -> bool:
+        return self.inner.enforces_timeout
+
+    @property
+    def runtime_memory_mb(self) -> int:
+        return self.inner.runtime_memory_mb
+
+    def _finished(self, _future) -> None:
+        with self._lock:
+            self._in_flight -= 1
+        self._slots.release()
+
+    def submit(self, fn, task, resources=WorkerResources()):
+        self._slots.acquire()
+        with self._lock:
+            self._in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+        try:
+            future = self.inner.submit(fn, task, resources)
+        except BaseException:
+            self._finished(None)
+            raise
+        future.add_done_callback(self._finished)
+        return future
+
+    def shutdown(self) -> None:
+        """Shared by many fits: a fit never shuts it down; its owner shuts ``inner``."""
