@@ -59,6 +59,7 @@ def test_pipeline_grid_and_a_clean_refitted_model(binary_data):
     np.testing.assert_array_equal(restored.predict(X), search.predict(X))
 
 
+@pytest.mark.filterwarnings("ignore:One or more of the test scores are non-finite")
 def test_a_failing_candidate_follows_error_score(binary_data):
     X, y = binary_data
     grid = {"alpha": [1e-4], "worker_memory_mb": [None, 1]}  # 1 MB cannot hold a batch
