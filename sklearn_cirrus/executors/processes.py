@@ -181,6 +181,7 @@ class ProcessExecutor(Executor):
         self._idle: dict[tuple, list[_WarmProcess]] = defaultdict(list)
         self._busy: set[_WarmProcess] = set()
         self._lock = threading.Lock()
+        self._probe_lock = threading.Lock()
         self._runtime_mb: int | None = None
 
     def __getstate__(self):
@@ -199,8 +200,11 @@ class ProcessExecutor(Executor):
     @property
     def runtime_memory_mb(self) -> int:
         """Address space of a worker process before it loads data (measured once)."""
-        if self._runtime_mb is None:
-            self._runtime_mb = self.submit(_runtime_mb_probe, None).result() + _MIN_HEADROOM_MB
+        # one probe, even when many fits (a search's drivers) ask at once
+        with self._probe_lock:
+            if self._runtime_mb is None:
+                probe = self.submit(_runtime_mb_probe, None)
+                self._runtime_mb = probe.result() + _MIN_HEADROOM_MB
         return self._runtime_mb
 
     def _checkout(self, resources: WorkerResources) -> _WarmProcess:
