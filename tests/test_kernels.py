@@ -11,7 +11,6 @@ from sklearn_cirrus.kernels import (
     Batch,
     LinearKernel,
     RowIndexer,
-    touched_rows,
 )
 
 EPSILON = 0.3
@@ -122,9 +121,9 @@ def test_intercept_gradient_is_zero_without_intercept(rng):
     assert np.all(grads["model"][-1] == 0)
 
 
-def test_touched_rows_renumbers_columns_and_keeps_products(rng):
+def test_row_indexer_renumbers_columns_and_keeps_products(rng):
     X = sp.random(8, 50, density=0.05, format="csr", random_state=rng)
-    rows, compact = touched_rows(X, 50)
+    rows, compact = RowIndexer(50)(X)
     assert rows[-1] == 50 and rows.size - 1 == np.unique(X.indices).size
     assert set(rows[:-1]) == set(X.indices)
     assert compact.shape == (8, rows.size - 1)
@@ -141,9 +140,9 @@ def test_row_indexer_reuses_its_scratch_across_batches(rng):
         np.testing.assert_allclose(compact @ params[rows[:-1]], X @ params[:-1])
 
 
-def test_touched_rows_of_dense_batch_is_every_row(rng):
+def test_row_indexer_of_dense_batch_is_every_row(rng):
     X = rng.normal(size=(4, 3))
-    rows, same = touched_rows(X, 3)
+    rows, same = RowIndexer(3)(X)
     assert np.array_equal(rows, np.arange(4)) and same is X
 
 

@@ -1,6 +1,6 @@
 """Model kernels: pure numpy/scipy losses and gradients, no I/O."""
 
-from .linear import Batch, LinearKernel, RowIndexer, touched_rows
+from .linear import Batch, LinearKernel, RowIndexer
 from .losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 
 __all__ = [
@@ -9,5 +9,4 @@ __all__ = [
     "LinearKernel",
     "REGRESSION_LOSSES",
     "RowIndexer",
-    "touched_rows",
 ]

@@ -200,8 +200,3 @@ class RowPlanner:
     def __call__(self, batch: Batch) -> tuple[dict[str, np.ndarray], Batch]:
         rows, X = self.indexer(batch.X)
         return {self.key: rows}, Batch(X, batch.y, batch.sample_weight)
-
-
-def touched_rows(X, n_features: int) -> tuple[np.ndarray, np.ndarray | sp.csr_matrix]:
-    """Rows of the store a minibatch needs, and the minibatch renumbered (see RowIndexer)."""
-    return RowIndexer(n_features)(X)
