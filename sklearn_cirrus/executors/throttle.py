@@ -27,6 +27,10 @@ class ThrottledExecutor(Executor):
             raise ValueError(f"max_in_flight must be at least 1, got {max_in_flight}")
         self.inner = inner
         self.max_in_flight = max_in_flight
+        # the capabilities are the inner executor's (runtime_memory_mb may be probed late)
+        self.in_process = inner.in_process
+        self.enforces_memory = inner.enforces_memory
+        self.enforces_timeout = inner.enforces_timeout
         self.peak_in_flight = 0
         self._slots = threading.BoundedSemaphore(max_in_flight)
         self._lock = threading.Lock()
@@ -44,18 +48,6 @@ class ThrottledExecutor(Executor):
 
     def __copy__(self):
         return self
-
-    @property
-    def in_process(self) -> bool:
-        return self.inner.in_process
-
-    @property
-    def enforces_memory(self) -> bool:
-        return self.inner.enforces_memory
-
-    @property
-    def enforces_timeout(self) -> bool:
-        return self.inner.enforces_timeout
 
     @property
     def runtime_memory_mb(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from contextlib import nullcontext
 from typing import Protocol
 
 import numpy as np
@@ -110,8 +111,6 @@ class ArrayStore(ParameterStore):
 
     def _push_lock(self, key: str):
         """A context manager that serialises pushes, or a no-op for lock-free stores."""
-        from contextlib import nullcontext
-
         return nullcontext()
 
     def create(self, key, init, optimizer, state=None, samples_seen=0.0):
