@@ -14,10 +14,12 @@ _LAZY = {
     "ServerlessMatrixFactorization": ".recommend",
     "load_movielens": ".datasets",
     "ServerlessGridSearchCV": ".model_selection",
+    "ServerlessRandomizedSearchCV": ".model_selection",
 }
 
 __all__ = [
     "ServerlessGridSearchCV",
+    "ServerlessRandomizedSearchCV",
     "ServerlessMatrixFactorization",
     "ServerlessSGDClassifier",
     "ServerlessSGDRegressor",

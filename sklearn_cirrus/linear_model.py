@@ -8,10 +8,12 @@ into a :class:`~sklearn_cirrus.kernels.LinearKernel` and
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
+from sklearn.callback import CallbackSupportMixin
 from sklearn.linear_model._base import LinearClassifierMixin, SparseCoefMixin
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
@@ -21,6 +23,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from .epoch_callbacks import fit_task
 from .executors import Executor
 from .kernels import CLASSIFICATION_LOSSES, REGRESSION_LOSSES, LinearKernel
 from .runtime.driver import settings_from, train
@@ -29,7 +32,7 @@ from .store import LEARNING_RATES, OPTIMIZERS, OptimizerConfig
 _MAX_SEED = np.iinfo(np.int32).max
 
 
-class _BaseServerlessSGD(BaseEstimator):
+class _BaseServerlessSGD(CallbackSupportMixin, BaseEstimator):
     """Parameters, validation and the hand-off to the engine shared by both models."""
 
     _parameter_constraints: dict = {
@@ -137,31 +140,71 @@ class _BaseServerlessSGD(BaseEstimator):
 
             train_rows = ~validation
             X, y, sample_weight = X[train_rows], y[train_rows], sample_weight[train_rows]
-        settings = settings_from(
-            self,
-            optimizer=self._optimizer_config(),
-            max_iter=max_iter,
-            random_state=check_random_state(self.random_state).randint(_MAX_SEED),
-            validation_score=validation_score,
+        earlier_curve = list(self.loss_curve_) if resume else []
+
+        def attributes(params, n_iter, loss_curve, validation_scores, report) -> dict:
+            coef, intercept = self._shape_coef(*kernel.split_params(params))
+            return {
+                "coef_": coef,
+                "intercept_": intercept,
+                "n_iter_": n_iter,
+                "loss_curve_": earlier_curve + loss_curve,
+                "validation_scores_": validation_scores,
+                "fit_report_": report,
+            }
+
+        def attributes_at(checkpoint) -> dict:
+            return attributes(
+                checkpoint.pull(),
+                checkpoint.epoch,
+                checkpoint.loss_curve,
+                checkpoint.validation_scores,
+                checkpoint.report,
+            )
+
+        # partial_fit is one epoch of a longer fit: only fit is a callback task
+        tracked = (
+            nullcontext()
+            if partial
+            else fit_task(
+                self,
+                max_epochs=max_iter,
+                attributes=attributes_at,
+                X=X,
+                y=y,
+                sample_weight=sample_weight,
+            )
         )
-        result = train(
-            kernel,
-            X,
-            y,
-            sample_weight,
-            settings,
-            init=kernel.init_params(coef_init, intercept_init),
-            optimizer_state=self._optimizer_state if resume else None,
-            samples_seen=self.t_ - 1 if resume else 0.0,
-        )
-        coef, intercept = kernel.split_params(result.params)
-        self.coef_, self.intercept_ = self._shape_coef(coef, intercept)
-        self._optimizer_state = result.optimizer_state
-        self.n_iter_ = result.n_iter
-        self.t_ = result.samples_seen + 1.0
-        self.loss_curve_ = (list(self.loss_curve_) if resume else []) + result.loss_curve
-        self.validation_scores_ = result.validation_scores
-        self.fit_report_ = result.report
+        with tracked as on_epoch:
+            settings = settings_from(
+                self,
+                optimizer=self._optimizer_config(),
+                max_iter=max_iter,
+                random_state=check_random_state(self.random_state).randint(_MAX_SEED),
+                validation_score=validation_score,
+                on_epoch=on_epoch,
+            )
+            result = train(
+                kernel,
+                X,
+                y,
+                sample_weight,
+                settings,
+                init=kernel.init_params(coef_init, intercept_init),
+                optimizer_state=self._optimizer_state if resume else None,
+                samples_seen=self.t_ - 1 if resume else 0.0,
+            )
+            fitted = attributes(
+                result.params,
+                result.n_iter,
+                result.loss_curve,
+                result.validation_scores,
+                result.report,
+            )
+            for name, value in fitted.items():
+                setattr(self, name, value)
+            self._optimizer_state = result.optimizer_state
+            self.t_ = result.samples_seen + 1.0
         return self
 
     def _shape_coef(self, coef, intercept):

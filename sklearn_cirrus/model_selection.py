@@ -1,9 +1,12 @@
 """Hyperparameter search where every candidate and fold trains at once on one worker pool.
 
-:class:`ServerlessGridSearchCV` is scikit-learn's ``GridSearchCV``: the same candidates,
-splits, scoring, ``cv_results_``, ``best_params_`` and refit. What changes is where the
-fits run: all candidate x fold fits start together, each in a driver thread, and their
-workers share one executor that never has more than ``max_workers`` invocations in flight.
+:class:`ServerlessGridSearchCV` and :class:`ServerlessRandomizedSearchCV` are
+scikit-learn's ``GridSearchCV`` and ``RandomizedSearchCV``: the same candidates,
+splits, scoring, ``cv_results_``, ``best_params_`` and refit. What changes is where
+the fits run and how they are watched: all candidate x fold fits start together, each
+in a driver thread, and their workers share one executor that never has more than
+``max_workers`` invocations in flight. A :class:`~sklearn_cirrus.search_board.SearchBoard`
+follows every fit epoch by epoch and stops the candidates that fall behind.
 """
 
 from __future__ import annotations
@@ -11,13 +14,22 @@ from __future__ import annotations
 import os
 from numbers import Integral
 
+import numpy as np
 from joblib import parallel_config
 from sklearn.base import clone, is_classifier
-from sklearn.model_selection import GridSearchCV, ParameterGrid, check_cv
-from sklearn.utils._param_validation import Interval
+from sklearn.model_selection import (
+    GridSearchCV,
+    ParameterGrid,
+    ParameterSampler,
+    RandomizedSearchCV,
+    check_cv,
+)
+from sklearn.utils import indexable
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from .executors import Executor, make_executor
 from .executors.throttle import ThrottledExecutor
+from .search_board import EARLY_STOPPING_RULES, SearchBoard
 
 # driver threads at most: each mostly waits on its workers
 _MAX_CONCURRENT_FITS = 64
@@ -28,86 +40,25 @@ def _executor_parameters(estimator) -> list[str]:
     return [name for name in estimator.get_params() if name.split("__")[-1] == "executor"]
 
 
-class ServerlessGridSearchCV(GridSearchCV):
-    """Exhaustive search over a grid, every fit at once on one shared pool of workers.
+def _progress_bar(total: int):
+    try:
+        from tqdm.auto import tqdm
+    except ImportError as exc:
+        raise ImportError(
+            "the progress bar of a search with verbose > 0 needs tqdm: "
+            "pip install 'sklearn-cirrus[search]'"
+        ) from exc
+    return tqdm(total=total, desc="fits", unit="fit")
 
-    Parameters
-    ----------
-    estimator : estimator object
-        A serverless estimator, or a ``Pipeline`` holding one; every ``executor``
-        parameter in it is pointed at the search's shared pool during the search.
-    param_grid : dict or list of dicts
-        As in :class:`sklearn.model_selection.GridSearchCV`.
-    scoring, refit, cv, verbose, pre_dispatch, error_score, return_train_score
-        As in :class:`sklearn.model_selection.GridSearchCV`.
-    executor : {'threads', 'processes', 'sequential'}, Executor or None, default=None
-        The pool every fit's workers share. None: ``"processes"``.
-    max_workers : int or None, default=None
-        Most worker invocations in flight at once, over all fits together, in
-        [1, inf). None: the number of CPUs.
 
-    Attributes
-    ----------
-    cv_results_, best_estimator_, best_score_, best_params_, best_index_, scorer_,
-    n_splits_, refit_time_, multimetric_
-        As in :class:`sklearn.model_selection.GridSearchCV`.
-    peak_workers_ : int
-        The most invocations that were in flight at once during the search.
+class _ServerlessSearch:
+    """What both searches add to scikit-learn's: the shared pool and the board."""
 
-    See Also
-    --------
-    sklearn.model_selection.GridSearchCV : The search this one runs, fit by fit.
-
-    Examples
-    --------
-    >>> from sklearn.datasets import make_classification
-    >>> from sklearn_cirrus import ServerlessSGDClassifier
-    >>> from sklearn_cirrus.model_selection import ServerlessGridSearchCV
-    >>> X, y = make_classification(n_samples=600, random_state=0)
-    >>> search = ServerlessGridSearchCV(
-    ...     ServerlessSGDClassifier(random_state=0), {"alpha": [1e-4, 1e-2]},
-    ...     executor="threads", max_workers=2, cv=3).fit(X, y)
-    >>> sorted(search.best_params_)
-    ['alpha']
-    >>> search.peak_workers_ <= 2
-    True
-    """
-
-    _parameter_constraints: dict = {
-        **{k: v for k, v in GridSearchCV._parameter_constraints.items() if k != "n_jobs"},
+    _serverless_constraints: dict = {
         "executor": [str, Executor, None],
         "max_workers": [Interval(Integral, 1, None, closed="left"), None],
+        "early_stopping": [StrOptions(set(EARLY_STOPPING_RULES)), None],
     }
-
-    def __init__(
-        self,
-        estimator,
-        param_grid,
-        *,
-        scoring=None,
-        refit=True,
-        cv=None,
-        verbose=0,
-        pre_dispatch="2*n_jobs",
-        error_score=float("nan"),
-        return_train_score=False,
-        executor=None,
-        max_workers=None,
-    ):
-        super().__init__(
-            estimator,
-            param_grid,
-            scoring=scoring,
-            n_jobs=None,
-            refit=refit,
-            cv=cv,
-            verbose=verbose,
-            pre_dispatch=pre_dispatch,
-            error_score=error_score,
-            return_train_score=return_train_score,
-        )
-        self.executor = executor
-        self.max_workers = max_workers
 
     def fit(self, X, y=None, **params):
         """Run every candidate x fold fit at once on the shared pool, then refit the best.
@@ -127,16 +78,28 @@ class ServerlessGridSearchCV(GridSearchCV):
         names = _executor_parameters(self.estimator)
         original_estimator = self.estimator
         original_executors = {name: self.estimator.get_params()[name] for name in names}
-        n_splits = check_cv(self.cv, y, classifier=is_classifier(self.estimator)).get_n_splits(
-            X, y, params.get("groups")
+        X, y = indexable(X, y)
+        cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
+        splits = list(cv.split(X, y, params.get("groups")))
+        n_fits = self._n_candidates() * len(splits)
+        board = self._board = SearchBoard(
+            early_stopping=self.early_stopping,
+            scorer=self._refit_scorer(),
+            X=X,
+            y=y,
+            splits=splits,
+            progress=_progress_bar(n_fits) if self.verbose else None,
         )
-        n_fits = len(ParameterGrid(self.param_grid)) * n_splits
+        user_callbacks = getattr(self, "_skl_callbacks", [])
         try:
             self.estimator = clone(original_estimator).set_params(**dict.fromkeys(names, shared))
+            self._skl_callbacks = [*user_callbacks, board]
             # fits are drivers that mostly wait: one thread each, all at once
             with parallel_config(backend="threading", n_jobs=min(n_fits, _MAX_CONCURRENT_FITS)):
                 super().fit(X, y, **params)
         finally:
+            self.set_callbacks(*user_callbacks)
+            del self._board
             self.estimator = original_estimator
             if owned:
                 inner.shutdown()
@@ -144,4 +107,289 @@ class ServerlessGridSearchCV(GridSearchCV):
             # the refitted model keeps the user's settings, not the search's live pool
             self.best_estimator_.set_params(**original_executors)
         self.peak_workers_ = shared.peak_in_flight
+        self._record_fits(board, len(self.cv_results_["params"]))
         return self
+
+    def _refit_scorer(self):
+        """The scorer that picks the best candidate: the one fits are compared by."""
+        scorers, refit_metric = self._get_scorers()
+        if not hasattr(scorers, "_scorers"):
+            return scorers
+        named = scorers._scorers
+        return named.get(refit_metric, next(iter(named.values())))
+
+    def _record_fits(self, board: SearchBoard, n_candidates: int) -> None:
+        """``loss_curves_`` and the cv_results_ columns of where fits stopped and their cost."""
+        stopped = board.stopped()
+        records = [[board.record(i, k) for k in range(board.n_splits)] for i in range(n_candidates)]
+        self.loss_curves_ = [[record.as_arrays() for record in folds] for folds in records]
+        results = self.cv_results_
+        for k in range(board.n_splits):
+            results[f"split{k}_stop_epoch"] = np.array(
+                [folds[k].n_iter if folds[k].n_iter is not None else -1 for folds in records]
+            )
+        results["early_stopped"] = np.array([i in stopped for i in range(n_candidates)])
+        results["stopped_by"] = np.array([stopped.get(i, "") for i in range(n_candidates)])
+        for name, key in (("worker_seconds", "worker_seconds"), ("cost_usd", "estimated_cost_usd")):
+            results[name] = np.array(
+                [sum((r.report or {}).get(key, np.nan) for r in folds) for folds in records]
+            )
+
+    def stop_candidate(self, candidate: int) -> None:
+        """Stop candidate ``candidate`` (its index in ``cv_results_``) while the search runs.
+
+        Safe to call from another thread: each of its fits stops at its next epoch
+        checkpoint and is scored as it stands.
+        """
+        board = getattr(self, "_board", None)
+        if board is None:
+            raise RuntimeError("stop_candidate() stops a candidate of a running search")
+        board.stop_candidate(candidate)
+
+    def plot_loss_curves(self, axes=None):
+        """Draw every candidate's training loss against time and against cost.
+
+        One line per candidate (its folds averaged epoch by epoch); the candidates the
+        search stopped are dashed and end with a cross. Needs matplotlib.
+
+        Parameters
+        ----------
+        axes : pair of matplotlib Axes, default=None
+            Where to draw loss-vs-seconds and loss-vs-dollars; None: a new figure.
+
+        Returns
+        -------
+        axes : pair of matplotlib Axes
+        """
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError as exc:
+            raise ImportError(
+                "plot_loss_curves needs matplotlib: pip install 'sklearn-cirrus[search]'"
+            ) from exc
+        if axes is None:
+            _, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+        stopped = self.cv_results_["early_stopped"]
+        for i, folds in enumerate(self.loss_curves_):
+            curve = _mean_curve(folds)
+            if curve is None:
+                continue
+            label = ", ".join(
+                f"{k.split('__')[-1]}={v}" for k, v in self.cv_results_["params"][i].items()
+            )
+            style = "--" if stopped[i] else "-"
+            for ax, x in zip(axes, (curve["seconds"], curve["cost_usd"]), strict=True):
+                (line,) = ax.plot(x, curve["loss"], style, label=label)
+                if stopped[i]:
+                    ax.plot(x[-1], curve["loss"][-1], "x", color=line.get_color())
+        axes[0].set(xlabel="seconds since the search started", ylabel="training loss")
+        axes[1].set(xlabel="estimated cost so far ($, all folds)")
+        axes[1].legend(fontsize="small")
+        return axes
+
+
+def _mean_curve(folds: list[dict]) -> dict | None:
+    """A candidate's curve: per epoch, the folds' mean loss and seconds and summed cost."""
+    length = min(len(curve["epoch"]) for curve in folds)
+    if length == 0:
+        return None
+    return {
+        "loss": np.mean([curve["loss"][:length] for curve in folds], axis=0),
+        "seconds": np.mean([curve["seconds"][:length] for curve in folds], axis=0),
+        "cost_usd": np.sum([curve["cost_usd"][:length] for curve in folds], axis=0),
+    }
+
+
+_SEARCH_PARAMETERS_DOC = """
+    executor : {'threads', 'processes', 'sequential'}, Executor or None, default=None
+        The pool every fit's workers share. None: ``"processes"``.
+    max_workers : int or None, default=None
+        Most worker invocations in flight at once, over all fits together, in
+        [1, inf). None: the number of CPUs.
+    early_stopping : {'median', 'halving'} or None, default=None
+        At every epoch, score each fit on its fold's held-out part with the search's
+        scorer, and stop the candidates that fall behind the others on the same fold
+        at the same epoch: below the median (``'median'``), or outside the best half
+        at epochs 1, 2, 4, 8... (``'halving'``). A stopped candidate is scored as it
+        stands. Needs our estimators, or a ``Pipeline`` ending in one.
+    verbose : int, default=0
+        0: silent. 1 and more: a progress bar over the fits (needs tqdm), and
+        scikit-learn's messages.
+"""
+
+_SEARCH_ATTRIBUTES_DOC = """
+    cv_results_ : dict of numpy arrays
+        scikit-learn's, with more columns: ``split{k}_stop_epoch`` (epochs each fit
+        ran; -1 if it failed), ``early_stopped`` and ``stopped_by`` ('median',
+        'halving', 'by hand' or ''), and the candidate's ``worker_seconds`` and
+        ``cost_usd`` over its folds (AWS Lambda prices: see ``fit_report_``).
+    loss_curves_ : list of list of dict
+        ``loss_curves_[i][k]``: candidate ``i`` on fold ``k``, epoch by epoch, as arrays
+        ``epoch``, ``seconds`` (since the search started), ``loss`` (training loss),
+        ``score`` (held-out score; NaN without early stopping), ``worker_seconds`` and
+        ``cost_usd`` so far.
+    peak_workers_ : int
+        The most invocations that were in flight at once during the search.
+"""
+
+
+class ServerlessGridSearchCV(_ServerlessSearch, GridSearchCV):
+    __doc__ = f"""Exhaustive search over a grid, every fit at once on one shared pool of workers.
+
+    Parameters
+    ----------
+    estimator : estimator object
+        A serverless estimator, or a ``Pipeline`` holding one; every ``executor``
+        parameter in it is pointed at the search's shared pool during the search.
+    param_grid : dict or list of dicts
+        As in :class:`sklearn.model_selection.GridSearchCV`.
+    scoring, refit, cv, pre_dispatch, error_score, return_train_score
+        As in :class:`sklearn.model_selection.GridSearchCV`.
+    {_SEARCH_PARAMETERS_DOC}
+    Attributes
+    ----------
+    best_estimator_, best_score_, best_params_, best_index_, scorer_, n_splits_,
+    refit_time_, multimetric_
+        As in :class:`sklearn.model_selection.GridSearchCV`.
+    {_SEARCH_ATTRIBUTES_DOC}
+    See Also
+    --------
+    ServerlessRandomizedSearchCV : The same over sampled candidates.
+    sklearn.model_selection.GridSearchCV : The search this one runs, fit by fit.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn_cirrus import ServerlessSGDClassifier
+    >>> from sklearn_cirrus.model_selection import ServerlessGridSearchCV
+    >>> X, y = make_classification(n_samples=600, random_state=0)
+    >>> search = ServerlessGridSearchCV(
+    ...     ServerlessSGDClassifier(random_state=0), {{"alpha": [1e-4, 1e-2]}},
+    ...     executor="threads", max_workers=2, cv=3).fit(X, y)
+    >>> sorted(search.best_params_)
+    ['alpha']
+    >>> search.peak_workers_ <= 2
+    True
+    """
+
+    _parameter_constraints: dict = {
+        **{k: v for k, v in GridSearchCV._parameter_constraints.items() if k != "n_jobs"},
+        **_ServerlessSearch._serverless_constraints,
+    }
+
+    def __init__(
+        self,
+        estimator,
+        param_grid,
+        *,
+        scoring=None,
+        refit=True,
+        cv=None,
+        verbose=0,
+        pre_dispatch="2*n_jobs",
+        error_score=np.nan,
+        return_train_score=False,
+        executor=None,
+        max_workers=None,
+        early_stopping=None,
+    ):
+        super().__init__(
+            estimator,
+            param_grid,
+            scoring=scoring,
+            n_jobs=None,
+            refit=refit,
+            cv=cv,
+            verbose=verbose,
+            pre_dispatch=pre_dispatch,
+            error_score=error_score,
+            return_train_score=return_train_score,
+        )
+        self.executor = executor
+        self.max_workers = max_workers
+        self.early_stopping = early_stopping
+
+    def _n_candidates(self) -> int:
+        return len(ParameterGrid(self.param_grid))
+
+
+class ServerlessRandomizedSearchCV(_ServerlessSearch, RandomizedSearchCV):
+    __doc__ = f"""Search over sampled candidates, every fit at once on one shared pool.
+
+    Parameters
+    ----------
+    estimator : estimator object
+        A serverless estimator, or a ``Pipeline`` holding one.
+    param_distributions : dict or list of dicts
+        As in :class:`sklearn.model_selection.RandomizedSearchCV`.
+    n_iter, scoring, refit, cv, pre_dispatch, random_state, error_score, return_train_score
+        As in :class:`sklearn.model_selection.RandomizedSearchCV`.
+    {_SEARCH_PARAMETERS_DOC}
+    Attributes
+    ----------
+    best_estimator_, best_score_, best_params_, best_index_, scorer_, n_splits_,
+    refit_time_, multimetric_
+        As in :class:`sklearn.model_selection.RandomizedSearchCV`.
+    {_SEARCH_ATTRIBUTES_DOC}
+    See Also
+    --------
+    ServerlessGridSearchCV : The same over every point of a grid.
+
+    Examples
+    --------
+    >>> from scipy.stats import loguniform
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn_cirrus import ServerlessSGDClassifier
+    >>> from sklearn_cirrus.model_selection import ServerlessRandomizedSearchCV
+    >>> X, y = make_classification(n_samples=600, random_state=0)
+    >>> search = ServerlessRandomizedSearchCV(
+    ...     ServerlessSGDClassifier(random_state=0), {{"alpha": loguniform(1e-5, 1e-1)}},
+    ...     n_iter=4, executor="threads", cv=3, random_state=0).fit(X, y)
+    >>> len(search.cv_results_["params"])
+    4
+    """
+
+    _parameter_constraints: dict = {
+        **{k: v for k, v in RandomizedSearchCV._parameter_constraints.items() if k != "n_jobs"},
+        **_ServerlessSearch._serverless_constraints,
+    }
+
+    def __init__(
+        self,
+        estimator,
+        param_distributions,
+        *,
+        n_iter=10,
+        scoring=None,
+        refit=True,
+        cv=None,
+        verbose=0,
+        pre_dispatch="2*n_jobs",
+        random_state=None,
+        error_score=np.nan,
+        return_train_score=False,
+        executor=None,
+        max_workers=None,
+        early_stopping=None,
+    ):
+        super().__init__(
+            estimator,
+            param_distributions,
+            n_iter=n_iter,
+            scoring=scoring,
+            n_jobs=None,
+            refit=refit,
+            cv=cv,
+            verbose=verbose,
+            pre_dispatch=pre_dispatch,
+            random_state=random_state,
+            error_score=error_score,
+            return_train_score=return_train_score,
+        )
+        self.executor = executor
+        self.max_workers = max_workers
+        self.early_stopping = early_stopping
+
+    def _n_candidates(self) -> int:
+        # the length of a sampler draws nothing: the search's random_state is untouched
+        return len(ParameterSampler(self.param_distributions, self.n_iter))

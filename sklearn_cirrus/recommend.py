@@ -13,10 +13,12 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
+from sklearn.callback import CallbackSupportMixin
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
+from .epoch_callbacks import fit_task
 from .executors import Executor
 from .kernels.factorization import FactorizationKernel
 from .runtime.driver import settings_from, train
@@ -71,7 +73,7 @@ def _lookup(mapping: dict, ids: np.ndarray, what: str) -> np.ndarray:
         raise ValueError(f"{what} ids must be hashable: {exc}") from None
 
 
-class ServerlessMatrixFactorization(RegressorMixin, BaseEstimator):
+class ServerlessMatrixFactorization(CallbackSupportMixin, RegressorMixin, BaseEstimator):
     """Biased matrix factorization for rating prediction, trained by serverless workers.
 
     A rating is predicted as ``global_mean_ + user_bias_[u] + item_bias_[i] +
@@ -305,22 +307,48 @@ class ServerlessMatrixFactorization(RegressorMixin, BaseEstimator):
             learning_rate=self.learning_rate,
             power_t=self.power_t,
         )
-        settings = settings_from(
-            self, optimizer=optimizer, random_state=random_state.randint(_MAX_SEED)
-        )
-        pairs = np.column_stack([user_codes, item_codes])
-        result = train(kernel, pairs, y, sample_weight, settings, init=init)
         k = self.n_components
-        users_rows, items_rows = result.params[kernel.USERS], result.params[kernel.ITEMS]
-        self.user_factors_, self.user_bias_ = users_rows[:, :k].copy(), users_rows[:, k].copy()
-        self.item_factors_, self.item_bias_ = items_rows[:, :k].copy(), items_rows[:, k].copy()
+
+        def attributes(params, n_iter, loss_curve, report) -> dict:
+            users_rows, items_rows = params[kernel.USERS], params[kernel.ITEMS]
+            return {
+                "user_factors_": users_rows[:, :k].copy(),
+                "user_bias_": users_rows[:, k].copy(),
+                "item_factors_": items_rows[:, :k].copy(),
+                "item_bias_": items_rows[:, k].copy(),
+                "n_iter_": n_iter,
+                "loss_curve_": loss_curve,
+                "fit_report_": report,
+            }
+
+        def attributes_at(checkpoint) -> dict:
+            return attributes(
+                checkpoint.pull(), checkpoint.epoch, checkpoint.loss_curve, checkpoint.report
+            )
+
+        pairs = np.column_stack([user_codes, item_codes])
         self._seen = sp.csr_matrix(
             (np.ones(pairs.shape[0], dtype=bool), (user_codes, item_codes)),
             shape=(self.user_ids_.size, self.item_ids_.size),
         )
-        self.n_iter_ = result.n_iter
-        self.loss_curve_ = result.loss_curve
-        self.fit_report_ = result.report
+        with fit_task(
+            self,
+            max_epochs=self.max_iter,
+            attributes=attributes_at,
+            X=X,
+            y=y,
+            sample_weight=sample_weight,
+        ) as on_epoch:
+            settings = settings_from(
+                self,
+                optimizer=optimizer,
+                random_state=random_state.randint(_MAX_SEED),
+                on_epoch=on_epoch,
+            )
+            result = train(kernel, pairs, y, sample_weight, settings, init=init)
+            fitted = attributes(result.params, result.n_iter, result.loss_curve, result.report)
+            for name, value in fitted.items():
+                setattr(self, name, value)
         return self
 
     def predict(self, X):

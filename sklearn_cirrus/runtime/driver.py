@@ -36,6 +36,20 @@ USD_PER_INVOCATION = 0.20 / 1_000_000
 
 
 @dataclass
+class Checkpoint:
+    """Where a fit stands at the end of an epoch, for whoever watches it."""
+
+    epoch: int
+    loss: float
+    validation_score: float | None
+    seconds: float  # since the fit started, staging included
+    report: dict  # fit_report_ so far: worker-seconds, estimated cost...
+    loss_curve: list[float]
+    validation_scores: list[float]
+    pull: Callable[[], dict[str, np.ndarray]]  # the model now, read from the store
+
+
+@dataclass
 class TrainingSettings:
     """Everything about a fit that is not the model or the data."""
 
@@ -52,6 +66,8 @@ class TrainingSettings:
     shuffle: bool = True
     random_state: int | None = None
     validation_score: Callable[[np.ndarray], float] | None = None
+    # called after every epoch with its Checkpoint; returning True stops the fit there
+    on_epoch: Callable[[Checkpoint], bool] | None = None
     max_retries: int = 2
     prefetch: int = 1
     data_url: str | None = None
@@ -90,6 +106,7 @@ class TrainingResult:
     loss_curve: list[float]
     validation_scores: list[float]
     report: dict
+    stopped_by_callback: bool = False
 
 
 @dataclass
@@ -186,7 +203,7 @@ def train(
             for key, array in init.items():
                 state = None if optimizer_state is None else optimizer_state[key]
                 store.create(key, array, settings.optimizer, state=state, samples_seen=samples_seen)
-            result = _run(kernel, list(init), data, store, executor, settings)
+            result = _run(kernel, list(init), data, store, executor, settings, started)
         finally:
             store.delete()
             if data is not None:
@@ -206,6 +223,7 @@ def _run(
     store: ParameterStore,
     executor: Executor,
     settings: TrainingSettings,
+    started: float,
 ) -> TrainingResult:
     rng = np.random.RandomState(settings.random_state) if settings.shuffle else None
     resources = WorkerResources(
@@ -243,6 +261,10 @@ def _run(
     loss_curve, scores = [], []
     next_epoch = n_iter = 0
     stopping, error, overflow = False, None, None
+    stopped_by_callback = False
+
+    def pull() -> dict[str, np.ndarray]:
+        return {key: store.pull(key) for key in keys}
 
     def submit(invocation: _Invocation) -> None:
         task = replace(base_task, shard_ids=invocation.shard_ids)
@@ -299,7 +321,7 @@ def _run(
             loss_curve.append(loss)
             score = None
             if settings.validation_score is not None:
-                score = settings.validation_score({key: store.pull(key) for key in keys})
+                score = settings.validation_score(pull())
                 scores.append(score)
             decision = rule.update(loss, score)
             if settings.verbose:
@@ -308,6 +330,20 @@ def _run(
                     f"-- Epoch {n_iter}: avg. loss {loss:.6f}{shown}, "
                     f"{invocations} invocations, {totals.samples} samples"
                 )
+            if settings.on_epoch is not None and settings.on_epoch(
+                Checkpoint(
+                    epoch=n_iter,
+                    loss=loss,
+                    validation_score=score,
+                    seconds=time.perf_counter() - started,
+                    report=_report(totals, invocations, failures, settings),
+                    loss_curve=list(loss_curve),
+                    validation_scores=list(scores),
+                    pull=pull,
+                )
+            ):
+                stopped_by_callback = decision != "stop" and n_iter < settings.max_iter
+                decision = "stop"
             if decision == "decay":
                 for key in keys:
                     store.scale_learning_rate(key, ADAPTIVE_DECAY)
@@ -319,13 +355,14 @@ def _run(
     if overflow is not None:
         raise overflow
     return TrainingResult(
-        params={key: store.pull(key) for key in keys},
+        params=pull(),
         optimizer_state={key: store.pull_state(key) for key in keys},
         n_iter=n_iter,
         samples_seen=store.samples_seen(keys[0]),
         loss_curve=loss_curve,
         validation_scores=scores,
         report=_report(totals, invocations, failures, settings),
+        stopped_by_callback=stopped_by_callback,
     )
 
 

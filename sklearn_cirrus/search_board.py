@@ -1,0 +1,220 @@
+"""The board a search keeps of its running fits: curves, costs, and who stops where.
+
+A :class:`SearchBoard` is a scikit-learn fit callback set on the search and passed
+down to every fit (through a ``Pipeline`` too). At every epoch checkpoint of every
+candidate x fold fit it records the training loss, the time and the cost so far, and,
+when early stopping is on, the search's own score of the model on the fold's held-out
+part. It then answers the fit: go on, or stop here. A candidate is stopped as a whole
+(all its folds) when one of its fits falls behind, or when someone calls
+:meth:`stop_candidate`.
+
+Rules, at epoch ``e`` on fold ``k``, comparing with the other candidates' fits on the
+same fold at the same epoch (fits that finished on their own before ``e`` count with
+their last score; stopped ones do not):
+
+- ``"median"``: stop when the score is below the median of the others' (the median
+  stopping rule of Google Vizier).
+- ``"halving"``: at epochs 1, 2, 4, 8..., stop unless the score is in the best half of
+  all that reached that epoch (asynchronous successive halving).
+
+Neither judges with fewer than ``MIN_PEERS`` other fits to compare with.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.pipeline import Pipeline
+from sklearn.utils import _safe_indexing
+
+from .epoch_callbacks import EPOCH_TASK, FIT_TASK
+
+EVALUATION_TASK = "candidate-split-evaluation"
+EARLY_STOPPING_RULES = ("median", "halving")
+MIN_PEERS = 3
+
+
+@dataclass
+class FitRecord:
+    """One candidate x fold fit, epoch by epoch."""
+
+    epoch: list[int] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    score: list[float] = field(default_factory=list)
+    worker_seconds: list[float] = field(default_factory=list)
+    cost_usd: list[float] = field(default_factory=list)
+    finished: bool = False
+    report: dict | None = None
+    n_iter: int | None = None
+
+    def as_arrays(self) -> dict[str, np.ndarray]:
+        names = ("epoch", "seconds", "loss", "score", "worker_seconds", "cost_usd")
+        return {name: np.asarray(getattr(self, name)) for name in names}
+
+
+def _evaluation_of(context):
+    """The candidate x fold task a (sub)task belongs to, or None (the refit, say)."""
+    while context is not None:
+        if EVALUATION_TASK in (context.task_name, context.source_task_name):
+            return context
+        context = context.parent
+    return None
+
+
+class SearchBoard:
+    """Watch every fit of a search; stop candidates by rule or by hand.
+
+    Parameters
+    ----------
+    early_stopping : {'median', 'halving'} or None
+        The rule; None only watches.
+    scorer : callable
+        ``scorer(estimator, X, y)``, greater is better: the search's refit scorer.
+    X, y : the search's data, and ``splits``, its list of (train, test) index pairs.
+    progress : tqdm-like or None
+        Advanced by one at every fit's end.
+    """
+
+    # a scikit-learn auto-propagated callback: passed down to nested estimators
+    max_propagation_depth = None
+
+    def __init__(self, *, early_stopping, scorer, X, y, splits, progress=None):
+        self.early_stopping = early_stopping
+        self._scorer = scorer
+        self._X, self._y, self._splits = X, y, splits
+        self._progress = progress
+        self._lock = threading.Lock()
+        self._records: dict[tuple[int, int], FitRecord] = {}
+        self._models: dict[int, object] = {}  # evaluation index -> the estimator it fits
+        self._held_out: dict[int, tuple] = {}
+        self._stopped: dict[int, str] = {}  # candidate -> why
+        self._started = time.perf_counter()
+
+    @property
+    def n_splits(self) -> int:
+        return len(self._splits)
+
+    def record(self, candidate: int, fold: int) -> FitRecord:
+        with self._lock:
+            return self._records.setdefault((candidate, fold), FitRecord())
+
+    def stopped(self) -> dict[int, str]:
+        """Candidates stopped so far, with the reason ('median', 'halving', 'by hand')."""
+        with self._lock:
+            return dict(self._stopped)
+
+    def stop_candidate(self, candidate: int, reason: str = "by hand") -> None:
+        """Stop every fit of ``candidate`` at its next epoch checkpoint."""
+        with self._lock:
+            self._stopped.setdefault(candidate, reason)
+
+    # scikit-learn callback hooks
+
+    def setup(self, estimator, context):
+        self._started = time.perf_counter()
+
+    def teardown(self, estimator, context):
+        if self._progress is not None:
+            self._progress.close()
+
+    def on_fit_task_begin(self, estimator, context, **_):
+        # the outermost estimator of a candidate x fold fit: the pipeline or the model
+        if context.source_task_name == EVALUATION_TASK:
+            with self._lock:
+                self._models[context.task_id] = estimator
+
+    def on_fit_task_end(self, estimator, context, *, fitted_estimator=None):
+        evaluation = _evaluation_of(context)
+        if evaluation is None:
+            return False
+        candidate, fold = divmod(evaluation.task_id, self.n_splits)
+        if context.task_name == EPOCH_TASK:
+            if fitted_estimator is None:  # the epoch begun after the last checkpoint
+                return False
+            return self._checkpoint(candidate, fold, evaluation.task_id, fitted_estimator)
+        if context.task_name == FIT_TASK:
+            self._finish(candidate, fold, fitted_estimator)
+        return False
+
+    # what the hooks do
+
+    def _finish(self, candidate: int, fold: int, fitted) -> None:
+        record = self.record(candidate, fold)
+        with self._lock:
+            record.finished = True
+            if hasattr(fitted, "fit_report_"):  # not when the fit failed
+                record.report = dict(fitted.fit_report_)
+                record.n_iter = fitted.n_iter_
+        if self._progress is not None:
+            self._progress.update(1)
+
+    def _checkpoint(self, candidate: int, fold: int, index: int, fitted) -> bool:
+        report = fitted.fit_report_
+        score = np.nan
+        if self.early_stopping is not None:
+            score = self._score(index, fold, fitted)
+        record = self.record(candidate, fold)
+        with self._lock:
+            record.epoch.append(fitted.n_iter_)
+            record.seconds.append(time.perf_counter() - self._started)
+            record.loss.append(fitted.loss_curve_[-1])
+            record.score.append(score)
+            record.worker_seconds.append(report["worker_seconds"])
+            record.cost_usd.append(report["estimated_cost_usd"])
+            if candidate not in self._stopped and self._falls_behind(
+                candidate, fold, fitted.n_iter_, score
+            ):
+                self._stopped[candidate] = self.early_stopping
+            return candidate in self._stopped
+
+    def _score(self, index: int, fold: int, fitted) -> float:
+        """The search's score of the model as it stands, on the fold's held-out part."""
+        with self._lock:
+            model = self._models.get(index)
+            if fold not in self._held_out:
+                test = self._splits[fold][1]
+                self._held_out[fold] = (
+                    _safe_indexing(self._X, test),
+                    _safe_indexing(self._y, test),
+                )
+        X_test, y_test = self._held_out[fold]
+        if model is None or type(model) is type(fitted):
+            model = fitted
+        elif isinstance(model, Pipeline):
+            # the pipeline's transformers are fitted: only its final model is mid-fit
+            name = model.steps[-1][0]
+            model = copy.copy(model)
+            model.steps = [*model.steps[:-1], (name, fitted)]
+        else:
+            return np.nan  # another meta-estimator: nothing to score at checkpoints
+        return float(self._scorer(model, X_test, y_test))
+
+    def _peer_scores(self, candidate: int, fold: int, epoch: int) -> list[float]:
+        scores = []
+        for (other, other_fold), record in self._records.items():
+            if other == candidate or other_fold != fold or other in self._stopped:
+                continue
+            if epoch in record.epoch:
+                scores.append(record.score[record.epoch.index(epoch)])
+            elif record.finished and record.epoch and record.epoch[-1] < epoch:
+                scores.append(record.score[-1])
+        return [s for s in scores if np.isfinite(s)]
+
+    def _falls_behind(self, candidate: int, fold: int, epoch: int, score: float) -> bool:
+        if self.early_stopping is None or not np.isfinite(score):
+            return False
+        peers = self._peer_scores(candidate, fold, epoch)
+        if len(peers) < MIN_PEERS:
+            return False
+        if self.early_stopping == "median":
+            return score < np.median(peers)
+        # halving: rungs at powers of two; keep the best half of those at the rung
+        if epoch & (epoch - 1):
+            return False
+        rank, n_at_rung = sum(peer > score for peer in peers), len(peers) + 1
+        return rank >= (n_at_rung + 1) // 2
