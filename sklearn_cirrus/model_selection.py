@@ -12,6 +12,7 @@ follows every fit epoch by epoch and stops the candidates that fall behind.
 from __future__ import annotations
 
 import os
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -95,7 +96,12 @@ class _ServerlessSearch:
             self.estimator = clone(original_estimator).set_params(**dict.fromkeys(names, shared))
             self._skl_callbacks = [*user_callbacks, board]
             # fits are drivers that mostly wait: one thread each, all at once
-            with parallel_config(backend="threading", n_jobs=min(n_fits, _MAX_CONCURRENT_FITS)):
+            with (
+                parallel_config(backend="threading", n_jobs=min(n_fits, _MAX_CONCURRENT_FITS)),
+                warnings.catch_warnings(),
+            ):
+                # the board is ours, not the user's: steps it cannot reach need no warning
+                warnings.filterwarnings("ignore", message=".* does not support callbacks")
                 super().fit(X, y, **params)
         finally:
             self.set_callbacks(*user_callbacks)

@@ -166,8 +166,11 @@ class SearchBoard:
             record.score.append(score)
             record.worker_seconds.append(report["worker_seconds"])
             record.cost_usd.append(report["estimated_cost_usd"])
-            if candidate not in self._stopped and self._falls_behind(
-                candidate, fold, fitted.n_iter_, score
+            last_epoch = fitted.n_iter_ >= getattr(fitted, "max_iter", np.inf)
+            if (
+                candidate not in self._stopped
+                and not last_epoch  # nothing left to save
+                and self._falls_behind(candidate, fold, fitted.n_iter_, score)
             ):
                 self._stopped[candidate] = self.early_stopping
             return candidate in self._stopped

@@ -74,3 +74,152 @@ def test_a_failing_candidate_follows_error_score(binary_data):
         search.fit(X, y)
     scores = search.cv_results_["mean_test_score"]
     assert np.isfinite(scores[0]) and np.isnan(scores[1])
+
+
+WIDE_GRID = {"alpha": [1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0], "eta0": [0.01, 0.1]}
+
+
+def run_to(max_iter, **search_params):
+    """A 12-candidate search whose fits run exactly max_iter epochs unless stopped."""
+    model = ServerlessSGDClassifier(tol=None, max_iter=max_iter, random_state=0)
+    return ServerlessGridSearchCV(
+        model, WIDE_GRID, cv=3, executor="threads", max_workers=2, **search_params
+    )
+
+
+@pytest.mark.parametrize("rule", ["median", "halving"])
+def test_early_stopping_saves_worker_time_and_keeps_the_best(binary_data, rule):
+    X, y = binary_data
+    full = run_to(16).fit(X, y)
+    early = run_to(16, early_stopping=rule).fit(X, y)
+    results = early.cv_results_
+    stopped = results["early_stopped"]
+    assert stopped.any() and not stopped.all()
+    assert set(results["stopped_by"][stopped]) == {rule}
+    assert not full.cv_results_["early_stopped"].any()
+    # stopped candidates ran fewer epochs; the others ran all of theirs
+    for k in range(3):
+        epochs = results[f"split{k}_stop_epoch"]
+        assert (epochs[stopped] < 16).all() and (epochs[~stopped] == 16).all()
+        assert (full.cv_results_[f"split{k}_stop_epoch"] == 16).all()
+    assert results["worker_seconds"].sum() < 0.8 * full.cv_results_["worker_seconds"].sum()
+    assert results["cost_usd"].sum() < full.cv_results_["cost_usd"].sum()
+    assert early.best_score_ >= full.best_score_ - 0.01
+    if rule == "halving":
+        # a candidate is stopped at a rung (1, 2, 4, 8...) by one fold, the rest follow
+        by_fold = [results[f"split{k}_stop_epoch"][stopped] for k in range(3)]
+        for epochs in zip(*by_fold, strict=True):
+            assert any(e & (e - 1) == 0 for e in epochs)
+
+
+def test_loss_curves_follow_every_fit(binary_data):
+    X, y = binary_data
+    search = run_to(5, early_stopping="median").fit(X, y)
+    assert len(search.loss_curves_) == 12 and all(len(f) == 3 for f in search.loss_curves_)
+    for i, folds in enumerate(search.loss_curves_):
+        for k, curve in enumerate(folds):
+            n = search.cv_results_[f"split{k}_stop_epoch"][i]
+            np.testing.assert_array_equal(curve["epoch"], np.arange(1, n + 1))
+            assert np.all(np.diff(curve["seconds"]) > 0)
+            assert np.all(np.diff(curve["worker_seconds"]) > 0)
+            assert np.all(np.diff(curve["cost_usd"]) > 0)
+            assert np.all(np.isfinite(curve["loss"])) and np.all(curve["score"] > 0.5)
+    # the cost column is the fits' whole cost: their curves' last point, plus, for a
+    # stopped fit, the invocations that were already running when it stopped
+    last = np.array([sum(c["cost_usd"][-1] for c in folds) for folds in search.loss_curves_])
+    total, stopped = search.cv_results_["cost_usd"], search.cv_results_["early_stopped"]
+    np.testing.assert_allclose(total[~stopped], last[~stopped])
+    assert np.all(total[stopped] >= last[stopped])
+
+
+def test_a_candidate_stopped_by_hand_from_another_thread(binary_data):
+    import threading
+    import time
+
+    X, y = binary_data
+    search = run_to(60)
+    runner = threading.Thread(target=search.fit, args=(X, y))
+    runner.start()
+    deadline = time.monotonic() + 60
+    while getattr(search, "_board", None) is None or not search._board.record(0, 0).epoch:
+        assert time.monotonic() < deadline, "the search never reached a checkpoint"
+        time.sleep(0.01)
+    search.stop_candidate(0)
+    runner.join()
+    results = search.cv_results_
+    assert results["stopped_by"][0] == "by hand" and not results["early_stopped"][1:].any()
+    assert all(results[f"split{k}_stop_epoch"][0] < 60 for k in range(3))
+    assert np.isfinite(results["mean_test_score"][0])  # scored where it stopped
+    with pytest.raises(RuntimeError, match="running search"):
+        search.stop_candidate(1)
+
+
+def test_plot_loss_curves_draws_a_line_per_candidate(binary_data):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    X, y = binary_data
+    search = run_to(4, early_stopping="median").fit(X, y)
+    by_time, by_cost = search.plot_loss_curves()
+    n_stopped = search.cv_results_["early_stopped"].sum()
+    for ax in (by_time, by_cost):
+        # one line per candidate plus one end marker per stopped candidate
+        assert len(ax.get_lines()) == 12 + n_stopped
+        dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+        assert len(dashed) == n_stopped
+    assert "cost" in by_cost.get_xlabel() and "loss" in by_time.get_ylabel()
+
+
+def test_verbose_shows_a_progress_bar_and_zero_is_silent(binary_data, capsys):
+    X, y = binary_data
+    run_to(2, verbose=1).fit(X, y)
+    shown = capsys.readouterr().err
+    assert "36/36" in shown
+    run_to(2, verbose=0).fit(X, y)
+    assert capsys.readouterr().err == ""
+
+
+def test_randomized_search_matches_scikit_learn_on_the_exact_path(binary_data):
+    from scipy.stats import loguniform
+    from sklearn.model_selection import RandomizedSearchCV
+
+    from sklearn_cirrus import ServerlessRandomizedSearchCV
+
+    X, y = binary_data
+    estimator = ServerlessSGDClassifier(n_workers=1, executor="sequential", random_state=0)
+    space = {"alpha": loguniform(1e-5, 1e-1), "eta0": [0.05, 0.2]}
+    ours = ServerlessRandomizedSearchCV(
+        estimator, space, n_iter=5, cv=3, random_state=0, executor="sequential"
+    ).fit(X, y)
+    theirs = RandomizedSearchCV(estimator, space, n_iter=5, cv=3, random_state=0).fit(X, y)
+    assert ours.cv_results_["params"] == theirs.cv_results_["params"]
+    np.testing.assert_array_equal(
+        ours.cv_results_["mean_test_score"], theirs.cv_results_["mean_test_score"]
+    )
+
+
+def test_early_stopping_on_matrix_factorization_in_a_pipeline():
+    from sklearn.preprocessing import FunctionTransformer
+
+    from sklearn_cirrus import ServerlessMatrixFactorization
+
+    rng = np.random.RandomState(0)
+    taste, kind = rng.normal(size=80), rng.normal(size=60)
+    users, items = rng.randint(0, 80, 6000), rng.randint(0, 60, 6000)
+    ratings = np.clip(3 + taste[users] + kind[items] + taste[users] * kind[items], 1, 5)
+    pipeline = make_pipeline(
+        FunctionTransformer(lambda X: X.astype(str)),
+        ServerlessMatrixFactorization(n_components=4, max_iter=12, random_state=0),
+    )
+    grid = {
+        "serverlessmatrixfactorization__alpha": [0.01, 0.1, 1.0, 10.0],
+        "serverlessmatrixfactorization__eta0": [0.01, 0.1],
+    }
+    search = ServerlessGridSearchCV(
+        pipeline, grid, cv=3, executor="threads", early_stopping="median"
+    ).fit(np.column_stack([users, items]), ratings)
+    results = search.cv_results_
+    assert results["early_stopped"].any() and not results["early_stopped"].all()
+    # held-out R^2 was measured through the pipeline at every checkpoint
+    scores = [curve["score"] for folds in search.loss_curves_ for curve in folds]
+    assert all(np.isfinite(s).all() for s in scores)
+    assert search.best_params_["serverlessmatrixfactorization__alpha"] <= 1.0
