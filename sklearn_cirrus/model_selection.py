@@ -117,12 +117,17 @@ class _ServerlessSearch:
         return self
 
     def _refit_scorer(self):
-        """The scorer that picks the best candidate: the one fits are compared by."""
-        scorers, refit_metric = self._get_scorers()
-        if not hasattr(scorers, "_scorers"):
-            return scorers
-        named = scorers._scorers
-        return named.get(refit_metric, next(iter(named.values())))
+        """The score that picks the best candidate: the one fits are compared by."""
+        scorers, _ = self._get_scorers()
+        refit = self.refit if isinstance(self.refit, str) else None
+
+        def score(model, X, y) -> float:
+            value = scorers(model, X, y)
+            if isinstance(value, dict):  # several metrics: the one refit uses, or the first
+                value = value[refit] if refit in value else next(iter(value.values()))
+            return float(value)
+
+        return score
 
     def _record_fits(self, board: SearchBoard, n_candidates: int) -> None:
         """``loss_curves_`` and the cv_results_ columns of where fits stopped and their cost."""
@@ -215,9 +220,9 @@ _SEARCH_PARAMETERS_DOC = """
     early_stopping : {'median', 'halving'} or None, default=None
         At every epoch, score each fit on its fold's held-out part with the search's
         scorer, and stop the candidates that fall behind the others on the same fold
-        at the same epoch: below the median (``'median'``), or outside the best half
-        at epochs 1, 2, 4, 8... (``'halving'``). A stopped candidate is scored as it
-        stands. Needs our estimators, or a ``Pipeline`` ending in one.
+        at the same epoch, from the second epoch on: below the median (``'median'``),
+        or outside the best half at epochs 2, 4, 8... (``'halving'``). A stopped
+        candidate is scored as it stands. Needs our estimators, or a ``Pipeline`` ending in one.
     verbose : int, default=0
         0: silent. 1 and more: a progress bar over the fits (needs tqdm), and
         scikit-learn's messages.
