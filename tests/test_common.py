@@ -3,7 +3,9 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_cirrus import (
+    ServerlessGridSearchCV,
     ServerlessMatrixFactorization,
+    ServerlessRandomizedSearchCV,
     ServerlessSGDClassifier,
     ServerlessSGDRegressor,
 )
@@ -15,6 +17,25 @@ ESTIMATORS = [
     ServerlessSGDRegressor(n_workers=1, executor="sequential", random_state=0),
     ServerlessMatrixFactorization(random_state=0),
     ServerlessMatrixFactorization(n_workers=1, executor="sequential", random_state=0),
+]
+# the searches, on exact fits of few epochs: every check passes
+_SHORT_EXACT = {"n_workers": 1, "executor": "sequential", "max_iter": 20, "random_state": 0}
+SEARCHES = [
+    ServerlessGridSearchCV(
+        ServerlessSGDClassifier(**_SHORT_EXACT),
+        {"alpha": [1e-4, 1e-2]},
+        cv=2,
+        executor="threads",
+        early_stopping="median",
+    ),
+    ServerlessRandomizedSearchCV(
+        ServerlessSGDRegressor(**_SHORT_EXACT),
+        {"alpha": [1e-4, 1e-3, 1e-2]},
+        n_iter=2,
+        cv=2,
+        executor="threads",
+        random_state=0,
+    ),
 ]
 
 _WEIGHTS = (
@@ -64,6 +85,8 @@ FACTORIZATION_INAPPLICABLE = [
 
 
 def expected_failed_checks(estimator):
+    if not hasattr(estimator, "n_workers"):  # a search
+        return {}
     if isinstance(estimator, ServerlessMatrixFactorization):
         failures = dict.fromkeys(FACTORIZATION_INAPPLICABLE, _PAIRS)
         if estimator.n_workers > 1:
@@ -87,6 +110,6 @@ def _linear_expected_failures(estimator):
     return failures
 
 
-@parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
+@parametrize_with_checks(ESTIMATORS + SEARCHES, expected_failed_checks=expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
