@@ -47,3 +47,12 @@ def test_demo_prints_both_models():
     ours = re.search(r"ServerlessSGDClassifier\s+(\S+)\s+(\S+)", completed.stdout)
     theirs = re.search(r"sklearn SGDClassifier\(log_loss\)\s+(\S+)\s+(\S+)", completed.stdout)
     assert float(ours[1]) > 0.7 and float(theirs[1]) > 0.7
+
+
+def test_tuning_example_stops_candidates_and_draws_curves(tmp_path):
+    figure = tmp_path / "curves.png"
+    ratings = dataset_path("ml-latest-small_ratings.csv.gz")
+    out = run("tuning_with_early_stopping.py", str(ratings), str(figure))
+    assert "stopped median" in out and "stopped no" in out
+    assert float(re.search(r"best: .*RMSE (\S+)", out)[1]) < 0.88
+    assert figure.stat().st_size > 10_000
