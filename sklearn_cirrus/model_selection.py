@@ -36,9 +36,9 @@ from .search_board import EARLY_STOPPING_RULES, SearchBoard
 _MAX_CONCURRENT_FITS = 64
 
 
-def _executor_parameters(estimator) -> list[str]:
-    """Names of the ``executor`` parameters of the estimator and anything nested in it."""
-    return [name for name in estimator.get_params() if name.split("__")[-1] == "executor"]
+def _parameters_named(estimator, parameter: str) -> list[str]:
+    """Names of the ``parameter`` parameters of the estimator and anything nested in it."""
+    return [name for name in estimator.get_params() if name.split("__")[-1] == parameter]
 
 
 def _progress_bar(total: int):
@@ -57,6 +57,7 @@ class _ServerlessSearch:
 
     _serverless_constraints: dict = {
         "executor": [str, Executor, None],
+        "store": [str, None],
         "max_workers": [Interval(Integral, 1, None, closed="left"), None],
         "early_stopping": [StrOptions(set(EARLY_STOPPING_RULES)), None],
     }
@@ -76,9 +77,11 @@ class _ServerlessSearch:
         """
         inner, owned = make_executor("processes" if self.executor is None else self.executor)
         shared = ThrottledExecutor(inner, self.max_workers or os.cpu_count() or 1)
-        names = _executor_parameters(self.estimator)
+        overrides = dict.fromkeys(_parameters_named(self.estimator, "executor"), shared)
+        if self.store is not None:
+            overrides.update(dict.fromkeys(_parameters_named(self.estimator, "store"), self.store))
         original_estimator = self.estimator
-        original_executors = {name: self.estimator.get_params()[name] for name in names}
+        user_settings = {name: self.estimator.get_params()[name] for name in overrides}
         X, y = indexable(X, y)
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
         splits = list(cv.split(X, y, params.get("groups")))
@@ -93,7 +96,7 @@ class _ServerlessSearch:
         )
         user_callbacks = getattr(self, "_skl_callbacks", [])
         try:
-            self.estimator = clone(original_estimator).set_params(**dict.fromkeys(names, shared))
+            self.estimator = clone(original_estimator).set_params(**overrides)
             self._skl_callbacks = [*user_callbacks, board]
             # fits are drivers that mostly wait: one thread each, all at once
             with (
@@ -111,7 +114,7 @@ class _ServerlessSearch:
                 inner.shutdown()
         if hasattr(self, "best_estimator_"):
             # the refitted model keeps the user's settings, not the search's live pool
-            self.best_estimator_.set_params(**original_executors)
+            self.best_estimator_.set_params(**user_settings)
         self.peak_workers_ = shared.peak_in_flight
         self._record_fits(board, len(self.cv_results_["params"]))
         return self
@@ -214,6 +217,9 @@ def _mean_curve(folds: list[dict]) -> dict | None:
 _SEARCH_PARAMETERS_DOC = """
     executor : {'threads', 'processes', 'sequential'}, Executor or None, default=None
         The pool every fit's workers share. None: ``"processes"``.
+    store : str or None, default=None
+        The parameter store every fit keeps its model in (each in its own namespace),
+        e.g. ``"redis://host:6379/0"``; None: each estimator's own ``store`` setting.
     max_workers : int or None, default=None
         Most worker invocations in flight at once, over all fits together, in
         [1, inf). None: the number of CPUs.
@@ -301,6 +307,7 @@ class ServerlessGridSearchCV(_ServerlessSearch, GridSearchCV):
         error_score=np.nan,
         return_train_score=False,
         executor=None,
+        store=None,
         max_workers=None,
         early_stopping=None,
     ):
@@ -317,6 +324,7 @@ class ServerlessGridSearchCV(_ServerlessSearch, GridSearchCV):
             return_train_score=return_train_score,
         )
         self.executor = executor
+        self.store = store
         self.max_workers = max_workers
         self.early_stopping = early_stopping
 
@@ -380,6 +388,7 @@ class ServerlessRandomizedSearchCV(_ServerlessSearch, RandomizedSearchCV):
         error_score=np.nan,
         return_train_score=False,
         executor=None,
+        store=None,
         max_workers=None,
         early_stopping=None,
     ):
@@ -398,6 +407,7 @@ class ServerlessRandomizedSearchCV(_ServerlessSearch, RandomizedSearchCV):
             return_train_score=return_train_score,
         )
         self.executor = executor
+        self.store = store
         self.max_workers = max_workers
         self.early_stopping = early_stopping
 

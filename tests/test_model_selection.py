@@ -72,8 +72,11 @@ def test_a_failing_candidate_follows_error_score(binary_data):
     )
     with pytest.warns(FitFailedWarning, match="fits failed"):
         search.fit(X, y)
-    scores = search.cv_results_["mean_test_score"]
-    assert np.isfinite(scores[0]) and np.isnan(scores[1])
+    results = search.cv_results_
+    assert np.isfinite(results["mean_test_score"][0]) and np.isnan(results["mean_test_score"][1])
+    # the failed fits ran no epoch and their cost is unknown; the others are accounted
+    assert results["split0_stop_epoch"][1] == -1 and np.isnan(results["worker_seconds"][1])
+    assert results["split0_stop_epoch"][0] > 0 and results["worker_seconds"][0] > 0
 
 
 WIDE_GRID = {"alpha": [1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0], "eta0": [0.01, 0.1]}
@@ -137,7 +140,8 @@ def test_a_candidate_stopped_by_hand_from_another_thread(binary_data):
     import time
 
     X, y = binary_data
-    search = run_to(60)
+    model = ServerlessSGDClassifier(tol=None, max_iter=40, random_state=0)
+    search = ServerlessGridSearchCV(model, {"alpha": [1e-4, 1e-3, 1e-2]}, cv=3, executor="threads")
     runner = threading.Thread(target=search.fit, args=(X, y))
     runner.start()
     deadline = time.monotonic() + 60
@@ -148,7 +152,8 @@ def test_a_candidate_stopped_by_hand_from_another_thread(binary_data):
     runner.join()
     results = search.cv_results_
     assert results["stopped_by"][0] == "by hand" and not results["early_stopped"][1:].any()
-    assert all(results[f"split{k}_stop_epoch"][0] < 60 for k in range(3))
+    assert all(results[f"split{k}_stop_epoch"][0] < 40 for k in range(3))
+    assert all(results[f"split{k}_stop_epoch"][1] == 40 for k in range(3))
     assert np.isfinite(results["mean_test_score"][0])  # scored where it stopped
     with pytest.raises(RuntimeError, match="running search"):
         search.stop_candidate(1)
@@ -223,3 +228,28 @@ def test_early_stopping_on_matrix_factorization_in_a_pipeline():
     scores = [curve["score"] for folds in search.loss_curves_ for curve in folds]
     assert all(np.isfinite(s).all() for s in scores)
     assert search.best_params_["serverlessmatrixfactorization__alpha"] <= 1.0
+
+
+def test_every_fit_keeps_its_model_in_the_search_store(binary_data, redis_url):
+    import redis
+
+    X, y = binary_data
+    estimator = ServerlessSGDClassifier(max_iter=5, random_state=0)
+    search = ServerlessGridSearchCV(
+        estimator, {"alpha": [1e-4, 1e-2]}, cv=2, executor="threads", store=redis_url
+    ).fit(X, y)
+    assert search.best_score_ > 0.85
+    # the refitted model keeps the user's setting; the fits left nothing in Redis
+    assert search.best_estimator_.store is None and estimator.store is None
+    assert redis.Redis.from_url(redis_url).keys("cirrus:*") == []
+    # and the fits did use it: a store that cannot be reached fails them all, by name
+    unreachable = ServerlessGridSearchCV(
+        estimator,
+        {"alpha": [1e-4]},
+        cv=2,
+        executor="threads",
+        store="redis://127.0.0.1:1/0",
+        error_score="raise",
+    )
+    with pytest.raises(ConnectionError, match="127.0.0.1:1"):
+        unreachable.fit(X, y)
