@@ -158,6 +158,12 @@ class _ServerlessSearch:
         board = getattr(self, "_board", None)
         if board is None:
             raise RuntimeError("stop_candidate() stops a candidate of a running search")
+        n_candidates = self._n_candidates()
+        if not 0 <= candidate < n_candidates:
+            raise ValueError(
+                f"candidate must be the index of one of the {n_candidates} candidates, "
+                f"got {candidate}"
+            )
         board.stop_candidate(candidate)
 
     def plot_loss_curves(self, axes=None):

@@ -141,14 +141,15 @@ class SearchBoard:
                 return False
             return self._checkpoint(candidate, fold, evaluation.task_id, fitted_estimator)
         if context.task_name == FIT_TASK:
-            self._finish(candidate, fold, fitted_estimator)
+            self._finish(candidate, fold, evaluation.task_id, fitted_estimator)
         return False
 
     # what the hooks do
 
-    def _finish(self, candidate: int, fold: int, fitted) -> None:
+    def _finish(self, candidate: int, fold: int, index: int, fitted) -> None:
         record = self.record(candidate, fold)
         with self._lock:
+            self._models.pop(index, None)  # no more checkpoints: let scikit-learn free it
             record.finished = True
             if hasattr(fitted, "fit_report_"):  # not when the fit failed
                 record.report = dict(fitted.fit_report_)

@@ -148,6 +148,8 @@ def test_a_candidate_stopped_by_hand_from_another_thread(binary_data):
     while getattr(search, "_board", None) is None or not search._board.record(0, 0).epoch:
         assert time.monotonic() < deadline, "the search never reached a checkpoint"
         time.sleep(0.01)
+    with pytest.raises(ValueError, match="one of the 3 candidates, got 3"):
+        search.stop_candidate(3)
     search.stop_candidate(0)
     runner.join()
     results = search.cv_results_

@@ -61,8 +61,18 @@ class LithopsExecutor(Executor):
 
     def submit(self, fn, task, resources=WorkerResources()):
         timeout = None if resources.timeout_s is None else max(1, math.ceil(resources.timeout_s))
+        # The runtime has sklearn-cirrus installed: for our worker, shipping modules would
+        # only cost time (Lithops scans the package and all it imports at every call).
+        # Any other function travels with the modules it needs, but for ours.
+        package = __name__.split(".")[0]
+        ours = fn.__module__.split(".")[0] == package
         response = self._lithops().call_async(
-            fn, (task,), runtime_memory=resources.memory_mb, timeout=timeout
+            fn,
+            (task,),
+            runtime_memory=resources.memory_mb,
+            timeout=timeout,
+            include_modules=None if ours else [],
+            exclude_modules=[package],
         )
 
         def translate(exc: Exception) -> BaseException:
