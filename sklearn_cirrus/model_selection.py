@@ -27,6 +27,7 @@ from sklearn.model_selection import (
 )
 from sklearn.utils import indexable
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
 
 from .executors import Executor, make_executor
 from .executors.throttle import ThrottledExecutor
@@ -116,8 +117,20 @@ class _ServerlessSearch:
             # the refitted model keeps the user's settings, not the search's live pool
             self.best_estimator_.set_params(**user_settings)
         self.peak_workers_ = shared.peak_in_flight
-        self._record_fits(board, len(self.cv_results_["params"]))
+        self._record_fits(board)
         return self
+
+    def _run_search(self, evaluate_candidates, *, callback_ctx=None):
+        """scikit-learn's search, telling the board the candidates as they are drawn."""
+
+        def evaluate_and_tell(candidate_params, cv=None, more_results=None, callback_ctx=None):
+            candidate_params = list(candidate_params)
+            self._board.candidates = candidate_params
+            return evaluate_candidates(
+                candidate_params, cv, more_results, callback_ctx=callback_ctx
+            )
+
+        super()._run_search(evaluate_and_tell, callback_ctx=callback_ctx)
 
     def _refit_scorer(self):
         """The score that picks the best candidate: the one fits are compared by."""
@@ -132,11 +145,12 @@ class _ServerlessSearch:
 
         return score
 
-    def _record_fits(self, board: SearchBoard, n_candidates: int) -> None:
+    def _record_fits(self, board: SearchBoard) -> None:
         """``loss_curves_`` and the cv_results_ columns of where fits stopped and their cost."""
+        _, self.loss_curves_, _ = board.curves()
+        n_candidates = len(self.loss_curves_)
         stopped = board.stopped()
         records = [[board.record(i, k) for k in range(board.n_splits)] for i in range(n_candidates)]
-        self.loss_curves_ = [[record.as_arrays() for record in folds] for folds in records]
         results = self.cv_results_
         for k in range(board.n_splits):
             results[f"split{k}_stop_epoch"] = np.array(
@@ -158,7 +172,7 @@ class _ServerlessSearch:
         board = getattr(self, "_board", None)
         if board is None:
             raise RuntimeError("stop_candidate() stops a candidate of a running search")
-        n_candidates = self._n_candidates()
+        n_candidates = len(board.candidates) or self._n_candidates()
         if not 0 <= candidate < n_candidates:
             raise ValueError(
                 f"candidate must be the index of one of the {n_candidates} candidates, "
@@ -170,7 +184,8 @@ class _ServerlessSearch:
         """Draw every candidate's training loss against time and against cost.
 
         One line per candidate (its folds averaged epoch by epoch); the candidates the
-        search stopped are dashed and end with a cross. Needs matplotlib.
+        search stopped are dashed and end with a cross. Called from another thread while
+        the search runs, it draws the curves so far. Needs matplotlib.
 
         Parameters
         ----------
@@ -189,14 +204,18 @@ class _ServerlessSearch:
             ) from exc
         if axes is None:
             _, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-        stopped = self.cv_results_["early_stopped"]
-        for i, folds in enumerate(self.loss_curves_):
+        board = getattr(self, "_board", None)
+        if board is not None:  # running: what the board has so far
+            candidates, curves, stopped = board.curves()
+        else:
+            check_is_fitted(self, "loss_curves_")
+            candidates, curves = self.cv_results_["params"], self.loss_curves_
+            stopped = self.cv_results_["early_stopped"]
+        for i, folds in enumerate(curves):
             curve = _mean_curve(folds)
             if curve is None:
                 continue
-            label = ", ".join(
-                f"{k.split('__')[-1]}={v}" for k, v in self.cv_results_["params"][i].items()
-            )
+            label = ", ".join(f"{k.split('__')[-1]}={v}" for k, v in candidates[i].items())
             style = "--" if stopped[i] else "-"
             for ax, x in zip(axes, (curve["seconds"], curve["cost_usd"]), strict=True):
                 (line,) = ax.plot(x, curve["loss"], style, label=label)
@@ -209,15 +228,18 @@ class _ServerlessSearch:
 
 
 def _mean_curve(folds: list[dict]) -> dict | None:
-    """A candidate's curve: per epoch, the folds' mean loss and seconds and summed cost."""
-    length = min(len(curve["epoch"]) for curve in folds)
+    """A candidate's curve: per epoch, over the folds that reached it, the mean loss and
+    seconds and the summed cost."""
+    length = max(len(curve["epoch"]) for curve in folds)
     if length == 0:
         return None
-    return {
-        "loss": np.mean([curve["loss"][:length] for curve in folds], axis=0),
-        "seconds": np.mean([curve["seconds"][:length] for curve in folds], axis=0),
-        "cost_usd": np.sum([curve["cost_usd"][:length] for curve in folds], axis=0),
-    }
+    merged = {"loss": [], "seconds": [], "cost_usd": []}
+    for epoch in range(length):
+        reached = [curve for curve in folds if len(curve["epoch"]) > epoch]
+        merged["loss"].append(np.mean([curve["loss"][epoch] for curve in reached]))
+        merged["seconds"].append(np.mean([curve["seconds"][epoch] for curve in reached]))
+        merged["cost_usd"].append(np.sum([curve["cost_usd"][epoch] for curve in reached]))
+    return {name: np.array(values) for name, values in merged.items()}
 
 
 _SEARCH_PARAMETERS_DOC = """

@@ -97,6 +97,7 @@ class SearchBoard:
         self._held_out: dict[int, tuple] = {}
         self._stopped: dict[int, str] = {}  # candidate -> why
         self._started = time.perf_counter()
+        self.candidates: list[dict] = []  # the parameters of each, once the search has them
 
     @property
     def n_splits(self) -> int:
@@ -110,6 +111,17 @@ class SearchBoard:
         """Candidates stopped so far, with the reason ('median', 'halving', 'by hand')."""
         with self._lock:
             return dict(self._stopped)
+
+    def curves(self) -> tuple[list[dict], list[list[dict]], np.ndarray]:
+        """What the board holds now: candidates, their curves per fold, who was stopped."""
+        with self._lock:
+            n_candidates = len(self.candidates)
+            curves = [
+                [self._records.get((i, k), FitRecord()).as_arrays() for k in range(self.n_splits)]
+                for i in range(n_candidates)
+            ]
+            stopped = np.array([i in self._stopped for i in range(n_candidates)], dtype=bool)
+            return list(self.candidates), curves, stopped
 
     def stop_candidate(self, candidate: int, reason: str = "by hand") -> None:
         """Stop every fit of ``candidate`` at its next epoch checkpoint."""

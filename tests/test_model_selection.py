@@ -1,10 +1,11 @@
 """ServerlessGridSearchCV: scikit-learn's search, every fit at once on one capped pool."""
 
+import importlib.util
 import pickle
 
 import numpy as np
 import pytest
-from sklearn.exceptions import FitFailedWarning
+from sklearn.exceptions import FitFailedWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -151,6 +152,12 @@ def test_a_candidate_stopped_by_hand_from_another_thread(binary_data):
     with pytest.raises(ValueError, match="one of the 3 candidates, got 3"):
         search.stop_candidate(3)
     search.stop_candidate(0)
+    if importlib.util.find_spec("matplotlib") is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        by_time, _ = search.plot_loss_curves()  # live: the curves so far
+        assert 1 <= len(by_time.get_lines()) <= 3 + 1
     runner.join()
     results = search.cv_results_
     assert results["stopped_by"][0] == "by hand" and not results["early_stopped"][1:].any()
@@ -165,7 +172,10 @@ def test_plot_loss_curves_draws_a_line_per_candidate(binary_data):
     matplotlib = pytest.importorskip("matplotlib")
     matplotlib.use("Agg")
     X, y = binary_data
-    search = run_to(4, early_stopping="median").fit(X, y)
+    search = run_to(4, early_stopping="median")
+    with pytest.raises(NotFittedError):
+        search.plot_loss_curves()
+    search.fit(X, y)
     by_time, by_cost = search.plot_loss_curves()
     n_stopped = search.cv_results_["early_stopped"].sum()
     for ax in (by_time, by_cost):
