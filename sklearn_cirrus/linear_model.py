@@ -142,25 +142,17 @@ class _BaseServerlessSGD(CallbackSupportMixin, BaseEstimator):
             X, y, sample_weight = X[train_rows], y[train_rows], sample_weight[train_rows]
         earlier_curve = list(self.loss_curve_) if resume else []
 
-        def attributes(params, n_iter, loss_curve, validation_scores, report) -> dict:
-            coef, intercept = self._shape_coef(*kernel.split_params(params))
+        def attributes(state) -> dict:
+            """The fitted attributes of a TrainingResult, or of a Checkpoint on the way."""
+            coef, intercept = self._shape_coef(*kernel.split_params(state.params))
             return {
                 "coef_": coef,
                 "intercept_": intercept,
-                "n_iter_": n_iter,
-                "loss_curve_": earlier_curve + loss_curve,
-                "validation_scores_": validation_scores,
-                "fit_report_": report,
+                "n_iter_": state.n_iter,
+                "loss_curve_": earlier_curve + state.loss_curve,
+                "validation_scores_": state.validation_scores,
+                "fit_report_": state.report,
             }
-
-        def attributes_at(checkpoint) -> dict:
-            return attributes(
-                checkpoint.pull(),
-                checkpoint.epoch,
-                checkpoint.loss_curve,
-                checkpoint.validation_scores,
-                checkpoint.report,
-            )
 
         # partial_fit is one epoch of a longer fit: only fit is a callback task
         tracked = (
@@ -169,7 +161,7 @@ class _BaseServerlessSGD(CallbackSupportMixin, BaseEstimator):
             else fit_task(
                 self,
                 max_epochs=max_iter,
-                attributes=attributes_at,
+                attributes=attributes,
                 X=X,
                 y=y,
                 sample_weight=sample_weight,
@@ -194,13 +186,7 @@ class _BaseServerlessSGD(CallbackSupportMixin, BaseEstimator):
                 optimizer_state=self._optimizer_state if resume else None,
                 samples_seen=self.t_ - 1 if resume else 0.0,
             )
-            fitted = attributes(
-                result.params,
-                result.n_iter,
-                result.loss_curve,
-                result.validation_scores,
-                result.report,
-            )
+            fitted = attributes(result)
             for name, value in fitted.items():
                 setattr(self, name, value)
             self._optimizer_state = result.optimizer_state

@@ -309,22 +309,19 @@ class ServerlessMatrixFactorization(CallbackSupportMixin, RegressorMixin, BaseEs
         )
         k = self.n_components
 
-        def attributes(params, n_iter, loss_curve, report) -> dict:
+        def attributes(state) -> dict:
+            """The fitted attributes of a TrainingResult, or of a Checkpoint on the way."""
+            params = state.params  # a checkpoint pulls it from the store: once
             users_rows, items_rows = params[kernel.USERS], params[kernel.ITEMS]
             return {
                 "user_factors_": users_rows[:, :k].copy(),
                 "user_bias_": users_rows[:, k].copy(),
                 "item_factors_": items_rows[:, :k].copy(),
                 "item_bias_": items_rows[:, k].copy(),
-                "n_iter_": n_iter,
-                "loss_curve_": loss_curve,
-                "fit_report_": report,
+                "n_iter_": state.n_iter,
+                "loss_curve_": state.loss_curve,
+                "fit_report_": state.report,
             }
-
-        def attributes_at(checkpoint) -> dict:
-            return attributes(
-                checkpoint.pull(), checkpoint.epoch, checkpoint.loss_curve, checkpoint.report
-            )
 
         pairs = np.column_stack([user_codes, item_codes])
         self._seen = sp.csr_matrix(
@@ -334,7 +331,7 @@ class ServerlessMatrixFactorization(CallbackSupportMixin, RegressorMixin, BaseEs
         with fit_task(
             self,
             max_epochs=self.max_iter,
-            attributes=attributes_at,
+            attributes=attributes,
             X=X,
             y=y,
             sample_weight=sample_weight,
@@ -346,7 +343,7 @@ class ServerlessMatrixFactorization(CallbackSupportMixin, RegressorMixin, BaseEs
                 on_epoch=on_epoch,
             )
             result = train(kernel, pairs, y, sample_weight, settings, init=init)
-            fitted = attributes(result.params, result.n_iter, result.loss_curve, result.report)
+            fitted = attributes(result)
             for name, value in fitted.items():
                 setattr(self, name, value)
         return self

@@ -37,16 +37,18 @@ USD_PER_INVOCATION = 0.20 / 1_000_000
 
 @dataclass
 class Checkpoint:
-    """Where a fit stands at the end of an epoch, for whoever watches it."""
+    """Where a fit stands at the end of an epoch: a TrainingResult so far, for watchers."""
 
-    epoch: int
-    loss: float
-    validation_score: float | None
-    seconds: float  # since the fit started, staging included
-    report: dict  # fit_report_ so far: worker-seconds, estimated cost...
+    n_iter: int
     loss_curve: list[float]
     validation_scores: list[float]
-    pull: Callable[[], dict[str, np.ndarray]]  # the model now, read from the store
+    report: dict  # fit_report_ so far: worker-seconds, estimated cost...
+    pull: Callable[[], dict[str, np.ndarray]]
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        """The model now, read from the store (only when asked: it costs a pull)."""
+        return self.pull()
 
 
 @dataclass
@@ -203,7 +205,7 @@ def train(
             for key, array in init.items():
                 state = None if optimizer_state is None else optimizer_state[key]
                 store.create(key, array, settings.optimizer, state=state, samples_seen=samples_seen)
-            result = _run(kernel, list(init), data, store, executor, settings, started)
+            result = _run(kernel, list(init), data, store, executor, settings)
         finally:
             store.delete()
             if data is not None:
@@ -223,7 +225,6 @@ def _run(
     store: ParameterStore,
     executor: Executor,
     settings: TrainingSettings,
-    started: float,
 ) -> TrainingResult:
     rng = np.random.RandomState(settings.random_state) if settings.shuffle else None
     resources = WorkerResources(
@@ -332,13 +333,10 @@ def _run(
                 )
             if settings.on_epoch is not None and settings.on_epoch(
                 Checkpoint(
-                    epoch=n_iter,
-                    loss=loss,
-                    validation_score=score,
-                    seconds=time.perf_counter() - started,
-                    report=_report(totals, invocations, failures, settings),
+                    n_iter=n_iter,
                     loss_curve=list(loss_curve),
                     validation_scores=list(scores),
+                    report=_report(totals, invocations, failures, settings),
                     pull=pull,
                 )
             ):
