@@ -125,8 +125,9 @@ def test_loss_curves_follow_every_fit(binary_data):
             n = search.cv_results_[f"split{k}_stop_epoch"][i]
             np.testing.assert_array_equal(curve["epoch"], np.arange(1, n + 1))
             assert np.all(np.diff(curve["seconds"]) > 0)
-            assert np.all(np.diff(curve["worker_seconds"]) > 0)
-            assert np.all(np.diff(curve["cost_usd"]) > 0)
+            # two epochs can end at the same moment (epochs overlap): costs never decrease
+            assert np.all(np.diff(curve["worker_seconds"]) >= 0) and curve["worker_seconds"][0] > 0
+            assert np.all(np.diff(curve["cost_usd"]) >= 0) and curve["cost_usd"][0] > 0
             assert np.all(np.isfinite(curve["loss"])) and np.all(curve["score"] > 0.5)
     # the cost column is the fits' whole cost: their curves' last point, plus, for a
     # stopped fit, the invocations that were already running when it stopped
