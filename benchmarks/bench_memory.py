@@ -10,9 +10,9 @@ Run from the repository root: ``python benchmarks/bench_memory.py``.
 from __future__ import annotations
 
 from _table import machine, print_table
-from synthetic import make_hashed_classification
 
 from sklearn_cirrus import ServerlessSGDClassifier
+from sklearn_cirrus.datasets import make_hashed_classification
 from sklearn_cirrus.executors import ProcessExecutor
 
 WORKER_MEMORY_MB = 512

@@ -4,7 +4,7 @@ Random 80/20 split of the ratings (seed 0). Quality of the defaults on every exe
 worker count; Surprise's ``SVD`` with its defaults and with n_factors=50, n_epochs=40,
 lr_all=0.007, reg_all=0.05, in the same run; the time ours needs to reach Surprise's best
 RMSE; and ratings/s of 1 and 2 process workers here and on a generated problem ten times
-larger (``synthetic.make_ratings``).
+larger (``sklearn_cirrus.datasets.make_ratings``).
 
 Run from the repository root: ``python benchmarks/bench_recommend.py`` (needs
 ``pip install scikit-surprise``).
@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 from _table import machine, print_table
 from sklearn.model_selection import train_test_split
-from synthetic import make_ratings
 
 from sklearn_cirrus import ServerlessMatrixFactorization, load_movielens
+from sklearn_cirrus.datasets import make_ratings
 
 SURPRISE_SETTINGS = {
     "SVD() defaults": {},

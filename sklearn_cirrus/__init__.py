@@ -13,6 +13,8 @@ _LAZY = {
     "ServerlessSGDRegressor": ".linear_model",
     "ServerlessMatrixFactorization": ".recommend",
     "load_movielens": ".datasets",
+    "make_hashed_classification": ".datasets",
+    "make_ratings": ".datasets",
     "ServerlessGridSearchCV": ".model_selection",
     "ServerlessRandomizedSearchCV": ".model_selection",
 }
@@ -29,6 +31,8 @@ __all__ = [
     "WorkerTimeout",
     "__version__",
     "load_movielens",
+    "make_hashed_classification",
+    "make_ratings",
 ]
 
 

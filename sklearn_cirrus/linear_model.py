@@ -25,7 +25,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 from .epoch_callbacks import fit_task
 from .executors import Executor
-from .kernels import CLASSIFICATION_LOSSES, REGRESSION_LOSSES, LinearKernel
+from .kernels import CLASSIFICATION_LOSSES, REGRESSION_LOSSES, LinearKernel, loss_values
 from .runtime.driver import settings_from, train
 from .store import LEARNING_RATES, OPTIMIZERS, OptimizerConfig
 
@@ -72,13 +72,10 @@ class _BaseServerlessSGD(CallbackSupportMixin, BaseEstimator):
                 "compute the optimal learning rate."
             )
 
-    def _loss_function(self):
-        return CLASSIFICATION_LOSSES[self.loss]
-
     def _optimizer_config(self) -> OptimizerConfig:
         # scikit-learn's heuristic for the first step of the 'optimal' schedule
         typical_weight = np.sqrt(1.0 / np.sqrt(self.alpha)) if self.alpha > 0 else 1.0
-        _, dloss = self._loss_function()(np.array([-typical_weight]), np.array([1.0]), self.epsilon)
+        _, dloss = loss_values(self.loss, -typical_weight, 1.0, self.epsilon)
         initial_eta = typical_weight / max(1.0, abs(float(dloss[0])))
         return OptimizerConfig(
             name=self.optimizer,
@@ -206,8 +203,11 @@ class _BaseServerlessSGD(CallbackSupportMixin, BaseEstimator):
 
 _COMMON_PARAMETERS_DOC = """
     penalty : {'l2', 'l1', 'elasticnet'} or None, default='l2'
-        The regularization term, as in scikit-learn. It is applied lazily: a
-        minibatch decays only the weights of the features it touches.
+        The regularization term, as in scikit-learn, applied at every step to every
+        weight, so that the model minimises the same objective as ``SGDClassifier``.
+        Workers apply it lazily: a weight owes the decay of the steps that did not
+        touch it and pays it in closed form when next touched or read. L1 and
+        elastic net give exact zeros.
     alpha : float, default=0.0001
         Regularization strength, in [0, inf).
     l1_ratio : float, default=0.15
@@ -689,9 +689,6 @@ class ServerlessSGDRegressor(RegressorMixin, _BaseServerlessSGD):
         self.optimizer = optimizer
         self.worker_memory_mb = worker_memory_mb
         self.worker_timeout = worker_timeout
-
-    def _loss_function(self):
-        return REGRESSION_LOSSES[self.loss]
 
     def _kernel(self, n_features: int) -> LinearKernel:
         return LinearKernel(

@@ -33,7 +33,9 @@ def test_stage_round_trips_in_order(url, sparse, rng):
     assert all(rows % 64 == 0 for rows in handle.shard_rows[:-1])
     parts = [load_shard(handle, i) for i in range(handle.n_shards)]
     X_back = (
-        sp.vstack([p.X for p in parts]).toarray() if sparse else np.vstack([p.X for p in parts])
+        sp.vstack([p.X.tocsr() for p in parts]).toarray()
+        if sparse
+        else np.vstack([p.X for p in parts])
     )
     np.testing.assert_array_equal(X_back, X.toarray() if sparse else X)
     np.testing.assert_array_equal(np.concatenate([p.y for p in parts]), y)
@@ -50,7 +52,7 @@ def test_stage_applies_row_order_and_narrows_64bit_indices(url, rng):
     handle = stage(X, y, w, url, batch_size=50, order=order)
     shard = load_shard(handle, 0)
     assert shard.X.indices.dtype == np.int32
-    np.testing.assert_array_equal(shard.X.toarray(), X[order[: shard.n_samples]].toarray())
+    np.testing.assert_array_equal(shard.X.tocsr().toarray(), X[order[: shard.n_samples]].toarray())
     np.testing.assert_array_equal(shard.y, y[order[: shard.n_samples]])
     remove(handle)
 

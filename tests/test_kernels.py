@@ -1,4 +1,4 @@
-"""The linear kernel's losses match scikit-learn's and its gradients match finite differences."""
+"""The compiled linear kernel: scikit-learn's losses, exact steps, exact lazy penalties."""
 
 import numpy as np
 import pytest
@@ -11,7 +11,12 @@ from sklearn_cirrus.kernels import (
     Batch,
     LinearKernel,
     RowIndexer,
+    loss_values,
 )
+from sklearn_cirrus.kernels.base import SparseRows
+from sklearn_cirrus.runtime.report import WorkerReport
+from sklearn_cirrus.runtime.trainers import InPlaceTrainer, PulledCopyTrainer
+from sklearn_cirrus.store import MemoryStore, OptimizerConfig
 
 EPSILON = 0.3
 # scikit-learn's own implementations of each loss, where they are public to Python
@@ -30,9 +35,10 @@ def test_loss_and_derivative_match_sklearn(name):
     reference = SKLEARN_LOSSES[name]
     p = np.linspace(-3, 3, 61)
     for y in (-1.0, 1.0, 0.4):
-        loss, dloss = CLASSIFICATION_LOSSES[name](p, np.full_like(p, y), EPSILON)
-        np.testing.assert_allclose(loss, [reference.py_loss(pi, y) for pi in p], atol=1e-12)
-        np.testing.assert_allclose(dloss, [reference.py_dloss(pi, y) for pi in p], atol=1e-12)
+        loss, dloss = loss_values(name, p, np.full_like(p, y), EPSILON)
+        expected = [reference.py_loss(pi, y) for pi in p]
+        np.testing.assert_allclose(loss, expected, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(dloss, [reference.py_dloss(pi, y) for pi in p], atol=1e-9)
 
 
 def test_log_loss_matches_sklearn_log_loss():
@@ -40,37 +46,42 @@ def test_log_loss_matches_sklearn_log_loss():
 
     p = np.linspace(-30, 30, 101)
     y = np.where(np.arange(101) % 2 == 0, 1.0, -1.0)
-    loss, _ = CLASSIFICATION_LOSSES["log_loss"](p, y, 0.1)
-    expected = log_loss(y > 0, 1 / (1 + np.exp(-p)), normalize=False)
-    assert np.isclose(loss.sum(), expected, rtol=1e-6)
+    loss, _ = loss_values("log_loss", p, y)
+    assert np.isclose(loss.sum(), log_loss(y > 0, 1 / (1 + np.exp(-p)), normalize=False))
 
 
 def test_huber_and_squared_error_match_closed_forms():
     r = np.linspace(-2, 2, 41)
-    loss, dloss = REGRESSION_LOSSES["huber"](r, np.zeros_like(r), EPSILON)
+    loss, dloss = loss_values("huber", r, np.zeros_like(r), EPSILON)
     small = np.abs(r) <= EPSILON
     np.testing.assert_allclose(loss[small], 0.5 * r[small] ** 2)
     np.testing.assert_allclose(loss[~small], EPSILON * np.abs(r[~small]) - 0.5 * EPSILON**2)
-    loss, dloss = REGRESSION_LOSSES["squared_error"](r, np.zeros_like(r), EPSILON)
+    np.testing.assert_allclose(dloss, np.clip(r, -EPSILON, EPSILON))
+    loss, dloss = loss_values("squared_error", r, np.zeros_like(r))
     np.testing.assert_allclose(loss, 0.5 * r**2)
     np.testing.assert_allclose(dloss, r)
 
 
-def _objective(kernel, params, batch):
-    """Mean weighted loss plus the penalty: what loss_grad's gradient is the gradient of."""
-    loss_sum, _ = kernel.loss_grad({"model": params}, batch)
-    if kernel.penalty is None:
-        return loss_sum / batch.n_samples
-    coef = params[:-1]
-    l1_ratio = {"l2": 0.0, "l1": 1.0}.get(kernel.penalty, kernel.l1_ratio)
-    penalty = kernel.alpha * (
-        (1 - l1_ratio) * 0.5 * (coef**2).sum() + l1_ratio * np.abs(coef).sum()
+def test_log_loss_is_stable_far_from_the_margin():
+    loss, dloss = loss_values("log_loss", np.array([-800.0, 800.0]), np.array([1.0, 1.0]))
+    assert np.allclose(loss, [800.0, 0.0]) and np.allclose(dloss, [-1.0, 0.0])
+
+
+def _kernel(loss="log_loss", n_features=6, n_outputs=1, classification=True, **kwargs):
+    return LinearKernel(
+        loss,
+        n_features,
+        n_outputs,
+        classification,
+        epsilon=EPSILON,
+        positive_weight=(1.5,) * n_outputs,
+        negative_weight=(0.7,) * n_outputs,
+        **kwargs,
     )
-    return loss_sum / batch.n_samples + penalty
 
 
-def _batch(rng, n_samples, n_features, n_outputs, classification):
-    X = sp.random(n_samples, n_features, density=0.4, format="csr", random_state=rng)
+def _batch(rng, n_samples, n_features, n_outputs, classification, density=0.4):
+    X = sp.random(n_samples, n_features, density=density, format="csr", random_state=rng)
     if classification:
         y = rng.randint(0, max(n_outputs, 2), n_samples)
     else:
@@ -78,47 +89,177 @@ def _batch(rng, n_samples, n_features, n_outputs, classification):
     return Batch(X, y, rng.uniform(0.5, 2.0, n_samples))
 
 
+def _mean_loss(kernel, params, batch):
+    """The mean weighted loss, from the losses alone (targets and weights encoded here)."""
+    scores = np.asarray(batch.X @ params[:-1]) + params[-1]
+    total = 0.0
+    for k in range(kernel.n_outputs):
+        if not kernel.classification:
+            target, weight = batch.y, batch.sample_weight
+        else:
+            positive = batch.y == (1 if kernel.n_outputs == 1 else k)
+            target = np.where(positive, 1.0, -1.0)
+            weight = batch.sample_weight * np.where(
+                positive, kernel.positive_weight[k], kernel.negative_weight[k]
+            )
+        total += np.sum(weight * loss_values(kernel.loss, scores[:, k], target, EPSILON)[0])
+    return total / batch.n_samples
+
+
+def _table(kernel, params, optimizer):
+    store = MemoryStore()
+    store.create("model", params, kernel.update_rules(optimizer)["model"])
+    return store
+
+
 @pytest.mark.parametrize(
     "loss, classification, n_outputs",
     [(name, True, k) for name in CLASSIFICATION_LOSSES for k in (1, 3)]
     + [(name, False, 1) for name in REGRESSION_LOSSES],
 )
-@pytest.mark.parametrize("penalty", ["l2", "l1", "elasticnet", None])
-def test_gradient_matches_finite_differences(loss, classification, n_outputs, penalty, rng):
-    n_features = 6
-    kernel = LinearKernel(
-        loss,
-        n_features,
-        n_outputs,
-        classification,
-        penalty=penalty,
-        alpha=0.05,
-        l1_ratio=0.3,
-        epsilon=EPSILON,
-        positive_weight=(1.5,) * n_outputs,
-        negative_weight=(0.7,) * n_outputs,
-    )
-    batch = _batch(rng, 20, n_features, n_outputs, classification)
+@pytest.mark.parametrize("dense", [False, True])
+def test_one_step_moves_by_the_gradient_of_the_mean_loss(
+    loss, classification, n_outputs, dense, rng
+):
+    kernel = _kernel(loss, n_outputs=n_outputs, classification=classification, penalty=None)
+    batch = _batch(rng, 20, kernel.n_features, n_outputs, classification)
+    if dense:
+        batch = Batch(batch.X.toarray(), batch.y, batch.sample_weight)
     params = rng.normal(scale=0.7, size=kernel.shape)
-    _, grads = kernel.loss_grad({"model": params}, batch)
-    grad = grads["model"]
-    step = 1e-6
     numeric = np.zeros_like(params)
     for index in np.ndindex(params.shape):
         shifted = params.copy()
-        shifted[index] += step
-        up = _objective(kernel, shifted, batch)
-        shifted[index] -= 2 * step
-        numeric[index] = (up - _objective(kernel, shifted, batch)) / (2 * step)
+        shifted[index] += 1e-6
+        up = _mean_loss(kernel, shifted, batch)
+        shifted[index] -= 2e-6
+        numeric[index] = (up - _mean_loss(kernel, shifted, batch)) / 2e-6
+    store = _table(kernel, params, OptimizerConfig("sgd", eta0=0.1))
+    loss_sum, steps = kernel.train_table(store.table("model"), batch, batch_size=20)
+    assert steps == 1
+    assert np.isclose(loss_sum / 20, _mean_loss(kernel, params, batch))
     # kinks of hinge-like losses are measure-zero; random parameters avoid them
-    np.testing.assert_allclose(grad, numeric, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(store.pull("model"), params - 0.1 * numeric, rtol=1e-6, atol=1e-7)
 
 
-def test_intercept_gradient_is_zero_without_intercept(rng):
-    kernel = LinearKernel("log_loss", 5, fit_intercept=False)
-    params = {"model": rng.normal(size=kernel.shape)}
-    _, grads = kernel.loss_grad(params, _batch(rng, 10, 5, 1, True))
-    assert np.all(grads["model"][-1] == 0)
+def test_intercept_stays_without_fit_intercept(rng):
+    kernel = _kernel(fit_intercept=False)
+    params = rng.normal(size=kernel.shape)
+    store = _table(kernel, params, OptimizerConfig("adagrad"))
+    kernel.train_table(store.table("model"), _batch(rng, 10, 6, 1, True), batch_size=4)
+    assert store.pull("model")[-1] == params[-1]
+
+
+def _eager_sgd(kernel, params, batch, batch_size, config):
+    """Non-lazy SGD on the whole objective: every weight decays at every step."""
+    params = params.copy()
+    t = 0.0
+    for start in range(0, batch.n_samples, batch_size):
+        part = Batch(
+            *(a[start : start + batch_size] for a in (batch.X, batch.y, batch.sample_weight))
+        )
+        if config.learning_rate == "optimal":
+            eta = 1.0 / (config.alpha * (config.optimal_init + t))
+        elif config.learning_rate == "invscaling":
+            eta = config.eta0 / (t + 1.0) ** config.power_t
+        else:
+            eta = config.eta0
+        grad = np.zeros_like(params)
+        for index in np.ndindex(params.shape):
+            shifted = params.copy()
+            shifted[index] += 1e-6
+            up = _mean_loss(kernel, shifted, part)
+            shifted[index] -= 2e-6
+            grad[index] = (up - _mean_loss(kernel, shifted, part)) / 2e-6
+        grad[:-1] += kernel.alpha * params[:-1]
+        params -= eta * grad
+        t += part.n_samples
+    return params
+
+
+@pytest.mark.parametrize("schedule", ["constant", "optimal", "invscaling"])
+def test_lazy_l2_equals_eager_sgd_on_sparse_data(schedule, rng):
+    # sparse rows: most features miss most minibatches, and owe their decay
+    kernel = _kernel("squared_error", n_features=12, classification=False, alpha=0.05)
+    batch = _batch(rng, 60, 12, 1, False, density=0.1)
+    params = rng.normal(size=kernel.shape)
+    config = OptimizerConfig("sgd", eta0=0.05, learning_rate=schedule, alpha=0.05, optimal_init=20)
+    store = _table(kernel, params, config)
+    kernel.train_table(store.table("model"), batch, batch_size=5)
+    expected = _eager_sgd(kernel, params, batch, 5, config)
+    np.testing.assert_allclose(store.pull("model"), expected, rtol=1e-7, atol=1e-9)
+
+
+def test_dense_sgd_optimal_equals_the_non_lazy_update(rng):
+    kernel = _kernel("log_loss", n_features=5, alpha=0.01)
+    batch = _batch(rng, 40, 5, 1, True)
+    batch = Batch(batch.X.toarray(), batch.y, batch.sample_weight)
+    params = rng.normal(size=kernel.shape)
+    config = OptimizerConfig("sgd", learning_rate="optimal", alpha=0.01, optimal_init=50)
+    store = _table(kernel, params, config)
+    kernel.train_table(store.table("model"), batch, batch_size=8)
+    # the non-lazy update, written out with the analytic gradient of the mean loss
+    expected, t = params.copy(), 0.0
+    for start in range(0, 40, 8):
+        X, y, w = (a[start : start + 8] for a in (batch.X, batch.y, batch.sample_weight))
+        target = np.where(y == 1, 1.0, -1.0)
+        weight = w * np.where(y == 1, 1.5, 0.7)
+        _, dloss = loss_values("log_loss", X @ expected[:-1, 0] + expected[-1, 0], target)
+        grad = np.zeros_like(expected)
+        grad[:-1, 0] = X.T @ (weight * dloss) / 8 + 0.01 * expected[:-1, 0]
+        grad[-1, 0] = np.sum(weight * dloss) / 8
+        expected -= 1.0 / (0.01 * (50 + t)) * grad
+        t += 8
+    np.testing.assert_allclose(store.pull("model"), expected, rtol=0, atol=1e-10)
+
+
+def test_an_untouched_adagrad_row_decays_by_its_own_step_size(rng):
+    kernel = _kernel("squared_error", n_features=3, classification=False, alpha=0.5)
+    params = np.array([[0.0], [0.0], [2.0], [0.0]])
+    config = OptimizerConfig("adagrad", eta0=0.1)
+    store = _table(kernel, params, config)
+    state = store.table("model").state
+    state[2] = 4.0  # h = 2 for feature 2, which no row of the batch has
+    X = sp.csr_matrix(np.array([[1.0, 0.0, 0.0]] * 10))
+    kernel.train_table(store.table("model"), Batch(X, np.ones(10), np.ones(10)), batch_size=1)
+    assert store.table("model").params[2, 0] == 2.0  # owed, not yet paid...
+    # ...until read: ten steps of eta 0.1 at h = 2, as one closed-form decay
+    assert np.isclose(store.pull("model")[2, 0], 2.0 * np.exp(-0.5 * 10 * 0.1 / 2.0), rtol=1e-12)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adagrad"])
+def test_l1_gives_exact_zeros(optimizer, rng):
+    kernel = _kernel("log_loss", n_features=40, penalty="l1", alpha=0.01)
+    X = sp.random(400, 40, density=0.2, format="csr", random_state=rng)
+    score = X @ np.r_[np.full(5, 3.0), np.zeros(35)]
+    batch = Batch(X, (score > np.median(score)).astype(float), np.ones(400))
+    store = _table(kernel, np.zeros(kernel.shape), OptimizerConfig(optimizer, eta0=0.05))
+    for _ in range(5):
+        kernel.train_table(store.table("model"), batch, batch_size=10)
+    coef = store.pull("model")[:-1]
+    assert 0 < np.sum(coef == 0) < coef.size
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "nesterov", "adagrad"])
+@pytest.mark.parametrize("penalty", ["l2", "elasticnet"])
+def test_pulled_copies_train_the_same_model_as_in_place(optimizer, penalty, rng):
+    kernel = _kernel("hinge", n_features=30, n_outputs=3, penalty=penalty, alpha=0.01)
+    batch = _batch(rng, 64, 30, 3, True, density=0.1)
+    params = rng.normal(scale=0.1, size=kernel.shape)
+    config = OptimizerConfig(optimizer, eta0=0.05)
+    in_place, remote = _table(kernel, params, config), _table(kernel, params, config)
+
+    class RemoteOnly:  # the same store, seen as one that cannot be updated in place
+        def __getattr__(self, name):
+            return getattr(remote, name)
+
+        def table(self, key):
+            return None
+
+    InPlaceTrainer(kernel, in_place, 8).train(batch, WorkerReport())
+    PulledCopyTrainer(kernel, RemoteOnly(), 8).train(batch, WorkerReport())
+    np.testing.assert_allclose(remote.pull("model"), in_place.pull("model"), rtol=1e-12)
+    if optimizer != "sgd":
+        np.testing.assert_allclose(remote.pull_state("model"), in_place.pull_state("model"))
 
 
 def test_row_indexer_renumbers_columns_and_keeps_products(rng):
@@ -128,16 +269,26 @@ def test_row_indexer_renumbers_columns_and_keeps_products(rng):
     assert set(rows[:-1]) == set(X.indices)
     assert compact.shape == (8, rows.size - 1)
     params = rng.normal(size=(51, 2))
-    np.testing.assert_allclose(compact @ params[rows[:-1]], X @ params[:-1])
+    np.testing.assert_allclose(compact.tocsr() @ params[rows[:-1]], X @ params[:-1])
 
 
 def test_row_indexer_reuses_its_scratch_across_batches(rng):
     indexer = RowIndexer(40)
     params = rng.normal(size=(41, 1))
+    scratches = set()
     for _ in range(5):
         X = sp.random(6, 40, density=0.2, format="csr", random_state=rng)
         rows, compact = indexer(X)
-        np.testing.assert_allclose(compact @ params[rows[:-1]], X @ params[:-1])
+        np.testing.assert_allclose(compact.tocsr() @ params[rows[:-1]], X @ params[:-1])
+        scratches.add(id(indexer._ids._position))
+    assert len(scratches) == 1
+
+
+def test_sparse_rows_slice_as_csr_does(rng):
+    X = sp.random(10, 7, density=0.3, format="csr", random_state=rng)
+    rows = SparseRows(X.data, X.indices, X.indptr, X.shape)
+    for part in (slice(0, 4), slice(4, 10), slice(8, 20), slice(10, 12)):
+        np.testing.assert_array_equal(rows[part].tocsr().toarray(), X[part].toarray())
 
 
 def test_row_indexer_of_dense_batch_is_every_row(rng):

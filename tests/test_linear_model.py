@@ -7,10 +7,14 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.datasets import load_digits, make_classification, make_regression
-from sklearn.linear_model import SGDClassifier
+from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.metrics import log_loss, recall_score
 
-from sklearn_cirrus import ServerlessSGDClassifier, ServerlessSGDRegressor
+from sklearn_cirrus import (
+    ServerlessSGDClassifier,
+    ServerlessSGDRegressor,
+    make_hashed_classification,
+)
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +30,37 @@ def test_a9a_quality_on_every_executor(a9a, executor, n_workers):
     clf.fit(X, y)
     assert clf.score(X_test, y_test) >= 0.845
     assert log_loss(y_test, clf.predict_proba(X_test)) <= 0.330
+
+
+def _logistic_objective(coef, intercept, X, y, alpha):
+    """Mean log-loss plus ``alpha / 2 * ||w||^2``: what both models are asked to minimise."""
+    margin = np.where(y == 1, 1.0, -1.0) * (X @ coef.ravel() + intercept[0])
+    return np.logaddexp(0.0, -margin).mean() + 0.5 * alpha * coef.ravel() @ coef.ravel()
+
+
+def test_objective_reaches_logistic_regression_optimum_on_power_law_features():
+    # rare features are most of a hashed model: a penalty applied only when a feature
+    # occurs would leave them far too large, and the objective far above the optimum
+    X, y = make_hashed_classification(20_000, n_features=2**18, nnz_per_row=20)
+    alpha = 1e-4
+    reference = LogisticRegression(
+        C=1 / (X.shape[0] * alpha), solver="newton-cg", tol=1e-8, max_iter=1000
+    ).fit(X, y)
+    optimum = _logistic_objective(reference.coef_, reference.intercept_, X, y, alpha)
+    clf = ServerlessSGDClassifier(alpha=alpha, n_workers=1, executor="sequential", random_state=0)
+    clf.fit(X, y)
+    assert _logistic_objective(clf.coef_, clf.intercept_, X, y, alpha) <= 1.005 * optimum
+
+
+@pytest.mark.parametrize("penalty, alpha", [("l1", 0.1), ("l1", 0.01), ("elasticnet", 0.1)])
+def test_l1_zeros_as_many_weights_as_sgd_classifier(penalty, alpha):
+    X, y = make_classification(n_samples=2000, n_features=50, n_informative=5, random_state=0)
+    reference = SGDClassifier(penalty=penalty, alpha=alpha, random_state=0).fit(X, y)
+    clf = ServerlessSGDClassifier(
+        penalty=penalty, alpha=alpha, n_workers=1, executor="sequential", random_state=0
+    ).fit(X, y)
+    expected = np.sum(reference.coef_ == 0)
+    assert abs(np.sum(clf.coef_ == 0) - expected) <= 0.2 * expected
 
 
 def test_multiclass_is_one_vs_rest_and_close_to_sklearn_sgd():

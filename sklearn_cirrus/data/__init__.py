@@ -1,6 +1,20 @@
-"""The data plane: staging datasets as minibatch shards and streaming them to workers."""
+"""The data plane: staging datasets as minibatch shards and streaming them to workers.
 
+Workers import only what reads shards (``handle``, ``reader``); staging, which needs
+scipy, loads on first use, so that a cold worker starts without it.
+"""
+
+from importlib import import_module
+
+from .handle import DataHandle
 from .reader import ShardReader, load_shard, minibatches
-from .staging import DataHandle, remove, stage
+
+_LAZY = {"remove": ".staging", "stage": ".staging"}
 
 __all__ = ["DataHandle", "ShardReader", "load_shard", "minibatches", "remove", "stage"]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

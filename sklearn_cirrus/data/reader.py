@@ -13,10 +13,9 @@ import time
 from collections.abc import Iterator, Sequence
 
 import numpy as np
-import scipy.sparse as sp
 
-from ..kernels.linear import Batch
-from .staging import DataHandle
+from ..kernels.base import Batch, SparseRows
+from .handle import DataHandle
 
 
 def load_shard(handle: DataHandle, shard_id: int) -> Batch:
@@ -25,8 +24,8 @@ def load_shard(handle: DataHandle, shard_id: int) -> Batch:
     with fs.open(handle.shard_url(shard_id), "rb") as f:
         arrays = np.load(io.BytesIO(f.read()))
         if handle.sparse:
-            X = sp.csr_matrix(
-                (arrays["data"], arrays["indices"], arrays["indptr"]), shape=tuple(arrays["shape"])
+            X = SparseRows(
+                arrays["data"], arrays["indices"], arrays["indptr"], tuple(arrays["shape"])
             )
         else:
             X = arrays["X"]

@@ -11,11 +11,13 @@ from __future__ import annotations
 import io
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 
 import fsspec
 import numpy as np
 import scipy.sparse as sp
+
+from .handle import DataHandle
 
 # Shards are sized for a worker's memory, not the dataset's: a few MB each, so that
 # one being used and one being prefetched fit easily in a small serverless function.
@@ -23,30 +25,6 @@ DEFAULT_SHARD_BYTES = 4 * 2**20
 # Cut at least this many shards per worker per epoch, so the driver can rebalance work
 # and relaunch a failed invocation without redoing much.
 MIN_SHARDS_PER_WORKER = 4
-
-
-@dataclass(frozen=True)
-class DataHandle:
-    """Where a staged dataset lives and how it is cut; small and picklable."""
-
-    url: str
-    n_samples: int
-    n_features: int
-    sparse: bool
-    batch_size: int
-    shard_rows: tuple[int, ...]
-    max_shard_bytes: int
-    storage_options: dict = field(default_factory=dict)
-
-    @property
-    def n_shards(self) -> int:
-        return len(self.shard_rows)
-
-    def shard_url(self, shard_id: int) -> str:
-        return f"{self.url.rstrip('/')}/shard-{shard_id:06d}.npz"
-
-    def filesystem(self) -> tuple[fsspec.AbstractFileSystem, str]:
-        return fsspec.core.url_to_fs(self.url, **self.storage_options)
 
 
 def _bytes_per_row(X) -> float:

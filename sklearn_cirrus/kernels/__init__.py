@@ -1,7 +1,7 @@
-"""Model kernels: pure numpy/scipy losses and gradients, no I/O."""
+"""Model kernels: the maths of each model, pure and free of I/O (compiled where hot)."""
 
-from .linear import Batch, LinearKernel, RowIndexer
-from .losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
+from .base import Batch
+from .linear import CLASSIFICATION_LOSSES, REGRESSION_LOSSES, LinearKernel, RowIndexer, loss_values
 
 __all__ = [
     "Batch",
@@ -9,4 +9,5 @@ __all__ = [
     "LinearKernel",
     "REGRESSION_LOSSES",
     "RowIndexer",
+    "loss_values",
 ]

@@ -3,29 +3,95 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
-from .linear import Batch
+from ..store.base import ModelTable
+from ..store.optimizers import OptimizerConfig
+
+
+@dataclass(frozen=True)
+class SparseRows:
+    """Rows of a CSR matrix as its three arrays, without scipy.
+
+    What workers read shards into: importing ``scipy.sparse`` would cost a cold worker
+    more than half a second, and the compiled kernels need only the arrays.
+    """
+
+    data: np.ndarray
+    indices: np.ndarray
+    indptr: np.ndarray
+    shape: tuple[int, int]
+
+    def __getitem__(self, rows: slice) -> SparseRows:
+        start, stop, _ = rows.indices(self.shape[0])
+        first, last = self.indptr[start], self.indptr[max(stop, start)]
+        return SparseRows(
+            self.data[first:last],
+            self.indices[first:last],
+            self.indptr[start : max(stop, start) + 1] - first,
+            (max(stop - start, 0), self.shape[1]),
+        )
+
+    def tocsr(self):
+        import scipy.sparse as sp
+
+        return sp.csr_matrix((self.data, self.indices, self.indptr), shape=self.shape)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A minibatch (or a shard of them): features, encoded targets, per-sample weights.
+
+    ``X`` is dense, or sparse as :class:`SparseRows` (or any CSR matrix).
+    """
+
+    X: np.ndarray | SparseRows
+    y: np.ndarray
+    sample_weight: np.ndarray
+
+    @property
+    def n_samples(self) -> int:
+        return self.X.shape[0]
+
 
 # rows of each store key a minibatch needs, and the minibatch renumbered to match them
 RowPlan = tuple[dict[str, np.ndarray], Batch]
 
 
 class Kernel(Protocol):
-    """A model's loss and gradient over parameters kept in the store as named 2-D arrays.
+    """A model kept in the store as named 2-D arrays, and how workers train it.
 
-    ``init_params`` (kernel-specific arguments) returns ``{key: array}``; a worker asks
-    ``row_planner()`` once per invocation for the callable that maps each minibatch to
-    the rows it needs of every key, pulls those, calls ``loss_grad`` and pushes the
-    gradients back to the same rows.
+    ``init_params`` (kernel-specific arguments) returns ``{key: array}`` and
+    ``update_rules`` the rule each key's store arrays are updated by. ``row_planner()``
+    gives, once per invocation, the callable that maps each minibatch to the rows of
+    every key it needs and the minibatch renumbered to match.
+
+    A kernel trains in one of two ways. A *table kernel* (``KEY`` and ``train_table``)
+    runs a compiled loop over whole shards that updates a :class:`ModelTable` in place:
+    the store's own arrays when the worker shares its memory, a pulled copy otherwise.
+    A *gradient kernel* (``loss_grad``) returns the gradient of one minibatch, which
+    the worker pushes for the store to apply.
     """
+
+    def update_rules(self, optimizer: OptimizerConfig) -> dict[str, OptimizerConfig]: ...
 
     def row_planner(self) -> Callable[[Batch], RowPlan]: ...
 
+    def worker_model_bytes(self, batch_size: int, sparse: bool) -> int: ...
+
+
+class TableKernel(Kernel, Protocol):
+    KEY: str
+
+    def train_table(
+        self, table: ModelTable, shard: Batch, batch_size: int
+    ) -> tuple[float, int]: ...
+
+
+class GradientKernel(Kernel, Protocol):
     def loss_grad(
         self, params: dict[str, np.ndarray], batch: Batch
     ) -> tuple[float, dict[str, np.ndarray]]: ...
-
-    def worker_model_bytes(self, batch_size: int, sparse: bool) -> int: ...

@@ -13,10 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
+from .base import Batch
 from .indexing import IdIndexer
-from .linear import WORKING_COPIES, Batch
+
+# Copies a worker holds of the parameter rows it works on: pulled, gradient, temporaries.
+WORKING_COPIES = 6
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class FactorizationPlanner:
 
 def _sum_by_row(values: np.ndarray, rows: np.ndarray, n_rows: int) -> np.ndarray:
     """Add up ``values`` (n, d) into ``n_rows`` rows by ``rows``: a sparse product."""
+    import scipy.sparse as sp  # here, not at import: a cold linear worker never needs it
+
     one_hot = sp.csr_matrix(
         (np.ones(rows.size), rows, np.arange(rows.size + 1)), shape=(rows.size, n_rows)
     )
@@ -76,6 +80,10 @@ class FactorizationKernel:
             rows[:, :-1] = random_state.normal(scale=init_std, size=(n_rows, self.n_components))
             params[key] = rows
         return params
+
+    def update_rules(self, optimizer):
+        """The same rule for users and items; the penalty is in the gradient, per rating."""
+        return {self.USERS: optimizer, self.ITEMS: optimizer}
 
     def row_planner(self) -> FactorizationPlanner:
         return FactorizationPlanner(IdIndexer(self.n_users), IdIndexer(self.n_items))

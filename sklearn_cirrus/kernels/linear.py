@@ -1,53 +1,48 @@
-"""Loss and gradient of a regularised linear model on one minibatch.
+"""A regularised linear model, trained by the compiled kernel one shard at a time.
 
 The parameters of a model with ``n_features`` inputs and ``n_outputs`` outputs live in
 the store under one key, ``"model"``, as an ``(n_features + 1, n_outputs)`` array: row
 ``j`` holds the weights of feature ``j`` for every output and the last row holds the
-intercepts. A sparse minibatch touches only a few rows, so a worker pulls and pushes
-just those (:class:`RowIndexer`), exactly as Cirrus's workers do.
-
-The penalty gradient is applied to the rows a minibatch touches only, the usual lazy
-regularisation of sparse SGD: a feature that never occurs is never decayed.
+intercepts. A sparse minibatch touches only a few rows: in place, the compiled kernel
+reads and writes just those; against a remote store, a worker pulls and pushes just
+those (:class:`RowIndexer`), as Cirrus's workers do. The penalty is exact and lazy
+(``_linear_sgd.pyx``): the model minimises scikit-learn's objective whatever the
+feature frequencies.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
-import scipy.sparse as sp
 
+from . import _linear_sgd
+from .base import Batch, SparseRows
 from .indexing import IdIndexer
-from .losses import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 
-# scikit-learn clips dloss to this magnitude to avoid overflow (``MAX_DLOSS``)
-MAX_DLOSS = 1e12
-# Copies a worker holds of the parameter rows it works on: pulled, gradient, temporaries.
-WORKING_COPIES = 6
+LOSSES = _linear_sgd.LOSSES
+REGRESSION_LOSSES = ("squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive")
+CLASSIFICATION_LOSSES = LOSSES
+# penalty name -> its L1 share, for the fixed ones
+_L1_SHARE = {"l2": 0.0, "l1": 1.0}
 
 
-@dataclass(frozen=True)
-class Batch:
-    """A minibatch: features, encoded targets and per-sample weights."""
-
-    X: np.ndarray | sp.csr_matrix
-    y: np.ndarray
-    sample_weight: np.ndarray
-
-    @property
-    def n_samples(self) -> int:
-        return self.X.shape[0]
+def loss_values(loss: str, p: np.ndarray, y: np.ndarray, epsilon: float = 0.1):
+    """``(loss, dloss)`` of the compiled kernel's ``loss`` at predictions ``p``, targets ``y``."""
+    p, y = np.broadcast_arrays(np.asarray(p, dtype=np.float64), np.asarray(y, dtype=np.float64))
+    return _linear_sgd.loss_values(
+        loss, np.ascontiguousarray(p.ravel()), np.ascontiguousarray(y.ravel()), epsilon
+    )
 
 
 @dataclass(frozen=True)
 class LinearKernel:
-    """A linear model's loss, gradient and initial parameters; pure and picklable.
+    """A linear model's initial parameters, update rule and compiled training loop.
 
     Parameters
     ----------
     loss : str
-        A key of :data:`CLASSIFICATION_LOSSES` (``classification=True``) or
-        :data:`REGRESSION_LOSSES`.
+        One of :data:`LOSSES` (regression uses :data:`REGRESSION_LOSSES`).
     n_features : int
         Number of input features.
     n_outputs : int, default=1
@@ -100,71 +95,60 @@ class LinearKernel:
         model = params[self.KEY]
         return np.ascontiguousarray(model[:-1].T), model[-1].copy()
 
+    def update_rules(self, optimizer):
+        """``optimizer`` with this model's penalty on its feature rows (not the intercept)."""
+        l1_share = 0.0
+        if self.penalty is not None:
+            l1_share = _L1_SHARE.get(self.penalty, self.l1_ratio)
+        alpha = 0.0 if self.penalty is None else self.alpha
+        rule = replace(
+            optimizer,
+            l2=alpha * (1.0 - l1_share),
+            l1=alpha * l1_share,
+            penalised_rows=self.n_features,
+        )
+        return {self.KEY: rule}
+
     def row_planner(self) -> RowPlanner:
         """A worker's per-invocation helper that says which rows each minibatch needs."""
         return RowPlanner(self.KEY, RowIndexer(self.n_features))
 
     def worker_model_bytes(self, batch_size: int, sparse: bool) -> int:
-        """Memory a worker needs for the model rows one minibatch works on."""
-        if not sparse:
-            return self.n_rows * self.n_outputs * 8 * WORKING_COPIES
-        rows = min(self.n_rows, batch_size * 64)
-        return (
-            rows * self.n_outputs * 8 * WORKING_COPIES + RowIndexer(self.n_features).scratch_bytes()
-        )
+        """Memory a worker maps or copies for the model: at most every array (params,
+        optimizer state, penalty columns) of every row."""
+        return self.n_rows * (3 * self.n_outputs + 1) * 8
 
-    def _loss_function(self):
-        losses = CLASSIFICATION_LOSSES if self.classification else REGRESSION_LOSSES
-        return losses[self.loss]
+    def train_table(self, table, shard: Batch, batch_size: int) -> tuple[float, int]:
+        """Train on ``shard``, ``batch_size`` rows a step, updating ``table`` in place.
 
-    def _targets_and_weights(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
-        """Encode targets per output and combine sample and class weights."""
-        sample_weight = batch.sample_weight[:, None]
-        if not self.classification:
-            return batch.y.astype(np.float64)[:, None], np.broadcast_to(
-                sample_weight, (batch.n_samples, 1)
+        ``table`` holds the model rows the columns of ``shard.X`` index, followed by the
+        intercept row. Returns the sum of weighted losses and the number of steps.
+        """
+        y = np.asarray(shard.y, dtype=np.float64)
+        weights = np.asarray(shard.sample_weight, dtype=np.float64)
+        arrays = (table.params, table.state, table.aux, table.meta)
+        if isinstance(shard.X, np.ndarray):
+            X = np.ascontiguousarray(shard.X, dtype=np.float64)
+            return _linear_sgd.train_dense(
+                self, table.optimizer, *arrays, X, y, weights, batch_size
             )
-        if self.n_outputs == 1:
-            is_positive = (batch.y == 1)[:, None]
-        else:
-            is_positive = batch.y[:, None] == np.arange(self.n_outputs)[None, :]
-        targets = np.where(is_positive, 1.0, -1.0)
-        positive = np.ones(self.n_outputs) if self.positive_weight is None else self.positive_weight
-        negative = np.ones(self.n_outputs) if self.negative_weight is None else self.negative_weight
-        weights = sample_weight * np.where(is_positive, positive, negative)
-        return targets, weights
+        X = shard.X
+        return _linear_sgd.train_sparse(
+            self,
+            table.optimizer,
+            *arrays,
+            np.asarray(X.data, dtype=np.float64),
+            np.asarray(X.indices, dtype=np.int32),
+            np.asarray(X.indptr, dtype=np.int64),
+            y,
+            weights,
+            batch_size,
+        )
 
     def decision_function(self, params: dict[str, np.ndarray], X) -> np.ndarray:
         """Raw predictions ``X @ coef.T + intercept`` for rows aligned with ``X``'s columns."""
         model = params[self.KEY]
         return np.asarray(X @ model[:-1]) + model[-1]
-
-    def loss_grad(
-        self, params: dict[str, np.ndarray], batch: Batch
-    ) -> tuple[float, dict[str, np.ndarray]]:
-        """Weighted sum of the losses on ``batch`` and the gradient of their mean.
-
-        ``params["model"]`` holds the rows of the columns of ``batch.X`` followed by the
-        intercept row (see :class:`RowIndexer`); the gradient has the same shape and
-        includes the penalty of those rows.
-        """
-        model = params[self.KEY]
-        targets, weights = self._targets_and_weights(batch)
-        predictions = self.decision_function(params, batch.X)
-        losses, dloss = self._loss_function()(predictions, targets, self.epsilon)
-        scaled = weights * np.clip(dloss, -MAX_DLOSS, MAX_DLOSS) / batch.n_samples
-        grad = np.empty_like(model)
-        grad[:-1] = np.asarray(batch.X.T @ scaled)
-        grad[-1] = scaled.sum(axis=0) if self.fit_intercept else 0.0
-        grad[:-1] += self.penalty_gradient(model[:-1])
-        return float(np.sum(weights * losses)), {self.KEY: grad}
-
-    def penalty_gradient(self, coef_rows: np.ndarray) -> np.ndarray:
-        """(Sub)gradient of ``alpha * ((1 - l1_ratio) / 2 * ||w||^2 + l1_ratio * |w|)``."""
-        if self.penalty is None or self.alpha == 0:
-            return np.zeros_like(coef_rows)
-        l1_ratio = {"l2": 0.0, "l1": 1.0}.get(self.penalty, self.l1_ratio)
-        return self.alpha * ((1.0 - l1_ratio) * coef_rows + l1_ratio * np.sign(coef_rows))
 
 
 class RowIndexer:
@@ -182,11 +166,11 @@ class RowIndexer:
     def scratch_bytes(self) -> int:
         return self._ids.scratch_bytes()
 
-    def __call__(self, X) -> tuple[np.ndarray, np.ndarray | sp.csr_matrix]:
-        if not sp.issparse(X):
+    def __call__(self, X) -> tuple[np.ndarray, np.ndarray | SparseRows]:
+        if isinstance(X, np.ndarray):
             return np.arange(self.n_features + 1), X
         columns, positions = self._ids(X.indices)
-        compact = sp.csr_matrix((X.data, positions, X.indptr), shape=(X.shape[0], columns.size))
+        compact = SparseRows(X.data, positions, X.indptr, (X.shape[0], columns.size))
         return np.append(columns, self.n_features), compact
 
 

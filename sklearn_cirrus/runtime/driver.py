@@ -27,8 +27,9 @@ from ..executors import Executor, WorkerResources, make_executor
 from ..kernels.base import Kernel
 from ..store import OptimizerConfig, ParameterStore, make_store
 from ..store.shared_memory import shared_memory_root
+from .report import WorkerReport
 from .stopping import ADAPTIVE_DECAY, StopRule
-from .worker import STOP_FLAG, TIME_BUDGET_FRACTION, WorkerReport, WorkerTask, run_worker
+from .worker import STOP_FLAG, TIME_BUDGET_FRACTION, WorkerTask, run_worker
 
 # Published AWS Lambda (x86, us-east-1) prices, for the cost estimate in fit_report_.
 USD_PER_GB_SECOND = 0.0000166667
@@ -202,9 +203,10 @@ def train(
             )
             staging_seconds = time.perf_counter() - started
             check_worker_memory(data, kernel, settings, executor)
+            rules = kernel.update_rules(settings.optimizer)
             for key, array in init.items():
                 state = None if optimizer_state is None else optimizer_state[key]
-                store.create(key, array, settings.optimizer, state=state, samples_seen=samples_seen)
+                store.create(key, array, rules[key], state=state, samples_seen=samples_seen)
             result = _run(kernel, list(init), data, store, executor, settings)
         finally:
             store.delete()

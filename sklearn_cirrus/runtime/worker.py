@@ -1,23 +1,24 @@
 """The worker: a stateless function, as a serverless platform runs it.
 
 It receives a small picklable :class:`WorkerTask` (handles, budgets; no data, no live
-connections), connects to the store, streams its shards and for every minibatch pulls
-the rows it touches, computes the gradient and pushes it back. It stops when its
-shards are done, the store's stop flag is up, or its time budget is spent, and
-returns a :class:`WorkerReport`. Whatever it learned is already in the store.
+connections), connects to the store, streams its shards and trains on each: in place
+on a local store's arrays, or on pulled rows it pushes back (see ``trainers``). It
+stops when its shards are done, the store's stop flag is up, or its time budget is
+spent, and returns a :class:`WorkerReport`. Whatever it learned is already in the store.
 """
 
 from __future__ import annotations
 
 import resource
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from ..data import DataHandle, ShardReader, minibatches
+from ..data import DataHandle, ShardReader
 from ..exceptions import WorkerOutOfMemory
-from ..kernels import Batch
 from ..kernels.base import Kernel
 from ..store.base import StoreHandle
+from .report import WorkerReport
+from .trainers import make_trainer
 
 STOP_FLAG = "stop"
 # Workers stop taking new shards after this fraction of worker_timeout, so that an
@@ -25,8 +26,6 @@ STOP_FLAG = "stop"
 TIME_BUDGET_FRACTION = 0.8
 # How often, at most, a worker asks the store whether it should stop.
 FLAG_CHECK_SECONDS = 0.05
-# where a worker's time goes, as reported to the driver
-PHASES = ("io", "pull", "compute", "push")
 
 
 @dataclass(frozen=True)
@@ -42,49 +41,6 @@ class WorkerTask:
     # growth of the process's resident memory this invocation may cause, checked by the
     # worker itself where the executor cannot enforce worker_memory_mb (Dask, Ray)
     memory_budget_mb: float | None = None
-
-
-@dataclass
-class WorkerReport:
-    """What one invocation did. ``shards_done`` counts the leading task shards finished."""
-
-    shards_done: int = 0
-    samples: int = 0
-    steps: int = 0
-    loss_sum: float = 0.0
-    seconds: dict = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
-    wall_seconds: float = 0.0
-    peak_memory_mb: float = 0.0
-    stopped_by: str = "done"
-
-    def absorb(self, other: WorkerReport) -> None:
-        """Add ``other``'s work to this one: the driver's running total of a fit."""
-        self.samples += other.samples
-        self.steps += other.steps
-        self.loss_sum += other.loss_sum
-        self.wall_seconds += other.wall_seconds
-        self.peak_memory_mb = max(self.peak_memory_mb, other.peak_memory_mb)
-        for phase, seconds in other.seconds.items():
-            self.seconds[phase] += seconds
-
-
-def train_on_batch(store, kernel: Kernel, planner, batch: Batch, report: WorkerReport) -> None:
-    """One asynchronous SGD step: pull the touched rows, compute, push the gradients."""
-    started = time.perf_counter()
-    rows, local_batch = planner(batch)
-    params = {key: store.pull(key, key_rows) for key, key_rows in rows.items()}
-    pulled = time.perf_counter()
-    loss, grads = kernel.loss_grad(params, local_batch)
-    computed = time.perf_counter()
-    for key, grad in grads.items():
-        store.push(key, grad, rows[key], batch.n_samples)
-    pushed = time.perf_counter()
-    report.seconds["pull"] += pulled - started
-    report.seconds["compute"] += computed - pulled
-    report.seconds["push"] += pushed - computed
-    report.loss_sum += loss
-    report.samples += batch.n_samples
-    report.steps += 1
 
 
 def _resident_mb() -> float:
@@ -108,21 +64,20 @@ def run_worker(task: WorkerTask) -> WorkerReport:
     report = WorkerReport()
     store = task.store.connect()
     reader = ShardReader(task.data, task.shard_ids, prefetch=task.prefetch)
-    planner = task.kernel.row_planner()
+    trainer = make_trainer(task.kernel, store, task.data.batch_size)
     baseline_mb = _resident_mb() if task.memory_budget_mb is not None else 0.0
     last_check = 0.0
     try:
         for _, shard in reader:
-            for batch in minibatches(shard, task.data.batch_size):
-                now = time.perf_counter()
-                if now - last_check >= FLAG_CHECK_SECONDS:
-                    last_check = now
-                    if store.is_flag_set(STOP_FLAG):
-                        report.stopped_by = "flag"
-                        return report
-                    if task.memory_budget_mb is not None:
-                        _check_memory(task, baseline_mb)
-                train_on_batch(store, task.kernel, planner, batch, report)
+            now = time.perf_counter()
+            if now - last_check >= FLAG_CHECK_SECONDS:
+                last_check = now
+                if store.is_flag_set(STOP_FLAG):
+                    report.stopped_by = "flag"
+                    return report
+                if task.memory_budget_mb is not None:
+                    _check_memory(task, baseline_mb)
+            trainer.train(shard, report)
             report.shards_done += 1
             if deadline is not None and time.perf_counter() > deadline:
                 report.stopped_by = "budget"

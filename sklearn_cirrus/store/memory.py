@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import ArrayStore
-from .optimizers import OptimizerConfig, new_meta
+from .base import ArrayStore, ModelTable, block_width, table_views
+from .optimizers import new_meta
 
 # namespace -> live store, so that a handle unpickled in this process finds its store
 _LIVE_STORES: weakref.WeakValueDictionary[str, MemoryStore] = weakref.WeakValueDictionary()
@@ -31,7 +31,8 @@ class MemoryStoreHandle:
 
 
 class MemoryStore(ArrayStore):
-    """Arrays in this process, pushes serialised by one lock per key.
+    """Arrays in this process: compiled kernels update them in place from worker
+    threads, lock-free; gradient pushes are serialised by one lock per key.
 
     Works with the sequential and threads executors only: a worker in another process
     cannot reach it.
@@ -39,15 +40,15 @@ class MemoryStore(ArrayStore):
 
     def __init__(self, namespace: str | None = None):
         self.namespace = namespace or uuid.uuid4().hex
-        self._keys: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, OptimizerConfig]] = {}
+        self._keys: dict[str, ModelTable] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._counters: dict[str, float] = {}
         self._counter_lock = threading.Lock()
         _LIVE_STORES[self.namespace] = self
 
     def _allocate(self, key, shape, optimizer):
-        state = np.zeros(shape if optimizer.has_state else (0, shape[1]))
-        self._keys[key] = (np.zeros(shape), state, new_meta(), optimizer)
+        block = np.zeros((shape[0], block_width(shape[1], optimizer)))
+        self._keys[key] = table_views(block, shape[1], optimizer, new_meta())
         self._locks[key] = threading.Lock()
 
     def _arrays(self, key):

@@ -15,9 +15,11 @@ import numpy as np
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad")
 LEARNING_RATES = ("constant", "optimal", "invscaling", "adaptive")
 
-# the slots of a key's small metadata array
-T_SLOT, ETA_SCALE_SLOT = 0, 1
-META_SIZE = 2
+# the slots of a key's small metadata array: samples seen, step-size scale, and the two
+# global clocks of lazy regularisation (see kernels/_linear_sgd.pyx)
+T_SLOT, ETA_SCALE_SLOT, LOG_DECAY_SLOT, PENALTY_STEPS_SLOT = 0, 1, 2, 3
+META_SIZE = 4
+META_NAMES = ("t", "eta_scale", "log_decay", "penalty_steps")
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,14 @@ class OptimizerConfig:
         scikit-learn's schedules with ``t`` the number of samples pushed so far:
         ``eta0``; ``1 / (alpha * (optimal_init + t))``; ``eta0 / (t + 1) ** power_t``;
         ``eta0`` divided by 5 whenever the driver sees no progress.
+    l2, l1 : float
+        The penalty ``l2 / 2 * ||w||^2 + l1 * |w|_1`` of the rows below
+        ``penalised_rows``, applied lazily by the compiled kernels: each such row keeps a
+        clock (and, for L1 with the SGD family, the penalty applied so far) in the
+        store's auxiliary columns.
+    penalised_rows : int
+        Rows ``0 .. penalised_rows - 1`` are penalised (a linear model's features, not
+        its intercept row).
     """
 
     name: str = "adagrad"
@@ -45,6 +55,9 @@ class OptimizerConfig:
     optimal_init: float = 1.0
     momentum: float = 0.9
     adagrad_epsilon: float = 1e-8
+    l2: float = 0.0
+    l1: float = 0.0
+    penalised_rows: int = 0
 
     def __post_init__(self):
         if self.name not in OPTIMIZERS:
@@ -58,6 +71,19 @@ class OptimizerConfig:
     def has_state(self) -> bool:
         return self.name != "sgd"
 
+    @property
+    def penalised(self) -> bool:
+        return self.penalised_rows > 0 and (self.l1 > 0 or self.l2 > 0)
+
+    def aux_width(self, n_cols: int) -> int:
+        """Auxiliary columns a row needs: its clock and, with L1, the penalty applied per
+        column (and, for adagrad, the penalty each column could have received)."""
+        if not self.penalised:
+            return 0
+        if self.l1 == 0:
+            return 1
+        return 1 + (2 * n_cols if self.name == "adagrad" else n_cols)
+
     def step_size(self, meta: np.ndarray) -> float:
         """The step size for the next update, given a key's metadata array."""
         t = meta[T_SLOT]
@@ -70,8 +96,9 @@ class OptimizerConfig:
         return eta * meta[ETA_SCALE_SLOT]
 
 
-def new_meta() -> np.ndarray:
+def new_meta(samples_seen: float = 0.0) -> np.ndarray:
     meta = np.zeros(META_SIZE)
+    meta[T_SLOT] = samples_seen
     meta[ETA_SCALE_SLOT] = 1.0
     return meta
 

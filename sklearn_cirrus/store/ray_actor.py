@@ -1,8 +1,7 @@
 """A parameter store held by a Ray actor: ``store="ray"``, for workers that run on Ray.
 
 The actor keeps a :class:`~sklearn_cirrus.store.memory.MemoryStore` and serves one call at
-a time, so pushes are atomic and the optimizer runs where the parameters are, as on a
-Cirrus parameter server. Its handle is a Ray actor handle: only Ray tasks (the
+a time, so pushes and adds are atomic. Its handle is a Ray actor handle: only Ray tasks (the
 ``RayExecutor``) and the driver that started Ray can use it. Arrays travel through Ray's
 object store, never as pickled Python objects of the user's.
 """
@@ -63,6 +62,18 @@ class RayActorStore(ParameterStore):
 
     def pull(self, key, rows=None):
         return self._call("pull", key, rows)
+
+    def _pull_params(self, key, rows):
+        return self._call("_pull_params", key, rows)
+
+    def optimizer(self, key):
+        return self._call("optimizer", key)
+
+    def pull_table(self, key, rows=None):
+        return self._call("pull_table", key, rows)
+
+    def add_table(self, key, rows, delta):
+        self._call("add_table", key, rows, delta)
 
     def push(self, key, grad, rows=None, n_samples=1):
         self._call("push", key, grad, rows, n_samples)

@@ -23,8 +23,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
-from .base import ParameterStore
-from .optimizers import OptimizerConfig
+from .base import ModelTable, ParameterStore
+from .optimizers import META_NAMES, OptimizerConfig, new_meta
 
 DEFAULT_TTL_SECONDS = 24 * 3600
 # Values unpacked per struct call: Lua's C stack holds about 8,000.
@@ -150,6 +150,28 @@ return 1
 )
 
 
+_ADD = (
+    _LUA_COMMON
+    + """
+-- KEYS[1]: array; ARGV: n_cols, n_rows, sorted int32 rows, float64 deltas of those rows
+local n_cols = tonumber(ARGV[1])
+local width = n_cols * 8
+local rows = unpack_numbers('i4', ARGV[3], tonumber(ARGV[2]))
+local delta = unpack_numbers('d', ARGV[4], tonumber(ARGV[2]) * n_cols)
+for _, run in ipairs(runs(rows)) do
+  local offset = run[1] * width
+  local count = run[3] * n_cols
+  local d0 = (run[2] - 1) * n_cols
+  local values = unpack_numbers('d',
+    redis.call('GETRANGE', KEYS[1], offset, offset + count * 8 - 1), count)
+  for k = 1, count do values[k] = values[k] + delta[d0 + k] end
+  redis.call('SETRANGE', KEYS[1], offset, pack_doubles(values, 1, count))
+end
+return 1
+"""
+)
+
+
 def _redacted(url: str) -> str:
     """The URL with any password replaced, for messages and reprs."""
     parts = urlsplit(url)
@@ -217,6 +239,7 @@ class RedisStore(ParameterStore):
         )
         self._pull_script = self._client.register_script(_PULL)
         self._push_script = self._client.register_script(_PUSH)
+        self._add_script = self._client.register_script(_ADD)
         # key -> (optimizer, n_rows, n_cols), read once per connection
         self._configs: dict[str, tuple[OptimizerConfig, int, int]] = {}
 
@@ -249,11 +272,14 @@ class RedisStore(ParameterStore):
             raise ValueError(f"parameters must be 2-D, got shape {init.shape}")
         spec = {"optimizer": asdict(optimizer), "shape": init.shape}
         state_values = np.zeros_like(init) if state is None else np.asarray(state, dtype="<f8")
+        aux_values = np.zeros((init.shape[0], optimizer.aux_width(init.shape[1])), dtype="<f8")
         pipe = self._client.pipeline(transaction=True)
         pipe.set(self._name(key, "params"), init.tobytes(), ex=self.ttl)
         pipe.set(self._name(key, "state"), state_values.tobytes(), ex=self.ttl)
+        pipe.set(self._name(key, "aux"), aux_values.tobytes(), ex=self.ttl)
         pipe.delete(self._name(key, "meta"))
-        pipe.hset(self._name(key, "meta"), mapping={"t": samples_seen, "eta_scale": 1.0})
+        meta = new_meta(samples_seen).tolist()  # floats, not numpy scalars, on the wire
+        pipe.hset(self._name(key, "meta"), mapping=dict(zip(META_NAMES, meta, strict=True)))
         pipe.expire(self._name(key, "meta"), self.ttl)
         pipe.set(self._name(key, "config"), json.dumps(spec), ex=self.ttl)
         self._call(pipe.execute)
@@ -267,7 +293,28 @@ class RedisStore(ParameterStore):
         order = np.argsort(rows, kind="stable")
         return rows[order].astype("<i4"), order
 
-    def pull(self, key, rows=None):
+    def optimizer(self, key):
+        return self._config(key)[0]
+
+    def _widths(self, key) -> dict[str, int]:
+        """Columns of each array of ``key``; arrays of no columns are not stored."""
+        config, _, n_cols = self._config(key)
+        return {
+            "params": n_cols,
+            "state": n_cols if config.has_state else 0,
+            "aux": config.aux_width(n_cols),
+        }
+
+    @staticmethod
+    def _unsorted(blob: bytes, n_cols: int, order: np.ndarray | None) -> np.ndarray:
+        values = np.frombuffer(blob, dtype="<f8").reshape(-1, n_cols)
+        if order is None:
+            return values.copy()
+        out = np.empty_like(values)
+        out[order] = values
+        return out
+
+    def _pull_params(self, key, rows):
         n_cols = self._config(key)[2]
         sorted_rows, order = self._sorted_rows(key, rows)
         blob = self._call(
@@ -275,12 +322,54 @@ class RedisStore(ParameterStore):
             keys=[self._name(key, "params")],
             args=[n_cols, sorted_rows.size, sorted_rows.tobytes()],
         )
-        values = np.frombuffer(blob, dtype="<f8").reshape(sorted_rows.size, n_cols)
-        if order is None:
-            return values.copy()
-        out = np.empty_like(values)
-        out[order] = values
-        return out
+        return self._unsorted(blob, n_cols, order)
+
+    def pull_table(self, key, rows=None):
+        config, _, n_cols = self._config(key)
+        widths = self._widths(key)
+        sorted_rows, order = self._sorted_rows(key, rows)
+        pipe = self._client.pipeline(transaction=False)
+        for name, width in widths.items():
+            if width:
+                self._pull_script(
+                    keys=[self._name(key, name)],
+                    args=[width, sorted_rows.size, sorted_rows.tobytes()],
+                    client=pipe,
+                )
+        pipe.hmget(self._name(key, "meta"), META_NAMES)
+        *blobs, meta = self._call(pipe.execute)
+        arrays = {}
+        for name, width in widths.items():
+            if width:
+                arrays[name] = self._unsorted(blobs.pop(0), width, order)
+            else:
+                arrays[name] = np.zeros((0, n_cols if name == "state" else 0))
+        return ModelTable(
+            arrays["params"], arrays["state"], arrays["aux"], np.array(meta, dtype=float), config
+        )
+
+    def add_table(self, key, rows, delta):
+        sorted_rows, order = self._sorted_rows(key, rows)
+        pipe = self._client.pipeline(transaction=True)
+        for name, width in self._widths(key).items():
+            if width:
+                change = getattr(delta, name)
+                if order is not None:
+                    change = change[order]
+                self._add_script(
+                    keys=[self._name(key, name)],
+                    args=[
+                        width,
+                        sorted_rows.size,
+                        sorted_rows.tobytes(),
+                        np.ascontiguousarray(change, dtype="<f8").tobytes(),
+                    ],
+                    client=pipe,
+                )
+        for name, change in zip(META_NAMES, delta.meta, strict=True):
+            if change:
+                pipe.hincrbyfloat(self._name(key, "meta"), name, float(change))
+        self._call(pipe.execute)
 
     def push(self, key, grad, rows=None, n_samples=1):
         config, _, n_cols = self._config(key)

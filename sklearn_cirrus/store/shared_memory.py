@@ -4,12 +4,13 @@ Every array is a ``.npy`` file under ``/dev/shm`` (POSIX shared memory on Linux;
 temporary folder elsewhere) mapped into each process with ``numpy.memmap``, so a worker
 reconnects from the folder's path alone and reads only the pages its rows live on.
 
-Pulls are lock-free, Hogwild-style (Recht et al., 2011): a worker may read a row while
-another updates it, a staleness asynchronous SGD tolerates. Pushes to one key, and
-counter increments, are serialised by an advisory file lock (``flock``): without it,
-two processes pushing to the same rows lost a quarter of their updates in a tight loop
-(the intercept row is in every push), and a lock held for the few microseconds of a
-numpy update costs far less than that.
+Compiled kernels update the mapped arrays in place, lock-free, Hogwild-style (Recht et
+al., 2011): a worker may read a row while another updates it, and a rare concurrent
+update of the same coordinate is lost, which asynchronous SGD tolerates. Gradient
+pushes and table adds to one key, and counter increments, go through numpy and are
+serialised by an advisory file lock (``flock``): without it, two processes pushing to
+the same rows lost a quarter of their updates in a tight loop (numpy's read-modify-write
+of a whole row block is far wider than a compiled kernel's one coordinate).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import ArrayStore
+from .base import ArrayStore, block_width, table_views
 from .optimizers import META_SIZE, OptimizerConfig
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -73,25 +74,21 @@ class SharedMemoryStore(ArrayStore):
 
     def _allocate(self, key, shape, optimizer):
         self._open.pop(key, None)
-        state_shape = shape if optimizer.has_state else (0, shape[1])
-        for suffix, array_shape in (
-            ("params", shape),
-            ("state", state_shape),
-            ("meta", (META_SIZE,)),
-        ):
+        block_shape = (shape[0], block_width(shape[1], optimizer))
+        for suffix, array_shape in (("block", block_shape), ("meta", (META_SIZE,))):
             np.lib.format.open_memmap(self._path(key, suffix), mode="w+", shape=array_shape)
-        self._path(key, "json").write_text(json.dumps(dataclasses.asdict(optimizer)))
+        spec = {"optimizer": dataclasses.asdict(optimizer), "n_cols": shape[1]}
+        self._path(key, "json").write_text(json.dumps(spec))
 
     def _arrays(self, key):
         if key not in self._open:
             try:
-                config = OptimizerConfig(**json.loads(self._path(key, "json").read_text()))
+                spec = json.loads(self._path(key, "json").read_text())
             except FileNotFoundError:
                 raise KeyError(f"no parameters named {key!r} in store {str(self.root)!r}") from None
-            arrays = [
-                np.load(self._path(key, s), mmap_mode="r+") for s in ("params", "state", "meta")
-            ]
-            self._open[key] = (*arrays, config)
+            block, meta = (np.load(self._path(key, s), mmap_mode="r+") for s in ("block", "meta"))
+            config = OptimizerConfig(**spec["optimizer"])
+            self._open[key] = table_views(block, spec["n_cols"], config, meta)
         return self._open[key]
 
     @contextmanager

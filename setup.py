@@ -1,0 +1,17 @@
+"""Builds the compiled worker kernels; everything else is declared in setup.cfg."""
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=cythonize(
+        [
+            Extension(
+                "sklearn_cirrus.kernels._linear_sgd",
+                ["sklearn_cirrus/kernels/_linear_sgd.pyx"],
+                extra_compile_args=["-O3"],
+            )
+        ],
+        compiler_directives={"language_level": "3"},
+    )
+)

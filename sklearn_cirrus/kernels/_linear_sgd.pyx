@@ -1,0 +1,826 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False
+"""Compiled minibatch SGD for linear models: gather, loss, gradient, update, scatter.
+
+One call trains on a whole shard, minibatch after minibatch, updating the store's
+arrays in place and without the GIL. Against a local store those arrays are the store's
+own (shared memory or this process's memory) and several workers update them at once,
+lock-free (Hogwild, Recht et al. 2011); against a remote store they are a worker's
+pulled copy of the rows a minibatch touches, and the worker pushes the difference.
+
+The table of one model (see :class:`~sklearn_cirrus.store.base.ModelTable`):
+
+- ``params[r, k]``: weight of feature ``r`` for output ``k``; the row ``intercept_row``
+  holds the intercepts (and is never penalised);
+- ``state[r, k]``: the optimizer's per-coordinate state (adagrad's sum of squared
+  gradients, the momentum methods' velocity); no rows for plain SGD;
+- ``aux[r, 0]``: the row's penalty clock, the value of the global clock when the row
+  was last brought up to date; with L1, ``aux[r, 1 + k]``: the L1 penalty already
+  applied to the coordinate and, for adagrad, ``aux[r, 1 + n_outputs + k]``: the L1
+  penalty it could have received so far (cumulative-penalty L1);
+- ``meta``: samples seen (the ``t`` of the schedules), the step-size scale, and the two
+  global penalty clocks: the sum of log L2 decay factors and the sum of penalty steps.
+
+Regularisation is exact and lazy ("just in time", Lipton & Elkan 2015): a row a
+minibatch does not touch owes the penalty of that step; when it is next touched (or
+read), the decay of every step it missed is applied in closed form from the clocks, so
+the model minimises ``mean loss + alpha * R(w)`` over all features, as scikit-learn's
+``SGDClassifier`` does, whatever the feature frequencies.
+
+- ``sgd``: each step multiplies every weight by ``d = 1 - eta * l2`` and subtracts
+  ``eta`` times the loss gradient (the non-lazy update of the whole objective). The log
+  of the product of the ``d`` of missed steps is a difference of clocks, so the lazy
+  model equals the eager one for every schedule. L1 is the cumulative penalty of
+  Tsuruoka et al. (2009), as in scikit-learn, which gives exact zeros.
+- ``momentum`` / ``nesterov``: the velocity carries the loss gradient only; the penalty
+  is applied outside it with the step ``eta / (1 - momentum)``, the step the loss
+  gradient takes once the velocity has settled, so the fixed point is again the
+  objective's minimiser.
+- ``adagrad``: the composite-objective form of Duchi et al. (2011): the accumulator
+  sees loss gradients only and the penalty is a proximal step with the coordinate's own
+  step size ``step = eta / (sqrt(G) + eps)``: a division by ``1 + step * l2`` for L2,
+  and for L1 the cumulative penalty with each coordinate's own total ``sum(step) * l1``
+  (a plain soft-threshold per step leaves weights jittering around zero under noisy
+  minibatch gradients; the cumulative form lets them settle at exactly zero). A row's
+  accumulator does not change while it is untouched, so its missed steps owe an L2
+  decay of ``exp(-l2 * sum(eta) / h)`` (the limit of the per-step prox for small
+  steps) and an L1 penalty of ``l1 * sum(eta) / h``.
+"""
+
+from libc.math cimport exp, fabs, log, log1p, pow, sqrt
+from libc.stdlib cimport free, malloc
+from libc.string cimport memset
+
+import numpy as np
+
+# loss identifiers, in the order of LOSSES
+cdef enum:
+    HINGE, PERCEPTRON, SQUARED_HINGE, LOG_LOSS, MODIFIED_HUBER, SQUARED_ERROR, HUBER, \
+    EPSILON_INSENSITIVE, SQUARED_EPSILON_INSENSITIVE
+
+LOSSES = (
+    "hinge", "perceptron", "squared_hinge", "log_loss", "modified_huber", "squared_error",
+    "huber", "epsilon_insensitive", "squared_epsilon_insensitive",
+)
+
+cdef enum:
+    SGD, MOMENTUM, NESTEROV, ADAGRAD
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad")
+
+cdef enum:
+    CONSTANT, OPTIMAL, INVSCALING, ADAPTIVE
+
+SCHEDULES = ("constant", "optimal", "invscaling", "adaptive")
+
+# slots of the meta array
+cdef enum:
+    T_SLOT, ETA_SCALE_SLOT, LOG_DECAY_SLOT, PENALTY_STEPS_SLOT
+
+META_SIZE = 4
+# scikit-learn clips dloss to this magnitude to avoid overflow (``MAX_DLOSS``)
+cdef double MAX_DLOSS = 1e12
+# the smallest L2 decay factor of one step: keeps the log clock finite where
+# ``1 - eta * l2`` would reach 0 (scikit-learn clips it at 0)
+cdef double MIN_DECAY = 1e-300
+
+
+cdef struct Rule:
+    int optimizer
+    int schedule
+    double eta0
+    double power_t
+    double alpha
+    double optimal_init
+    double momentum
+    double epsilon
+    double l2
+    double l1
+    # penalty step = eta * penalty_scale (1 / (1 - momentum) for the momentum methods)
+    double penalty_scale
+
+
+cdef struct Model:
+    int loss
+    double epsilon
+    int n_outputs
+    bint classification
+    bint fit_intercept
+    int intercept_row
+    double *positive_weight
+    double *negative_weight
+
+
+cdef Rule make_rule(config):
+    cdef Rule rule
+    rule.optimizer = OPTIMIZERS.index(config.name)
+    rule.schedule = SCHEDULES.index(config.learning_rate)
+    rule.eta0 = config.eta0
+    rule.power_t = config.power_t
+    rule.alpha = config.alpha
+    rule.optimal_init = config.optimal_init
+    rule.momentum = config.momentum
+    rule.epsilon = config.adagrad_epsilon
+    rule.l2 = config.l2
+    rule.l1 = config.l1
+    rule.penalty_scale = 1.0
+    if rule.optimizer == MOMENTUM or rule.optimizer == NESTEROV:
+        rule.penalty_scale = 1.0 / (1.0 - config.momentum)
+    return rule
+
+
+cdef inline double step_size(Rule *rule, double *meta) noexcept nogil:
+    cdef double t = meta[T_SLOT]
+    cdef double eta
+    if rule.schedule == OPTIMAL:
+        eta = 1.0 / (rule.alpha * (rule.optimal_init + t))
+    elif rule.schedule == INVSCALING:
+        eta = rule.eta0 / pow(t + 1.0, rule.power_t)
+    else:
+        eta = rule.eta0
+    return eta * meta[ETA_SCALE_SLOT]
+
+
+cdef inline double soft_threshold(double w, double amount) noexcept nogil:
+    if w > amount:
+        return w - amount
+    if w < -amount:
+        return w + amount
+    return 0.0
+
+
+cdef inline void cumulative_l1(double *w, double *applied, double u) noexcept nogil:
+    """Tsuruoka et al.'s cumulative L1 step, as scikit-learn's ``l1penalty``."""
+    cdef double z = w[0]
+    if z > 0.0:
+        w[0] = max(0.0, z - (u + applied[0]))
+    elif z < 0.0:
+        w[0] = min(0.0, z + (u - applied[0]))
+    applied[0] += w[0] - z
+
+
+cdef inline double exp_minus(double x) noexcept nogil:
+    """``exp(-x)`` for ``x >= 0``; a Taylor polynomial where x is tiny (most rows, most
+    steps), exact to ~1e-14 relative there and several times cheaper than ``exp``."""
+    if x < 1e-3:
+        return 1.0 - x * (1.0 - x * (0.5 - x * (1.0 / 6.0)))
+    return exp(-x)
+
+
+cdef inline void catch_up_row(
+    Rule *rule, double *meta, double *w, double *state, double *aux, int n_outputs
+) noexcept nogil:
+    """Apply the penalty of every step the row missed, in closed form (module doc)."""
+    cdef int k
+    cdef double owed, h, decay
+    if rule.optimizer == ADAGRAD:
+        owed = meta[PENALTY_STEPS_SLOT] - aux[0]
+        if owed > 0.0:
+            for k in range(n_outputs):
+                h = sqrt(state[k]) + rule.epsilon
+                if rule.l1 > 0.0:
+                    aux[1 + n_outputs + k] += rule.l1 * owed / h
+                    cumulative_l1(&w[k], &aux[1 + k], aux[1 + n_outputs + k])
+                if rule.l2 > 0.0:
+                    w[k] *= exp_minus(rule.l2 * owed / h)
+        aux[0] = meta[PENALTY_STEPS_SLOT]
+        return
+    owed = meta[LOG_DECAY_SLOT] - aux[0]
+    if owed < 0.0:
+        decay = exp_minus(-owed)
+        for k in range(n_outputs):
+            w[k] *= decay
+    aux[0] = meta[LOG_DECAY_SLOT]
+    if rule.l1 > 0.0:
+        for k in range(n_outputs):
+            cumulative_l1(&w[k], &aux[1 + k], rule.l1 * meta[PENALTY_STEPS_SLOT])
+
+
+cdef inline void update_row(
+    Rule *rule,
+    double eta,
+    double decay,
+    double log_decay_after,
+    double penalty_steps_after,
+    bint penalised,
+    double *w,
+    double *state,
+    double *aux,
+    double *grad,
+    int n_outputs,
+) noexcept nogil:
+    """One optimizer step of a row with its mean loss gradient ``grad``, plus the penalty."""
+    cdef int k
+    cdef double g, h, step, velocity, previous
+    for k in range(n_outputs):
+        g = grad[k]
+        if rule.optimizer == ADAGRAD:
+            state[k] += g * g
+            h = sqrt(state[k]) + rule.epsilon
+            if not penalised:
+                w[k] -= eta * g / h
+            elif rule.l1 > 0.0:
+                step = eta / h
+                w[k] -= step * g
+                aux[1 + n_outputs + k] += step * rule.l1
+                cumulative_l1(&w[k], &aux[1 + k], aux[1 + n_outputs + k])
+                w[k] /= 1.0 + step * rule.l2
+            else:  # (w - step * g) / (1 + step * l2), with one division
+                w[k] = (w[k] * h - eta * g) / (h + eta * rule.l2)
+            continue
+        if not penalised:
+            decay = 1.0
+        if rule.optimizer == SGD:
+            w[k] = w[k] * decay - eta * g
+        elif rule.optimizer == MOMENTUM:
+            velocity = rule.momentum * state[k] + g
+            state[k] = velocity
+            w[k] = w[k] * decay - eta * velocity
+        else:  # nesterov, in the form of Sutskever et al. (2013)
+            previous = state[k]
+            velocity = rule.momentum * previous - eta * g
+            state[k] = velocity
+            w[k] = w[k] * decay - rule.momentum * previous + (1.0 + rule.momentum) * velocity
+        if penalised and rule.l1 > 0.0:
+            cumulative_l1(&w[k], &aux[1 + k], rule.l1 * penalty_steps_after)
+    if penalised:
+        aux[0] = penalty_steps_after if rule.optimizer == ADAGRAD else log_decay_after
+
+
+cdef inline void loss_and_derivative(
+    int loss, double p, double y, double epsilon, double *out_loss, double *out_dloss
+) noexcept nogil:
+    """scikit-learn's ``_sgd_fast`` losses, term for term; log-loss computed stably."""
+    cdef double z, r, e, threshold
+    if loss == HINGE or loss == PERCEPTRON:
+        z = p * y
+        threshold = 1.0 if loss == HINGE else 0.0
+        if z <= threshold:
+            out_loss[0] = threshold - z
+            out_dloss[0] = -y
+        else:
+            out_loss[0] = 0.0
+            out_dloss[0] = 0.0
+    elif loss == SQUARED_HINGE:
+        z = 1.0 - p * y
+        if z > 0.0:
+            out_loss[0] = z * z
+            out_dloss[0] = -2.0 * y * z
+        else:
+            out_loss[0] = 0.0
+            out_dloss[0] = 0.0
+    elif loss == LOG_LOSS:
+        z = p * y
+        if z > 0.0:
+            e = exp(-z)
+            out_loss[0] = log1p(e)
+            out_dloss[0] = -y * e / (1.0 + e)
+        else:
+            e = exp(z)
+            out_loss[0] = log1p(e) - z
+            out_dloss[0] = -y / (1.0 + e)
+    elif loss == MODIFIED_HUBER:
+        z = p * y
+        if z >= 1.0:
+            out_loss[0] = 0.0
+            out_dloss[0] = 0.0
+        elif z >= -1.0:
+            out_loss[0] = (1.0 - z) * (1.0 - z)
+            out_dloss[0] = -2.0 * (1.0 - z) * y
+        else:
+            out_loss[0] = -4.0 * z
+            out_dloss[0] = -4.0 * y
+    elif loss == SQUARED_ERROR:
+        r = p - y
+        out_loss[0] = 0.5 * r * r
+        out_dloss[0] = r
+    elif loss == HUBER:
+        r = p - y
+        if fabs(r) <= epsilon:
+            out_loss[0] = 0.5 * r * r
+            out_dloss[0] = r
+        else:
+            out_loss[0] = epsilon * fabs(r) - 0.5 * epsilon * epsilon
+            out_dloss[0] = epsilon if r > 0.0 else -epsilon
+    elif loss == EPSILON_INSENSITIVE:
+        r = p - y
+        out_loss[0] = max(fabs(r) - epsilon, 0.0)
+        out_dloss[0] = 1.0 if r > epsilon else (-1.0 if r < -epsilon else 0.0)
+    else:  # squared_epsilon_insensitive
+        r = p - y
+        z = max(fabs(r) - epsilon, 0.0)
+        out_loss[0] = z * z
+        out_dloss[0] = 2.0 * z if r > 0.0 else -2.0 * z
+
+
+cdef inline double sample_derivatives(
+    Model *model, double *prediction, double y, double sample_weight, double scale,
+    double *dloss
+) noexcept nogil:
+    """Per output: ``dloss`` (weighted, clipped, times ``scale``); returns the weighted loss."""
+    cdef int k
+    cdef double target, weight, loss, d, total = 0.0
+    for k in range(model.n_outputs):
+        if not model.classification:
+            target = y
+            weight = sample_weight
+        else:
+            if model.n_outputs == 1:
+                target = 1.0 if y == 1.0 else -1.0
+            else:
+                target = 1.0 if y == k else -1.0
+            weight = sample_weight * (
+                model.positive_weight[k] if target > 0 else model.negative_weight[k]
+            )
+        loss_and_derivative(model.loss, prediction[k], target, model.epsilon, &loss, &d)
+        if d > MAX_DLOSS:
+            d = MAX_DLOSS
+        elif d < -MAX_DLOSS:
+            d = -MAX_DLOSS
+        total += weight * loss
+        dloss[k] = weight * d * scale
+    return total
+
+
+cdef inline void advance_clocks(
+    Rule *rule, double *meta, double eta, double *decay, double *log_decay_after,
+    double *penalty_steps_after
+) noexcept nogil:
+    """The L2 decay factor of this step and the global clocks once it is done."""
+    cdef double penalty_step = eta * rule.penalty_scale
+    decay[0] = 1.0 - penalty_step * rule.l2
+    if decay[0] < MIN_DECAY:
+        decay[0] = MIN_DECAY
+    if rule.optimizer == ADAGRAD:
+        penalty_step = eta
+    log_decay_after[0] = meta[LOG_DECAY_SLOT] + log(decay[0])
+    penalty_steps_after[0] = meta[PENALTY_STEPS_SLOT] + penalty_step
+
+
+cdef inline void finish_step(
+    double *meta, int n_samples, double log_decay_after, double penalty_steps_after
+) noexcept nogil:
+    meta[T_SLOT] += n_samples
+    meta[LOG_DECAY_SLOT] = log_decay_after
+    meta[PENALTY_STEPS_SLOT] = penalty_steps_after
+
+
+cdef Py_ssize_t row_stride(double[:, :] array) except -1:
+    """Doubles from one row to the next: the arrays of one key may interleave in a table."""
+    if array.shape[0] > 0 and array.shape[1] > 1 and array.strides[1] != sizeof(double):
+        raise ValueError("model arrays need contiguous rows")
+    return array.strides[0] // sizeof(double)
+
+
+cdef Model make_model(kernel, int intercept_row, double[::1] positive, double[::1] negative):
+    cdef Model model
+    model.loss = LOSSES.index(kernel.loss)
+    model.epsilon = kernel.epsilon
+    model.n_outputs = kernel.n_outputs
+    model.classification = kernel.classification
+    model.fit_intercept = kernel.fit_intercept
+    model.intercept_row = intercept_row
+    model.positive_weight = &positive[0]
+    model.negative_weight = &negative[0]
+    return model
+
+
+def _class_weights(kernel):
+    ones = np.ones(kernel.n_outputs)
+    positive = ones if kernel.positive_weight is None else np.asarray(kernel.positive_weight, float)
+    negative = ones if kernel.negative_weight is None else np.asarray(kernel.negative_weight, float)
+    return np.ascontiguousarray(positive), np.ascontiguousarray(negative)
+
+
+cdef extern from *:
+    void prefetch "__builtin_prefetch"(const void *address) noexcept nogil
+
+# how many ids ahead a gather prefetches model rows: enough to overlap cache misses of
+# rows scattered over a large model, few enough to stay in the L1 cache
+cdef int PREFETCH_AHEAD = 16
+
+
+cdef struct RowMap:
+    # One minibatch's distinct model rows: an open-addressing map from row to its place
+    # among them (sized to the minibatch, so it stays in cache where one slot per model
+    # row would not), the place of every id, and the distinct rows in order.
+    unsigned int mask
+    int *slot_row
+    int *slot_place
+    int *place
+    int *touched
+    unsigned int *touched_slot
+    int n_touched
+
+
+cdef int row_map_init(RowMap *rows, long long capacity) except -1:
+    cdef unsigned int n_slots = 1
+    cdef unsigned int slot
+    while n_slots < 2 * capacity:
+        n_slots *= 2
+    rows.mask = n_slots - 1
+    rows.slot_row = <int *> malloc(n_slots * sizeof(int))
+    rows.slot_place = <int *> malloc(n_slots * sizeof(int))
+    rows.place = <int *> malloc(capacity * sizeof(int))
+    rows.touched = <int *> malloc(capacity * sizeof(int))
+    rows.touched_slot = <unsigned int *> malloc(capacity * sizeof(int))
+    rows.n_touched = 0
+    if (rows.slot_row == NULL or rows.slot_place == NULL or rows.place == NULL
+            or rows.touched == NULL or rows.touched_slot == NULL):
+        raise MemoryError("no memory for a minibatch's rows")
+    for slot in range(n_slots):
+        rows.slot_row[slot] = -1
+    return 0
+
+
+cdef void row_map_free(RowMap *rows) noexcept:
+    free(rows.slot_row)
+    free(rows.slot_place)
+    free(rows.place)
+    free(rows.touched)
+    free(rows.touched_slot)
+
+
+cdef inline void gather_rows(
+    RowMap *rows, const int *ids, long long n, const double *table, Py_ssize_t stride
+) noexcept nogil:
+    """Find the distinct rows of ``ids`` and each id's place among them."""
+    cdef long long j
+    cdef int row
+    cdef unsigned int hashed
+    rows.n_touched = 0
+    for j in range(n):
+        if j + PREFETCH_AHEAD < n:
+            # a row's params, state and clock usually share one cache line
+            prefetch(table + ids[j + PREFETCH_AHEAD] * stride)
+        row = ids[j]
+        hashed = (<unsigned int> row * 2654435761u) & rows.mask
+        while rows.slot_row[hashed] != row and rows.slot_row[hashed] != -1:
+            hashed = (hashed + 1) & rows.mask
+        if rows.slot_row[hashed] == -1:
+            rows.slot_row[hashed] = row
+            rows.slot_place[hashed] = rows.n_touched
+            rows.touched[rows.n_touched] = row
+            rows.touched_slot[rows.n_touched] = hashed
+            rows.n_touched += 1
+        rows.place[j] = rows.slot_place[hashed]
+
+
+cdef inline void release_rows(RowMap *rows) noexcept nogil:
+    cdef int slot
+    for slot in range(rows.n_touched):
+        rows.slot_row[rows.touched_slot[slot]] = -1
+
+
+def train_sparse(
+    kernel,
+    config,
+    double[:, :] params,
+    double[:, :] state,
+    double[:, :] aux,
+    double[::1] meta,
+    const double[::1] data,
+    const int[::1] indices,
+    const long long[::1] indptr,
+    const double[::1] y,
+    const double[::1] sample_weight,
+    int batch_size,
+):
+    """Train on CSR rows (``indices`` are rows of ``params``), ``batch_size`` at a time.
+
+    Returns ``(sum of weighted losses, minibatches)``.
+    """
+    cdef Rule rule = make_rule(config)
+    positive, negative = _class_weights(kernel)
+    cdef Model model = make_model(kernel, params.shape[0] - 1, positive, negative)
+    cdef int n_outputs = model.n_outputs
+    cdef int n_samples = y.shape[0]
+    cdef long long max_nnz = 1
+    cdef int start, stop, i, k, n, row, slot, n_batches = 0
+    cdef long long j, first
+    cdef double eta, decay, log_decay_after, penalty_steps_after, x, loss_sum = 0.0
+    start = 0
+    while start < n_samples:
+        stop = min(start + batch_size, n_samples)
+        max_nnz = max(max_nnz, indptr[stop] - indptr[start])
+        start = stop
+    cdef RowMap rows
+    cdef double *grad = <double *> malloc((max_nnz + 1) * n_outputs * sizeof(double))
+    cdef double *prediction = <double *> malloc(n_outputs * sizeof(double))
+    cdef double *dloss = <double *> malloc(n_outputs * sizeof(double))
+    cdef double *w = &params[0, 0]
+    cdef double *s = &state[0, 0] if state.shape[0] > 0 else NULL
+    cdef double *a = &aux[0, 0] if aux.shape[0] > 0 else NULL
+    cdef Py_ssize_t ws = row_stride(params), ss = row_stride(state), as_ = row_stride(aux)
+    cdef double *m = &meta[0]
+    cdef bint penalised = rule.l1 > 0.0 or rule.l2 > 0.0
+    cdef double *intercept_grad
+    memset(&rows, 0, sizeof(RowMap))
+    try:
+        row_map_init(&rows, max_nnz)
+        if grad == NULL or prediction == NULL or dloss == NULL:
+            raise MemoryError("no memory for a minibatch's gradient")
+        with nogil:
+            start = 0
+            while start < n_samples:
+                stop = min(start + batch_size, n_samples)
+                n = stop - start
+                eta = step_size(&rule, m)
+                first = indptr[start]
+                gather_rows(&rows, &indices[first], indptr[stop] - first, w, ws)
+                # each distinct row brought up to date once
+                if penalised:
+                    for slot in range(rows.n_touched):
+                        row = rows.touched[slot]
+                        catch_up_row(
+                            &rule, m, w + row * ws, s + row * ss if s != NULL else NULL,
+                            a + row * as_, n_outputs,
+                        )
+                for k in range((rows.n_touched + 1) * n_outputs):
+                    grad[k] = 0.0
+                intercept_grad = grad + rows.n_touched * n_outputs
+                # loss and gradient of the minibatch's mean loss
+                for i in range(start, stop):
+                    for k in range(n_outputs):
+                        prediction[k] = w[model.intercept_row * ws + k]
+                    for j in range(indptr[i], indptr[i + 1]):
+                        x = data[j]
+                        row = indices[j]
+                        for k in range(n_outputs):
+                            prediction[k] += x * w[row * ws + k]
+                    loss_sum += sample_derivatives(
+                        &model, prediction, y[i], sample_weight[i], 1.0 / n, dloss
+                    )
+                    for j in range(indptr[i], indptr[i + 1]):
+                        x = data[j]
+                        slot = rows.place[j - first] * n_outputs
+                        for k in range(n_outputs):
+                            grad[slot + k] += dloss[k] * x
+                    if model.fit_intercept:
+                        for k in range(n_outputs):
+                            intercept_grad[k] += dloss[k]
+                # update and scatter
+                advance_clocks(&rule, m, eta, &decay, &log_decay_after, &penalty_steps_after)
+                for slot in range(rows.n_touched):
+                    row = rows.touched[slot]
+                    update_row(
+                        &rule, eta, decay, log_decay_after, penalty_steps_after, penalised,
+                        w + row * ws, s + row * ss if s != NULL else NULL,
+                        a + row * as_ if a != NULL else NULL,
+                        grad + slot * n_outputs, n_outputs,
+                    )
+                release_rows(&rows)
+                if model.fit_intercept:
+                    row = model.intercept_row
+                    update_row(
+                        &rule, eta, decay, log_decay_after, penalty_steps_after, False,
+                        w + row * ws, s + row * ss if s != NULL else NULL,
+                        NULL, intercept_grad, n_outputs,
+                    )
+                finish_step(m, n, log_decay_after, penalty_steps_after)
+                n_batches += 1
+                start = stop
+    finally:
+        row_map_free(&rows)
+        free(grad)
+        free(prediction)
+        free(dloss)
+    return loss_sum, n_batches
+
+
+def train_dense(
+    kernel,
+    config,
+    double[:, :] params,
+    double[:, :] state,
+    double[:, :] aux,
+    double[::1] meta,
+    const double[:, ::1] X,
+    const double[::1] y,
+    const double[::1] sample_weight,
+    int batch_size,
+):
+    """Train on dense rows, ``batch_size`` at a time; every minibatch touches every row.
+
+    Returns ``(sum of weighted losses, minibatches)``.
+    """
+    cdef Rule rule = make_rule(config)
+    positive, negative = _class_weights(kernel)
+    cdef Model model = make_model(kernel, params.shape[0] - 1, positive, negative)
+    cdef int n_outputs = model.n_outputs
+    cdef int n_features = X.shape[1]
+    cdef int n_samples = X.shape[0]
+    cdef int start, stop, i, k, n, row, n_batches = 0
+    cdef double eta, decay, log_decay_after, penalty_steps_after, x, loss_sum = 0.0
+    cdef double *grad = <double *> malloc((n_features + 1) * n_outputs * sizeof(double))
+    cdef double *prediction = <double *> malloc(n_outputs * sizeof(double))
+    cdef double *dloss = <double *> malloc(n_outputs * sizeof(double))
+    cdef double *w = &params[0, 0]
+    cdef double *s = &state[0, 0] if state.shape[0] > 0 else NULL
+    cdef double *a = &aux[0, 0] if aux.shape[0] > 0 else NULL
+    cdef Py_ssize_t ws = row_stride(params), ss = row_stride(state), as_ = row_stride(aux)
+    cdef double *m = &meta[0]
+    cdef bint penalised = rule.l1 > 0.0 or rule.l2 > 0.0
+    cdef double *intercept_grad = grad + n_features * n_outputs
+    if grad == NULL or prediction == NULL or dloss == NULL:
+        free(grad)
+        free(prediction)
+        free(dloss)
+        raise MemoryError("no memory for a minibatch's gradient")
+    try:
+        with nogil:
+            start = 0
+            while start < n_samples:
+                stop = min(start + batch_size, n_samples)
+                n = stop - start
+                eta = step_size(&rule, m)
+                if penalised:  # owed only where other workers advanced the clocks
+                    for row in range(n_features):
+                        catch_up_row(
+                            &rule, m, w + row * ws,
+                            s + row * ss if s != NULL else NULL,
+                            a + row * as_, n_outputs,
+                        )
+                for k in range((n_features + 1) * n_outputs):
+                    grad[k] = 0.0
+                for i in range(start, stop):
+                    for k in range(n_outputs):
+                        prediction[k] = w[n_features * ws + k]
+                    for row in range(n_features):
+                        x = X[i, row]
+                        for k in range(n_outputs):
+                            prediction[k] += x * w[row * ws + k]
+                    loss_sum += sample_derivatives(
+                        &model, prediction, y[i], sample_weight[i], 1.0 / n, dloss
+                    )
+                    for row in range(n_features):
+                        x = X[i, row]
+                        for k in range(n_outputs):
+                            grad[row * n_outputs + k] += dloss[k] * x
+                    if model.fit_intercept:
+                        for k in range(n_outputs):
+                            intercept_grad[k] += dloss[k]
+                advance_clocks(
+                    &rule, m, eta, &decay, &log_decay_after, &penalty_steps_after
+                )
+                for row in range(n_features):
+                    update_row(
+                        &rule, eta, decay, log_decay_after, penalty_steps_after, penalised,
+                        w + row * ws, s + row * ss if s != NULL else NULL,
+                        a + row * as_ if a != NULL else NULL,
+                        grad + row * n_outputs, n_outputs,
+                    )
+                if model.fit_intercept:
+                    row = n_features
+                    update_row(
+                        &rule, eta, decay, log_decay_after, penalty_steps_after, False,
+                        w + row * ws, s + row * ss if s != NULL else NULL,
+                        NULL, intercept_grad, n_outputs,
+                    )
+                finish_step(m, n, log_decay_after, penalty_steps_after)
+                n_batches += 1
+                start = stop
+    finally:
+        free(grad)
+        free(prediction)
+        free(dloss)
+    return loss_sum, n_batches
+
+
+def train_factorization(
+    config,
+    double[:, :] users,
+    double[:, :] user_state,
+    double[::1] user_meta,
+    double[:, :] items,
+    double[:, :] item_state,
+    double[::1] item_meta,
+    const int[::1] user_ids,
+    const int[::1] item_ids,
+    const double[::1] y,
+    const double[::1] sample_weight,
+    int batch_size,
+    double global_mean,
+    double alpha,
+    double alpha_bias,
+):
+    """Biased matrix factorization, ``batch_size`` ratings a step, in place.
+
+    A row of ``users`` / ``items`` holds ``n_components`` factors then the bias; the ids
+    are rows of them. Each step moves every row its ratings touch by the optimizer step
+    of the gradient of ``mean((r - r_hat)^2 / 2 + alpha / 2 * (|p_u|^2 + |q_i|^2) +
+    alpha_bias / 2 * (b_u^2 + b_i^2))``, the regularisation applied per rating, as in
+    Funk's SVD and Surprise. Returns ``(sum of weighted squared errors / 2, steps)``.
+    """
+    cdef Rule rule = make_rule(config)
+    cdef int width = users.shape[1]
+    cdef int k_factors = width - 1
+    cdef int n_samples = y.shape[0]
+    cdef int start, stop, i, c, n, slot, n_batches = 0
+    cdef double eta_users, eta_items, decay = 1.0, error, weighted, scale, loss_sum = 0.0
+    cdef double *p
+    cdef double *q
+    cdef double *gu
+    cdef double *gi
+    cdef double *user_rows = &users[0, 0]
+    cdef double *item_rows = &items[0, 0]
+    cdef double *us = &user_state[0, 0] if user_state.shape[0] > 0 else NULL
+    cdef double *its = &item_state[0, 0] if item_state.shape[0] > 0 else NULL
+    cdef Py_ssize_t u_stride = row_stride(users), us_stride = row_stride(user_state)
+    cdef Py_ssize_t i_stride = row_stride(items), is_stride = row_stride(item_state)
+    cdef RowMap user_map
+    cdef RowMap item_map
+    cdef long long capacity = min(batch_size, n_samples) if n_samples > 0 else 1
+    cdef double *user_grad = <double *> malloc(capacity * width * sizeof(double))
+    cdef double *item_grad = <double *> malloc(capacity * width * sizeof(double))
+    memset(&user_map, 0, sizeof(RowMap))
+    memset(&item_map, 0, sizeof(RowMap))
+    try:
+        row_map_init(&user_map, capacity)
+        row_map_init(&item_map, capacity)
+        if user_grad == NULL or item_grad == NULL:
+            raise MemoryError("no memory for a minibatch's gradient")
+        with nogil:
+            start = 0
+            while start < n_samples:
+                stop = min(start + batch_size, n_samples)
+                n = stop - start
+                scale = 1.0 / n
+                eta_users = step_size(&rule, &user_meta[0])
+                eta_items = step_size(&rule, &item_meta[0])
+                gather_rows(&user_map, &user_ids[start], n, user_rows, u_stride)
+                gather_rows(&item_map, &item_ids[start], n, item_rows, i_stride)
+                for c in range(user_map.n_touched * width):
+                    user_grad[c] = 0.0
+                for c in range(item_map.n_touched * width):
+                    item_grad[c] = 0.0
+                for i in range(start, stop):
+                    p = user_rows + user_ids[i] * u_stride
+                    q = item_rows + item_ids[i] * i_stride
+                    error = global_mean + p[k_factors] + q[k_factors] - y[i]
+                    for c in range(k_factors):
+                        error += p[c] * q[c]
+                    loss_sum += 0.5 * sample_weight[i] * error * error
+                    weighted = sample_weight[i] * error * scale
+                    gu = user_grad + user_map.place[i - start] * width
+                    gi = item_grad + item_map.place[i - start] * width
+                    for c in range(k_factors):
+                        gu[c] += weighted * q[c] + alpha * scale * p[c]
+                        gi[c] += weighted * p[c] + alpha * scale * q[c]
+                    gu[k_factors] += weighted + alpha_bias * scale * p[k_factors]
+                    gi[k_factors] += weighted + alpha_bias * scale * q[k_factors]
+                for slot in range(user_map.n_touched):
+                    i = user_map.touched[slot]
+                    update_row(
+                        &rule, eta_users, decay, 0.0, 0.0, False, user_rows + i * u_stride,
+                        us + i * us_stride if us != NULL else NULL, NULL,
+                        user_grad + slot * width, width,
+                    )
+                for slot in range(item_map.n_touched):
+                    i = item_map.touched[slot]
+                    update_row(
+                        &rule, eta_items, decay, 0.0, 0.0, False, item_rows + i * i_stride,
+                        its + i * is_stride if its != NULL else NULL, NULL,
+                        item_grad + slot * width, width,
+                    )
+                release_rows(&user_map)
+                release_rows(&item_map)
+                user_meta[T_SLOT] += n
+                item_meta[T_SLOT] += n
+                n_batches += 1
+                start = stop
+    finally:
+        row_map_free(&user_map)
+        row_map_free(&item_map)
+        free(user_grad)
+        free(item_grad)
+    return loss_sum, n_batches
+
+
+def catch_up(config, double[:, :] params, double[:, :] state, double[:, :] aux,
+             double[::1] meta, int n_penalised):
+    """Bring rows ``0 .. n_penalised - 1`` of a table (or a pulled copy) up to date."""
+    cdef Rule rule = make_rule(config)
+    cdef int n_outputs = params.shape[1]
+    cdef int row
+    if aux.shape[0] == 0 or not (rule.l1 > 0.0 or rule.l2 > 0.0):
+        return
+    with nogil:
+        for row in range(n_penalised):
+            catch_up_row(
+                &rule, &meta[0], &params[row, 0],
+                &state[row, 0] if state.shape[0] > 0 else NULL, &aux[row, 0], n_outputs,
+            )
+
+
+def loss_values(str loss, const double[::1] p, const double[::1] y, double epsilon):
+    """``(loss, dloss)`` of each prediction, for tests against scikit-learn's losses."""
+    cdef int code = LOSSES.index(loss)
+    out_loss = np.empty(p.shape[0])
+    out_dloss = np.empty(p.shape[0])
+    cdef double[::1] l = out_loss
+    cdef double[::1] d = out_dloss
+    cdef int i
+    for i in range(p.shape[0]):
+        loss_and_derivative(code, p[i], y[i], epsilon, &l[i], &d[i])
+    return out_loss, out_dloss
