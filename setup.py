@@ -7,8 +7,8 @@ setup(
     ext_modules=cythonize(
         [
             Extension(
-                "sklearn_cirrus.kernels._linear_sgd",
-                ["sklearn_cirrus/kernels/_linear_sgd.pyx"],
+                "sklearn_cirrus.kernels._sgd",
+                ["sklearn_cirrus/kernels/_sgd.pyx"],
                 extra_compile_args=["-O3"],
             )
         ],

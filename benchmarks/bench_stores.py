@@ -1,8 +1,8 @@
-"""Sparse push and pull rates of the parameter stores, with 1, 2 and 4 concurrent workers.
+"""Sparse add and pull rates of the parameter stores, with 1, 2 and 4 concurrent workers.
 
 Two shapes of model: a linear model over 2**20 hashed features (one column; 1,000 rows a
 call) and the item factors of a recommender (10,000 rows of 51 columns; 500 rows a call).
-Each worker process pushes (then pulls) distinct rows drawn with power-law popularity,
+Each worker process adds deltas to (then pulls) distinct rows drawn with power-law popularity,
 ``CALLS`` times, with the adagrad optimizer. The rate is element-updates (or
 element-reads) per second over all workers together. Redis runs on loopback, started by
 this script.
@@ -20,6 +20,8 @@ from _servers import local_redis
 from _table import machine, print_table
 
 from sklearn_cirrus.store import OptimizerConfig, SharedMemoryStore
+from sklearn_cirrus.store.base import ModelTable
+from sklearn_cirrus.store.optimizers import META_SIZE
 from sklearn_cirrus.store.redis_store import RedisStore
 
 # (name, rows of the model, columns, rows a call)
@@ -34,6 +36,16 @@ def _rows(seed: int, n_rows: int, per_call: int) -> list[np.ndarray]:
     return [np.unique(rng.choice(n_rows, size=per_call, p=weights)) for _ in range(CALLS)]
 
 
+def _add_ones(store, rows: np.ndarray, n_cols: int) -> None:
+    """What a worker on pulled rows sends back: a delta of every array of those rows."""
+    config = store.optimizer("w")
+    state = np.ones((rows.size, n_cols)) if config.has_state else np.zeros((0, n_cols))
+    delta = ModelTable(
+        np.ones((rows.size, n_cols)), state, np.zeros((0, 0)), np.zeros(META_SIZE), config
+    )
+    store.add_table("w", rows, delta)
+
+
 def _work(handle, seed, shape, barrier, results, operation):
     _, n_rows, n_cols, per_call = shape
     store = handle.connect()
@@ -42,8 +54,8 @@ def _work(handle, seed, shape, barrier, results, operation):
     started = time.perf_counter()
     elements = 0
     for rows in batches:
-        if operation == "push":
-            store.push("w", np.ones((rows.size, n_cols)), rows, n_samples=1)
+        if operation == "add":
+            _add_ones(store, rows, n_cols)
         else:
             store.pull("w", rows)
         elements += rows.size * n_cols
@@ -73,8 +85,8 @@ def _ray_work(handle, seed, shape, operation):
     batches = _rows(seed, n_rows, per_call)
     started = time.perf_counter()
     for rows in batches:
-        if operation == "push":
-            store.push("w", np.ones((rows.size, n_cols)), rows, n_samples=1)
+        if operation == "add":
+            _add_ones(store, rows, n_cols)
         else:
             store.pull("w", rows)
     return sum(rows.size for rows in batches) * n_cols, time.perf_counter() - started
@@ -95,7 +107,7 @@ def ray_actor_rows() -> list[list]:
                 store = RayActorStore()
                 store.create("w", np.zeros(shape[1:3]), OptimizerConfig("adagrad"))
                 rates = []
-                for operation in ("push", "pull"):
+                for operation in ("add", "pull"):
                     outcomes = ray.get(
                         [
                             work.remote(store.handle(), seed, shape, operation)
@@ -130,15 +142,15 @@ def measure(redis_url: str) -> None:
             for n_workers in (1, 2, 4):
                 store = make()
                 store.create("w", np.zeros(shape[1:3]), OptimizerConfig("adagrad"))
-                push = rate(store, shape, n_workers, "push")
+                added = rate(store, shape, n_workers, "add")
                 pull = rate(store, shape, n_workers, "pull")
-                rows.append([shape[0], name, n_workers, f"{push:,.0f}", f"{pull:,.0f}"])
+                rows.append([shape[0], name, n_workers, f"{added:,.0f}", f"{pull:,.0f}"])
                 store.delete()
     try:
         rows += ray_actor_rows()
     except ImportError:
         print("(Ray not installed: no Ray actor rows)")
-    print_table(["model", "store", "workers", "push element-updates/s", "pull elements/s"], rows)
+    print_table(["model", "store", "workers", "add element-updates/s", "pull elements/s"], rows)
 
 
 if __name__ == "__main__":

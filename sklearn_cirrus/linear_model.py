@@ -230,8 +230,8 @@ _COMMON_PARAMETERS_DOC = """
     random_state : int, RandomState instance or None, default=None
         Seeds shuffling and the validation split.
     learning_rate : {'constant', 'optimal', 'invscaling', 'adaptive'}, default='constant'
-        Step-size schedule, applied by the store to every push, with ``t`` counting
-        samples: ``eta0``; ``1 / (alpha * (t0 + t))``; ``eta0 / (t + 1) ** power_t``;
+        Step-size schedule of every step, with ``t`` counting samples seen:
+        ``eta0``; ``1 / (alpha * (t0 + t))``; ``eta0 / (t + 1) ** power_t``;
         ``eta0`` divided by 5 each time ``n_iter_no_change`` epochs bring no
         progress. The per-coordinate ``optimizer`` multiplies into it.
     eta0 : float, default=0.1
@@ -265,8 +265,10 @@ _COMMON_PARAMETERS_DOC = """
     batch_size : int, default=256
         Samples per minibatch, in [1, inf).
     optimizer : {'adagrad', 'sgd', 'momentum', 'nesterov'}, default='adagrad'
-        Update rule applied in the store on every push; adagrad and the momentum
-        methods keep per-coordinate state there.
+        Update rule of every step; adagrad and the momentum methods keep
+        per-coordinate state in the store. With a penalty, adagrad takes a
+        proximal step per coordinate and the momentum methods apply it outside
+        the velocity (docs/architecture.md, Regularisation).
     worker_memory_mb : int or None, default=1024
         Memory of one worker, in MB, enforced by the 'processes' executor. Too small
         a value for one batch is rejected before any worker starts.
@@ -310,8 +312,9 @@ class ServerlessSGDClassifier(LinearClassifierMixin, SparseCoefMixin, _BaseServe
     The scikit-learn counterpart is :class:`sklearn.linear_model.SGDClassifier`:
     the same losses and penalties, one-vs-rest for more than two classes. ``fit``
     stages the data as shards, starts a parameter store, and keeps ``n_workers``
-    stateless workers pulling the weights their minibatch touches and pushing
-    gradients, which the store applies with ``optimizer``.
+    stateless workers training on them: each runs a compiled SGD loop over its
+    shards that updates the weights its minibatches touch, in place in a local
+    store (lock-free), or on pulled rows it adds back to a remote one.
 
     Parameters
     ----------

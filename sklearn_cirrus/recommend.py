@@ -108,7 +108,8 @@ class ServerlessMatrixFactorization(CallbackSupportMixin, RegressorMixin, BaseEs
     power_t : float, default=0.5
         Exponent of the 'invscaling' schedule.
     optimizer : {'adagrad', 'sgd', 'momentum', 'nesterov'}, default='adagrad'
-        Update rule applied in the store on every push.
+        Update rule of every step: adagrad and the momentum methods keep
+        per-coordinate state in the store.
     batch_size : int, default=512
         Ratings per minibatch, in [1, inf).
     shuffle : bool, default=True

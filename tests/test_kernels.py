@@ -106,10 +106,86 @@ def _mean_loss(kernel, params, batch):
     return total / batch.n_samples
 
 
-def _table(kernel, params, optimizer):
-    store = MemoryStore()
-    store.create("model", params, kernel.update_rules(optimizer)["model"])
+class _Store(MemoryStore):
+    def tables(self):
+        return {"model": self.table("model")}
+
+
+def _table(kernel, params, optimizer, **create):
+    store = _Store()
+    store.create("model", params, kernel.update_rules(optimizer)["model"], **create)
     return store
+
+
+def _textbook(config, params, gradient, n_steps):
+    """The textbook update rules, coordinate by coordinate; ``gradient(params)``."""
+    params, state = params.copy(), np.zeros_like(params)
+    mu, eta = config.momentum, config.eta0
+    for _ in range(n_steps):
+        grad = gradient(params)
+        if config.name == "sgd":
+            params -= eta * grad
+        elif config.name == "momentum":
+            state = mu * state + grad
+            params -= eta * state
+        elif config.name == "nesterov":
+            previous = state.copy()
+            state = mu * state - eta * grad
+            params += -mu * previous + (1 + mu) * state
+        else:
+            state += grad**2
+            params -= eta * grad / (np.sqrt(state) + config.adagrad_epsilon)
+    return params, state
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "adagrad"])
+def test_each_optimizer_follows_its_textbook_rule(name, rng):
+    # squared error on one-hot rows: the mean gradient of a minibatch is (w - y) / n
+    kernel = LinearKernel(
+        "squared_error", 4, classification=False, penalty=None, fit_intercept=False
+    )
+    targets = rng.normal(size=4)
+    X = np.vstack([np.eye(4)] * 5)
+    batch = Batch(X, np.tile(targets, 5), np.ones(20))
+    params = np.r_[rng.normal(size=(4, 1)), [[0.0]]]
+    store = _table(kernel, params, OptimizerConfig(name, eta0=0.05))
+    kernel.train_tables(store.tables(), batch, batch_size=4)
+    expected, state = _textbook(
+        OptimizerConfig(name, eta0=0.05), params[:-1], lambda w: (w - targets[:, None]) / 4, 5
+    )
+    np.testing.assert_allclose(store.pull("model")[:-1], expected, rtol=1e-12)
+    if name != "sgd":
+        np.testing.assert_allclose(store.pull_state("model")[:-1], state, rtol=1e-12)
+
+
+def test_schedules_follow_the_samples_seen(rng):
+    kernel = LinearKernel("squared_error", 1, classification=False, penalty=None)
+    batch = Batch(np.ones((4, 1)), np.zeros(4), np.ones(4))
+    store = _table(
+        kernel,
+        np.array([[1.0], [0.0]]),
+        OptimizerConfig("sgd", eta0=0.5, learning_rate="invscaling"),
+    )
+    kernel.train_tables(store.tables(), batch, batch_size=3)  # steps of 3 rows, then 1
+    w, b = 1.0, 0.0
+    for t in (0, 3):
+        eta = 0.5 / (t + 1) ** 0.5
+        w, b = w - eta * (w + b), b - eta * (w + b)
+    np.testing.assert_allclose(store.pull("model")[:, 0], [w, b])
+    assert store.samples_seen("model") == 4
+    optimal = OptimizerConfig("sgd", learning_rate="optimal", alpha=0.1, optimal_init=10.0)
+    store = _table(kernel, np.array([[1.0], [0.0]]), optimal, samples_seen=10)
+    kernel.train_tables(store.tables(), Batch(np.ones((1, 1)), np.zeros(1), np.ones(1)), 1)
+    np.testing.assert_allclose(store.pull("model")[:, 0], [1.0 - 0.5, -0.5])
+
+
+def test_a_scaled_learning_rate_scales_later_steps():
+    kernel = LinearKernel("squared_error", 1, classification=False, penalty=None)
+    config = OptimizerConfig("sgd", eta0=1.0, learning_rate="adaptive")
+    store = _table(kernel, np.array([[1.0], [0.0]]), config)
+    store.scale_learning_rate("model", 0.2)
+    kernel.train_tables(store.tables(), Batch(np.ones((1, 1)), np.zeros(1), np.ones(1)), 1)
+    np.testing.assert_allclose(store.pull("model")[:, 0], [0.8, -0.2])
 
 
 @pytest.mark.parametrize(
@@ -134,7 +210,7 @@ def test_one_step_moves_by_the_gradient_of_the_mean_loss(
         shifted[index] -= 2e-6
         numeric[index] = (up - _mean_loss(kernel, shifted, batch)) / 2e-6
     store = _table(kernel, params, OptimizerConfig("sgd", eta0=0.1))
-    loss_sum, steps = kernel.train_table(store.table("model"), batch, batch_size=20)
+    loss_sum, steps = kernel.train_tables(store.tables(), batch, batch_size=20)
     assert steps == 1
     assert np.isclose(loss_sum / 20, _mean_loss(kernel, params, batch))
     # kinks of hinge-like losses are measure-zero; random parameters avoid them
@@ -145,7 +221,7 @@ def test_intercept_stays_without_fit_intercept(rng):
     kernel = _kernel(fit_intercept=False)
     params = rng.normal(size=kernel.shape)
     store = _table(kernel, params, OptimizerConfig("adagrad"))
-    kernel.train_table(store.table("model"), _batch(rng, 10, 6, 1, True), batch_size=4)
+    kernel.train_tables(store.tables(), _batch(rng, 10, 6, 1, True), batch_size=4)
     assert store.pull("model")[-1] == params[-1]
 
 
@@ -184,7 +260,7 @@ def test_lazy_l2_equals_eager_sgd_on_sparse_data(schedule, rng):
     params = rng.normal(size=kernel.shape)
     config = OptimizerConfig("sgd", eta0=0.05, learning_rate=schedule, alpha=0.05, optimal_init=20)
     store = _table(kernel, params, config)
-    kernel.train_table(store.table("model"), batch, batch_size=5)
+    kernel.train_tables(store.tables(), batch, batch_size=5)
     expected = _eager_sgd(kernel, params, batch, 5, config)
     np.testing.assert_allclose(store.pull("model"), expected, rtol=1e-7, atol=1e-9)
 
@@ -196,7 +272,7 @@ def test_dense_sgd_optimal_equals_the_non_lazy_update(rng):
     params = rng.normal(size=kernel.shape)
     config = OptimizerConfig("sgd", learning_rate="optimal", alpha=0.01, optimal_init=50)
     store = _table(kernel, params, config)
-    kernel.train_table(store.table("model"), batch, batch_size=8)
+    kernel.train_tables(store.tables(), batch, batch_size=8)
     # the non-lazy update, written out with the analytic gradient of the mean loss
     expected, t = params.copy(), 0.0
     for start in range(0, 40, 8):
@@ -220,7 +296,7 @@ def test_an_untouched_adagrad_row_decays_by_its_own_step_size(rng):
     state = store.table("model").state
     state[2] = 4.0  # h = 2 for feature 2, which no row of the batch has
     X = sp.csr_matrix(np.array([[1.0, 0.0, 0.0]] * 10))
-    kernel.train_table(store.table("model"), Batch(X, np.ones(10), np.ones(10)), batch_size=1)
+    kernel.train_tables(store.tables(), Batch(X, np.ones(10), np.ones(10)), batch_size=1)
     assert store.table("model").params[2, 0] == 2.0  # owed, not yet paid...
     # ...until read: ten steps of eta 0.1 at h = 2, as one closed-form decay
     assert np.isclose(store.pull("model")[2, 0], 2.0 * np.exp(-0.5 * 10 * 0.1 / 2.0), rtol=1e-12)
@@ -234,7 +310,7 @@ def test_l1_gives_exact_zeros(optimizer, rng):
     batch = Batch(X, (score > np.median(score)).astype(float), np.ones(400))
     store = _table(kernel, np.zeros(kernel.shape), OptimizerConfig(optimizer, eta0=0.05))
     for _ in range(5):
-        kernel.train_table(store.table("model"), batch, batch_size=10)
+        kernel.train_tables(store.tables(), batch, batch_size=10)
     coef = store.pull("model")[:-1]
     assert 0 < np.sum(coef == 0) < coef.size
 

@@ -1,4 +1,5 @@
-"""Parameter stores: sparse pull/push, optimizers applied on push, counters, namespaces."""
+"""Parameter stores: tables pulled and added to by rows, penalties read up to date, counters,
+namespaces, on every store."""
 
 import multiprocessing
 import pickle
@@ -13,6 +14,8 @@ from sklearn_cirrus.store import (
     SharedMemoryStore,
     make_store,
 )
+from sklearn_cirrus.store.base import ModelTable
+from sklearn_cirrus.store.optimizers import META_SIZE
 
 
 def make(kind, request):
@@ -32,97 +35,76 @@ def store(request):
     store.delete()
 
 
-def reference_updates(config, params, grads):
-    """The textbook update rules, written out once, coordinate by coordinate."""
-    params = params.copy()
-    state = np.zeros_like(params)
-    mu, eta = config.momentum, config.eta0
-    for grad in grads:
-        if config.name == "sgd":
-            params -= eta * grad
-        elif config.name == "momentum":
-            state = mu * state + grad
-            params -= eta * state
-        elif config.name == "nesterov":
-            previous = state.copy()
-            state = mu * state - eta * grad
-            params += -mu * previous + (1 + mu) * state
-        else:
-            state += grad**2
-            params -= eta * grad / (np.sqrt(state) + config.adagrad_epsilon)
-    return params
+def _delta(store, key, rows, rng):
+    """Random deltas for every array of ``rows`` of ``key``, as a worker would send."""
+    table = store.pull_table(key, rows)
+    return ModelTable(
+        rng.normal(size=table.params.shape),
+        rng.normal(size=table.state.shape),
+        rng.normal(size=table.aux.shape),
+        np.array([3.0, 0.0, -0.5, 0.25]),
+        table.optimizer,
+    )
 
 
-@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "adagrad"])
-def test_optimizer_applied_in_store_matches_reference(store, name, rng):
-    config = OptimizerConfig(name=name, eta0=0.05)
-    init = rng.normal(size=(6, 2))
-    grads = [rng.normal(size=(6, 2)) for _ in range(5)]
-    store.create("w", init, config)
-    for grad in grads:
-        store.push("w", grad)
-    np.testing.assert_allclose(store.pull("w"), reference_updates(config, init, grads))
-
-
-@pytest.mark.parametrize("name", ["sgd", "momentum", "nesterov", "adagrad"])
-def test_sparse_push_updates_only_its_rows(store, name, rng):
-    config = OptimizerConfig(name=name, eta0=0.05)
+@pytest.mark.parametrize("name", ["sgd", "adagrad"])
+def test_add_table_adds_to_its_rows_only(store, name, rng):
+    config = OptimizerConfig(name, l2=0.1, l1=0.01, penalised_rows=10)
     init = rng.normal(size=(10, 3))
     store.create("w", init, config)
-    rows = np.array([1, 4, 7])
-    grads = [rng.normal(size=(3, 3)) for _ in range(4)]
-    for grad in grads:
-        store.push("w", grad, rows)
-    pulled = store.pull("w")
+    rows = np.array([7, 1, 4])  # in any order
+    before = store.pull_table("w")
+    delta = _delta(store, "w", rows, rng)
+    store.add_table("w", rows, delta)
+    after = store.pull_table("w")
     untouched = np.setdiff1d(np.arange(10), rows)
-    np.testing.assert_array_equal(pulled[untouched], init[untouched])
-    np.testing.assert_allclose(pulled[rows], reference_updates(config, init[rows], grads))
-    np.testing.assert_allclose(store.pull("w", rows), pulled[rows])
+    for name_ in ("params", "state", "aux"):
+        old, new, change = (getattr(t, name_) for t in (before, after, delta))
+        if old.shape[0] == 0:  # plain SGD keeps no optimizer state
+            continue
+        np.testing.assert_array_equal(new[untouched], old[untouched])
+        np.testing.assert_allclose(new[rows], old[rows] + change)
+    np.testing.assert_allclose(after.meta, before.meta + delta.meta)
+    assert store.samples_seen("w") == 3.0
 
 
-def test_adagrad_state_is_per_coordinate(store):
-    store.create("w", np.zeros((2, 1)), OptimizerConfig("adagrad", eta0=1.0))
-    for _ in range(3):
-        store.push("w", np.array([[10.0]]), rows=np.array([0]))
-    store.push("w", np.array([[1.0], [1.0]]))
-    state = store.pull_state("w")
-    np.testing.assert_allclose(state[:, 0], [301.0, 1.0])
-    # row 1 has seen one gradient: its first step is the full eta0 (sign of the gradient)
-    assert store.pull("w")[1, 0] == pytest.approx(-1.0)
+def test_a_table_has_the_columns_its_rule_needs(store):
+    store.create("sgd", np.zeros((4, 2)), OptimizerConfig("sgd"))
+    store.create("l1", np.zeros((4, 2)), OptimizerConfig("adagrad", l1=0.1, penalised_rows=3))
+    plain, lasso = store.pull_table("sgd"), store.pull_table("l1")
+    assert plain.state.shape == (0, 2) and plain.aux.shape[1] == 0
+    # the clock, then the L1 penalty applied and owed per column
+    assert lasso.state.shape == (4, 2) and lasso.aux.shape == (4, 5)
 
 
-def test_schedules_follow_samples_pushed(store):
-    config = OptimizerConfig("sgd", eta0=0.5, learning_rate="invscaling", power_t=0.5)
-    store.create("w", np.zeros((1, 1)), config)
-    store.push("w", np.ones((1, 1)), n_samples=3)  # step 0.5 / 1 ** 0.5
-    store.push("w", np.ones((1, 1)), n_samples=1)  # step 0.5 / 4 ** 0.5
-    assert store.pull("w")[0, 0] == pytest.approx(-0.75)
-    assert store.samples_seen("w") == 4
-    optimal = OptimizerConfig("sgd", learning_rate="optimal", alpha=0.1, optimal_init=10.0)
-    store.create("v", np.zeros((1, 1)), optimal, samples_seen=10)
-    store.push("v", np.ones((1, 1)))
-    assert store.pull("v")[0, 0] == pytest.approx(-1.0 / (0.1 * 20.0))
+def test_pull_brings_penalised_rows_up_to_date(store):
+    config = OptimizerConfig("sgd", l2=0.5, penalised_rows=2)
+    store.create("w", np.ones((3, 1)), config)
+    # two steps of eta 0.1 went by without touching any row: each owes 0.95 ** 2
+    clocks = np.zeros(4)
+    clocks[2] = 2 * np.log(1 - 0.1 * 0.5)
+    store.add_table(
+        "w", None, ModelTable(np.zeros((3, 1)), np.zeros((0, 1)), np.zeros((3, 1)), clocks, config)
+    )
+    np.testing.assert_allclose(store.pull("w")[:, 0], [0.9025, 0.9025, 1.0])
+    np.testing.assert_allclose(store.pull("w", np.array([2, 0]))[:, 0], [1.0, 0.9025])
+    # a pull reads; the stored rows still owe their decay to whoever trains on them
+    assert store.pull_table("w").params[0, 0] == 1.0
 
 
-def test_scale_learning_rate_divides_later_steps(store):
+def test_scale_learning_rate_scales_the_stored_step(store):
     store.create("w", np.zeros((1, 1)), OptimizerConfig("sgd", eta0=1.0, learning_rate="adaptive"))
     store.scale_learning_rate("w", 0.2)
-    store.push("w", np.ones((1, 1)))
-    assert store.pull("w")[0, 0] == pytest.approx(-0.2)
+    store.scale_learning_rate("w", 0.5)
+    assert store.pull_table("w").meta[1] == pytest.approx(0.1)
 
 
-def test_resume_from_saved_state(store, rng):
+def test_resume_keeps_state_and_position(store, rng):
     config = OptimizerConfig("adagrad", eta0=0.1)
-    init = rng.normal(size=(4, 1))
-    grads = [rng.normal(size=(4, 1)) for _ in range(4)]
-    store.create("w", init, config)
-    for grad in grads[:2]:
-        store.push("w", grad)
-    params, state = store.pull("w"), store.pull_state("w")
-    store.create("w", params, config, state=state)
-    for grad in grads[2:]:
-        store.push("w", grad)
-    np.testing.assert_allclose(store.pull("w"), reference_updates(config, init, grads))
+    state = rng.uniform(size=(4, 1))
+    store.create("w", rng.normal(size=(4, 1)), config, state=state, samples_seen=12.0)
+    np.testing.assert_array_equal(store.pull_state("w"), state)
+    assert store.samples_seen("w") == 12.0
 
 
 def test_counters_and_flags(store):
@@ -137,7 +119,7 @@ def test_counters_and_flags(store):
 def test_handle_pickles_and_reconnects(store, rng):
     store.create("w", rng.normal(size=(3, 1)), OptimizerConfig("sgd"))
     other = pickle.loads(pickle.dumps(store.handle())).connect()
-    other.push("w", np.ones((3, 1)))
+    other.add_table("w", np.arange(3), ModelTable(np.ones((3, 1)), *_empty(1)))
     other.incr("n")
     np.testing.assert_allclose(store.pull("w"), other.pull("w"))
     assert store.get("n") == 1
@@ -158,25 +140,30 @@ def test_missing_key_names_it(store):
         store.pull("nope")
 
 
-def _push_many(handle, n_pushes):
+def _empty(n_cols):
+    """The state, aux, meta and rule of a delta to plain-SGD parameters."""
+    return np.zeros((0, n_cols)), np.zeros((0, 0)), np.zeros(META_SIZE), OptimizerConfig("sgd")
+
+
+def _add_many(handle, n_adds):
     store = handle.connect()
-    for _ in range(n_pushes):
-        store.push("w", np.ones((4, 1)), rows=np.array([0, 1, 2, 3]))
+    for _ in range(n_adds):
+        store.add_table("w", np.array([0, 1, 2, 3]), ModelTable(np.ones((4, 1)), *_empty(1)))
 
 
 @pytest.mark.parametrize("kind", ["shm", "redis"])
-def test_concurrent_pushes_from_processes_lose_nothing(kind, request):
+def test_concurrent_adds_from_processes_lose_nothing(kind, request):
     store = make(kind, request)
     try:
         store.create("w", np.zeros((4, 1)), OptimizerConfig("sgd", eta0=1.0))
         context = multiprocessing.get_context("forkserver")
-        workers = [context.Process(target=_push_many, args=(store.handle(), 1000)) for _ in "ab"]
+        workers = [context.Process(target=_add_many, args=(store.handle(), 1000)) for _ in "ab"]
         for worker in workers:
             worker.start()
         for worker in workers:
             worker.join()
             assert worker.exitcode == 0
-        np.testing.assert_array_equal(store.pull("w"), -2000.0)
+        np.testing.assert_array_equal(store.pull("w"), 2000.0)
     finally:
         store.delete()
 

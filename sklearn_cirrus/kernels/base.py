@@ -64,34 +64,22 @@ RowPlan = tuple[dict[str, np.ndarray], Batch]
 class Kernel(Protocol):
     """A model kept in the store as named 2-D arrays, and how workers train it.
 
-    ``init_params`` (kernel-specific arguments) returns ``{key: array}`` and
-    ``update_rules`` the rule each key's store arrays are updated by. ``row_planner()``
-    gives, once per invocation, the callable that maps each minibatch to the rows of
-    every key it needs and the minibatch renumbered to match.
-
-    A kernel trains in one of two ways. A *table kernel* (``KEY`` and ``train_table``)
-    runs a compiled loop over whole shards that updates a :class:`ModelTable` in place:
-    the store's own arrays when the worker shares its memory, a pulled copy otherwise.
-    A *gradient kernel* (``loss_grad``) returns the gradient of one minibatch, which
-    the worker pushes for the store to apply.
+    ``init_params`` (kernel-specific arguments) returns ``{key: array}`` for every key
+    of ``KEYS``, and ``update_rules`` the rule each key's store arrays follow.
+    ``train_tables`` runs the compiled loop over a shard, ``batch_size`` rows a step,
+    updating one :class:`ModelTable` a key in place: the store's own arrays when the
+    worker shares its memory, else pulled copies of the rows the shard's ids index
+    (``row_planner()`` maps a minibatch to those rows and renumbers it to match).
     """
+
+    KEYS: tuple[str, ...]
 
     def update_rules(self, optimizer: OptimizerConfig) -> dict[str, OptimizerConfig]: ...
 
     def row_planner(self) -> Callable[[Batch], RowPlan]: ...
 
-    def worker_model_bytes(self, batch_size: int, sparse: bool) -> int: ...
-
-
-class TableKernel(Kernel, Protocol):
-    KEY: str
-
-    def train_table(
-        self, table: ModelTable, shard: Batch, batch_size: int
+    def train_tables(
+        self, tables: dict[str, ModelTable], shard: Batch, batch_size: int
     ) -> tuple[float, int]: ...
 
-
-class GradientKernel(Kernel, Protocol):
-    def loss_grad(
-        self, params: dict[str, np.ndarray], batch: Batch
-    ) -> tuple[float, dict[str, np.ndarray]]: ...
+    def worker_model_bytes(self, batch_size: int, sparse: bool) -> int: ...

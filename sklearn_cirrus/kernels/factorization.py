@@ -1,4 +1,4 @@
-"""Loss and gradient of biased matrix factorization on one minibatch of ratings.
+"""Biased matrix factorization, trained by the compiled kernel one shard at a time.
 
 A rating of user ``u`` for item ``i`` is predicted as ``mu + b_u + b_i + p_u . q_i``.
 User rows live in the store under ``"users"`` as an ``(n_users, n_components + 1)``
@@ -14,11 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _sgd
 from .base import Batch
 from .indexing import IdIndexer
-
-# Copies a worker holds of the parameter rows it works on: pulled, gradient, temporaries.
-WORKING_COPIES = 6
 
 
 @dataclass(frozen=True)
@@ -32,16 +30,6 @@ class FactorizationPlanner:
         item_rows, local_items = self.items(pairs[:, 1])
         local = Batch(np.column_stack([local_users, local_items]), batch.y, batch.sample_weight)
         return {FactorizationKernel.USERS: user_rows, FactorizationKernel.ITEMS: item_rows}, local
-
-
-def _sum_by_row(values: np.ndarray, rows: np.ndarray, n_rows: int) -> np.ndarray:
-    """Add up ``values`` (n, d) into ``n_rows`` rows by ``rows``: a sparse product."""
-    import scipy.sparse as sp  # here, not at import: a cold linear worker never needs it
-
-    one_hot = sp.csr_matrix(
-        (np.ones(rows.size), rows, np.arange(rows.size + 1)), shape=(rows.size, n_rows)
-    )
-    return np.asarray(one_hot.T @ values)
 
 
 @dataclass(frozen=True)
@@ -71,6 +59,7 @@ class FactorizationKernel:
 
     USERS = "users"
     ITEMS = "items"
+    KEYS = (USERS, ITEMS)
 
     def init_params(self, random_state: np.random.RandomState, init_std: float) -> dict:
         """Factors drawn from N(0, init_std), biases at 0."""
@@ -89,45 +78,28 @@ class FactorizationKernel:
         return FactorizationPlanner(IdIndexer(self.n_users), IdIndexer(self.n_items))
 
     def worker_model_bytes(self, batch_size: int, sparse: bool) -> int:
-        rows = 2 * batch_size * (self.n_components + 1) * 8 * WORKING_COPIES
-        return rows + (self.n_users + self.n_items) * 4  # + the two IdIndexer scratches
+        """Memory a worker maps or copies for the model: at most every array of every row
+        (factors and bias, optimizer state), and the two id indexers' scratches."""
+        return (self.n_users + self.n_items) * ((self.n_components + 1) * 2 * 8 + 4)
 
-    def predict_rows(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """Predictions for aligned rows of user and item parameters."""
-        k = self.n_components
-        return (
-            self.global_mean
-            + users[:, k]
-            + items[:, k]
-            + np.einsum("ij,ij->i", users[:, :k], items[:, :k])
+    def train_tables(self, tables, shard: Batch, batch_size: int) -> tuple[float, int]:
+        """Train on the ratings of ``shard`` (``X`` holds row pairs of the two tables)."""
+        users, items = tables[self.USERS], tables[self.ITEMS]
+        pairs = np.asarray(shard.X)
+        return _sgd.train_factorization(
+            users.optimizer,
+            users.params,
+            users.state,
+            users.meta,
+            items.params,
+            items.state,
+            items.meta,
+            np.ascontiguousarray(pairs[:, 0], dtype=np.int32),
+            np.ascontiguousarray(pairs[:, 1], dtype=np.int32),
+            np.asarray(shard.y, dtype=np.float64),
+            np.asarray(shard.sample_weight, dtype=np.float64),
+            batch_size,
+            self.global_mean,
+            self.alpha,
+            self.alpha if self.alpha_bias is None else self.alpha_bias,
         )
-
-    def loss_grad(
-        self, params: dict[str, np.ndarray], batch: Batch
-    ) -> tuple[float, dict[str, np.ndarray]]:
-        """Weighted sum of the losses on ``batch`` and the gradient of their mean.
-
-        ``batch.X`` holds (user, item) positions into the pulled rows.
-        """
-        users, items = params[self.USERS], params[self.ITEMS]
-        local_users, local_items = batch.X[:, 0], batch.X[:, 1]
-        user_rows, item_rows = users[local_users], items[local_items]
-        error = self.predict_rows(user_rows, item_rows) - batch.y
-        weighted = batch.sample_weight * error
-        k = self.n_components
-        user_grad = np.empty_like(user_rows)
-        user_grad[:, :k] = weighted[:, None] * item_rows[:, :k]
-        user_grad[:, k] = weighted
-        item_grad = np.empty_like(item_rows)
-        item_grad[:, :k] = weighted[:, None] * user_rows[:, :k]
-        item_grad[:, k] = weighted
-        regularisation = np.full(k + 1, self.alpha)
-        regularisation[k] = self.alpha if self.alpha_bias is None else self.alpha_bias
-        user_grad += regularisation * user_rows
-        item_grad += regularisation * item_rows
-        n = batch.n_samples
-        loss = 0.5 * float(np.sum(batch.sample_weight * error * error))
-        return loss, {
-            self.USERS: _sum_by_row(user_grad, local_users, users.shape[0]) / n,
-            self.ITEMS: _sum_by_row(item_grad, local_items, items.shape[0]) / n,
-        }

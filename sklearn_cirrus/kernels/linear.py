@@ -6,7 +6,7 @@ the store under one key, ``"model"``, as an ``(n_features + 1, n_outputs)`` arra
 intercepts. A sparse minibatch touches only a few rows: in place, the compiled kernel
 reads and writes just those; against a remote store, a worker pulls and pushes just
 those (:class:`RowIndexer`), as Cirrus's workers do. The penalty is exact and lazy
-(``_linear_sgd.pyx``): the model minimises scikit-learn's objective whatever the
+(``_sgd.pyx``): the model minimises scikit-learn's objective whatever the
 feature frequencies.
 """
 
@@ -16,11 +16,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import _linear_sgd
+from . import _sgd
 from .base import Batch, SparseRows
 from .indexing import IdIndexer
 
-LOSSES = _linear_sgd.LOSSES
+LOSSES = _sgd.LOSSES
 REGRESSION_LOSSES = ("squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive")
 CLASSIFICATION_LOSSES = LOSSES
 # penalty name -> its L1 share, for the fixed ones
@@ -30,7 +30,7 @@ _L1_SHARE = {"l2": 0.0, "l1": 1.0}
 def loss_values(loss: str, p: np.ndarray, y: np.ndarray, epsilon: float = 0.1):
     """``(loss, dloss)`` of the compiled kernel's ``loss`` at predictions ``p``, targets ``y``."""
     p, y = np.broadcast_arrays(np.asarray(p, dtype=np.float64), np.asarray(y, dtype=np.float64))
-    return _linear_sgd.loss_values(
+    return _sgd.loss_values(
         loss, np.ascontiguousarray(p.ravel()), np.ascontiguousarray(y.ravel()), epsilon
     )
 
@@ -70,6 +70,7 @@ class LinearKernel:
     negative_weight: tuple[float, ...] | None = None
 
     KEY = "model"
+    KEYS = (KEY,)
 
     @property
     def n_rows(self) -> int:
@@ -118,22 +119,22 @@ class LinearKernel:
         optimizer state, penalty columns) of every row."""
         return self.n_rows * (3 * self.n_outputs + 1) * 8
 
-    def train_table(self, table, shard: Batch, batch_size: int) -> tuple[float, int]:
-        """Train on ``shard``, ``batch_size`` rows a step, updating ``table`` in place.
+    def train_tables(self, tables, shard: Batch, batch_size: int) -> tuple[float, int]:
+        """Train on ``shard``, ``batch_size`` rows a step, updating the table in place.
 
-        ``table`` holds the model rows the columns of ``shard.X`` index, followed by the
-        intercept row. Returns the sum of weighted losses and the number of steps.
+        ``tables["model"]`` holds the model rows the columns of ``shard.X`` index,
+        followed by the intercept row. Returns the sum of weighted losses and the number
+        of steps.
         """
+        table = tables[self.KEY]
         y = np.asarray(shard.y, dtype=np.float64)
         weights = np.asarray(shard.sample_weight, dtype=np.float64)
         arrays = (table.params, table.state, table.aux, table.meta)
         if isinstance(shard.X, np.ndarray):
             X = np.ascontiguousarray(shard.X, dtype=np.float64)
-            return _linear_sgd.train_dense(
-                self, table.optimizer, *arrays, X, y, weights, batch_size
-            )
+            return _sgd.train_dense(self, table.optimizer, *arrays, X, y, weights, batch_size)
         X = shard.X
-        return _linear_sgd.train_sparse(
+        return _sgd.train_sparse(
             self,
             table.optimizer,
             *arrays,

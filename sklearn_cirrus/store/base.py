@@ -9,7 +9,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .optimizers import ETA_SCALE_SLOT, T_SLOT, OptimizerConfig, apply_update, new_meta
+from .optimizers import ETA_SCALE_SLOT, T_SLOT, OptimizerConfig, new_meta
 
 
 @dataclass
@@ -71,7 +71,7 @@ def up_to_date_params(table: ModelTable, rows: np.ndarray | None) -> np.ndarray:
     config = table.optimizer
     if not config.penalised:
         return table.params
-    from ..kernels._linear_sgd import catch_up  # compiled; stores stay importable without it
+    from ..kernels._sgd import catch_up  # compiled; stores stay importable without it
 
     if rows is None:
         catch_up(config, table.params, table.state, table.aux, table.meta, config.penalised_rows)
@@ -98,8 +98,10 @@ class StoreHandle(Protocol):
 class ParameterStore(ABC):
     """Where a model lives while workers train it.
 
-    A store holds named parameter arrays (``create``), returns rows of them (``pull``)
-    and applies the configured optimizer to pushed gradients (``push``). Small named
+    A store holds named parameter arrays with their update rule (``create``), returns
+    rows of the model brought up to date (``pull``), lends its arrays to workers that
+    share its memory (``table``) and lets the others pull copies of rows and add back
+    what they changed (``pull_table``, ``add_table``). Small named
     counters and flags let the driver and workers coordinate (``incr``, ``get``,
     ``set_flag``, ``is_flag_set``). Everything a store holds belongs to one namespace
     and goes with ``delete``. ``handle()`` gives the picklable address workers
@@ -151,12 +153,6 @@ class ParameterStore(ABC):
         The remote update path: a worker trains on a pulled copy and pushes what changed.
         Concurrent adds never lose each other's changes (each is atomic in the store).
         """
-
-    @abstractmethod
-    def push(
-        self, key: str, grad: np.ndarray, rows: np.ndarray | None = None, n_samples: int = 1
-    ) -> None:
-        """Apply the optimizer to rows ``rows`` for a gradient computed on ``n_samples``."""
 
     @abstractmethod
     def pull_state(self, key: str) -> np.ndarray | None:
@@ -214,7 +210,7 @@ class ArrayStore(ParameterStore):
         """The live arrays of ``key``; KeyError names a missing key."""
 
     def _push_lock(self, key: str):
-        """A context manager that serialises pushes, or a no-op for lock-free stores."""
+        """A context manager that serialises table adds, or a no-op."""
         return nullcontext()
 
     def create(self, key, init, optimizer, state=None, samples_seen=0.0):
@@ -265,13 +261,6 @@ class ArrayStore(ParameterStore):
                 if array.shape[0]:
                     array[index] += change
             table.meta += delta.meta
-
-    def push(self, key, grad, rows=None, n_samples=1):
-        table = self._arrays(key)
-        with self._push_lock(key):
-            apply_update(
-                table.optimizer, table.params, table.state, table.meta, grad, rows, n_samples
-            )
 
     def pull_state(self, key):
         table = self._arrays(key)

@@ -1,9 +1,8 @@
-"""Optimizers the parameter store applies on every push, as Cirrus's parameter server does.
+"""The update rule a key of the store follows: optimizer, schedule and penalty.
 
-Workers send gradients, never new weights: the store owns the learning-rate schedule and
-the per-coordinate optimizer state, so many workers pushing concurrently still run one
-optimizer. Every function here updates numpy arrays in place and works the same on
-process-local arrays and on shared-memory maps.
+The store keeps the rule with the key's arrays, and the schedule's position and the
+penalty clocks in the key's metadata, so that every worker (in place or on pulled rows)
+runs one optimizer; the compiled kernels (``kernels/_sgd.pyx``) apply it.
 """
 
 from __future__ import annotations
@@ -16,7 +15,7 @@ OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad")
 LEARNING_RATES = ("constant", "optimal", "invscaling", "adaptive")
 
 # the slots of a key's small metadata array: samples seen, step-size scale, and the two
-# global clocks of lazy regularisation (see kernels/_linear_sgd.pyx)
+# global clocks of lazy regularisation (see kernels/_sgd.pyx)
 T_SLOT, ETA_SCALE_SLOT, LOG_DECAY_SLOT, PENALTY_STEPS_SLOT = 0, 1, 2, 3
 META_SIZE = 4
 META_NAMES = ("t", "eta_scale", "log_decay", "penalty_steps")
@@ -84,50 +83,9 @@ class OptimizerConfig:
             return 1
         return 1 + (2 * n_cols if self.name == "adagrad" else n_cols)
 
-    def step_size(self, meta: np.ndarray) -> float:
-        """The step size for the next update, given a key's metadata array."""
-        t = meta[T_SLOT]
-        if self.learning_rate == "optimal":
-            eta = 1.0 / (self.alpha * (self.optimal_init + t))
-        elif self.learning_rate == "invscaling":
-            eta = self.eta0 / (t + 1.0) ** self.power_t
-        else:
-            eta = self.eta0
-        return eta * meta[ETA_SCALE_SLOT]
-
 
 def new_meta(samples_seen: float = 0.0) -> np.ndarray:
     meta = np.zeros(META_SIZE)
     meta[T_SLOT] = samples_seen
     meta[ETA_SCALE_SLOT] = 1.0
     return meta
-
-
-def apply_update(
-    config: OptimizerConfig,
-    params: np.ndarray,
-    state: np.ndarray,
-    meta: np.ndarray,
-    grad: np.ndarray,
-    rows: np.ndarray | None,
-    n_samples: int,
-) -> None:
-    """Apply one optimizer step for ``grad`` to ``params[rows]`` (all rows if None)."""
-    eta = config.step_size(meta)
-    index = slice(None) if rows is None else rows
-    if config.name == "sgd":
-        params[index] -= eta * grad
-    elif config.name == "adagrad":
-        accumulated = state[index] + grad * grad
-        state[index] = accumulated
-        params[index] -= eta * grad / (np.sqrt(accumulated) + config.adagrad_epsilon)
-    elif config.name == "momentum":
-        velocity = config.momentum * state[index] + grad
-        state[index] = velocity
-        params[index] -= eta * velocity
-    else:  # nesterov, in the form of Sutskever et al. (2013) used by most libraries
-        previous = state[index].copy()  # a view when index is a slice
-        velocity = config.momentum * previous - eta * grad
-        state[index] = velocity
-        params[index] += -config.momentum * previous + (1.0 + config.momentum) * velocity
-    meta[T_SLOT] += n_samples

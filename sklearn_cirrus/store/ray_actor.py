@@ -75,9 +75,6 @@ class RayActorStore(ParameterStore):
     def add_table(self, key, rows, delta):
         self._call("add_table", key, rows, delta)
 
-    def push(self, key, grad, rows=None, n_samples=1):
-        self._call("push", key, grad, rows, n_samples)
-
     def pull_state(self, key):
         return self._call("pull_state", key)
 

@@ -1,16 +1,17 @@
 """A parameter store on Redis, reachable by workers anywhere: ``store="redis://host:port/db"``.
 
-Each key's parameters, optimizer state and schedule position live under one namespace
-prefix: the parameters and the state as raw little-endian float64 strings (row-major,
-``n_cols`` values a row), the position and step-size scale in a hash, the optimizer in a
+Each key's parameters, optimizer state, penalty columns and metadata live under one
+namespace prefix: the arrays as raw little-endian float64 strings (row-major), the
+schedule position, step-size scale and penalty clocks in a hash, the update rule in a
 JSON string. Values never travel as pickles, so a store shared by many users is no way
 to run code.
 
-Pulls and pushes run as Lua scripts inside Redis: a push reads the rows it updates,
-applies the optimizer and writes them back in one script, which Redis runs atomically,
-so concurrent pushes never lose an update. Both scripts sort the rows and move each run
-of consecutive rows with one GETRANGE/SETRANGE, so dense models (all rows) cost one call
-per array and sparse ones one call per run. Everything expires after ``ttl`` seconds in
+Workers train on pulled rows and add back what changed. Pulls and adds run as Lua
+scripts inside Redis: an add reads the rows it updates, adds the deltas and writes them
+back in one script, which Redis runs atomically, so concurrent adds never lose an
+update. Both scripts sort the rows and move each run of consecutive rows with one
+GETRANGE/SETRANGE, so dense models (all rows) cost one call per array and sparse ones
+one call per run. Everything expires after ``ttl`` seconds in
 case the driver dies; ``delete`` removes it at the end of a fit.
 """
 
@@ -84,71 +85,6 @@ end
 return table.concat(parts)
 """
 )
-
-_PUSH = (
-    _LUA_COMMON
-    + """
--- KEYS: params, state, meta; ARGV: n_cols, n_rows, sorted int32 rows, float64 gradient
--- rows, n_samples, then the optimizer: name, eta0, schedule, power_t, alpha,
--- optimal_init, momentum, adagrad_epsilon
-local n_cols = tonumber(ARGV[1])
-local n_rows = tonumber(ARGV[2])
-local width = n_cols * 8
-local rows = unpack_numbers('i4', ARGV[3], n_rows)
-local grad = unpack_numbers('d', ARGV[4], n_rows * n_cols)
-local n_samples = tonumber(ARGV[5])
-local name, eta0, schedule = ARGV[6], tonumber(ARGV[7]), ARGV[8]
-local power_t, alpha, optimal_init = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
-local momentum, epsilon = tonumber(ARGV[12]), tonumber(ARGV[13])
-
-local t = tonumber(redis.call('HGET', KEYS[3], 't'))
-local eta
-if schedule == 'optimal' then
-  eta = 1.0 / (alpha * (optimal_init + t))
-elseif schedule == 'invscaling' then
-  eta = eta0 / math.pow(t + 1.0, power_t)
-else
-  eta = eta0
-end
-eta = eta * tonumber(redis.call('HGET', KEYS[3], 'eta_scale'))
-
-for _, run in ipairs(runs(rows)) do
-  local offset = run[1] * width
-  local count = run[3] * n_cols
-  local g0 = (run[2] - 1) * n_cols
-  local params = unpack_numbers('d',
-    redis.call('GETRANGE', KEYS[1], offset, offset + count * 8 - 1), count)
-  if name == 'sgd' then
-    for k = 1, count do params[k] = params[k] - eta * grad[g0 + k] end
-  else
-    local state = unpack_numbers('d',
-      redis.call('GETRANGE', KEYS[2], offset, offset + count * 8 - 1), count)
-    for k = 1, count do
-      local g = grad[g0 + k]
-      if name == 'adagrad' then
-        local accumulated = state[k] + g * g
-        state[k] = accumulated
-        params[k] = params[k] - eta * g / (math.sqrt(accumulated) + epsilon)
-      elseif name == 'momentum' then
-        local velocity = momentum * state[k] + g
-        state[k] = velocity
-        params[k] = params[k] - eta * velocity
-      else
-        local previous = state[k]
-        local velocity = momentum * previous - eta * g
-        state[k] = velocity
-        params[k] = params[k] + (-momentum * previous + (1.0 + momentum) * velocity)
-      end
-    end
-    redis.call('SETRANGE', KEYS[2], offset, pack_doubles(state, 1, count))
-  end
-  redis.call('SETRANGE', KEYS[1], offset, pack_doubles(params, 1, count))
-end
-redis.call('HINCRBYFLOAT', KEYS[3], 't', n_samples)
-return 1
-"""
-)
-
 
 _ADD = (
     _LUA_COMMON
@@ -238,7 +174,6 @@ class RedisStore(ParameterStore):
             socket_timeout=30,
         )
         self._pull_script = self._client.register_script(_PULL)
-        self._push_script = self._client.register_script(_PUSH)
         self._add_script = self._client.register_script(_ADD)
         # key -> (optimizer, n_rows, n_cols), read once per connection
         self._configs: dict[str, tuple[OptimizerConfig, int, int]] = {}
@@ -370,32 +305,6 @@ class RedisStore(ParameterStore):
             if change:
                 pipe.hincrbyfloat(self._name(key, "meta"), name, float(change))
         self._call(pipe.execute)
-
-    def push(self, key, grad, rows=None, n_samples=1):
-        config, _, n_cols = self._config(key)
-        sorted_rows, order = self._sorted_rows(key, rows)
-        grad = np.asarray(grad, dtype="<f8").reshape(sorted_rows.size, n_cols)
-        if order is not None:
-            grad = grad[order]
-        self._call(
-            self._push_script,
-            keys=[self._name(key, "params"), self._name(key, "state"), self._name(key, "meta")],
-            args=[
-                n_cols,
-                sorted_rows.size,
-                sorted_rows.tobytes(),
-                np.ascontiguousarray(grad).tobytes(),
-                n_samples,
-                config.name,
-                repr(config.eta0),
-                config.learning_rate,
-                repr(config.power_t),
-                repr(config.alpha),
-                repr(config.optimal_init),
-                repr(config.momentum),
-                repr(config.adagrad_epsilon),
-            ],
-        )
 
     def pull_state(self, key):
         config, _, n_cols = self._config(key)

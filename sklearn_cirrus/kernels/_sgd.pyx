@@ -1,6 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False
-"""Compiled minibatch SGD for linear models: gather, loss, gradient, update, scatter.
+"""Compiled minibatch SGD for linear models and matrix factorization: gather, loss,
+gradient, optimizer step, scatter: the only place the engine's maths lives.
 
 One call trains on a whole shard, minibatch after minibatch, updating the store's
 arrays in place and without the GIL. Against a local store those arrays are the store's
