@@ -53,6 +53,14 @@ def no_store_leak():
 
 
 @pytest.fixture
+def always_fan_out(monkeypatch):
+    """Small fits on threads or sequentially fan out to workers, as large ones do."""
+    from sklearn_cirrus.runtime import driver
+
+    monkeypatch.setattr(driver, "IN_PROCESS_MAX_BYTES", -1)
+
+
+@pytest.fixture
 def rng():
     return np.random.RandomState(0)
 

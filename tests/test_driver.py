@@ -94,6 +94,29 @@ def test_one_worker_gives_the_same_model_on_every_executor(data):
         np.testing.assert_array_equal(model.intercept_, models[0].intercept_)
 
 
+def test_small_fits_stay_in_process_as_one_sequential_worker_would_train(data, monkeypatch):
+    from sklearn_cirrus.runtime import driver
+
+    X, y = data
+    home = _clf(n_workers=2, max_iter=5, tol=None).fit(X, y)
+    assert home.fit_report_["path"] == "in-process" and home.fit_report_["invocations"] == 0
+    assert home.fit_report_["samples"] == 5 * X.shape[0]
+    monkeypatch.setattr(driver, "IN_PROCESS_MAX_BYTES", -1)
+    away = _clf(n_workers=2, executor="sequential", max_iter=5, tol=None).fit(X, y)
+    assert away.fit_report_["path"] == "workers" and away.fit_report_["invocations"] >= 10
+    np.testing.assert_array_equal(home.coef_, away.coef_)
+    assert home.loss_curve_ == away.loss_curve_
+
+
+def test_workers_asked_for_are_used_however_small_the_data(data):
+    X, y = data
+    for executor in ("processes", ThreadExecutor()):
+        model = _clf(n_workers=2, executor=executor, max_iter=2, tol=None).fit(X, y)
+        assert model.fit_report_["path"] == "workers"
+    model = _clf(n_workers=2, store="shm", max_iter=2, tol=None).fit(X, y)
+    assert model.fit_report_["path"] == "workers"
+
+
 def test_sequential_fits_are_reproducible_with_several_workers(data):
     X, y = data
     first = _clf(n_workers=3, executor="sequential").fit(X, y)
@@ -103,7 +126,7 @@ def test_sequential_fits_are_reproducible_with_several_workers(data):
 
 
 @pytest.mark.parametrize("name", EXECUTORS)
-def test_async_workers_converge_on_every_executor(data, name, no_store_leak):
+def test_async_workers_converge_on_every_executor(data, name, no_store_leak, always_fan_out):
     X, y = data
     model = _clf(n_workers=2, executor=name).fit(X, y)
     assert model.score(X, y) > 0.85
@@ -159,7 +182,7 @@ def test_hung_process_worker_is_ended_then_raised(data, no_store_leak):
 
 
 @pytest.mark.parametrize("name", ["sequential", "threads"])
-def test_workers_return_early_at_their_time_budget_and_are_relaunched(data, name):
+def test_workers_return_early_at_their_time_budget_and_are_relaunched(data, name, always_fan_out):
     X, y = data
     model = _clf(executor=name, worker_timeout=1e-4, max_iter=3, tol=None).fit(X, y)
     # every invocation stopped after one shard; the driver relaunched the rest
@@ -167,7 +190,7 @@ def test_workers_return_early_at_their_time_budget_and_are_relaunched(data, name
     assert model.n_iter_ == 3 and model.score(X, y) > 0.85
 
 
-def test_worker_memory_too_small_for_a_batch_names_the_parameter(data):
+def test_worker_memory_too_small_for_a_batch_names_the_parameter(data, always_fan_out):
     X, y = data
     with pytest.raises(ValueError, match=r"worker_memory_mb=100 is too small .* at least \d+ MB"):
         _clf(worker_memory_mb=100).fit(X, y)
@@ -188,7 +211,7 @@ def test_verbose_prints_progress(data, capsys):
     assert capsys.readouterr().out.count("-- Epoch") == 2
 
 
-def test_report_accounts_for_workers(data):
+def test_report_accounts_for_workers(data, always_fan_out):
     X, y = data
     report = _clf(worker_memory_mb=2048).fit(X, y).fit_report_
     assert report["gb_seconds"] == pytest.approx(2 * report["worker_seconds"])

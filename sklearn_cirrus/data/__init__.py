@@ -9,9 +9,23 @@ from importlib import import_module
 from .handle import DataHandle
 from .reader import ShardReader, load_shard, minibatches
 
-_LAZY = {"remove": ".staging", "stage": ".staging"}
+_LAZY = {
+    "data_bytes": ".staging",
+    "remove": ".staging",
+    "shards_in_memory": ".staging",
+    "stage": ".staging",
+}
 
-__all__ = ["DataHandle", "ShardReader", "load_shard", "minibatches", "remove", "stage"]
+__all__ = [
+    "DataHandle",
+    "ShardReader",
+    "data_bytes",
+    "load_shard",
+    "minibatches",
+    "remove",
+    "shards_in_memory",
+    "stage",
+]
 
 
 def __getattr__(name):

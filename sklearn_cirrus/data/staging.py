@@ -17,6 +17,7 @@ import fsspec
 import numpy as np
 import scipy.sparse as sp
 
+from ..kernels.base import Batch, SparseRows
 from .handle import DataHandle
 
 # Shards are sized for a worker's memory, not the dataset's: a few MB each, so that
@@ -42,6 +43,43 @@ def plan_shard_rows(
     batches_by_size = max(1, int(shard_bytes // max(bytes_per_row * batch_size, 1)))
     batches_by_count = max(1, math.ceil(n_batches / (MIN_SHARDS_PER_WORKER * n_workers)))
     return batch_size * min(batches_by_size, batches_by_count)
+
+
+def data_bytes(X) -> float:
+    """About how many bytes the shards of ``X`` take."""
+    return _bytes_per_row(X) * X.shape[0]
+
+
+def shards_in_memory(
+    X,
+    y: np.ndarray,
+    sample_weight: np.ndarray,
+    *,
+    batch_size: int,
+    n_workers: int = 1,
+    shard_bytes: int = DEFAULT_SHARD_BYTES,
+    order: np.ndarray | None = None,
+) -> list[Batch]:
+    """The shards :func:`stage` would write, kept in memory for a fit that stays home."""
+    n_samples = X.shape[0]
+    rows_per_shard = plan_shard_rows(
+        n_samples, _bytes_per_row(X), batch_size, n_workers, shard_bytes
+    )
+    if order is not None:
+        X, y, sample_weight = X[order], y[order], sample_weight[order]
+    if sp.issparse(X):
+        X = X.tocsr()
+        X = SparseRows(X.data, X.indices.astype(np.int32), X.indptr.astype(np.int64), X.shape)
+    else:
+        X = np.ascontiguousarray(X)
+    return [
+        Batch(
+            X[start : start + rows_per_shard],
+            y[start : start + rows_per_shard],
+            sample_weight[start : start + rows_per_shard],
+        )
+        for start in range(0, n_samples, rows_per_shard)
+    ]
 
 
 def _shard_arrays(X, y, sample_weight) -> dict[str, np.ndarray]:

@@ -6,7 +6,8 @@ flight, each on a slice of the current epoch's shards. It relaunches invocations
 fail (up to ``max_retries`` times each, then raises with the worker's traceback) or
 that return early, counts epochs as shards completed, applies scikit-learn's stopping
 rule, and finally pulls the model and removes the store namespace and the shards,
-whatever happened.
+whatever happened. Small data stays home: cut into the same shards in memory and
+trained by the compiled kernel in this process, with no staging and no invocations.
 """
 
 from __future__ import annotations
@@ -21,16 +22,23 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..data import DataHandle, remove, stage
+from ..data import DataHandle, data_bytes, remove, shards_in_memory, stage
 from ..exceptions import WorkerError
 from ..executors import Executor, WorkerResources, make_executor
 from ..kernels.base import Kernel
-from ..store import OptimizerConfig, ParameterStore, make_store
+from ..store import MemoryStore, OptimizerConfig, ParameterStore, make_store
 from ..store.shared_memory import shared_memory_root
 from .report import WorkerReport
 from .stopping import ADAPTIVE_DECAY, StopRule
+from .trainers import make_trainer
 from .worker import STOP_FLAG, TIME_BUDGET_FRACTION, WorkerTask, run_worker
 
+# Executors whose workers would run in this process anyway; with them, a fit on data
+# smaller than this stays home (runs_in_process). Measured in
+# benchmarks/bench_small_fits.py: below it, staging and invocations cost more than
+# a second worker saves.
+IN_PROCESS_EXECUTORS = (None, "threads", "sequential")
+IN_PROCESS_MAX_BYTES = 4 * 2**20
 # Published AWS Lambda (x86, us-east-1) prices, for the cost estimate in fit_report_.
 USD_PER_GB_SECOND = 0.0000166667
 USD_PER_INVOCATION = 0.20 / 1_000_000
@@ -109,7 +117,6 @@ class TrainingResult:
     loss_curve: list[float]
     validation_scores: list[float]
     report: dict
-    stopped_by_callback: bool = False
 
 
 @dataclass
@@ -166,6 +173,21 @@ def _staging_url(settings: TrainingSettings, executor: Executor) -> str:
     return str(shared_memory_root() / name)
 
 
+def runs_in_process(X, settings: TrainingSettings) -> bool:
+    """Whether a fit stays in the calling process: small data, nothing asked of workers.
+
+    Below ``IN_PROCESS_MAX_BYTES`` of data, staging shards and starting invocations cost
+    more than the work they would share. An executor or store named other than the
+    in-process ones, or an Executor instance, is the user asking for workers: honoured.
+    """
+    return (
+        settings.executor in IN_PROCESS_EXECUTORS
+        and settings.store in (None, "memory")
+        and settings.data_url is None
+        and data_bytes(X) <= IN_PROCESS_MAX_BYTES
+    )
+
+
 def train(
     kernel: Kernel,
     X,
@@ -181,189 +203,271 @@ def train(
 
     ``init``, ``optimizer_state`` and ``samples_seen`` give the starting point: the
     initial parameters (one array per store key) and, to resume an earlier fit, the
-    optimizer's state and schedule position it returned.
+    optimizer's state and schedule position it returned. Small data trains in this
+    process (:func:`runs_in_process`), in the order one sequential worker would.
     """
     started = time.perf_counter()
-    executor, owns_executor = make_executor(settings.executor)
-    try:
-        store = make_store(settings.store, in_process=executor.in_process)
-        data = None
+    order = None
+    if settings.shuffle:
+        order = np.random.RandomState(settings.random_state).permutation(X.shape[0])
+    cut = {"batch_size": settings.batch_size, "n_workers": settings.n_workers, "order": order}
+
+    def create_keys(store: ParameterStore) -> None:
+        rules = kernel.update_rules(settings.optimizer)
+        for key, array in init.items():
+            state = None if optimizer_state is None else optimizer_state[key]
+            store.create(key, array, rules[key], state=state, samples_seen=samples_seen)
+
+    if runs_in_process(X, settings):
+        store = MemoryStore()
         try:
-            order = None
-            if settings.shuffle:
-                order = np.random.RandomState(settings.random_state).permutation(X.shape[0])
-            data = stage(
-                X,
-                y,
-                sample_weight,
-                _staging_url(settings, executor),
-                batch_size=settings.batch_size,
-                n_workers=settings.n_workers,
-                order=order,
-            )
+            shards = shards_in_memory(X, y, sample_weight, **cut)
             staging_seconds = time.perf_counter() - started
-            check_worker_memory(data, kernel, settings, executor)
-            rules = kernel.update_rules(settings.optimizer)
-            for key, array in init.items():
-                state = None if optimizer_state is None else optimizer_state[key]
-                store.create(key, array, rules[key], state=state, samples_seen=samples_seen)
-            result = _run(kernel, list(init), data, store, executor, settings)
+            create_keys(store)
+            result = _run_in_process(kernel, shards, store, settings)
         finally:
             store.delete()
-            if data is not None:
-                remove(data)
-    finally:
-        if owns_executor:
-            executor.shutdown()
+    else:
+        executor, owns_executor = make_executor(settings.executor)
+        try:
+            store = make_store(settings.store, in_process=executor.in_process)
+            data = None
+            try:
+                data = stage(X, y, sample_weight, _staging_url(settings, executor), **cut)
+                staging_seconds = time.perf_counter() - started
+                check_worker_memory(data, kernel, settings, executor)
+                create_keys(store)
+                result = _run(kernel, data, store, executor, settings)
+            finally:
+                store.delete()
+                if data is not None:
+                    remove(data)
+        finally:
+            if owns_executor:
+                executor.shutdown()
     result.report["seconds_staging"] = staging_seconds
     result.report["wall_seconds"] = time.perf_counter() - started
     return result
 
 
-def _run(
-    kernel: Kernel,
-    keys: list[str],
-    data: DataHandle,
-    store: ParameterStore,
-    executor: Executor,
-    settings: TrainingSettings,
+class _Progress:
+    """The epochs of a fit: their losses, validation, the stopping rule and the watchers.
+
+    ``end_epoch`` books a finished epoch and says whether training stops there;
+    ``result`` is what the fit returns. ``report()`` gives the cost of the work so far.
+    """
+
+    def __init__(self, kernel: Kernel, store: ParameterStore, settings: TrainingSettings, report):
+        self.keys = list(kernel.KEYS)
+        self.store = store
+        self.settings = settings
+        self.report = report
+        self.rule = StopRule(
+            tol=settings.tol,
+            n_iter_no_change=settings.n_iter_no_change,
+            use_validation=settings.validation_score is not None,
+            adaptive=settings.optimizer.learning_rate == "adaptive",
+            eta0=settings.optimizer.eta0,
+        )
+        self.n_iter = 0
+        self.loss_curve: list[float] = []
+        self.scores: list[float] = []
+
+    def pull(self) -> dict[str, np.ndarray]:
+        return {key: self.store.pull(key) for key in self.keys}
+
+    def end_epoch(self, loss_sum: float, samples: int) -> bool:
+        """Book one epoch; True when training stops after it. Raises on overflow."""
+        settings = self.settings
+        self.n_iter += 1
+        loss = loss_sum / max(samples, 1)
+        if not np.isfinite(loss):
+            raise FloatingPointError(
+                f"Floating-point under-/overflow occurred at epoch #{self.n_iter}. Scaling "
+                "input data with StandardScaler or MinMaxScaler might help."
+            )
+        self.loss_curve.append(loss)
+        score = None
+        if settings.validation_score is not None:
+            score = settings.validation_score(self.pull())
+            self.scores.append(score)
+        decision = self.rule.update(loss, score)
+        if settings.verbose:
+            shown = "" if score is None else f", validation score {score:.6f}"
+            report = self.report()
+            print(
+                f"-- Epoch {self.n_iter}: avg. loss {loss:.6f}{shown}, "
+                f"{report['invocations']} invocations, {report['samples']} samples"
+            )
+        if settings.on_epoch is not None and settings.on_epoch(
+            Checkpoint(
+                n_iter=self.n_iter,
+                loss_curve=list(self.loss_curve),
+                validation_scores=list(self.scores),
+                report=self.report(),
+                pull=self.pull,
+            )
+        ):
+            return True
+        if decision == "decay":
+            for key in self.keys:
+                self.store.scale_learning_rate(key, ADAPTIVE_DECAY)
+        return decision == "stop" or self.n_iter >= settings.max_iter
+
+    def result(self) -> TrainingResult:
+        return TrainingResult(
+            params=self.pull(),
+            optimizer_state={key: self.store.pull_state(key) for key in self.keys},
+            n_iter=self.n_iter,
+            samples_seen=self.store.samples_seen(self.keys[0]),
+            loss_curve=self.loss_curve,
+            validation_scores=self.scores,
+            report=self.report(),
+        )
+
+
+def _run_in_process(
+    kernel: Kernel, shards: list, store: ParameterStore, settings: TrainingSettings
 ) -> TrainingResult:
+    """Epochs over in-memory shards, in the order of one sequential worker (see train)."""
+    trainer = make_trainer(kernel, store, settings.batch_size)
     rng = np.random.RandomState(settings.random_state) if settings.shuffle else None
-    resources = WorkerResources(
-        memory_mb=settings.worker_memory_mb, timeout_s=settings.worker_timeout
-    )
-    budget = (
-        None if settings.worker_timeout is None else settings.worker_timeout * TIME_BUDGET_FRACTION
-    )
-    memory_budget = None
-    if settings.worker_memory_mb is not None and not (
-        executor.enforces_memory or executor.in_process
-    ):
-        memory_budget = settings.worker_memory_mb - executor.runtime_memory_mb
-    base_task = WorkerTask(
-        store=store.handle(),
-        data=data,
-        kernel=kernel,
-        shard_ids=(),
-        time_budget_s=budget,
-        prefetch=settings.prefetch,
-        memory_budget_mb=memory_budget,
-    )
-    rule = StopRule(
-        tol=settings.tol,
-        n_iter_no_change=settings.n_iter_no_change,
-        use_validation=settings.validation_score is not None,
-        adaptive=settings.optimizer.learning_rate == "adaptive",
-        eta0=settings.optimizer.eta0,
-    )
-    pending: deque[_Invocation] = deque()
-    epochs: dict[int, _Epoch] = {}
-    in_flight = {}
     totals = WorkerReport()
-    invocations = failures = 0
-    loss_curve, scores = [], []
-    next_epoch = n_iter = 0
-    stopping, error, overflow = False, None, None
-    stopped_by_callback = False
+    progress = _Progress(kernel, store, settings, lambda: _report(totals, 0, 0, settings, None))
+    stop = False
+    while not stop:
+        started = time.perf_counter()
+        epoch = WorkerReport()
+        order = rng.permutation(len(shards)) if rng is not None else range(len(shards))
+        for shard_id in order:
+            trainer.train(shards[shard_id], epoch)
+        epoch.wall_seconds = time.perf_counter() - started
+        totals.absorb(epoch)
+        stop = progress.end_epoch(epoch.loss_sum, epoch.samples)
+    return progress.result()
 
-    def pull() -> dict[str, np.ndarray]:
-        return {key: store.pull(key) for key in keys}
 
-    def submit(invocation: _Invocation) -> None:
-        task = replace(base_task, shard_ids=invocation.shard_ids)
-        nonlocal invocations
-        in_flight[executor.submit(run_worker, task, resources)] = invocation
-        invocations += 1
+class _FanOut:
+    """Keeps ``n_workers`` invocations in flight over the epochs' shards.
 
-    while True:
-        while not stopping and len(in_flight) < settings.n_workers:
-            if not pending and next_epoch < settings.max_iter:
-                pending.extend(_plan_epoch(next_epoch, data.n_shards, settings.n_workers, rng))
-                epochs[next_epoch] = _Epoch(shards_left=data.n_shards)
-                next_epoch += 1
-            if not pending:
-                break
-            submit(pending.popleft())
-        if not in_flight:
-            break
-        done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+    ``dispatch`` plans epochs (a shuffled split of the shards) and submits invocations up
+    to ``n_workers``; ``collect`` waits for one to end and books it: its work into its
+    epoch, a failure relaunched (then, past ``max_retries``, kept in ``error``), the
+    shards left by an invocation out of time relaunched. ``finished(n)`` gives epoch
+    ``n`` once all its shards are done: epochs finish in order.
+    """
+
+    def __init__(self, data: DataHandle, store: ParameterStore, executor, settings, kernel):
+        self.data = data
+        self.executor = executor
+        self.settings = settings
+        self.rng = np.random.RandomState(settings.random_state) if settings.shuffle else None
+        self.resources = WorkerResources(
+            memory_mb=settings.worker_memory_mb, timeout_s=settings.worker_timeout
+        )
+        budget = None
+        if settings.worker_timeout is not None:
+            budget = settings.worker_timeout * TIME_BUDGET_FRACTION
+        memory_budget = None
+        if settings.worker_memory_mb is not None and not (
+            executor.enforces_memory or executor.in_process
+        ):
+            memory_budget = settings.worker_memory_mb - executor.runtime_memory_mb
+        self.base_task = WorkerTask(
+            store=store.handle(),
+            data=data,
+            kernel=kernel,
+            shard_ids=(),
+            time_budget_s=budget,
+            prefetch=settings.prefetch,
+            memory_budget_mb=memory_budget,
+        )
+        self.pending: deque[_Invocation] = deque()
+        self.epochs: dict[int, _Epoch] = {}
+        self.in_flight: dict = {}
+        self.next_epoch = 0
+        self.totals = WorkerReport()
+        self.invocations = self.failures = 0
+        self.error: BaseException | None = None
+
+    def dispatch(self) -> None:
+        while len(self.in_flight) < self.settings.n_workers:
+            if not self.pending and self.next_epoch < self.settings.max_iter:
+                self.pending.extend(
+                    _plan_epoch(
+                        self.next_epoch, self.data.n_shards, self.settings.n_workers, self.rng
+                    )
+                )
+                self.epochs[self.next_epoch] = _Epoch(shards_left=self.data.n_shards)
+                self.next_epoch += 1
+            if not self.pending:
+                return
+            invocation = self.pending.popleft()
+            task = replace(self.base_task, shard_ids=invocation.shard_ids)
+            self.in_flight[self.executor.submit(run_worker, task, self.resources)] = invocation
+            self.invocations += 1
+
+    def collect(self) -> None:
+        done, _ = wait(self.in_flight, return_when=FIRST_COMPLETED)
         # in submission order, so that a sequential fit adds up its losses identically
-        for future in [f for f in in_flight if f in done]:
-            invocation = in_flight.pop(future)
+        for future in [f for f in self.in_flight if f in done]:
+            invocation = self.in_flight.pop(future)
             try:
                 report: WorkerReport = future.result()
             except Exception as exc:
-                failures += 1
-                if invocation.attempt >= settings.max_retries:
-                    error, stopping = exc, True
-                    store.set_flag(STOP_FLAG)
+                self.failures += 1
+                if invocation.attempt >= self.settings.max_retries:
+                    self.error = exc
                 else:
-                    pending.appendleft(replace(invocation, attempt=invocation.attempt + 1))
+                    self.pending.appendleft(replace(invocation, attempt=invocation.attempt + 1))
                 continue
-            totals.absorb(report)
-            epoch = epochs[invocation.epoch]
+            self.totals.absorb(report)
+            epoch = self.epochs[invocation.epoch]
             epoch.loss_sum += report.loss_sum
             epoch.samples += report.samples
             epoch.shards_left -= report.shards_done
             rest = invocation.shard_ids[report.shards_done :]
             if rest and report.stopped_by == "budget":
-                pending.appendleft(_Invocation(invocation.epoch, rest))
-        # epochs finish in order, each when all of its shards are done
-        while not stopping and n_iter in epochs and epochs[n_iter].shards_left == 0:
-            epoch = epochs.pop(n_iter)
-            n_iter += 1
-            loss = epoch.loss_sum / max(epoch.samples, 1)
-            if not np.isfinite(loss):
-                overflow = ValueError(
-                    f"Floating-point under-/overflow occurred at epoch #{n_iter}. Scaling input "
-                    "data with StandardScaler or MinMaxScaler might help."
-                )
-                stopping = True
-                store.set_flag(STOP_FLAG)
-                break
-            loss_curve.append(loss)
-            score = None
-            if settings.validation_score is not None:
-                score = settings.validation_score(pull())
-                scores.append(score)
-            decision = rule.update(loss, score)
-            if settings.verbose:
-                shown = "" if score is None else f", validation score {score:.6f}"
-                print(
-                    f"-- Epoch {n_iter}: avg. loss {loss:.6f}{shown}, "
-                    f"{invocations} invocations, {totals.samples} samples"
-                )
-            if settings.on_epoch is not None and settings.on_epoch(
-                Checkpoint(
-                    n_iter=n_iter,
-                    loss_curve=list(loss_curve),
-                    validation_scores=list(scores),
-                    report=_report(totals, invocations, failures, settings),
-                    pull=pull,
-                )
-            ):
-                stopped_by_callback = decision != "stop" and n_iter < settings.max_iter
-                decision = "stop"
-            if decision == "decay":
-                for key in keys:
-                    store.scale_learning_rate(key, ADAPTIVE_DECAY)
-            elif decision == "stop" or n_iter >= settings.max_iter:
-                stopping = True
-                store.set_flag(STOP_FLAG)
-    if error is not None:
-        _raise_failure(error, settings.max_retries)
+                self.pending.appendleft(_Invocation(invocation.epoch, rest))
+
+    def finished(self, n: int) -> _Epoch | None:
+        if n in self.epochs and self.epochs[n].shards_left == 0:
+            return self.epochs.pop(n)
+        return None
+
+    def report(self) -> dict:
+        return _report(self.totals, self.invocations, self.failures, self.settings, self.executor)
+
+
+def _run(
+    kernel: Kernel,
+    data: DataHandle,
+    store: ParameterStore,
+    executor: Executor,
+    settings: TrainingSettings,
+) -> TrainingResult:
+    fan_out = _FanOut(data, store, executor, settings, kernel)
+    progress = _Progress(kernel, store, settings, fan_out.report)
+    stopping, overflow = False, None
+    while True:
+        if not stopping:
+            fan_out.dispatch()
+        if not fan_out.in_flight:
+            break
+        fan_out.collect()
+        stopping = stopping or fan_out.error is not None
+        while not stopping and (epoch := fan_out.finished(progress.n_iter)) is not None:
+            try:
+                stopping = progress.end_epoch(epoch.loss_sum, epoch.samples)
+            except FloatingPointError as exc:
+                overflow, stopping = ValueError(str(exc)), True
+        if stopping:
+            store.set_flag(STOP_FLAG)
+    if fan_out.error is not None:
+        _raise_failure(fan_out.error, settings.max_retries)
     if overflow is not None:
         raise overflow
-    return TrainingResult(
-        params=pull(),
-        optimizer_state={key: store.pull_state(key) for key in keys},
-        n_iter=n_iter,
-        samples_seen=store.samples_seen(keys[0]),
-        loss_curve=loss_curve,
-        validation_scores=scores,
-        report=_report(totals, invocations, failures, settings),
-        stopped_by_callback=stopped_by_callback,
-    )
+    return progress.result()
 
 
 def _raise_failure(error: BaseException, max_retries: int):
@@ -377,11 +481,13 @@ def _raise_failure(error: BaseException, max_retries: int):
 
 
 def _report(
-    totals: WorkerReport, invocations: int, failures: int, settings: TrainingSettings
+    totals: WorkerReport, invocations: int, failures: int, settings: TrainingSettings, executor
 ) -> dict:
-    memory_gb = (settings.worker_memory_mb or 0) / 1024
+    """fit_report_: what the work cost; ``executor`` None for a fit that stayed home."""
+    memory_gb = 0.0 if executor is None else (settings.worker_memory_mb or 0) / 1024
     gb_seconds = totals.wall_seconds * memory_gb
     return {
+        "path": "in-process" if executor is None else "workers",
         "invocations": invocations,
         "failures": failures,
         "samples": totals.samples,
