@@ -197,12 +197,33 @@ cdef inline void catch_up_row(
             cumulative_l1(&w[k], &aux[1 + k], rule.l1 * meta[PENALTY_STEPS_SLOT])
 
 
+cdef struct Step:
+    # one minibatch step: its step size, the L2 decay factor of the SGD family, and the
+    # global penalty clocks once the step is done
+    double eta
+    double decay
+    double log_decay_after
+    double penalty_steps_after
+
+
+cdef inline Step begin_step(Rule *rule, double *meta) noexcept nogil:
+    cdef Step step
+    cdef double penalty_step
+    step.eta = step_size(rule, meta)
+    penalty_step = step.eta * rule.penalty_scale
+    step.decay = 1.0 - penalty_step * rule.l2
+    if step.decay < MIN_DECAY:
+        step.decay = MIN_DECAY
+    step.log_decay_after = meta[LOG_DECAY_SLOT] + log(step.decay)
+    step.penalty_steps_after = meta[PENALTY_STEPS_SLOT] + (
+        step.eta if rule.optimizer == ADAGRAD else penalty_step
+    )
+    return step
+
+
 cdef inline void update_row(
     Rule *rule,
-    double eta,
-    double decay,
-    double log_decay_after,
-    double penalty_steps_after,
+    Step *the_step,
     bint penalised,
     double *w,
     double *state,
@@ -213,6 +234,8 @@ cdef inline void update_row(
     """One optimizer step of a row with its mean loss gradient ``grad``, plus the penalty."""
     cdef int k
     cdef double g, h, step, velocity, previous
+    cdef double eta = the_step.eta
+    cdef double decay = the_step.decay if penalised else 1.0
     for k in range(n_outputs):
         g = grad[k]
         if rule.optimizer == ADAGRAD:
@@ -229,8 +252,6 @@ cdef inline void update_row(
             else:  # (w - step * g) / (1 + step * l2), with one division
                 w[k] = (w[k] * h - eta * g) / (h + eta * rule.l2)
             continue
-        if not penalised:
-            decay = 1.0
         if rule.optimizer == SGD:
             w[k] = w[k] * decay - eta * g
         elif rule.optimizer == MOMENTUM:
@@ -243,9 +264,12 @@ cdef inline void update_row(
             state[k] = velocity
             w[k] = w[k] * decay - rule.momentum * previous + (1.0 + rule.momentum) * velocity
         if penalised and rule.l1 > 0.0:
-            cumulative_l1(&w[k], &aux[1 + k], rule.l1 * penalty_steps_after)
+            cumulative_l1(&w[k], &aux[1 + k], rule.l1 * the_step.penalty_steps_after)
     if penalised:
-        aux[0] = penalty_steps_after if rule.optimizer == ADAGRAD else log_decay_after
+        aux[0] = (
+            the_step.penalty_steps_after if rule.optimizer == ADAGRAD
+            else the_step.log_decay_after
+        )
 
 
 cdef inline void loss_and_derivative(
@@ -343,27 +367,38 @@ cdef inline double sample_derivatives(
     return total
 
 
-cdef inline void advance_clocks(
-    Rule *rule, double *meta, double eta, double *decay, double *log_decay_after,
-    double *penalty_steps_after
-) noexcept nogil:
-    """The L2 decay factor of this step and the global clocks once it is done."""
-    cdef double penalty_step = eta * rule.penalty_scale
-    decay[0] = 1.0 - penalty_step * rule.l2
-    if decay[0] < MIN_DECAY:
-        decay[0] = MIN_DECAY
-    if rule.optimizer == ADAGRAD:
-        penalty_step = eta
-    log_decay_after[0] = meta[LOG_DECAY_SLOT] + log(decay[0])
-    penalty_steps_after[0] = meta[PENALTY_STEPS_SLOT] + penalty_step
+cdef struct Table:
+    # a ModelTable's arrays as pointers and row strides (its arrays may interleave)
+    double *w
+    double *s
+    double *a
+    Py_ssize_t ws
+    Py_ssize_t ss
+    Py_ssize_t as_
+    double *meta
 
 
-cdef inline void finish_step(
-    double *meta, int n_samples, double log_decay_after, double penalty_steps_after
+cdef inline double *state_row(Table *t, int row) noexcept nogil:
+    return t.s + row * t.ss if t.s != NULL else NULL
+
+
+cdef inline double *aux_row(Table *t, int row) noexcept nogil:
+    return t.a + row * t.as_ if t.a != NULL else NULL
+
+
+cdef inline void end_step(
+    Rule *rule, Step *step, Table *t, Model *model, double *intercept_grad, int n_samples
 ) noexcept nogil:
-    meta[T_SLOT] += n_samples
-    meta[LOG_DECAY_SLOT] = log_decay_after
-    meta[PENALTY_STEPS_SLOT] = penalty_steps_after
+    """The intercept's step (never penalised), then the step's count and clocks."""
+    cdef int row = model.intercept_row
+    if model.fit_intercept:
+        update_row(
+            rule, step, False, t.w + row * t.ws, state_row(t, row), NULL, intercept_grad,
+            model.n_outputs,
+        )
+    t.meta[T_SLOT] += n_samples
+    t.meta[LOG_DECAY_SLOT] = step.log_decay_after
+    t.meta[PENALTY_STEPS_SLOT] = step.penalty_steps_after
 
 
 cdef Py_ssize_t row_stride(double[:, :] array) except -1:
@@ -371,6 +406,18 @@ cdef Py_ssize_t row_stride(double[:, :] array) except -1:
     if array.shape[0] > 0 and array.shape[1] > 1 and array.strides[1] != sizeof(double):
         raise ValueError("model arrays need contiguous rows")
     return array.strides[0] // sizeof(double)
+
+
+cdef Table make_table(
+    double[:, :] params, double[:, :] state, double[:, :] aux, double[::1] meta
+) except *:
+    cdef Table t
+    t.w = &params[0, 0]
+    t.s = &state[0, 0] if state.shape[0] > 0 else NULL
+    t.a = &aux[0, 0] if aux.shape[0] > 0 else NULL
+    t.ws, t.ss, t.as_ = row_stride(params), row_stride(state), row_stride(aux)
+    t.meta = &meta[0]
+    return t
 
 
 cdef Model make_model(kernel, int intercept_row, double[::1] positive, double[::1] negative):
@@ -494,29 +541,27 @@ def train_sparse(
     cdef Rule rule = make_rule(config)
     positive, negative = _class_weights(kernel)
     cdef Model model = make_model(kernel, params.shape[0] - 1, positive, negative)
+    cdef Table t = make_table(params, state, aux, meta)
     cdef int n_outputs = model.n_outputs
     cdef int n_samples = y.shape[0]
     cdef long long max_nnz = 1
     cdef int start, stop, i, k, n, row, slot, n_batches = 0
     cdef long long j, first
-    cdef double eta, decay, log_decay_after, penalty_steps_after, x, loss_sum = 0.0
+    cdef double x, loss_sum = 0.0
+    cdef Step step
+    cdef bint penalised = rule.l1 > 0.0 or rule.l2 > 0.0
     start = 0
     while start < n_samples:
         stop = min(start + batch_size, n_samples)
         max_nnz = max(max_nnz, indptr[stop] - indptr[start])
         start = stop
     cdef RowMap rows
+    memset(&rows, 0, sizeof(RowMap))
+    # the distinct rows' gradients, then the intercept's
     cdef double *grad = <double *> malloc((max_nnz + 1) * n_outputs * sizeof(double))
+    cdef double *intercept_grad
     cdef double *prediction = <double *> malloc(n_outputs * sizeof(double))
     cdef double *dloss = <double *> malloc(n_outputs * sizeof(double))
-    cdef double *w = &params[0, 0]
-    cdef double *s = &state[0, 0] if state.shape[0] > 0 else NULL
-    cdef double *a = &aux[0, 0] if aux.shape[0] > 0 else NULL
-    cdef Py_ssize_t ws = row_stride(params), ss = row_stride(state), as_ = row_stride(aux)
-    cdef double *m = &meta[0]
-    cdef bint penalised = rule.l1 > 0.0 or rule.l2 > 0.0
-    cdef double *intercept_grad
-    memset(&rows, 0, sizeof(RowMap))
     try:
         row_map_init(&rows, max_nnz)
         if grad == NULL or prediction == NULL or dloss == NULL:
@@ -526,16 +571,16 @@ def train_sparse(
             while start < n_samples:
                 stop = min(start + batch_size, n_samples)
                 n = stop - start
-                eta = step_size(&rule, m)
+                step = begin_step(&rule, t.meta)
                 first = indptr[start]
-                gather_rows(&rows, &indices[first], indptr[stop] - first, w, ws)
+                gather_rows(&rows, &indices[first], indptr[stop] - first, t.w, t.ws)
                 # each distinct row brought up to date once
                 if penalised:
                     for slot in range(rows.n_touched):
                         row = rows.touched[slot]
                         catch_up_row(
-                            &rule, m, w + row * ws, s + row * ss if s != NULL else NULL,
-                            a + row * as_, n_outputs,
+                            &rule, t.meta, t.w + row * t.ws, state_row(&t, row),
+                            aux_row(&t, row), n_outputs,
                         )
                 for k in range((rows.n_touched + 1) * n_outputs):
                     grad[k] = 0.0
@@ -543,12 +588,12 @@ def train_sparse(
                 # loss and gradient of the minibatch's mean loss
                 for i in range(start, stop):
                     for k in range(n_outputs):
-                        prediction[k] = w[model.intercept_row * ws + k]
+                        prediction[k] = t.w[model.intercept_row * t.ws + k]
                     for j in range(indptr[i], indptr[i + 1]):
                         x = data[j]
                         row = indices[j]
                         for k in range(n_outputs):
-                            prediction[k] += x * w[row * ws + k]
+                            prediction[k] += x * t.w[row * t.ws + k]
                     loss_sum += sample_derivatives(
                         &model, prediction, y[i], sample_weight[i], 1.0 / n, dloss
                     )
@@ -561,24 +606,14 @@ def train_sparse(
                         for k in range(n_outputs):
                             intercept_grad[k] += dloss[k]
                 # update and scatter
-                advance_clocks(&rule, m, eta, &decay, &log_decay_after, &penalty_steps_after)
                 for slot in range(rows.n_touched):
                     row = rows.touched[slot]
                     update_row(
-                        &rule, eta, decay, log_decay_after, penalty_steps_after, penalised,
-                        w + row * ws, s + row * ss if s != NULL else NULL,
-                        a + row * as_ if a != NULL else NULL,
-                        grad + slot * n_outputs, n_outputs,
+                        &rule, &step, penalised, t.w + row * t.ws, state_row(&t, row),
+                        aux_row(&t, row), grad + slot * n_outputs, n_outputs,
                     )
                 release_rows(&rows)
-                if model.fit_intercept:
-                    row = model.intercept_row
-                    update_row(
-                        &rule, eta, decay, log_decay_after, penalty_steps_after, False,
-                        w + row * ws, s + row * ss if s != NULL else NULL,
-                        NULL, intercept_grad, n_outputs,
-                    )
-                finish_step(m, n, log_decay_after, penalty_steps_after)
+                end_step(&rule, &step, &t, &model, intercept_grad, n)
                 n_batches += 1
                 start = stop
     finally:
@@ -608,49 +643,43 @@ def train_dense(
     cdef Rule rule = make_rule(config)
     positive, negative = _class_weights(kernel)
     cdef Model model = make_model(kernel, params.shape[0] - 1, positive, negative)
+    cdef Table t = make_table(params, state, aux, meta)
     cdef int n_outputs = model.n_outputs
     cdef int n_features = X.shape[1]
     cdef int n_samples = X.shape[0]
     cdef int start, stop, i, k, n, row, n_batches = 0
-    cdef double eta, decay, log_decay_after, penalty_steps_after, x, loss_sum = 0.0
+    cdef double x, loss_sum = 0.0
+    cdef Step step
+    cdef bint penalised = rule.l1 > 0.0 or rule.l2 > 0.0
+    # the features' gradients, then the intercept's
     cdef double *grad = <double *> malloc((n_features + 1) * n_outputs * sizeof(double))
     cdef double *prediction = <double *> malloc(n_outputs * sizeof(double))
     cdef double *dloss = <double *> malloc(n_outputs * sizeof(double))
-    cdef double *w = &params[0, 0]
-    cdef double *s = &state[0, 0] if state.shape[0] > 0 else NULL
-    cdef double *a = &aux[0, 0] if aux.shape[0] > 0 else NULL
-    cdef Py_ssize_t ws = row_stride(params), ss = row_stride(state), as_ = row_stride(aux)
-    cdef double *m = &meta[0]
-    cdef bint penalised = rule.l1 > 0.0 or rule.l2 > 0.0
     cdef double *intercept_grad = grad + n_features * n_outputs
-    if grad == NULL or prediction == NULL or dloss == NULL:
-        free(grad)
-        free(prediction)
-        free(dloss)
-        raise MemoryError("no memory for a minibatch's gradient")
     try:
+        if grad == NULL or prediction == NULL or dloss == NULL:
+            raise MemoryError("no memory for a minibatch's gradient")
         with nogil:
             start = 0
             while start < n_samples:
                 stop = min(start + batch_size, n_samples)
                 n = stop - start
-                eta = step_size(&rule, m)
+                step = begin_step(&rule, t.meta)
                 if penalised:  # owed only where other workers advanced the clocks
                     for row in range(n_features):
                         catch_up_row(
-                            &rule, m, w + row * ws,
-                            s + row * ss if s != NULL else NULL,
-                            a + row * as_, n_outputs,
+                            &rule, t.meta, t.w + row * t.ws, state_row(&t, row),
+                            aux_row(&t, row), n_outputs,
                         )
                 for k in range((n_features + 1) * n_outputs):
                     grad[k] = 0.0
                 for i in range(start, stop):
                     for k in range(n_outputs):
-                        prediction[k] = w[n_features * ws + k]
+                        prediction[k] = t.w[n_features * t.ws + k]
                     for row in range(n_features):
                         x = X[i, row]
                         for k in range(n_outputs):
-                            prediction[k] += x * w[row * ws + k]
+                            prediction[k] += x * t.w[row * t.ws + k]
                     loss_sum += sample_derivatives(
                         &model, prediction, y[i], sample_weight[i], 1.0 / n, dloss
                     )
@@ -661,24 +690,12 @@ def train_dense(
                     if model.fit_intercept:
                         for k in range(n_outputs):
                             intercept_grad[k] += dloss[k]
-                advance_clocks(
-                    &rule, m, eta, &decay, &log_decay_after, &penalty_steps_after
-                )
                 for row in range(n_features):
                     update_row(
-                        &rule, eta, decay, log_decay_after, penalty_steps_after, penalised,
-                        w + row * ws, s + row * ss if s != NULL else NULL,
-                        a + row * as_ if a != NULL else NULL,
-                        grad + row * n_outputs, n_outputs,
+                        &rule, &step, penalised, t.w + row * t.ws, state_row(&t, row),
+                        aux_row(&t, row), grad + row * n_outputs, n_outputs,
                     )
-                if model.fit_intercept:
-                    row = n_features
-                    update_row(
-                        &rule, eta, decay, log_decay_after, penalty_steps_after, False,
-                        w + row * ws, s + row * ss if s != NULL else NULL,
-                        NULL, intercept_grad, n_outputs,
-                    )
-                finish_step(m, n, log_decay_after, penalty_steps_after)
+                end_step(&rule, &step, &t, &model, intercept_grad, n)
                 n_batches += 1
                 start = stop
     finally:
@@ -714,28 +731,26 @@ def train_factorization(
     Funk's SVD and Surprise. Returns ``(sum of weighted squared errors / 2, steps)``.
     """
     cdef Rule rule = make_rule(config)
+    cdef double[:, :] no_aux = np.zeros((0, 0))
+    cdef Table u = make_table(users, user_state, no_aux, user_meta)
+    cdef Table v = make_table(items, item_state, no_aux, item_meta)
     cdef int width = users.shape[1]
     cdef int k_factors = width - 1
     cdef int n_samples = y.shape[0]
     cdef int start, stop, i, c, n, slot, n_batches = 0
-    cdef double eta_users, eta_items, decay = 1.0, error, weighted, scale, loss_sum = 0.0
+    cdef double error, weighted, scale, loss_sum = 0.0
+    cdef Step user_step, item_step
     cdef double *p
     cdef double *q
     cdef double *gu
     cdef double *gi
-    cdef double *user_rows = &users[0, 0]
-    cdef double *item_rows = &items[0, 0]
-    cdef double *us = &user_state[0, 0] if user_state.shape[0] > 0 else NULL
-    cdef double *its = &item_state[0, 0] if item_state.shape[0] > 0 else NULL
-    cdef Py_ssize_t u_stride = row_stride(users), us_stride = row_stride(user_state)
-    cdef Py_ssize_t i_stride = row_stride(items), is_stride = row_stride(item_state)
     cdef RowMap user_map
     cdef RowMap item_map
+    memset(&user_map, 0, sizeof(RowMap))
+    memset(&item_map, 0, sizeof(RowMap))
     cdef long long capacity = min(batch_size, n_samples) if n_samples > 0 else 1
     cdef double *user_grad = <double *> malloc(capacity * width * sizeof(double))
     cdef double *item_grad = <double *> malloc(capacity * width * sizeof(double))
-    memset(&user_map, 0, sizeof(RowMap))
-    memset(&item_map, 0, sizeof(RowMap))
     try:
         row_map_init(&user_map, capacity)
         row_map_init(&item_map, capacity)
@@ -747,17 +762,17 @@ def train_factorization(
                 stop = min(start + batch_size, n_samples)
                 n = stop - start
                 scale = 1.0 / n
-                eta_users = step_size(&rule, &user_meta[0])
-                eta_items = step_size(&rule, &item_meta[0])
-                gather_rows(&user_map, &user_ids[start], n, user_rows, u_stride)
-                gather_rows(&item_map, &item_ids[start], n, item_rows, i_stride)
+                user_step = begin_step(&rule, u.meta)
+                item_step = begin_step(&rule, v.meta)
+                gather_rows(&user_map, &user_ids[start], n, u.w, u.ws)
+                gather_rows(&item_map, &item_ids[start], n, v.w, v.ws)
                 for c in range(user_map.n_touched * width):
                     user_grad[c] = 0.0
                 for c in range(item_map.n_touched * width):
                     item_grad[c] = 0.0
                 for i in range(start, stop):
-                    p = user_rows + user_ids[i] * u_stride
-                    q = item_rows + item_ids[i] * i_stride
+                    p = u.w + user_ids[i] * u.ws
+                    q = v.w + item_ids[i] * v.ws
                     error = global_mean + p[k_factors] + q[k_factors] - y[i]
                     for c in range(k_factors):
                         error += p[c] * q[c]
@@ -773,21 +788,19 @@ def train_factorization(
                 for slot in range(user_map.n_touched):
                     i = user_map.touched[slot]
                     update_row(
-                        &rule, eta_users, decay, 0.0, 0.0, False, user_rows + i * u_stride,
-                        us + i * us_stride if us != NULL else NULL, NULL,
+                        &rule, &user_step, False, u.w + i * u.ws, state_row(&u, i), NULL,
                         user_grad + slot * width, width,
                     )
                 for slot in range(item_map.n_touched):
                     i = item_map.touched[slot]
                     update_row(
-                        &rule, eta_items, decay, 0.0, 0.0, False, item_rows + i * i_stride,
-                        its + i * is_stride if its != NULL else NULL, NULL,
+                        &rule, &item_step, False, v.w + i * v.ws, state_row(&v, i), NULL,
                         item_grad + slot * width, width,
                     )
                 release_rows(&user_map)
                 release_rows(&item_map)
-                user_meta[T_SLOT] += n
-                item_meta[T_SLOT] += n
+                u.meta[T_SLOT] += n
+                v.meta[T_SLOT] += n
                 n_batches += 1
                 start = stop
     finally:
