@@ -12,6 +12,7 @@ from contextlib import nullcontext
 from numbers import Integral, Real
 
 import numpy as np
+from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.callback import CallbackSupportMixin
 from sklearn.linear_model._base import LinearClassifierMixin, SparseCoefMixin
@@ -167,6 +168,7 @@ class _BaseServerlessSGD(CallbackSupportMixin, BaseEstimator):
         with tracked as on_epoch:
             settings = settings_from(
                 self,
+                n_workers=self._n_workers(),
                 optimizer=self._optimizer_config(),
                 max_iter=max_iter,
                 random_state=check_random_state(self.random_state).randint(_MAX_SEED),
@@ -193,11 +195,16 @@ class _BaseServerlessSGD(CallbackSupportMixin, BaseEstimator):
     def _shape_coef(self, coef, intercept):
         return coef, intercept
 
+    def _n_workers(self) -> int:
+        """Workers kept in flight: ``n_jobs`` when the estimator has one and it is set."""
+        n_jobs = getattr(self, "n_jobs", None)
+        return self.n_workers if n_jobs is None else effective_n_jobs(n_jobs)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         # several asynchronous workers make training order, and so the model, vary
-        tags.non_deterministic = self.n_workers > 1
+        tags.non_deterministic = self._n_workers() > 1
         return tags
 
 
@@ -325,6 +332,12 @@ default='log_loss'
     {_COMMON_PARAMETERS_DOC.strip()}
     class_weight : dict, 'balanced' or None, default=None
         Weights of the classes, as in scikit-learn.
+    n_jobs : int or None, default=None
+        The number of workers, when given, in place of ``n_workers``: as in
+        ``SGDClassifier``, how many CPUs work on the fit (joblib's convention: -1 is
+        every CPU of this machine). None leaves ``n_workers`` in charge. The classes
+        of a multiclass problem train together in one model, so there is no
+        per-class parallelism to share out.
 
     Attributes
     ----------
@@ -357,6 +370,7 @@ default='log_loss'
         **_BaseServerlessSGD._parameter_constraints,
         "loss": [StrOptions(set(CLASSIFICATION_LOSSES))],
         "class_weight": [StrOptions({"balanced"}), dict, None],
+        "n_jobs": [Integral, None],
     }
 
     def __init__(
@@ -380,6 +394,7 @@ default='log_loss'
         validation_fraction=0.1,
         n_iter_no_change=5,
         class_weight=None,
+        n_jobs=None,
         warm_start=False,
         n_workers=2,
         executor=None,
@@ -408,6 +423,7 @@ default='log_loss'
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.class_weight = class_weight
+        self.n_jobs = n_jobs
         self.warm_start = warm_start
         self.n_workers = n_workers
         self.executor = executor

@@ -45,7 +45,8 @@ def no_store_leak():
     shm = Path("/dev/shm")
 
     def namespaces():
-        return set(shm.glob("sklearn-cirrus-*")) if shm.is_dir() else set()
+        # only this process's: other test runs on the machine make their own
+        return set(shm.glob(f"sklearn-cirrus-{os.getpid()}-*")) if shm.is_dir() else set()
 
     before = namespaces()
     yield

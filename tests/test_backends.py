@@ -11,6 +11,9 @@ from test_driver import FailingExecutor, allocate_too_much, die, explode, oversp
 from sklearn_cirrus import ServerlessSGDClassifier, WorkerError
 from sklearn_cirrus.executors import ProcessExecutor, SequentialExecutor, ThreadExecutor
 
+# long, with real servers and clusters: .ci/run's second step (-m backends)
+pytestmark = pytest.mark.backends
+
 COMBINATIONS = [
     (executor, store)
     for executor in ("sequential", "threads", "processes", "dask", "lithops", "ray")

@@ -6,6 +6,9 @@ from sklearn.metrics import log_loss
 
 from sklearn_cirrus import ServerlessMatrixFactorization, ServerlessSGDClassifier
 
+# long, with real servers and clusters: .ci/run's second step (-m backends)
+pytestmark = pytest.mark.backends
+
 
 @pytest.fixture
 def client(dask_client):

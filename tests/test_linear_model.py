@@ -6,6 +6,7 @@ import joblib
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from joblib import effective_n_jobs
 from sklearn.datasets import load_digits, make_classification, make_regression
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.metrics import log_loss, recall_score
@@ -61,6 +62,19 @@ def test_l1_zeros_as_many_weights_as_sgd_classifier(penalty, alpha):
     ).fit(X, y)
     expected = np.sum(reference.coef_ == 0)
     assert abs(np.sum(clf.coef_ == 0) - expected) <= 0.2 * expected
+
+
+def test_n_jobs_sets_the_number_of_workers_as_sgd_classifier_users_expect(binary):
+    X, y = binary
+    params = {"executor": "processes", "max_iter": 3, "tol": None, "random_state": 0}
+    one = ServerlessSGDClassifier(n_jobs=1, n_workers=4, **params).fit(X, y)
+    every_cpu = ServerlessSGDClassifier(n_jobs=-1, n_workers=1, **params).fit(X, y)
+    default = ServerlessSGDClassifier(n_workers=1, **params).fit(X, y)
+    # one invocation an epoch per worker (the data makes 8 shards)
+    assert one.fit_report_["invocations"] == 3 == default.fit_report_["invocations"]
+    assert every_cpu.fit_report_["invocations"] == 3 * min(effective_n_jobs(-1), 8)
+    assert not one.__sklearn_tags__().non_deterministic
+    assert ServerlessSGDClassifier(n_jobs=-1).get_params()["n_jobs"] == -1
 
 
 def test_multiclass_is_one_vs_rest_and_close_to_sklearn_sgd():

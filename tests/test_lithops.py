@@ -1,6 +1,11 @@
 """What is particular to Lithops: each invocation is one function call of its backend."""
 
+import pytest
+
 from sklearn_cirrus import ServerlessSGDClassifier
+
+# long, with real servers and clusters: .ci/run's second step (-m backends)
+pytestmark = pytest.mark.backends
 
 
 def test_every_invocation_is_a_lithops_call(lithops_executor, binary_data):

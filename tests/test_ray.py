@@ -5,6 +5,9 @@ from test_driver import FailingExecutor, hang
 
 from sklearn_cirrus import ServerlessSGDClassifier, WorkerTimeout
 
+# long, with real servers and clusters: .ci/run's second step (-m backends)
+pytestmark = pytest.mark.backends
+
 
 def test_a_hung_ray_task_times_out(ray_executor, binary_data, no_store_leak):
     X, y = binary_data

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, wait
@@ -27,7 +26,7 @@ from ..exceptions import WorkerError
 from ..executors import Executor, WorkerResources, make_executor
 from ..kernels.base import Kernel
 from ..store import MemoryStore, OptimizerConfig, ParameterStore, make_store
-from ..store.shared_memory import shared_memory_root
+from ..store.shared_memory import namespace_name, shared_memory_root
 from .report import WorkerReport
 from .stopping import ADAPTIVE_DECAY, StopRule
 from .trainers import make_trainer
@@ -164,7 +163,7 @@ def _plan_epoch(epoch: int, n_shards: int, n_workers: int, rng: np.random.Random
 
 def _staging_url(settings: TrainingSettings, executor: Executor) -> str:
     """A fresh place for this fit's shards: memory for in-process workers, else a folder."""
-    name = f"sklearn-cirrus-{uuid.uuid4().hex}"
+    name = namespace_name()
     if settings.data_url is not None:
         return f"{settings.data_url.rstrip('/')}/{name}"
     if executor.in_process:

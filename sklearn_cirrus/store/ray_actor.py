@@ -70,7 +70,9 @@ class RayActorStore(ParameterStore):
         return self._call("optimizer", key)
 
     def pull_table(self, key, rows=None):
-        return self._call("pull_table", key, rows)
+        # Ray hands numpy arrays back read-only, straight from its object store; a pulled
+        # table is the worker's own copy to train on
+        return self._call("pull_table", key, rows).copy()
 
     def add_table(self, key, rows, delta):
         self._call("add_table", key, rows, delta)

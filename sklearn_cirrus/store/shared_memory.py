@@ -35,6 +35,12 @@ from .optimizers import META_SIZE, OptimizerConfig
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
+def namespace_name() -> str:
+    """A fresh name for a fit's shared-memory store or shards, tagged with this process's
+    id, so that whatever a process leaves behind can be told from another's."""
+    return f"sklearn-cirrus-{os.getpid()}-{uuid.uuid4().hex}"
+
+
 def shared_memory_root() -> Path:
     """``/dev/shm`` where it is writable (memory-backed), else the temporary folder."""
     shm = Path("/dev/shm")
@@ -60,7 +66,7 @@ class SharedMemoryStore(ArrayStore):
 
     def __init__(self, root: str | os.PathLike | None = None):
         if root is None:
-            root = shared_memory_root() / f"sklearn-cirrus-{uuid.uuid4().hex}"
+            root = shared_memory_root() / namespace_name()
             Path(root).mkdir(mode=0o700)
         elif not Path(root).is_dir():
             raise ConnectionError(f"shared-memory store {str(root)!r} does not exist (deleted?)")
