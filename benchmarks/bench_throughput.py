@@ -34,6 +34,7 @@ from sklearn.metrics import log_loss
 
 from sklearn_cirrus import ServerlessSGDClassifier
 from sklearn_cirrus.datasets import make_hashed_classification
+from sklearn_cirrus.epoch_callbacks import EpochCallback
 
 ALPHAS = (1e-4, 1e-5)
 MAX_EPOCHS = 12
@@ -41,8 +42,8 @@ MAX_EPOCHS = 12
 VW_PASSES = (1, 2, 4, 8)
 
 
-class TestLossPerEpoch:
-    """A scikit-learn fit callback: test log-loss and fit time (its own left out) per epoch."""
+class TestLossPerEpoch(EpochCallback):
+    """Test log-loss and fit time (this callback's own left out) after every epoch."""
 
     def __init__(self, X_test, y_test):
         self.X_test, self.y_test = X_test, y_test
@@ -51,15 +52,7 @@ class TestLossPerEpoch:
     def setup(self, estimator, context):
         self.started, self.own_seconds = time.perf_counter(), 0.0
 
-    def teardown(self, estimator, context):
-        pass
-
-    def on_fit_task_begin(self, estimator, context, **_):
-        pass
-
-    def on_fit_task_end(self, estimator, context, *, X=None, fitted_estimator=None):
-        if context.task_name != "epoch" or fitted_estimator is None:
-            return False
+    def on_epoch(self, fitted_estimator, X):
         now = time.perf_counter()
         loss = log_loss(self.y_test, fitted_estimator.predict_proba(self.X_test))
         self.curve.append((fitted_estimator.n_iter_, now - self.started - self.own_seconds, loss))

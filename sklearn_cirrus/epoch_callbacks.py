@@ -62,6 +62,31 @@ class EpochCallbacks:
         self._epoch.call_on_fit_task_end(estimator=self._estimator)
 
 
+class EpochCallback:
+    """A fit callback that sees the model at the end of every epoch: override ``on_epoch``.
+
+    ``on_epoch(fitted_estimator, X)`` gets the model as it stands and the fit's ``X``;
+    returning True stops the fit there. Set it with ``estimator.set_callbacks(...)``.
+    """
+
+    def setup(self, estimator, context):
+        pass
+
+    def teardown(self, estimator, context):
+        pass
+
+    def on_fit_task_begin(self, estimator, context, **_):
+        pass
+
+    def on_fit_task_end(self, estimator, context, *, X=None, fitted_estimator=None):
+        if context.task_name != EPOCH_TASK or fitted_estimator is None:
+            return False
+        return bool(self.on_epoch(fitted_estimator, X))
+
+    def on_epoch(self, fitted_estimator, X) -> bool:
+        raise NotImplementedError
+
+
 def has_callbacks(estimator) -> bool:
     """Whether anything listens: callbacks set on the estimator or passed down to it."""
     return bool(getattr(estimator, "_skl_callbacks", None))

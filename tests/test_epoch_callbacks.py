@@ -11,27 +11,17 @@ from sklearn_cirrus import (
     ServerlessSGDClassifier,
     ServerlessSGDRegressor,
 )
+from sklearn_cirrus.epoch_callbacks import EpochCallback
 
 
-class StopAt:
+class StopAt(EpochCallback):
     """Record every epoch's model; ask to stop at epoch ``stop_at``."""
 
     def __init__(self, stop_at=None):
         self.stop_at = stop_at
         self.epochs = []
 
-    def setup(self, estimator, context):
-        pass
-
-    def teardown(self, estimator, context):
-        pass
-
-    def on_fit_task_begin(self, estimator, context, **_):
-        pass
-
-    def on_fit_task_end(self, estimator, context, *, X=None, fitted_estimator=None):
-        if context.task_name != "epoch" or fitted_estimator is None:
-            return False
+    def on_epoch(self, fitted_estimator, X):
         self.epochs.append((fitted_estimator.n_iter_, fitted_estimator.predict(X[:5])))
         return fitted_estimator.n_iter_ == self.stop_at
 
