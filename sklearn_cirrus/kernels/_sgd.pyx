@@ -812,15 +812,17 @@ def train_factorization(
 
 
 def catch_up(config, double[:, :] params, double[:, :] state, double[:, :] aux,
-             double[::1] meta, int n_penalised):
-    """Bring rows ``0 .. n_penalised - 1`` of a table (or a pulled copy) up to date."""
+             double[::1] meta, const long long[::1] rows):
+    """Bring ``rows`` of a table (or of a pulled copy) up to date, in place."""
     cdef Rule rule = make_rule(config)
     cdef int n_outputs = params.shape[1]
-    cdef int row
+    cdef Py_ssize_t i
+    cdef long long row
     if aux.shape[0] == 0 or not (rule.l1 > 0.0 or rule.l2 > 0.0):
         return
     with nogil:
-        for row in range(n_penalised):
+        for i in range(rows.shape[0]):
+            row = rows[i]
             catch_up_row(
                 &rule, &meta[0], &params[row, 0],
                 &state[row, 0] if state.shape[0] > 0 else NULL, &aux[row, 0], n_outputs,

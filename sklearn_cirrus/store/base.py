@@ -71,21 +71,13 @@ def up_to_date_params(table: ModelTable, rows: np.ndarray | None) -> np.ndarray:
     config = table.optimizer
     if not config.penalised:
         return table.params
-    from ..kernels._sgd import catch_up  # compiled; stores stay importable without it
+    from ..kernels._sgd import catch_up  # here: the kernels import this module
 
     if rows is None:
-        catch_up(config, table.params, table.state, table.aux, table.meta, config.penalised_rows)
-        return table.params
-    penalised = np.flatnonzero(np.asarray(rows) < config.penalised_rows)
-    part = ModelTable(
-        np.ascontiguousarray(table.params[penalised]),
-        np.ascontiguousarray(table.state[penalised]) if table.state.shape[0] else table.state,
-        np.ascontiguousarray(table.aux[penalised]),
-        table.meta,
-        config,
-    )
-    catch_up(config, part.params, part.state, part.aux, part.meta, penalised.size)
-    table.params[penalised] = part.params
+        penalised = np.arange(config.penalised_rows)
+    else:
+        penalised = np.flatnonzero(np.asarray(rows) < config.penalised_rows)
+    catch_up(config, table.params, table.state, table.aux, table.meta, penalised)
     return table.params
 
 
@@ -209,7 +201,7 @@ class ArrayStore(ParameterStore):
     def _arrays(self, key: str) -> ModelTable:
         """The live arrays of ``key``; KeyError names a missing key."""
 
-    def _push_lock(self, key: str):
+    def _add_lock(self, key: str):
         """A context manager that serialises table adds, or a no-op."""
         return nullcontext()
 
@@ -252,7 +244,7 @@ class ArrayStore(ParameterStore):
     def add_table(self, key, rows, delta):
         table = self._arrays(key)
         index = slice(None) if rows is None else rows
-        with self._push_lock(key):
+        with self._add_lock(key):
             for array, change in (
                 (table.params, delta.params),
                 (table.state, delta.state),

@@ -32,7 +32,7 @@ class MemoryStoreHandle:
 
 class MemoryStore(ArrayStore):
     """Arrays in this process: compiled kernels update them in place from worker
-    threads, lock-free; gradient pushes are serialised by one lock per key.
+    threads, lock-free; table adds are serialised by one lock per key.
 
     Works with the sequential and threads executors only: a worker in another process
     cannot reach it.
@@ -57,7 +57,7 @@ class MemoryStore(ArrayStore):
         except KeyError:
             raise KeyError(f"no parameters named {key!r} in store {self.namespace!r}") from None
 
-    def _push_lock(self, key):
+    def _add_lock(self, key):
         return self._locks[key]
 
     def incr(self, name, amount=1.0):

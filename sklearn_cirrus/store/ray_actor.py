@@ -1,7 +1,7 @@
 """A parameter store held by a Ray actor: ``store="ray"``, for workers that run on Ray.
 
 The actor keeps a :class:`~sklearn_cirrus.store.memory.MemoryStore` and serves one call at
-a time, so pushes and adds are atomic. Its handle is a Ray actor handle: only Ray tasks (the
+a time, so adds are atomic. Its handle is a Ray actor handle: only Ray tasks (the
 ``RayExecutor``) and the driver that started Ray can use it. Arrays travel through Ray's
 object store, never as pickled Python objects of the user's.
 """

@@ -6,11 +6,11 @@ reconnects from the folder's path alone and reads only the pages its rows live o
 
 Compiled kernels update the mapped arrays in place, lock-free, Hogwild-style (Recht et
 al., 2011): a worker may read a row while another updates it, and a rare concurrent
-update of the same coordinate is lost, which asynchronous SGD tolerates. Gradient
-pushes and table adds to one key, and counter increments, go through numpy and are
-serialised by an advisory file lock (``flock``): without it, two processes pushing to
-the same rows lost a quarter of their updates in a tight loop (numpy's read-modify-write
-of a whole row block is far wider than a compiled kernel's one coordinate).
+update of the same coordinate is lost, which asynchronous SGD tolerates. Table adds to
+one key (from workers on pulled rows) and counter increments go through numpy and are
+serialised by an advisory file lock (``flock``): without it, two processes adding to the
+same rows lost a quarter of their updates in a tight loop (numpy's read-modify-write of a
+whole row block is far wider than a compiled kernel's one coordinate).
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ class SharedMemoryStore(ArrayStore):
         finally:
             fcntl.flock(descriptor, fcntl.LOCK_UN)
 
-    def _push_lock(self, key):
+    def _add_lock(self, key):
         return self._locked(key)
 
     def _counter(self, name: str) -> np.ndarray:
