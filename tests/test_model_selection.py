@@ -101,10 +101,11 @@ def test_early_stopping_saves_worker_time_and_keeps_the_best(binary_data, rule):
     assert stopped.any() and not stopped.all()
     assert set(results["stopped_by"][stopped]) == {rule}
     assert not full.cv_results_["early_stopped"].any()
-    # stopped candidates ran fewer epochs; the others ran all of theirs
+    # stopped candidates ran fewer epochs (a fold that raced ahead of the rest may have
+    # finished before the stop reached it); the others ran all of theirs
+    epochs = np.column_stack([results[f"split{k}_stop_epoch"] for k in range(3)])
+    assert (epochs[stopped].min(axis=1) < 16).all() and (epochs[~stopped] == 16).all()
     for k in range(3):
-        epochs = results[f"split{k}_stop_epoch"]
-        assert (epochs[stopped] < 16).all() and (epochs[~stopped] == 16).all()
         assert (full.cv_results_[f"split{k}_stop_epoch"] == 16).all()
     # the work saved, in epochs: seconds are too noisy to compare on a loaded machine now
     # that an epoch of this data takes milliseconds
