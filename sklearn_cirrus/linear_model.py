@@ -73,7 +73,7 @@ class _BaseServerlessSGD(CallbackSupportMixin, BaseEstimator):
                 "compute the optimal learning rate."
             )
 
-    def _optimizer_config(self) -> OptimizerConfig:
+    def _optimizer_config(self, step_scale: float = 1.0) -> OptimizerConfig:
         # scikit-learn's heuristic for the first step of the 'optimal' schedule
         typical_weight = np.sqrt(1.0 / np.sqrt(self.alpha)) if self.alpha > 0 else 1.0
         _, dloss = loss_values(self.loss, -typical_weight, 1.0, self.epsilon)
@@ -85,7 +85,12 @@ class _BaseServerlessSGD(CallbackSupportMixin, BaseEstimator):
             power_t=self.power_t,
             alpha=self.alpha,
             optimal_init=1.0 / (initial_eta * self.alpha) if self.alpha > 0 else 1.0,
+            step_scale=step_scale,
         )
+
+    def _step_scale(self, y, sample_weight, resume: bool) -> float:
+        """The units of the weights (``OptimizerConfig.step_scale``); a class's margin."""
+        return 1.0
 
     def _validation_split(self, y: np.ndarray, sample_weight: np.ndarray, stratify: bool):
         """Boolean mask of the held-out rows for early stopping (none without it)."""
@@ -125,6 +130,7 @@ class _BaseServerlessSGD(CallbackSupportMixin, BaseEstimator):
     ):
         """Run the engine and store the fitted attributes; ``score(y, pred, w)`` rates a split."""
         resume = partial and hasattr(self, "coef_")
+        step_scale = self._step_scale(y, sample_weight, resume)
         if resume:
             coef_init, intercept_init = self.coef_, self.intercept_
         validation = self._validation_split(y, sample_weight, stratify) if not partial else None
@@ -169,7 +175,7 @@ class _BaseServerlessSGD(CallbackSupportMixin, BaseEstimator):
             settings = settings_from(
                 self,
                 n_workers=self._n_workers(),
-                optimizer=self._optimizer_config(),
+                optimizer=self._optimizer_config(step_scale),
                 max_iter=max_iter,
                 random_state=check_random_state(self.random_state).randint(_MAX_SEED),
                 validation_score=validation_score,
@@ -624,6 +630,12 @@ class ServerlessSGDRegressor(RegressorMixin, _BaseServerlessSGD):
         The loss.
     {_COMMON_PARAMETERS_DOC.strip()}
 
+    With the default ``optimizer='adagrad'``, step sizes are multiplied by the root
+    mean square of the target (of the first call, for ``partial_fit``): AdaGrad
+    moves a weight by about ``eta0`` a step whatever the gradient's size, and a
+    regressor's weights are in the target's units. The scale changes how fast the
+    model gets there, not the objective it minimises.
+
     Attributes
     ----------
     coef_ : ndarray of shape (n_features,)
@@ -642,7 +654,7 @@ class ServerlessSGDRegressor(RegressorMixin, _BaseServerlessSGD):
     >>> from sklearn.datasets import make_regression
     >>> from sklearn_cirrus import ServerlessSGDRegressor
     >>> X, y = make_regression(n_samples=2000, n_features=10, noise=1.0, random_state=0)
-    >>> reg = ServerlessSGDRegressor(eta0=1.0, random_state=0).fit(X, y)
+    >>> reg = ServerlessSGDRegressor(random_state=0).fit(X, y)
     >>> reg.score(X, y) > 0.99
     True
     """
@@ -727,6 +739,18 @@ class ServerlessSGDRegressor(RegressorMixin, _BaseServerlessSGD):
     @staticmethod
     def _predict_from_params(kernel: LinearKernel, params, X):
         return kernel.decision_function(params, X)[:, 0]
+
+    def _step_scale(self, y, sample_weight, resume: bool) -> float:
+        """AdaGrad's steps in the target's units: its root mean square, fixed by the
+        first call of a fit (or of a run of partial_fit). AdaGrad moves a weight by about
+        ``eta`` a step whatever the gradient's size, so with unit steps a target in the
+        hundreds would take thousands of steps to reach; the plain and momentum
+        methods' steps already scale with the gradient."""
+        if not resume or not hasattr(self, "_target_scale"):
+            weights = sample_weight if np.any(sample_weight > 0) else None
+            rms = float(np.sqrt(np.average(np.square(y), weights=weights)))
+            self._target_scale = rms if np.isfinite(rms) and rms > 0 else 1.0
+        return self._target_scale if self.optimizer == "adagrad" else 1.0
 
     def _fit_values(
         self, X, y, sample_weight, *, max_iter, partial, reset, coef_init=None, intercept_init=None

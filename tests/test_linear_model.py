@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse as sp
 from joblib import effective_n_jobs
 from sklearn.datasets import load_digits, make_classification, make_regression
-from sklearn.linear_model import LogisticRegression, SGDClassifier
+from sklearn.linear_model import LogisticRegression, SGDClassifier, SGDRegressor
 from sklearn.metrics import log_loss, recall_score
 
 from sklearn_cirrus import (
@@ -233,6 +233,19 @@ def test_regressor_partial_fit_and_early_stopping():
     assert reg.score(X, y) > 0.98
     stopped = ServerlessSGDRegressor(early_stopping=True, eta0=0.5, random_state=0).fit(X, y)
     assert stopped.validation_scores_ and stopped.validation_scores_[-1] > 0.98
+
+
+def test_regressor_streams_unscaled_targets_as_well_as_sgdregressor():
+    # targets in the hundreds, defaults, one partial_fit per chunk: AdaGrad's steps
+    # follow the target's units, so five chunks are enough, as for SGDRegressor
+    X, y = make_regression(n_samples=6000, n_features=20, noise=1.0, random_state=0)
+    chunks = np.array_split(np.arange(5000), 5)
+    ours, reference = ServerlessSGDRegressor(random_state=0), SGDRegressor(random_state=0)
+    for chunk in chunks:
+        ours.partial_fit(X[chunk], y[chunk])
+        reference.partial_fit(X[chunk], y[chunk])
+    held_out = slice(5000, None)
+    assert ours.score(X[held_out], y[held_out]) > reference.score(X[held_out], y[held_out]) - 0.01
 
 
 @pytest.mark.parametrize("dump, load", [(pickle.dumps, pickle.loads), (None, None)])

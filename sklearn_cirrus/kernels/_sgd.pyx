@@ -99,6 +99,7 @@ cdef struct Rule:
     double l1
     # penalty step = eta * penalty_scale (1 / (1 - momentum) for the momentum methods)
     double penalty_scale
+    double step_scale
 
 
 cdef struct Model:
@@ -125,6 +126,7 @@ cdef Rule make_rule(config):
     rule.l2 = config.l2
     rule.l1 = config.l1
     rule.penalty_scale = 1.0
+    rule.step_scale = config.step_scale
     if rule.optimizer == MOMENTUM or rule.optimizer == NESTEROV:
         rule.penalty_scale = 1.0 / (1.0 - config.momentum)
     return rule
@@ -139,7 +141,7 @@ cdef inline double step_size(Rule *rule, double *meta) noexcept nogil:
         eta = rule.eta0 / pow(t + 1.0, rule.power_t)
     else:
         eta = rule.eta0
-    return eta * meta[ETA_SCALE_SLOT]
+    return eta * meta[ETA_SCALE_SLOT] * rule.step_scale
 
 
 cdef inline double soft_threshold(double w, double amount) noexcept nogil:

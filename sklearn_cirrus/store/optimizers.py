@@ -44,6 +44,10 @@ class OptimizerConfig:
     penalised_rows : int
         Rows ``0 .. penalised_rows - 1`` are penalised (a linear model's features, not
         its intercept row).
+    step_scale : float
+        Multiplies every step size: the units of the weights. AdaGrad moves a weight by
+        at most about ``eta`` a step whatever the gradient's size, so a regressor whose
+        weights are in the target's units scales its steps by the target's size.
     """
 
     name: str = "adagrad"
@@ -57,6 +61,7 @@ class OptimizerConfig:
     l2: float = 0.0
     l1: float = 0.0
     penalised_rows: int = 0
+    step_scale: float = 1.0
 
     def __post_init__(self):
         if self.name not in OPTIMIZERS:
