@@ -447,7 +447,7 @@ cdef extern from *:
 
 # how many ids ahead a gather prefetches model rows: enough to overlap cache misses of
 # rows scattered over a large model, few enough to stay in the L1 cache
-cdef int PREFETCH_AHEAD = 16
+cdef int PREFETCH_AHEAD = 64
 
 
 cdef struct RowMap:
@@ -492,9 +492,13 @@ cdef void row_map_free(RowMap *rows) noexcept:
 
 
 cdef inline void gather_rows(
-    RowMap *rows, const int *ids, long long n, const double *table, Py_ssize_t stride
+    RowMap *rows, const int *ids, long long n, Table *t, Rule *rule, int n_outputs,
+    bint catch_up,
 ) noexcept nogil:
-    """Find the distinct rows of ``ids`` and each id's place among them."""
+    """Find the distinct rows of ``ids`` and each id's place among them; with
+    ``catch_up``, bring each distinct row up to date as it is found, while the prefetch
+    has just brought it into the cache (a later pass over the distinct rows would find
+    many of them evicted again)."""
     cdef long long j
     cdef int row
     cdef unsigned int hashed
@@ -502,7 +506,7 @@ cdef inline void gather_rows(
     for j in range(n):
         if j + PREFETCH_AHEAD < n:
             # a row's params, state and clock usually share one cache line
-            prefetch(table + ids[j + PREFETCH_AHEAD] * stride)
+            prefetch(t.w + ids[j + PREFETCH_AHEAD] * t.ws)
         row = ids[j]
         hashed = (<unsigned int> row * 2654435761u) & rows.mask
         while rows.slot_row[hashed] != row and rows.slot_row[hashed] != -1:
@@ -513,6 +517,11 @@ cdef inline void gather_rows(
             rows.touched[rows.n_touched] = row
             rows.touched_slot[rows.n_touched] = hashed
             rows.n_touched += 1
+            if catch_up:
+                catch_up_row(
+                    rule, t.meta, t.w + row * t.ws, state_row(t, row), aux_row(t, row),
+                    n_outputs,
+                )
         rows.place[j] = rows.slot_place[hashed]
 
 
@@ -575,15 +584,11 @@ def train_sparse(
                 n = stop - start
                 step = begin_step(&rule, t.meta)
                 first = indptr[start]
-                gather_rows(&rows, &indices[first], indptr[stop] - first, t.w, t.ws)
-                # each distinct row brought up to date once
-                if penalised:
-                    for slot in range(rows.n_touched):
-                        row = rows.touched[slot]
-                        catch_up_row(
-                            &rule, t.meta, t.w + row * t.ws, state_row(&t, row),
-                            aux_row(&t, row), n_outputs,
-                        )
+                # each distinct row found and brought up to date once
+                gather_rows(
+                    &rows, &indices[first], indptr[stop] - first, &t, &rule, n_outputs,
+                    penalised,
+                )
                 for k in range((rows.n_touched + 1) * n_outputs):
                     grad[k] = 0.0
                 intercept_grad = grad + rows.n_touched * n_outputs
@@ -766,8 +771,8 @@ def train_factorization(
                 scale = 1.0 / n
                 user_step = begin_step(&rule, u.meta)
                 item_step = begin_step(&rule, v.meta)
-                gather_rows(&user_map, &user_ids[start], n, u.w, u.ws)
-                gather_rows(&item_map, &item_ids[start], n, v.w, v.ws)
+                gather_rows(&user_map, &user_ids[start], n, &u, &rule, width, False)
+                gather_rows(&item_map, &item_ids[start], n, &v, &rule, width, False)
                 for c in range(user_map.n_touched * width):
                     user_grad[c] = 0.0
                 for c in range(item_map.n_touched * width):
