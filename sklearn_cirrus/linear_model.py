@@ -2,19 +2,16 @@
 
 The classes translate scikit-learn's ``SGDClassifier`` / ``SGDRegressor`` parameters
 into a :class:`~sklearn_cirrus.kernels.LinearKernel` and
-:class:`~sklearn_cirrus.runtime.driver.TrainingSettings`, and hand the work to
-:func:`~sklearn_cirrus.runtime.driver.train`.
+:class:`~sklearn_cirrus.store.OptimizerConfig`, and hand the work to the engine through
+:class:`~sklearn_cirrus.base.ServerlessEstimatorMixin`.
 """
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from numbers import Integral, Real
 
 import numpy as np
-from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
-from sklearn.callback import CallbackSupportMixin
 from sklearn.linear_model._base import LinearClassifierMixin, SparseCoefMixin
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
@@ -24,16 +21,17 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-from .epoch_callbacks import fit_task
-from .executors import Executor
+from .base import (
+    ENGINE_PARAMETER_CONSTRAINTS,
+    ENGINE_PARAMETERS_DOC,
+    MAX_SEED,
+    ServerlessEstimatorMixin,
+)
 from .kernels import CLASSIFICATION_LOSSES, REGRESSION_LOSSES, LinearKernel, loss_values
-from .runtime.driver import settings_from, train
 from .store import LEARNING_RATES, OPTIMIZERS, OptimizerConfig
 
-_MAX_SEED = np.iinfo(np.int32).max
 
-
-class _BaseServerlessSGD(CallbackSupportMixin, BaseEstimator):
+class _BaseServerlessSGD(ServerlessEstimatorMixin, BaseEstimator):
     """Parameters, validation and the hand-off to the engine shared by both models."""
 
     _parameter_constraints: dict = {
@@ -54,14 +52,8 @@ class _BaseServerlessSGD(CallbackSupportMixin, BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "warm_start": ["boolean"],
-        "n_workers": [Interval(Integral, 1, None, closed="left")],
-        "executor": [str, Executor, None],
-        "store": [str, None],
-        "data_url": [str, None],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        **ENGINE_PARAMETER_CONSTRAINTS,
         "optimizer": [StrOptions(set(OPTIMIZERS))],
-        "worker_memory_mb": [Interval(Integral, 1, None, closed="left"), None],
-        "worker_timeout": [Interval(Real, 0, None, closed="neither"), None],
     }
 
     def _check_parameter_combination(self, for_partial_fit: bool = False) -> None:
@@ -158,59 +150,32 @@ class _BaseServerlessSGD(CallbackSupportMixin, BaseEstimator):
                 "fit_report_": state.report,
             }
 
-        # partial_fit is one epoch of a longer fit: only fit is a callback task
-        tracked = (
-            nullcontext()
-            if partial
-            else fit_task(
-                self,
-                max_epochs=max_iter,
-                attributes=attributes,
-                X=X,
-                y=y,
-                sample_weight=sample_weight,
-            )
+        result = self._fit_engine(
+            kernel,
+            X,
+            y,
+            sample_weight,
+            optimizer=self._optimizer_config(step_scale),
+            init=kernel.init_params(coef_init, intercept_init),
+            attributes=attributes,
+            seed=check_random_state(self.random_state).randint(MAX_SEED),
+            max_iter=max_iter,
+            validation_score=validation_score,
+            optimizer_state=self._optimizer_state if resume else None,
+            samples_seen=self.t_ - 1 if resume else 0.0,
+            # partial_fit is one epoch of a longer fit: only fit is a callback task
+            is_fit_task=not partial,
         )
-        with tracked as on_epoch:
-            settings = settings_from(
-                self,
-                n_workers=self._n_workers(),
-                optimizer=self._optimizer_config(step_scale),
-                max_iter=max_iter,
-                random_state=check_random_state(self.random_state).randint(_MAX_SEED),
-                validation_score=validation_score,
-                on_epoch=on_epoch,
-            )
-            result = train(
-                kernel,
-                X,
-                y,
-                sample_weight,
-                settings,
-                init=kernel.init_params(coef_init, intercept_init),
-                optimizer_state=self._optimizer_state if resume else None,
-                samples_seen=self.t_ - 1 if resume else 0.0,
-            )
-            fitted = attributes(result)
-            for name, value in fitted.items():
-                setattr(self, name, value)
-            self._optimizer_state = result.optimizer_state
-            self.t_ = result.samples_seen + 1.0
+        self._optimizer_state = result.optimizer_state
+        self.t_ = result.samples_seen + 1.0
         return self
 
     def _shape_coef(self, coef, intercept):
         return coef, intercept
 
-    def _n_workers(self) -> int:
-        """Workers kept in flight: ``n_jobs`` when the estimator has one and it is set."""
-        n_jobs = getattr(self, "n_jobs", None)
-        return self.n_workers if n_jobs is None else effective_n_jobs(n_jobs)
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
-        # several asynchronous workers make training order, and so the model, vary
-        tags.non_deterministic = self._n_workers() > 1
         return tags
 
 
@@ -260,21 +225,6 @@ _COMMON_PARAMETERS_DOC = """
         Epochs without improvement before stopping, in [1, inf).
     warm_start : bool, default=False
         Start ``fit`` from the previous solution.
-    n_workers : int, default=2
-        Worker invocations kept in flight at once, in [1, inf).
-    executor : {'threads', 'processes', 'sequential'}, Executor or None, default=None
-        Where workers run: threads of this process (None), one local process per
-        invocation with enforced limits, or one at a time in this thread (exactly
-        reproducible with ``n_workers=1``). An :class:`~sklearn_cirrus.executors.Executor`
-        instance is used as is and not shut down.
-    store : {'memory', 'shm'} or None, default=None
-        Parameter store: this process's memory, or shared memory reachable by local
-        processes, or ``"redis://host:port/db"`` for workers anywhere. None picks the
-        one the executor can reach.
-    data_url : str or None, default=None
-        Folder URL where ``fit`` stages the data as shards (any fsspec URL the workers
-        can read, e.g. ``"s3://bucket/prefix"`` for cloud functions); removed after the
-        fit. None: memory for in-process workers, else shared memory on this machine.
     batch_size : int, default=256
         Samples per minibatch, in [1, inf).
     optimizer : {'adagrad', 'sgd', 'momentum', 'nesterov'}, default='adagrad'
@@ -282,13 +232,7 @@ _COMMON_PARAMETERS_DOC = """
         per-coordinate state in the store. With a penalty, adagrad takes a
         proximal step per coordinate and the momentum methods apply it outside
         the velocity (docs/architecture.md, Regularisation).
-    worker_memory_mb : int or None, default=1024
-        Memory of one worker, in MB, enforced by the 'processes' executor. Too small
-        a value for one batch is rejected before any worker starts.
-    worker_timeout : float or None, default=300
-        Seconds one invocation may run; workers return by themselves before it and
-        the driver relaunches them on the rest of their shards.
-"""
+""" + ENGINE_PARAMETERS_DOC.lstrip("\n")
 
 _COMMON_ATTRIBUTES_DOC = """
     n_iter_ : int

@@ -13,18 +13,18 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
-from sklearn.callback import CallbackSupportMixin
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
-from .epoch_callbacks import fit_task
-from .executors import Executor
+from .base import (
+    ENGINE_PARAMETER_CONSTRAINTS,
+    ENGINE_PARAMETERS_DOC,
+    MAX_SEED,
+    ServerlessEstimatorMixin,
+)
 from .kernels.factorization import FactorizationKernel
-from .runtime.driver import settings_from, train
 from .store import LEARNING_RATES, OPTIMIZERS, OptimizerConfig
-
-_MAX_SEED = np.iinfo(np.int32).max
 
 
 def _pairs(X) -> tuple[np.ndarray, np.ndarray]:
@@ -73,8 +73,8 @@ def _lookup(mapping: dict, ids: np.ndarray, what: str) -> np.ndarray:
         raise ValueError(f"{what} ids must be hashable: {exc}") from None
 
 
-class ServerlessMatrixFactorization(CallbackSupportMixin, RegressorMixin, BaseEstimator):
-    """Biased matrix factorization for rating prediction, trained by serverless workers.
+class ServerlessMatrixFactorization(ServerlessEstimatorMixin, RegressorMixin, BaseEstimator):
+    __doc__ = f"""Biased matrix factorization for rating prediction, trained by serverless workers.
 
     A rating is predicted as ``global_mean_ + user_bias_[u] + item_bias_[i] +
     user_factors_[u] @ item_factors_[i]``, learned by asynchronous minibatch SGD on
@@ -101,32 +101,20 @@ class ServerlessMatrixFactorization(CallbackSupportMixin, RegressorMixin, BaseEs
         ``n_iter_no_change`` epochs; None runs ``max_iter`` epochs.
     n_iter_no_change : int, default=3
         Epochs without improvement before stopping, in [1, inf).
-    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
+    learning_rate : {{'constant', 'invscaling', 'adaptive'}}, default='constant'
         Step-size schedule applied by the store (see ``ServerlessSGDClassifier``).
     eta0 : float, default=0.1
         Base step size, in (0, inf).
     power_t : float, default=0.5
         Exponent of the 'invscaling' schedule.
-    optimizer : {'adagrad', 'sgd', 'momentum', 'nesterov'}, default='adagrad'
+    optimizer : {{'adagrad', 'sgd', 'momentum', 'nesterov'}}, default='adagrad'
         Update rule of every step: adagrad and the momentum methods keep
         per-coordinate state in the store.
     batch_size : int, default=512
         Ratings per minibatch, in [1, inf).
     shuffle : bool, default=True
         Shuffle the ratings once when staging and the shard order every epoch.
-    n_workers : int, default=2
-        Worker invocations kept in flight, in [1, inf).
-    executor : {'threads', 'processes', 'sequential'}, Executor or None, default=None
-        Where workers run (see ``ServerlessSGDClassifier``).
-    store : {'memory', 'shm'}, "redis://host:port/db" or None, default=None
-        Where the factors live during training; None lets the executor choose.
-    data_url : str or None, default=None
-        Folder URL where ``fit`` stages the ratings as shards (any fsspec URL the
-        workers can read); None: memory or shared memory on this machine.
-    worker_memory_mb : int or None, default=1024
-        Memory of one worker in MB, enforced by the 'processes' executor.
-    worker_timeout : float or None, default=300
-        Seconds one invocation may run.
+    {ENGINE_PARAMETERS_DOC.strip()}
     random_state : int, RandomState instance or None, default=None
         Seeds the initial factors and the shuffling.
     verbose : int, default=0
@@ -184,14 +172,8 @@ class ServerlessMatrixFactorization(CallbackSupportMixin, RegressorMixin, BaseEs
         "eta0": [Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, 0, None, closed="left")],
         "optimizer": [StrOptions(set(OPTIMIZERS))],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
         "shuffle": ["boolean"],
-        "n_workers": [Interval(Integral, 1, None, closed="left")],
-        "executor": [str, Executor, None],
-        "store": [str, None],
-        "data_url": [str, None],
-        "worker_memory_mb": [Interval(Integral, 1, None, closed="left"), None],
-        "worker_timeout": [Interval(Real, 0, None, closed="neither"), None],
+        **ENGINE_PARAMETER_CONSTRAINTS,
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -329,24 +311,16 @@ class ServerlessMatrixFactorization(CallbackSupportMixin, RegressorMixin, BaseEs
             (np.ones(pairs.shape[0], dtype=bool), (user_codes, item_codes)),
             shape=(self.user_ids_.size, self.item_ids_.size),
         )
-        with fit_task(
-            self,
-            max_epochs=self.max_iter,
+        self._fit_engine(
+            kernel,
+            pairs,
+            y,
+            sample_weight,
+            optimizer=optimizer,
+            init=init,
             attributes=attributes,
-            X=X,
-            y=y,
-            sample_weight=sample_weight,
-        ) as on_epoch:
-            settings = settings_from(
-                self,
-                optimizer=optimizer,
-                random_state=random_state.randint(_MAX_SEED),
-                on_epoch=on_epoch,
-            )
-            result = train(kernel, pairs, y, sample_weight, settings, init=init)
-            fitted = attributes(result)
-            for name, value in fitted.items():
-                setattr(self, name, value)
+            seed=random_state.randint(MAX_SEED),
+        )
         return self
 
     def predict(self, X):
@@ -415,7 +389,6 @@ class ServerlessMatrixFactorization(CallbackSupportMixin, RegressorMixin, BaseEs
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.non_deterministic = self.n_workers > 1
         tags.input_tags.allow_nan = False
         tags.input_tags.string = True
         tags.input_tags.categorical = True

@@ -84,29 +84,6 @@ class TrainingSettings:
     verbose: int = 0
 
 
-# estimator parameters that are TrainingSettings fields of the same name
-ESTIMATOR_SETTINGS = (
-    "n_workers",
-    "executor",
-    "store",
-    "data_url",
-    "batch_size",
-    "worker_memory_mb",
-    "worker_timeout",
-    "max_iter",
-    "tol",
-    "n_iter_no_change",
-    "shuffle",
-    "verbose",
-)
-
-
-def settings_from(estimator, **overrides) -> TrainingSettings:
-    """The settings an estimator's parameters of those names give, with ``overrides``."""
-    values = {name: getattr(estimator, name) for name in ESTIMATOR_SETTINGS}
-    return TrainingSettings(**{**values, **overrides})
-
-
 @dataclass
 class TrainingResult:
     params: dict[str, np.ndarray]

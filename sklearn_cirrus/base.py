@@ -1,0 +1,149 @@
+"""What every serverless estimator shares: the engine's parameters and the fit hand-off.
+
+An estimator translates its own parameters into a kernel (the model and its maths) and
+an optimizer rule; :class:`ServerlessEstimatorMixin` adds the parameters that say where
+and how the work runs, their constraints and documentation, and hands a fit to
+:func:`~sklearn_cirrus.runtime.driver.train` as explicit
+:class:`~sklearn_cirrus.runtime.driver.TrainingSettings`: the engine never reads an
+estimator.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from numbers import Integral, Real
+
+import numpy as np
+from joblib import effective_n_jobs
+from sklearn.callback import CallbackSupportMixin
+from sklearn.utils._param_validation import Interval
+
+from .epoch_callbacks import fit_task
+from .executors import Executor
+from .runtime.driver import TrainingResult, TrainingSettings, train
+
+# seeds handed to the engine are drawn from the estimator's random_state in this range
+MAX_SEED = np.iinfo(np.int32).max
+
+ENGINE_PARAMETER_CONSTRAINTS: dict = {
+    "n_workers": [Interval(Integral, 1, None, closed="left")],
+    "executor": [str, Executor, None],
+    "store": [str, None],
+    "data_url": [str, None],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "worker_memory_mb": [Interval(Integral, 1, None, closed="left"), None],
+    "worker_timeout": [Interval(Real, 0, None, closed="neither"), None],
+}
+
+ENGINE_PARAMETERS_DOC = """
+    n_workers : int, default=2
+        Worker invocations kept in flight at once, in [1, inf).
+    executor : {'threads', 'processes', 'sequential'}, Executor or None, default=None
+        Where workers run: threads of this process (None), one local process per
+        invocation with enforced limits, or one at a time in this thread (exactly
+        reproducible with ``n_workers=1``). An :class:`~sklearn_cirrus.executors.Executor`
+        instance (Dask, Ray, Lithops...) is used as is and not shut down.
+    store : {'memory', 'shm'}, "redis://host:port/db" or None, default=None
+        Parameter store: this process's memory, shared memory reachable by local
+        processes, or Redis for workers anywhere. None picks the one the executor
+        can reach.
+    data_url : str or None, default=None
+        Folder URL where ``fit`` stages the data as shards (any fsspec URL the workers
+        can read, e.g. ``"s3://bucket/prefix"`` for cloud functions); removed after the
+        fit. None: memory for in-process workers, else shared memory on this machine.
+    worker_memory_mb : int or None, default=1024
+        Memory of one worker, in MB, enforced by the 'processes' executor. Too small
+        a value for one batch is rejected before any worker starts.
+    worker_timeout : float or None, default=300
+        Seconds one invocation may run; workers return by themselves before it and
+        the driver relaunches them on the rest of their shards.
+"""
+
+
+class ServerlessEstimatorMixin(CallbackSupportMixin):
+    """The engine's parameters and the hand-off of a fit to it.
+
+    A subclass has the parameters of ``ENGINE_PARAMETER_CONSTRAINTS`` and the training
+    loop's ``max_iter``, ``tol``, ``n_iter_no_change``, ``shuffle`` and ``verbose``, and
+    calls :meth:`_fit_engine` from ``fit``.
+    """
+
+    def _n_workers(self) -> int:
+        """Workers kept in flight: ``n_jobs`` when the estimator has one and it is set."""
+        n_jobs = getattr(self, "n_jobs", None)
+        return self.n_workers if n_jobs is None else effective_n_jobs(n_jobs)
+
+    def _fit_engine(
+        self,
+        kernel,
+        X,
+        y,
+        sample_weight,
+        *,
+        optimizer,
+        init,
+        attributes,
+        seed: int,
+        max_iter: int | None = None,
+        validation_score=None,
+        optimizer_state=None,
+        samples_seen: float = 0.0,
+        is_fit_task: bool = True,
+    ) -> TrainingResult:
+        """Train ``kernel`` and set the fitted attributes ``attributes(result)`` gives.
+
+        ``attributes`` also turns each epoch's checkpoint into attributes for fit
+        callbacks, when the call is a fit task (``partial_fit`` is one epoch of a
+        longer fit, not a task of its own).
+        """
+        max_iter = self.max_iter if max_iter is None else max_iter
+        tracked = (
+            fit_task(
+                self,
+                max_epochs=max_iter,
+                attributes=attributes,
+                X=X,
+                y=y,
+                sample_weight=sample_weight,
+            )
+            if is_fit_task
+            else nullcontext()
+        )
+        with tracked as on_epoch:
+            settings = TrainingSettings(
+                optimizer=optimizer,
+                n_workers=self._n_workers(),
+                executor=self.executor,
+                store=self.store,
+                data_url=self.data_url,
+                batch_size=self.batch_size,
+                worker_memory_mb=self.worker_memory_mb,
+                worker_timeout=self.worker_timeout,
+                max_iter=max_iter,
+                tol=self.tol,
+                n_iter_no_change=self.n_iter_no_change,
+                shuffle=self.shuffle,
+                verbose=self.verbose,
+                random_state=seed,
+                validation_score=validation_score,
+                on_epoch=on_epoch,
+            )
+            result = train(
+                kernel,
+                X,
+                y,
+                sample_weight,
+                settings,
+                init=init,
+                optimizer_state=optimizer_state,
+                samples_seen=samples_seen,
+            )
+            for name, value in attributes(result).items():
+                setattr(self, name, value)
+        return result
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # several asynchronous workers make training order, and so the model, vary
+        tags.non_deterministic = self._n_workers() > 1
+        return tags
