@@ -15,7 +15,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from .base import (
     ENGINE_PARAMETER_CONSTRAINTS,
@@ -27,30 +27,31 @@ from .kernels.factorization import FactorizationKernel
 from .store import LEARNING_RATES, OPTIMIZERS, OptimizerConfig
 
 
-def _pairs(X) -> tuple[np.ndarray, np.ndarray]:
-    """The user and item columns of X: an (n, 2) array or a two-column DataFrame."""
-    if sp.issparse(X):
-        raise TypeError(
-            "Sparse data was passed for X, but dense data is required: X holds (user, item) "
-            "id pairs, as an (n_samples, 2) array or a two-column DataFrame"
+def _pairs(estimator, X, y=None, *, reset: bool):
+    """The user and item columns of X (and the ratings), validated by scikit-learn.
+
+    ``validate_data`` keeps any id type (``dtype=None``: strings stay objects), refuses
+    sparse, complex, empty, NaN and infinite input with scikit-learn's messages, and
+    records or checks ``n_features_in_`` and ``feature_names_in_``, so a DataFrame
+    whose columns come in another order than in ``fit`` is refused, not misread.
+    """
+    if y is None and reset:
+        raise ValueError(
+            f"{type(estimator).__name__} requires y to be passed, but the target y is None."
         )
-    if hasattr(X, "iloc"):
-        if X.shape[1] != 2:
-            raise ValueError(f"X must have 2 columns (user, item), got {X.shape[1]}")
-        columns = (np.asarray(X.iloc[:, 0]), np.asarray(X.iloc[:, 1]))
+    checked = {"dtype": None, "ensure_all_finite": True, "reset": reset}
+    if y is None:
+        X = validate_data(estimator, X, **checked)
     else:
-        X = np.asarray(X)
-        if X.ndim != 2 or X.shape[1] != 2:
-            raise ValueError(
-                f"X must be of shape (n_samples, 2) holding (user, item) pairs, got {X.shape}"
-            )
-        columns = (X[:, 0], X[:, 1])
-    for column in columns:
-        if np.iscomplexobj(column):
-            raise ValueError("Complex data not supported as ids")
-        if column.dtype.kind == "f" and not np.all(np.isfinite(column)):
-            raise ValueError("Input X contains NaN or infinity: every id must be a value")
-    return columns
+        X, y = validate_data(estimator, X, y, y_numeric=True, **checked)
+        y = y.astype(np.float64, copy=False)
+    if X.shape[1] != 2:
+        raise ValueError(
+            f"X must have 2 columns, (user id, item id) pairs, got {X.shape[1]} columns"
+        )
+    if X.dtype == object and any(v is None for v in X.ravel()):
+        raise ValueError("Input X contains None: every id must be a value")
+    return X[:, 0], X[:, 1], y
 
 
 def _encode(ids: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -225,23 +226,6 @@ class ServerlessMatrixFactorization(ServerlessEstimatorMixin, RegressorMixin, Ba
         self.random_state = random_state
         self.verbose = verbose
 
-    def _validate_ratings(self, y, n_samples: int) -> np.ndarray:
-        if y is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y is None."
-            )
-        y = np.asarray(y, dtype=np.float64)
-        if y.ndim != 1:
-            raise ValueError(f"y must be 1-D ratings, got shape {y.shape}")
-        if y.shape[0] != n_samples:
-            raise ValueError(
-                f"Found input variables with inconsistent numbers of samples: [{n_samples}, "
-                f"{y.shape[0]}]"
-            )
-        if not np.all(np.isfinite(y)):
-            raise ValueError("Input y contains NaN or infinity: every rating must be a number")
-        return y
-
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Learn user and item factors from ratings.
@@ -260,14 +244,8 @@ class ServerlessMatrixFactorization(ServerlessEstimatorMixin, RegressorMixin, Ba
         self : object
             The fitted model.
         """
-        users, items = _pairs(X)
-        if users.shape[0] == 0:
-            raise ValueError(
-                "Found array with 0 sample(s) (shape=(0, 2)) while a minimum of 1 is required."
-            )
-        y = self._validate_ratings(y, users.shape[0])
+        users, items, y = _pairs(self, X, y, reset=True)
         sample_weight = _check_sample_weight(sample_weight, y)
-        self.n_features_in_ = 2
         user_codes, self.user_ids_ = _encode(users, "user")
         item_codes, self.item_ids_ = _encode(items, "item")
         self._user_index = {v: j for j, v in enumerate(self.user_ids_)}
@@ -340,7 +318,7 @@ class ServerlessMatrixFactorization(ServerlessEstimatorMixin, RegressorMixin, Ba
             Predicted ratings.
         """
         check_is_fitted(self)
-        users, items = _pairs(X)
+        users, items, _ = _pairs(self, X, reset=False)
         user_codes = _lookup(self._user_index, users, "user")
         item_codes = _lookup(self._item_index, items, "item")
         known_user, known_item = user_codes >= 0, item_codes >= 0

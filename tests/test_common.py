@@ -58,12 +58,10 @@ _PAIRS = (
 # checks whose data cannot be (user, item) pairs; every other check runs and passes
 FACTORIZATION_INAPPLICABLE = [
     "check_all_zero_sample_weights_error",
-    "check_complex_data",
     "check_dict_unchanged",
     "check_dont_overwrite_parameters",
     "check_dtype_object",
     "check_estimators_dtypes",
-    "check_estimators_empty_data_messages",
     "check_estimators_nan_inf",
     "check_estimators_pickle",
     "check_f_contiguous_array_estimator",

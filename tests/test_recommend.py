@@ -138,7 +138,7 @@ def test_works_in_a_pipeline_cross_validate_and_grid_search(toy):
 
 BAD_INPUT = [
     (lambda X, y: (X, np.where(np.arange(y.size) == 3, np.nan, y)), ValueError, "NaN"),
-    (lambda X, y: (np.column_stack([X, X[:, 0]]), y), ValueError, r"shape \(n_samples, 2\)"),
+    (lambda X, y: (np.column_stack([X, X[:, 0]]), y), ValueError, "must have 2 columns"),
     (lambda X, y: (X[:0], y[:0]), ValueError, "0 sample"),
     (lambda X, y: (X[:-1], y), ValueError, "inconsistent numbers of samples"),
     (
@@ -147,6 +147,11 @@ BAD_INPUT = [
         "user ids must be hashable",
     ),
     (lambda X, y: (X.astype(float) * np.nan, y), ValueError, "NaN"),
+    (
+        lambda X, y: (np.where(np.arange(X.size).reshape(X.shape) == 4, None, X), y),
+        ValueError,
+        "None",
+    ),
 ]
 
 
@@ -155,6 +160,15 @@ def test_bad_input_is_rejected_clearly(toy, corrupt, error, message):
     X, y = corrupt(*toy)
     with pytest.raises(error, match=message):
         ServerlessMatrixFactorization(n_components=2).fit(X, y)
+
+
+def test_dataframe_with_columns_swapped_is_refused_not_misread(toy):
+    X, y = toy
+    frame = pd.DataFrame({"user": X[:, 0], "movie": X[:, 1]})
+    model = ServerlessMatrixFactorization(n_components=2, random_state=0).fit(frame, y)
+    np.testing.assert_array_equal(model.feature_names_in_, ["user", "movie"])
+    with pytest.raises(ValueError, match="feature names"):
+        model.predict(frame[["movie", "user"]])
 
 
 MOVIELENS_LINES = [(1, 31, 2.5), (1, 1029, 3.0), (7, 31, 4.5)]
