@@ -81,7 +81,6 @@ class _ServerlessSearch:
         overrides = dict.fromkeys(_parameters_named(self.estimator, "executor"), shared)
         if self.store is not None:
             overrides.update(dict.fromkeys(_parameters_named(self.estimator, "store"), self.store))
-        original_estimator = self.estimator
         user_settings = {name: self.estimator.get_params()[name] for name in overrides}
         X, y = indexable(X, y)
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
@@ -95,10 +94,12 @@ class _ServerlessSearch:
             splits=splits,
             progress=_progress_bar(n_fits) if self.verbose else None,
         )
-        user_callbacks = getattr(self, "_skl_callbacks", [])
+        # scikit-learn's search runs on a copy whose estimator uses the shared pool:
+        # this search's parameters never change, whoever reads them meanwhile
+        search = clone(self).set_params(estimator=clone(self.estimator).set_params(**overrides))
+        search._board = board
+        search._skl_callbacks = [*getattr(self, "_skl_callbacks", []), board]
         try:
-            self.estimator = clone(original_estimator).set_params(**overrides)
-            self._skl_callbacks = [*user_callbacks, board]
             # fits are drivers that mostly wait: one thread each, all at once
             with (
                 parallel_config(backend="threading", n_jobs=min(n_fits, _MAX_CONCURRENT_FITS)),
@@ -106,13 +107,14 @@ class _ServerlessSearch:
             ):
                 # the board is ours, not the user's: steps it cannot reach need no warning
                 warnings.filterwarnings("ignore", message=".* does not support callbacks")
-                super().fit(X, y, **params)
+                super(_ServerlessSearch, search).fit(X, y, **params)
         finally:
-            self.set_callbacks(*user_callbacks)
             del self._board
-            self.estimator = original_estimator
             if owned:
                 inner.shutdown()
+        for name, value in vars(search).items():
+            if name.endswith("_") and not name.startswith("_"):
+                setattr(self, name, value)
         if hasattr(self, "best_estimator_"):
             # the refitted model keeps the user's settings, not the search's live pool
             self.best_estimator_.set_params(**user_settings)

@@ -155,6 +155,8 @@ def test_a_candidate_stopped_by_hand_from_another_thread(binary_data):
         time.sleep(0.01)
     with pytest.raises(ValueError, match="one of the 3 candidates, got 3"):
         search.stop_candidate(3)
+    # the running search's parameters are the user's: the shared pool is the search's own
+    assert search.get_params()["estimator"] is model and model.executor is None
     search.stop_candidate(0)
     if importlib.util.find_spec("matplotlib") is not None:
         import matplotlib
