@@ -16,8 +16,8 @@ from numbers import Integral, Real
 import numpy as np
 from joblib import effective_n_jobs
 from sklearn.callback import CallbackSupportMixin
-from sklearn.utils._param_validation import Interval
 
+from ._compat import Interval
 from .epoch_callbacks import fit_task
 from .executors import Executor
 from .runtime.driver import TrainingResult, TrainingSettings, train

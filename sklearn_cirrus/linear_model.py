@@ -11,16 +11,23 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
-from sklearn.linear_model._base import LinearClassifierMixin, SparseCoefMixin
+from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils import check_random_state, compute_class_weight
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import _check_partial_fit_first_call, check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._compat import (
+    Interval,
+    LinearClassifierMixin,
+    SparseCoefMixin,
+    StrOptions,
+    _check_partial_fit_first_call,
+    _check_sample_weight,
+    _fit_context,
+)
 from .base import (
     ENGINE_PARAMETER_CONSTRAINTS,
     ENGINE_PARAMETERS_DOC,
@@ -245,8 +252,8 @@ _COMMON_ATTRIBUTES_DOC = """
     validation_scores_ : list of float
         Validation score of every epoch with ``early_stopping``; empty otherwise.
     fit_report_ : dict
-        What the fit cost: ``invocations``, ``failures``, ``samples``,
-        ``worker_seconds``, ``gb_seconds``, ``estimated_cost_usd`` (AWS Lambda
+        What the fit cost: ``invocations``, ``failures``, ``samples``, ``updates``
+        (minibatch steps applied to the model), ``worker_seconds``, ``gb_seconds``, ``estimated_cost_usd`` (AWS Lambda
         prices), ``peak_worker_memory_mb``, ``wall_seconds`` (the whole fit),
         ``seconds_staging`` (cutting the data into shards, in the driver) and
         ``seconds_io``/``_pull``/``_compute``/``_push`` summed over workers.

@@ -26,9 +26,9 @@ from sklearn.model_selection import (
     check_cv,
 )
 from sklearn.utils import indexable
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._compat import Interval, StrOptions
 from .executors import Executor, make_executor
 from .executors.throttle import ThrottledExecutor
 from .search_board import EARLY_STOPPING_RULES, SearchBoard

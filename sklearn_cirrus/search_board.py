@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.pipeline import Pipeline
-from sklearn.utils import _safe_indexing
 
+from ._compat import _safe_indexing
 from .epoch_callbacks import EPOCH_TASK, FIT_TASK
 
 EVALUATION_TASK = "candidate-split-evaluation"

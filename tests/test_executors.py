@@ -169,3 +169,33 @@ def test_used_executors_pickle_as_their_settings(executor):
         copy = pickle.loads(pickle.dumps(executor))
         assert copy.submit(square, 4).result(timeout=60) == 16
         copy.shutdown()
+
+
+def test_a_registered_executor_is_built_by_name_for_every_fit(monkeypatch):
+    from sklearn.datasets import make_classification
+
+    from sklearn_cirrus import ServerlessSGDClassifier, executors
+    from sklearn_cirrus.executors import register_executor
+
+    monkeypatch.setattr(executors, "_REGISTRY", dict(executors._REGISTRY))
+    built = []
+
+    class CountingExecutor(SequentialExecutor):
+        def submit(self, fn, *args, **kwargs):
+            self.submitted += 1
+            return super().submit(fn, *args, **kwargs)
+
+    def factory(spec):
+        executor = CountingExecutor()
+        executor.submitted = 0
+        built.append((spec, executor))
+        return executor
+
+    register_executor("counting", factory)
+    X, y = make_classification(n_samples=300, random_state=0)
+    clf = ServerlessSGDClassifier(executor="counting://cluster-a", max_iter=3, tol=None)
+    clf.fit(X, y)
+    assert [spec for spec, _ in built] == ["counting://cluster-a"]
+    assert built[0][1].submitted == clf.fit_report_["invocations"] > 0
+    with pytest.raises(ValueError, match="unknown executor 'nothing'.*counting"):
+        make_executor("nothing")

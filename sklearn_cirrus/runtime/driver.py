@@ -467,6 +467,7 @@ def _report(
         "invocations": invocations,
         "failures": failures,
         "samples": totals.samples,
+        "updates": totals.steps,
         "worker_seconds": totals.wall_seconds,
         "gb_seconds": gb_seconds,
         "estimated_cost_usd": gb_seconds * USD_PER_GB_SECOND + invocations * USD_PER_INVOCATION,
