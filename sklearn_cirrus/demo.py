@@ -10,6 +10,7 @@ from sklearn.linear_model import SGDClassifier
 from sklearn.metrics import accuracy_score, log_loss
 from sklearn.model_selection import train_test_split
 
+from .executors import DEFAULT_EXECUTOR
 from .linear_model import ServerlessSGDClassifier
 
 
@@ -59,7 +60,8 @@ def run_demo(
         f"data: {source}; {X_train.shape[0]} train / {X_test.shape[0]} test rows, "
         f"{X_train.shape[1]} features"
     )
-    print(f"ServerlessSGDClassifier(executor={executor!r}, n_workers={n_workers}), progress:")
+    shown = executor or f"{DEFAULT_EXECUTOR} (the default)"
+    print(f"training on executor: {shown}, {n_workers} workers; progress:")
     started = time.perf_counter()
     ours = ServerlessSGDClassifier(
         executor=executor, n_workers=n_workers, verbose=1, random_state=random_state
@@ -74,7 +76,8 @@ def run_demo(
     print(_row("sklearn SGDClassifier(log_loss)", reference, X_test, y_test, reference_seconds))
     report = ours.fit_report_
     print(
-        f"\nworkers: {report['invocations']} invocations, {report['failures']} failures, "
+        f"\npath: {report['path']}; {report['invocations']} invocations, "
+        f"{report['failures']} failures, "
         f"{report['worker_seconds']:.2f} worker-seconds, {report['gb_seconds']:.2f} GB-s, "
         f"~${report['estimated_cost_usd']:.6f} on AWS Lambda; epochs: {ours.n_iter_}"
     )

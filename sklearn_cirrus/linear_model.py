@@ -253,8 +253,9 @@ _COMMON_ATTRIBUTES_DOC = """
         Validation score of every epoch with ``early_stopping``; empty otherwise.
     fit_report_ : dict
         What the fit cost: ``invocations``, ``failures``, ``samples``, ``updates``
-        (minibatch steps applied to the model), ``worker_seconds``, ``gb_seconds``, ``estimated_cost_usd`` (AWS Lambda
-        prices), ``peak_worker_memory_mb``, ``wall_seconds`` (the whole fit),
+        (minibatch steps applied to the model), ``worker_seconds``, ``gb_seconds``,
+        ``estimated_cost_usd`` (AWS Lambda prices), ``peak_worker_memory_mb``,
+        ``wall_seconds`` (the whole fit),
         ``seconds_staging`` (cutting the data into shards, in the driver) and
         ``seconds_io``/``_pull``/``_compute``/``_push`` summed over workers.
     n_features_in_ : int

@@ -44,9 +44,24 @@ def test_demo_prints_both_models():
         check=True,
     )
     assert "-- Epoch 1:" in completed.stdout
+    # the header names the executor that ran, the default included
+    assert "executor: threads (the default), 2 workers" in completed.stdout
+    assert "path: workers;" in completed.stdout
     ours = re.search(r"ServerlessSGDClassifier\s+(\S+)\s+(\S+)", completed.stdout)
     theirs = re.search(r"sklearn SGDClassifier\(log_loss\)\s+(\S+)\s+(\S+)", completed.stdout)
     assert float(ours[1]) > 0.7 and float(theirs[1]) > 0.7
+
+
+def test_command_line_tells_its_version():
+    from sklearn_cirrus import __version__
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "sklearn_cirrus", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert completed.stdout.strip() == f"sklearn-cirrus {__version__}"
 
 
 def test_tuning_example_stops_candidates_and_draws_curves(tmp_path):
