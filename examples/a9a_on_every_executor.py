@@ -1,9 +1,9 @@
 """Train on LIBSVM a9a with each executor, changing only ``executor=``.
 
-    python examples/a9a_on_every_executor.py [path/to/datasets]
+    python examples/a9a_on_every_executor.py [path/to/folder]
 
-The folder must hold ``a9a.libsvm.gz`` and ``a9a_t.libsvm.gz`` (the project's shared
-datasets by default).
+Without a folder, a9a is fetched from the LIBSVM page once (``fetch_libsvm``); a folder
+must hold ``a9a.libsvm.gz`` and ``a9a_t.libsvm.gz``.
 """
 
 import sys
@@ -12,14 +12,16 @@ from pathlib import Path
 from sklearn.datasets import load_svmlight_file
 from sklearn.metrics import log_loss
 
-from sklearn_cirrus import ServerlessSGDClassifier
+from sklearn_cirrus import ServerlessSGDClassifier, fetch_libsvm
 
 
 def main():
-    default = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else default
-    X, y = load_svmlight_file(str(folder / "a9a.libsvm.gz"), n_features=123)
-    X_test, y_test = load_svmlight_file(str(folder / "a9a_t.libsvm.gz"), n_features=123)
+    if len(sys.argv) > 1:
+        folder = Path(sys.argv[1])
+        X, y = load_svmlight_file(str(folder / "a9a.libsvm.gz"), n_features=123)
+        X_test, y_test = load_svmlight_file(str(folder / "a9a_t.libsvm.gz"), n_features=123)
+    else:
+        (X, y), (X_test, y_test) = fetch_libsvm("a9a"), fetch_libsvm("a9a.t")
     for executor in ("sequential", "threads", "processes"):
         clf = ServerlessSGDClassifier(executor=executor, n_workers=2, random_state=0)
         clf.fit(X, y)

@@ -2,12 +2,14 @@
 
 python examples/tuning_with_early_stopping.py [ratings.csv.gz] [curves.png]
 
+Without a ratings file, MovieLens latest-small is fetched from GroupLens once
+(``fetch_movielens``).
+
 Prints the candidates with where their fits stopped and what they cost, and draws the loss
 curves against time and cost (stopped candidates dashed) into curves.png.
 """
 
 import sys
-from pathlib import Path
 
 import matplotlib
 
@@ -18,16 +20,13 @@ from sklearn.model_selection import KFold  # noqa: E402
 from sklearn_cirrus import (  # noqa: E402
     ServerlessGridSearchCV,
     ServerlessMatrixFactorization,
+    fetch_movielens,
     load_movielens,
 )
 
-DEFAULT_RATINGS = (
-    Path(__file__).resolve().parents[2] / "shared" / "datasets" / "ml-latest-small_ratings.csv.gz"
-)
 
-
-def main(ratings=DEFAULT_RATINGS, figure="curves.png"):
-    X, y = load_movielens(ratings)
+def main(ratings=None, figure="curves.png"):
+    X, y = fetch_movielens() if ratings is None else load_movielens(ratings)
     search = ServerlessGridSearchCV(
         ServerlessMatrixFactorization(random_state=0),
         {"n_components": [20, 50], "alpha": [0.03, 0.12, 0.5]},

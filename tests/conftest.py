@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import gzip
+import http.server
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
+import zipfile
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -201,3 +206,45 @@ def lithops_executor():
     executor = LithopsExecutor(LITHOPS_LOCALHOST)
     yield executor
     executor.shutdown()
+
+
+class _Mirror:
+    """An HTTP server on 127.0.0.1 serving ``folder``, counting the requests it answers."""
+
+    def __init__(self, folder):
+        self.requests = []
+        mirror = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                mirror.requests.append(self.path)
+                super().do_GET()
+
+        self.server = http.server.ThreadingHTTPServer(
+            ("127.0.0.1", 0), partial(Handler, directory=str(folder))
+        )
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def mirror(tmp_path):
+    """The published dataset files, served on loopback as their sites lay them out."""
+    folder = tmp_path / "published"
+    folder.mkdir()
+    for name, shared in (("a9a", "a9a.libsvm.gz"), ("a9a.t", "a9a_t.libsvm.gz")):
+        with gzip.open(dataset_path(shared)) as src, open(folder / name, "wb") as out:
+            shutil.copyfileobj(src, out)
+    with gzip.open(dataset_path("ml-latest-small_ratings.csv.gz")) as src:
+        with zipfile.ZipFile(folder / "ml-latest-small.zip", "w") as archive:
+            archive.writestr("ml-latest-small/ratings.csv", src.read())
+    served = _Mirror(folder)
+    yield served, folder
+    served.close()
