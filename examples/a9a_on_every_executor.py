@@ -1,4 +1,8 @@
-"""Train on LIBSVM a9a with each executor, changing only ``executor=``.
+"""
+One estimator on every executor
+===============================
+
+Train on LIBSVM a9a with each executor, changing only ``executor=``::
 
     python examples/a9a_on_every_executor.py [path/to/folder]
 

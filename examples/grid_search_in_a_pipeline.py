@@ -1,6 +1,11 @@
-"""ServerlessSGDClassifier in a Pipeline, tuned by scikit-learn's GridSearchCV in parallel.
+"""
+A serverless estimator in a scikit-learn pipeline and search
+============================================================
 
-python examples/grid_search_in_a_pipeline.py
+``ServerlessSGDClassifier`` in a ``Pipeline``, tuned by scikit-learn's own ``GridSearchCV``
+in parallel::
+
+    python examples/grid_search_in_a_pipeline.py
 """
 
 from sklearn.datasets import make_classification

@@ -1,6 +1,10 @@
-"""Tune a recommender on MovieLens: every fit at once, unpromising candidates stopped early.
+"""
+Tuning a recommender with early stopping
+========================================
 
-python examples/tuning_with_early_stopping.py [ratings.csv.gz] [curves.png]
+Tune a recommender on MovieLens: every fit at once, unpromising candidates stopped early::
+
+    python examples/tuning_with_early_stopping.py [ratings.csv.gz] [curves.png]
 
 Without a ratings file, MovieLens latest-small is fetched from GroupLens once
 (``fetch_movielens``).

@@ -22,6 +22,9 @@ from .epoch_callbacks import fit_task
 from .executors import Executor
 from .runtime.driver import TrainingResult, TrainingSettings, train
 
+# the documentation site (docs/, built by Sphinx); an estimator's HTML repr links its page
+DOCS_URL = "https://sklearn-cirrus.readthedocs.io/en/latest/"
+
 # seeds handed to the engine are drawn from the estimator's random_state in this range
 MAX_SEED = np.iinfo(np.int32).max
 
@@ -60,7 +63,18 @@ ENGINE_PARAMETERS_DOC = """
 """
 
 
-class ServerlessEstimatorMixin(CallbackSupportMixin):
+class DocumentationLinkMixin:
+    """Links an estimator's HTML repr (in notebooks) to its page of the API reference."""
+
+    _doc_link_module = "sklearn_cirrus"
+    _doc_link_template = DOCS_URL + "generated/sklearn_cirrus.{estimator_name}.html"
+
+    def _doc_link_url_param_generator(self) -> dict:
+        # every estimator is documented under its top-level name (docs/api.rst)
+        return {"estimator_name": type(self).__name__}
+
+
+class ServerlessEstimatorMixin(DocumentationLinkMixin, CallbackSupportMixin):
     """The engine's parameters and the hand-off of a fit to it.
 
     A subclass has the parameters of ``ENGINE_PARAMETER_CONSTRAINTS`` and the training

@@ -84,6 +84,19 @@ class EpochCallback:
         return bool(self.on_epoch(fitted_estimator, X))
 
     def on_epoch(self, fitted_estimator, X) -> bool:
+        """Look at the model after an epoch; return True to stop the fit there.
+
+        Parameters
+        ----------
+        fitted_estimator : estimator
+            A copy of the estimator with the fitted attributes of this epoch.
+        X : array-like or None
+            The training data the fit was given.
+
+        Returns
+        -------
+        stop : bool
+        """
         raise NotImplementedError
 
 

@@ -260,7 +260,7 @@ _COMMON_ATTRIBUTES_DOC = """
         ``seconds_io``/``_pull``/``_compute``/``_push`` summed over workers.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string column names.
 """
 

@@ -29,6 +29,7 @@ from sklearn.utils import indexable
 from sklearn.utils.validation import check_is_fitted
 
 from ._compat import Interval, StrOptions
+from .base import DocumentationLinkMixin
 from .executors import Executor, make_executor
 from .executors.throttle import ThrottledExecutor
 from .search_board import EARLY_STOPPING_RULES, SearchBoard
@@ -53,7 +54,7 @@ def _progress_bar(total: int):
     return tqdm(total=total, desc="fits", unit="fit")
 
 
-class _ServerlessSearch:
+class _ServerlessSearch(DocumentationLinkMixin):
     """What both searches add to scikit-learn's: the shared pool and the board."""
 
     _serverless_constraints: dict = {
