@@ -25,7 +25,7 @@ def main():
         X, y = load_svmlight_file(str(folder / "a9a.libsvm.gz"), n_features=123)
         X_test, y_test = load_svmlight_file(str(folder / "a9a_t.libsvm.gz"), n_features=123)
     else:
-        (X, y), (X_test, y_test) = fetch_libsvm("a9a"), fetch_libsvm("a9a.t")
+        (X, y), (X_test, y_test) = fetch_libsvm("a9a"), fetch_libsvm("a9a", "test")
     for executor in ("sequential", "threads", "processes"):
         clf = ServerlessSGDClassifier(executor=executor, n_workers=2, random_state=0)
         clf.fit(X, y)

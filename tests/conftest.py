@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import http.server
 import os
 import shutil
@@ -243,8 +244,17 @@ def mirror(tmp_path):
         with gzip.open(dataset_path(shared)) as src, open(folder / name, "wb") as out:
             shutil.copyfileobj(src, out)
     with gzip.open(dataset_path("ml-latest-small_ratings.csv.gz")) as src:
-        with zipfile.ZipFile(folder / "ml-latest-small.zip", "w") as archive:
-            archive.writestr("ml-latest-small/ratings.csv", src.read())
+        ratings = src.read()
+    with zipfile.ZipFile(folder / "ml-latest-small.zip", "w") as archive:
+        archive.writestr("ml-latest-small/ratings.csv", ratings)
+    # MovieLens 100K's layout (tab-separated u.data), made of the same ratings
+    rows = [line.split(b",")[:3] for line in ratings.splitlines()[1:]]
+    u_data = b"".join(b"%s\t%s\t%s\t0\n" % tuple(row) for row in rows)
+    with zipfile.ZipFile(folder / "ml-100k.zip", "w") as archive:
+        archive.writestr("ml-100k/u.data", u_data)
+    for archive in ("ml-latest-small.zip", "ml-100k.zip"):  # GroupLens' sidecar format
+        md5 = hashlib.md5((folder / archive).read_bytes()).hexdigest()
+        (folder / f"{archive}.md5").write_text(f"MD5 ({archive}) = {md5}\n")
     served = _Mirror(folder)
     yield served, folder
     served.close()

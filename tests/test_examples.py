@@ -29,8 +29,8 @@ def test_a9a_example_trains_on_every_executor(mirror, tmp_path):
     # from a clone with no dataset folder: the example fetches a9a into the data home,
     # here filled beforehand from the loopback mirror (the test has no other network)
     served, _ = mirror
-    for name in ("a9a", "a9a.t"):
-        fetch_libsvm(name, data_home=tmp_path, base_url=served.url)
+    for subset in ("train", "test"):
+        fetch_libsvm("a9a", subset, data_home=tmp_path, base_url=served.url)
     env = {**os.environ, "SCIKIT_LEARN_DATA": str(tmp_path)}
     out = run("a9a_on_every_executor.py", env=env)
     accuracies = [float(a) for a in re.findall(r"accuracy (\d\.\d+)", out)]
