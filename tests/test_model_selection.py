@@ -41,6 +41,10 @@ def test_all_fits_share_a_pool_capped_at_max_workers(binary_data, executor):
     # 18 fits of 2 workers each ran together, never more than 3 invocations at once
     assert 2 <= search.peak_workers_ <= 3
     assert search.best_score_ > 0.85 and len(search.cv_results_["params"]) == 6
+    # small data: with in-process workers each fit trains in its own thread, holding
+    # one slot of the pool; process workers are honoured
+    expected = "in-process" if executor == "threads" else "workers"
+    assert search.best_estimator_.fit_report_["path"] == expected
 
 
 def test_pipeline_grid_and_a_clean_refitted_model(binary_data):
@@ -119,7 +123,7 @@ def test_early_stopping_saves_worker_time_and_keeps_the_best(binary_data, rule):
             assert any(e >= 2 and e & (e - 1) == 0 for e in epochs)
 
 
-def test_loss_curves_follow_every_fit(binary_data):
+def test_loss_curves_follow_every_fit(binary_data, always_fan_out):
     X, y = binary_data
     search = run_to(5, early_stopping="median").fit(X, y)
     assert len(search.loss_curves_) == 12 and all(len(f) == 3 for f in search.loss_curves_)
@@ -140,7 +144,7 @@ def test_loss_curves_follow_every_fit(binary_data):
     assert np.all(total[stopped] >= last[stopped])
 
 
-def test_a_candidate_stopped_by_hand_from_another_thread(binary_data):
+def test_a_candidate_stopped_by_hand_from_another_thread(binary_data, always_fan_out):
     import threading
     import time
 

@@ -9,6 +9,7 @@ fits run.
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 
 from .base import Executor, WorkerResources
 
@@ -58,11 +59,29 @@ class ThrottledExecutor(Executor):
             self._in_flight -= 1
         self._slots.release()
 
-    def submit(self, fn, task, resources=WorkerResources()):
+    @property
+    def hosts_small_fits(self) -> bool:
+        """Whether a small fit may run in its caller's thread instead (workers of ``inner``
+        run in this process anyway): see ``runtime.driver.runs_in_process``."""
+        return self.inner.in_process
+
+    @contextmanager
+    def slot(self):
+        """Hold one slot while a fit trains in its own thread, as an invocation would."""
+        self._take_slot()
+        try:
+            yield
+        finally:
+            self._finished(None)
+
+    def _take_slot(self) -> None:
         self._slots.acquire()
         with self._lock:
             self._in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+
+    def submit(self, fn, task, resources=WorkerResources()):
+        self._take_slot()
         try:
             future = self.inner.submit(fn, task, resources)
         except BaseException:

@@ -17,9 +17,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, wait
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..data import DataHandle, data_bytes, remove, shards_in_memory, stage
 from ..exceptions import WorkerError
@@ -110,21 +112,28 @@ class _Epoch:
 
 
 def check_worker_memory(
-    data: DataHandle, kernel: Kernel, settings: TrainingSettings, executor: Executor
+    kernel: Kernel,
+    settings: TrainingSettings,
+    *,
+    shard_bytes: float,
+    sparse: bool,
+    runtime_memory_mb: int,
 ) -> None:
-    """Refuse a ``worker_memory_mb`` too small to hold the runtime and one shard."""
+    """Refuse a ``worker_memory_mb`` too small to hold the runtime and one shard, whether
+    workers or this process (a small fit) train: the same fit must not fail or pass by
+    the size of its data."""
     if settings.worker_memory_mb is None:
         return
     # a shard is held decoded and as file bytes, plus the prefetched ones
-    data_bytes = data.max_shard_bytes * (settings.prefetch + 2)
-    model_bytes = kernel.worker_model_bytes(data.batch_size, data.sparse)
-    needed = executor.runtime_memory_mb + math.ceil((data_bytes + model_bytes) / 2**20)
+    data_bytes = shard_bytes * (settings.prefetch + 2)
+    model_bytes = kernel.worker_model_bytes(settings.batch_size, sparse)
+    needed = runtime_memory_mb + math.ceil((data_bytes + model_bytes) / 2**20)
     if settings.worker_memory_mb < needed:
         raise ValueError(
             f"worker_memory_mb={settings.worker_memory_mb} is too small for one batch: a worker "
-            f"needs at least {needed} MB ({executor.runtime_memory_mb} MB of runtime, "
+            f"needs at least {needed} MB ({runtime_memory_mb} MB of runtime, "
             f"{math.ceil(data_bytes / 2**20)} MB for {settings.prefetch + 2} shards of whole "
-            f"batches of batch_size={data.batch_size} rows, "
+            f"batches of batch_size={settings.batch_size} rows, "
             f"{math.ceil(model_bytes / 2**20)} MB for the model rows it works on); raise "
             "worker_memory_mb"
         )
@@ -154,10 +163,13 @@ def runs_in_process(X, settings: TrainingSettings) -> bool:
 
     Below ``IN_PROCESS_MAX_BYTES`` of data, staging shards and starting invocations cost
     more than the work they would share. An executor or store named other than the
-    in-process ones, or an Executor instance, is the user asking for workers: honoured.
+    in-process ones, or an Executor instance, is the user asking for workers: honoured;
+    except a search's shared pool of in-process workers (``hosts_small_fits``), whose
+    small fits run in their own thread, holding one of the pool's slots.
     """
+    executor = settings.executor
     return (
-        settings.executor in IN_PROCESS_EXECUTORS
+        (executor in IN_PROCESS_EXECUTORS or getattr(executor, "hosts_small_fits", False))
         and settings.store in (None, "memory")
         and settings.data_url is None
         and data_bytes(X) <= IN_PROCESS_MAX_BYTES
@@ -195,12 +207,22 @@ def train(
             store.create(key, array, rules[key], state=state, samples_seen=samples_seen)
 
     if runs_in_process(X, settings):
+        check_worker_memory(
+            kernel,
+            settings,
+            shard_bytes=data_bytes(X),
+            sparse=sp.issparse(X),
+            runtime_memory_mb=getattr(
+                settings.executor, "runtime_memory_mb", Executor.runtime_memory_mb
+            ),
+        )
         store = MemoryStore()
         try:
             shards = shards_in_memory(X, y, sample_weight, **cut)
             staging_seconds = time.perf_counter() - started
             create_keys(store)
-            result = _run_in_process(kernel, shards, store, settings)
+            with getattr(settings.executor, "slot", nullcontext)():
+                result = _run_in_process(kernel, shards, store, settings)
         finally:
             store.delete()
     else:
@@ -211,7 +233,13 @@ def train(
             try:
                 data = stage(X, y, sample_weight, _staging_url(settings, executor), **cut)
                 staging_seconds = time.perf_counter() - started
-                check_worker_memory(data, kernel, settings, executor)
+                check_worker_memory(
+                    kernel,
+                    settings,
+                    shard_bytes=data.max_shard_bytes,
+                    sparse=data.sparse,
+                    runtime_memory_mb=executor.runtime_memory_mb,
+                )
                 create_keys(store)
                 result = _run(kernel, data, store, executor, settings)
             finally:
