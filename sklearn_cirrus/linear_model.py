@@ -59,6 +59,7 @@ class _BaseServerlessSGD(ServerlessEstimatorMixin, BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "warm_start": ["boolean"],
+        "average": [Interval(Integral, 0, None, closed="left"), "boolean"],
         **ENGINE_PARAMETER_CONSTRAINTS,
         "optimizer": [StrOptions(set(OPTIMIZERS))],
     }
@@ -130,8 +131,6 @@ class _BaseServerlessSGD(ServerlessEstimatorMixin, BaseEstimator):
         """Run the engine and store the fitted attributes; ``score(y, pred, w)`` rates a split."""
         resume = partial and hasattr(self, "coef_")
         step_scale = self._step_scale(y, sample_weight, resume)
-        if resume:
-            coef_init, intercept_init = self.coef_, self.intercept_
         validation = self._validation_split(y, sample_weight, stratify) if not partial else None
         validation_score = None
         if validation is not None and validation.any():
@@ -163,7 +162,12 @@ class _BaseServerlessSGD(ServerlessEstimatorMixin, BaseEstimator):
             y,
             sample_weight,
             optimizer=self._optimizer_config(step_scale),
-            init=kernel.init_params(coef_init, intercept_init),
+            # partial_fit continues the last call's model (and its average)
+            init=(
+                kernel.resume_params(self._fitted_params)
+                if resume
+                else kernel.init_params(coef_init, intercept_init)
+            ),
             attributes=attributes,
             seed=check_random_state(self.random_state).randint(MAX_SEED),
             max_iter=max_iter,
@@ -174,11 +178,18 @@ class _BaseServerlessSGD(ServerlessEstimatorMixin, BaseEstimator):
             is_fit_task=not partial,
         )
         self._optimizer_state = result.optimizer_state
+        self._fitted_params = result.params
         self.t_ = result.samples_seen + 1.0
         return self
 
     def _shape_coef(self, coef, intercept):
         return coef, intercept
+
+    def _last_iterate(self):
+        """``(coef, intercept)`` of the last fit's own model: with ``average``, the model
+        the steps moved, not the average that ``coef_`` holds (where a warm start goes on)."""
+        model = self._fitted_params[LinearKernel.KEY]
+        return np.ascontiguousarray(model[:-1].T), model[-1].copy()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -232,6 +243,12 @@ _COMMON_PARAMETERS_DOC = """
         Epochs without improvement before stopping, in [1, inf).
     warm_start : bool, default=False
         Start ``fit`` from the previous solution.
+    average : bool or int, default=False
+        Averaged SGD, as in scikit-learn: ``coef_`` and ``intercept_`` are the average
+        of the model over every step (True) or over the steps from the one that brings
+        the samples seen to ``average`` on (an int). Averaging is per minibatch step
+        and lazy: a row a step does not touch joins the average when next touched or
+        read, exactly for a constant step size (docs/architecture.md).
     batch_size : int, default=256
         Samples per minibatch, in [1, inf).
     optimizer : {'adagrad', 'sgd', 'momentum', 'nesterov'}, default='adagrad'
@@ -354,6 +371,7 @@ default='log_loss'
         class_weight=None,
         n_jobs=None,
         warm_start=False,
+        average=False,
         n_workers=2,
         executor=None,
         store=None,
@@ -383,6 +401,7 @@ default='log_loss'
         self.class_weight = class_weight
         self.n_jobs = n_jobs
         self.warm_start = warm_start
+        self.average = average
         self.n_workers = n_workers
         self.executor = executor
         self.store = store
@@ -429,6 +448,7 @@ default='log_loss'
             fit_intercept=self.fit_intercept,
             positive_weight=(class_weight[1],) if binary else tuple(class_weight),
             negative_weight=(class_weight[0],) if binary else (1.0,) * n_classes,
+            average=int(self.average),
         )
         y_index = np.searchsorted(self.classes_, y)
         return self._train(
@@ -474,7 +494,7 @@ default='log_loss'
         self._check_parameter_combination()
         warm = self.warm_start and hasattr(self, "coef_")
         if warm and coef_init is None:
-            coef_init, intercept_init = self.coef_, self.intercept_
+            coef_init, intercept_init = self._last_iterate()
         X, y = self._validate(X, y, reset=True)
         self.classes_ = np.unique(y)
         return self._fit_classes(
@@ -637,6 +657,7 @@ class ServerlessSGDRegressor(RegressorMixin, _BaseServerlessSGD):
         validation_fraction=0.1,
         n_iter_no_change=5,
         warm_start=False,
+        average=False,
         n_workers=2,
         executor=None,
         store=None,
@@ -664,6 +685,7 @@ class ServerlessSGDRegressor(RegressorMixin, _BaseServerlessSGD):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.warm_start = warm_start
+        self.average = average
         self.n_workers = n_workers
         self.executor = executor
         self.store = store
@@ -683,6 +705,7 @@ class ServerlessSGDRegressor(RegressorMixin, _BaseServerlessSGD):
             l1_ratio=self.l1_ratio,
             epsilon=self.epsilon,
             fit_intercept=self.fit_intercept,
+            average=int(self.average),
         )
 
     def _shape_coef(self, coef, intercept):
@@ -756,7 +779,7 @@ class ServerlessSGDRegressor(RegressorMixin, _BaseServerlessSGD):
         """
         self._check_parameter_combination()
         if self.warm_start and hasattr(self, "coef_") and coef_init is None:
-            coef_init, intercept_init = self.coef_, self.intercept_
+            coef_init, intercept_init = self._last_iterate()
         return self._fit_values(
             X,
             y,

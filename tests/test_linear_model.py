@@ -312,3 +312,81 @@ def test_invalid_parameters_are_named(binary):
         ServerlessSGDClassifier(executor="lambda").fit(X, y)
     with pytest.raises(ValueError, match="alpha must be > 0"):
         ServerlessSGDClassifier(learning_rate="optimal", alpha=0).fit(X, y)
+
+
+def _eager_averaged_sgd(X, y, *, eta, alpha, batch_size, epochs, average_start):
+    """Minibatch SGD with log-loss and L2 as the kernel steps it, but eager: every weight
+    decays every step; the average of the iterates from the step that brings the samples
+    seen to ``average_start`` on."""
+    signs = np.where(y == 1, 1.0, -1.0)
+    w, b = np.zeros(X.shape[1]), 0.0
+    sums, sum_b, steps, seen = np.zeros(X.shape[1]), 0.0, 0, 0
+    for _ in range(epochs):
+        for start in range(0, X.shape[0], batch_size):
+            rows = slice(start, start + batch_size)
+            margin = signs[rows] * (X[rows] @ w + b)
+            dloss = -signs[rows] / (1.0 + np.exp(margin))
+            w = w * (1.0 - eta * alpha) - eta * (X[rows].T @ dloss) / dloss.size
+            b -= eta * dloss.mean()
+            seen += dloss.size
+            if seen >= average_start:
+                sums, sum_b, steps = sums + w, sum_b + b, steps + 1
+    return sums / steps, sum_b / steps
+
+
+@pytest.mark.parametrize("average", [True, 3000])
+def test_averaged_sgd_is_the_average_of_every_iterate(average):
+    # sparse power-law rows: most weights miss most steps and join the average lazily,
+    # in closed form; one sequential worker, so the steps are the reference's
+    X, y = make_hashed_classification(2000, n_features=2**10, nnz_per_row=10, random_state=0)
+    clf = ServerlessSGDClassifier(
+        optimizer="sgd",
+        eta0=0.05,
+        alpha=1e-3,
+        average=average,
+        shuffle=False,
+        max_iter=3,
+        tol=None,
+        n_workers=1,
+        random_state=0,
+    ).fit(X, y)
+    coef, intercept = _eager_averaged_sgd(
+        X,
+        y,
+        eta=0.05,
+        alpha=1e-3,
+        batch_size=clf.batch_size,
+        epochs=3,
+        average_start=int(average),
+    )
+    np.testing.assert_allclose(clf.coef_.ravel(), coef, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(clf.intercept_, [intercept], rtol=1e-9)
+
+
+def test_averaging_that_never_starts_leaves_the_model_and_partial_fit_continues_it():
+    X, y = make_hashed_classification(2000, n_features=2**10, nnz_per_row=10, random_state=1)
+    params = dict(shuffle=False, tol=None, n_workers=1, random_state=0)
+    plain = ServerlessSGDClassifier(max_iter=2, **params).fit(X, y)
+    late = ServerlessSGDClassifier(max_iter=2, average=10**9, **params).fit(X, y)
+    np.testing.assert_array_equal(late.coef_, plain.coef_)
+    # three calls of partial_fit are one fit of three epochs, average included
+    whole = ServerlessSGDClassifier(max_iter=3, average=True, **params).fit(X, y)
+    streamed = ServerlessSGDClassifier(average=True, **params)
+    for _ in range(3):
+        streamed.partial_fit(X, y, classes=[0, 1])
+    np.testing.assert_allclose(streamed.coef_, whole.coef_, rtol=1e-10, atol=1e-14)
+    assert not np.allclose(whole.coef_, whole._last_iterate()[0])
+
+
+@pytest.mark.parametrize("store", ["shm", "redis"])
+def test_averaged_sgd_on_workers_learns_as_scikit_learns(binary, store, request):
+    # in place on shared memory, and on pulled copies of rows added back to Redis
+    X, y = binary
+    store = request.getfixturevalue("redis_url") if store == "redis" else store
+    ours = ServerlessSGDClassifier(
+        average=True, executor="processes", store=store, max_iter=20, random_state=0
+    )
+    theirs = SGDClassifier(loss="log_loss", average=True, random_state=0)
+    assert ours.fit(X, y).score(X, y) > theirs.fit(X, y).score(X, y) - 0.03
+    assert ours.fit_report_["path"] == "workers"
+    assert not np.allclose(ours.coef_, ours._last_iterate()[0])

@@ -48,7 +48,7 @@ the model minimises ``mean loss + alpha * R(w)`` over all features, as scikit-le
   steps) and an L1 penalty of ``l1 * sum(eta) / h``.
 """
 
-from libc.math cimport exp, fabs, log, log1p, pow, sqrt
+from libc.math cimport exp, expm1, fabs, log, log1p, pow, sqrt
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
@@ -111,6 +111,8 @@ cdef struct Model:
     int intercept_row
     double *positive_weight
     double *negative_weight
+    # averaged SGD: a step is averaged once this many samples are seen (with it)
+    double average_start
 
 
 cdef Rule make_rule(config):
@@ -388,8 +390,96 @@ cdef inline double *aux_row(Table *t, int row) noexcept nogil:
     return t.a + row * t.as_ if t.a != NULL else NULL
 
 
+# Averaged SGD (Polyak & Juditsky 1992; scikit-learn's ``average``). The average table
+# holds, per model row, the sum of the row's values over the averaged steps and the
+# step ``last`` up to which that sum is complete; its last row holds ``A``, the count of
+# averaged steps so far, and ``S``, the count of all steps (averaging, once begun, goes
+# on: the last ``A`` steps are the averaged ones). A row a step does not touch only
+# decays (its penalty); when next touched or read, the averaged steps among those it
+# missed join its sum in closed form, a geometric series whose ratio spreads the row's
+# total decay evenly over the missed steps (exact for a constant step size; with L1 or
+# a changing step, a close approximation).
+
+
+cdef inline double missed_steps_share(double n, double m, double decay) noexcept nogil:
+    """``sum(decay ** (j / n) for j in n - m + 1..n)``: a value that decayed by ``decay``
+    in all over ``n`` steps, in equal factors, summed over the last ``m`` of them."""
+    cdef double c
+    if m <= 0.0 or decay <= 0.0:
+        return 0.0
+    if decay >= 1.0:
+        return m
+    c = -log(decay) / n
+    if c * n < 1e-12:
+        return m * (1.0 - c * (n - 0.5 * (m - 1.0)))
+    # decay ** ((n - m) / n) * sum(d ** j for j in 1..m), d = decay ** (1 / n)
+    return exp(-c * (n - m)) * -expm1(-c * m) / expm1(c)
+
+
+cdef inline void average_missed(
+    const double *before, const double *after, double *sums, int n_outputs,
+    double averaged, double steps,
+) noexcept nogil:
+    """Add to a row's sums the averaged steps it missed, during which it went from
+    ``before`` to ``after``, and count it up to date (``sums[n_outputs]``: ``last``)."""
+    cdef int k
+    cdef double n = steps - sums[n_outputs]
+    cdef double m = min(n, averaged)
+    cdef double decay
+    if m > 0.0:
+        for k in range(n_outputs):
+            if before[k] != 0.0:
+                decay = min(max(after[k] / before[k], 0.0), 1.0)
+                sums[k] += before[k] * missed_steps_share(n, m, decay)
+    sums[n_outputs] = steps
+
+
+cdef inline void bring_up_to_date(
+    Rule *rule, Table *t, Table *avg, int row, int n_outputs, bint penalised, double *scratch
+) noexcept nogil:
+    """The penalty a row owes and, when averaging, the averaged steps it missed."""
+    cdef double *w = t.w + row * t.ws
+    cdef int k
+    if avg.w != NULL:
+        for k in range(n_outputs):
+            scratch[k] = w[k]
+    if penalised:
+        catch_up_row(rule, t.meta, w, state_row(t, row), aux_row(t, row), n_outputs)
+    if avg.w != NULL:
+        average_missed(scratch, w, avg.w + row * avg.ws, n_outputs, avg.meta[0], avg.meta[1])
+
+
+cdef inline void average_row(
+    Table *avg, const double *w, int row, int n_outputs, bint averaging
+) noexcept nogil:
+    """After a step that updated the row: its new value joins its sum, when averaging."""
+    cdef double *sums
+    cdef int k
+    if avg.w == NULL:
+        return
+    sums = avg.w + row * avg.ws
+    if averaging:
+        for k in range(n_outputs):
+            sums[k] += w[k]
+    sums[n_outputs] = avg.meta[1] + 1.0
+
+
+cdef inline bint begin_averaging(
+    Rule *rule, Table *t, Table *avg, Model *model, int n_samples, double *scratch
+) noexcept nogil:
+    """Whether the step about to run is averaged; brings the intercept's sum up to date
+    (other workers' steps moved it meanwhile)."""
+    if avg.w == NULL:
+        return False
+    bring_up_to_date(
+        rule, t, avg, model.intercept_row, model.n_outputs, False, scratch
+    )
+    return t.meta[T_SLOT] + n_samples >= model.average_start
+
+
 cdef inline void end_step(
-    Rule *rule, Step *step, Table *t, Model *model, double *intercept_grad, int n_samples
+    Rule *rule, Step *step, Table *t, Model *model, double *intercept_grad, int n_samples,
+    Table *avg, bint averaging,
 ) noexcept nogil:
     """The intercept's step (never penalised), then the step's count and clocks."""
     cdef int row = model.intercept_row
@@ -398,6 +488,10 @@ cdef inline void end_step(
             rule, step, False, t.w + row * t.ws, state_row(t, row), NULL, intercept_grad,
             model.n_outputs,
         )
+    average_row(avg, t.w + row * t.ws, row, model.n_outputs, averaging)
+    if avg.w != NULL:
+        avg.meta[0] += 1.0 if averaging else 0.0
+        avg.meta[1] += 1.0
     t.meta[T_SLOT] += n_samples
     t.meta[LOG_DECAY_SLOT] = step.log_decay_after
     t.meta[PENALTY_STEPS_SLOT] = step.penalty_steps_after
@@ -422,6 +516,18 @@ cdef Table make_table(
     return t
 
 
+cdef Table make_average_table(double[:, :] average) except *:
+    """The average table of a model, or an empty one (``w`` NULL) when not averaging;
+    its ``meta`` points at its last row: ``A`` then ``S``."""
+    cdef Table avg
+    memset(&avg, 0, sizeof(Table))
+    if average.shape[0] > 0:
+        avg.w = &average[0, 0]
+        avg.ws = row_stride(average)
+        avg.meta = &average[average.shape[0] - 1, 0]
+    return avg
+
+
 cdef Model make_model(kernel, int intercept_row, double[::1] positive, double[::1] negative):
     cdef Model model
     model.loss = LOSSES.index(kernel.loss)
@@ -432,6 +538,7 @@ cdef Model make_model(kernel, int intercept_row, double[::1] positive, double[::
     model.intercept_row = intercept_row
     model.positive_weight = &positive[0]
     model.negative_weight = &negative[0]
+    model.average_start = kernel.average
     return model
 
 
@@ -493,12 +600,12 @@ cdef void row_map_free(RowMap *rows) noexcept:
 
 cdef inline void gather_rows(
     RowMap *rows, const int *ids, long long n, Table *t, Rule *rule, int n_outputs,
-    bint catch_up,
+    bint catch_up, Table *avg, double *scratch,
 ) noexcept nogil:
     """Find the distinct rows of ``ids`` and each id's place among them; with
-    ``catch_up``, bring each distinct row up to date as it is found, while the prefetch
-    has just brought it into the cache (a later pass over the distinct rows would find
-    many of them evicted again)."""
+    ``catch_up`` (or an average table), bring each distinct row up to date as it is
+    found, while the prefetch has just brought it into the cache (a later pass over the
+    distinct rows would find many of them evicted again)."""
     cdef long long j
     cdef int row
     cdef unsigned int hashed
@@ -517,11 +624,8 @@ cdef inline void gather_rows(
             rows.touched[rows.n_touched] = row
             rows.touched_slot[rows.n_touched] = hashed
             rows.n_touched += 1
-            if catch_up:
-                catch_up_row(
-                    rule, t.meta, t.w + row * t.ws, state_row(t, row), aux_row(t, row),
-                    n_outputs,
-                )
+            if catch_up or avg.w != NULL:
+                bring_up_to_date(rule, t, avg, row, n_outputs, catch_up, scratch)
         rows.place[j] = rows.slot_place[hashed]
 
 
@@ -538,6 +642,7 @@ def train_sparse(
     double[:, :] state,
     double[:, :] aux,
     double[::1] meta,
+    double[:, :] average,
     const double[::1] data,
     const int[::1] indices,
     const long long[::1] indptr,
@@ -553,6 +658,8 @@ def train_sparse(
     positive, negative = _class_weights(kernel)
     cdef Model model = make_model(kernel, params.shape[0] - 1, positive, negative)
     cdef Table t = make_table(params, state, aux, meta)
+    cdef Table avg = make_average_table(average)
+    cdef bint averaging
     cdef int n_outputs = model.n_outputs
     cdef int n_samples = y.shape[0]
     cdef long long max_nnz = 1
@@ -573,9 +680,11 @@ def train_sparse(
     cdef double *intercept_grad
     cdef double *prediction = <double *> malloc(n_outputs * sizeof(double))
     cdef double *dloss = <double *> malloc(n_outputs * sizeof(double))
+    # a row's values before it is brought up to date (averaged SGD)
+    cdef double *scratch = <double *> malloc(n_outputs * sizeof(double))
     try:
         row_map_init(&rows, max_nnz)
-        if grad == NULL or prediction == NULL or dloss == NULL:
+        if grad == NULL or prediction == NULL or dloss == NULL or scratch == NULL:
             raise MemoryError("no memory for a minibatch's gradient")
         with nogil:
             start = 0
@@ -583,11 +692,12 @@ def train_sparse(
                 stop = min(start + batch_size, n_samples)
                 n = stop - start
                 step = begin_step(&rule, t.meta)
+                averaging = begin_averaging(&rule, &t, &avg, &model, n, scratch)
                 first = indptr[start]
                 # each distinct row found and brought up to date once
                 gather_rows(
                     &rows, &indices[first], indptr[stop] - first, &t, &rule, n_outputs,
-                    penalised,
+                    penalised, &avg, scratch,
                 )
                 for k in range((rows.n_touched + 1) * n_outputs):
                     grad[k] = 0.0
@@ -619,8 +729,9 @@ def train_sparse(
                         &rule, &step, penalised, t.w + row * t.ws, state_row(&t, row),
                         aux_row(&t, row), grad + slot * n_outputs, n_outputs,
                     )
+                    average_row(&avg, t.w + row * t.ws, row, n_outputs, averaging)
                 release_rows(&rows)
-                end_step(&rule, &step, &t, &model, intercept_grad, n)
+                end_step(&rule, &step, &t, &model, intercept_grad, n, &avg, averaging)
                 n_batches += 1
                 start = stop
     finally:
@@ -628,6 +739,7 @@ def train_sparse(
         free(grad)
         free(prediction)
         free(dloss)
+        free(scratch)
     return loss_sum, n_batches
 
 
@@ -638,6 +750,7 @@ def train_dense(
     double[:, :] state,
     double[:, :] aux,
     double[::1] meta,
+    double[:, :] average,
     const double[:, ::1] X,
     const double[::1] y,
     const double[::1] sample_weight,
@@ -651,6 +764,8 @@ def train_dense(
     positive, negative = _class_weights(kernel)
     cdef Model model = make_model(kernel, params.shape[0] - 1, positive, negative)
     cdef Table t = make_table(params, state, aux, meta)
+    cdef Table avg = make_average_table(average)
+    cdef bint averaging
     cdef int n_outputs = model.n_outputs
     cdef int n_features = X.shape[1]
     cdef int n_samples = X.shape[0]
@@ -662,9 +777,11 @@ def train_dense(
     cdef double *grad = <double *> malloc((n_features + 1) * n_outputs * sizeof(double))
     cdef double *prediction = <double *> malloc(n_outputs * sizeof(double))
     cdef double *dloss = <double *> malloc(n_outputs * sizeof(double))
+    # a row's values before it is brought up to date (averaged SGD)
+    cdef double *scratch = <double *> malloc(n_outputs * sizeof(double))
     cdef double *intercept_grad = grad + n_features * n_outputs
     try:
-        if grad == NULL or prediction == NULL or dloss == NULL:
+        if grad == NULL or prediction == NULL or dloss == NULL or scratch == NULL:
             raise MemoryError("no memory for a minibatch's gradient")
         with nogil:
             start = 0
@@ -672,11 +789,11 @@ def train_dense(
                 stop = min(start + batch_size, n_samples)
                 n = stop - start
                 step = begin_step(&rule, t.meta)
-                if penalised:  # owed only where other workers advanced the clocks
+                averaging = begin_averaging(&rule, &t, &avg, &model, n, scratch)
+                if penalised or avg.w != NULL:  # owed only where other workers stepped
                     for row in range(n_features):
-                        catch_up_row(
-                            &rule, t.meta, t.w + row * t.ws, state_row(&t, row),
-                            aux_row(&t, row), n_outputs,
+                        bring_up_to_date(
+                            &rule, &t, &avg, row, n_outputs, penalised, scratch
                         )
                 for k in range((n_features + 1) * n_outputs):
                     grad[k] = 0.0
@@ -702,13 +819,15 @@ def train_dense(
                         &rule, &step, penalised, t.w + row * t.ws, state_row(&t, row),
                         aux_row(&t, row), grad + row * n_outputs, n_outputs,
                     )
-                end_step(&rule, &step, &t, &model, intercept_grad, n)
+                    average_row(&avg, t.w + row * t.ws, row, n_outputs, averaging)
+                end_step(&rule, &step, &t, &model, intercept_grad, n, &avg, averaging)
                 n_batches += 1
                 start = stop
     finally:
         free(grad)
         free(prediction)
         free(dloss)
+        free(scratch)
     return loss_sum, n_batches
 
 
@@ -753,6 +872,8 @@ def train_factorization(
     cdef double *gi
     cdef RowMap user_map
     cdef RowMap item_map
+    cdef Table no_average  # factorization is not averaged
+    memset(&no_average, 0, sizeof(Table))
     memset(&user_map, 0, sizeof(RowMap))
     memset(&item_map, 0, sizeof(RowMap))
     cdef long long capacity = min(batch_size, n_samples) if n_samples > 0 else 1
@@ -771,8 +892,12 @@ def train_factorization(
                 scale = 1.0 / n
                 user_step = begin_step(&rule, u.meta)
                 item_step = begin_step(&rule, v.meta)
-                gather_rows(&user_map, &user_ids[start], n, &u, &rule, width, False)
-                gather_rows(&item_map, &item_ids[start], n, &v, &rule, width, False)
+                gather_rows(
+                    &user_map, &user_ids[start], n, &u, &rule, width, False, &no_average, NULL
+                )
+                gather_rows(
+                    &item_map, &item_ids[start], n, &v, &rule, width, False, &no_average, NULL
+                )
                 for c in range(user_map.n_touched * width):
                     user_grad[c] = 0.0
                 for c in range(item_map.n_touched * width):
@@ -834,6 +959,32 @@ def catch_up(config, double[:, :] params, double[:, :] state, double[:, :] aux,
                 &rule, &meta[0], &params[row, 0],
                 &state[row, 0] if state.shape[0] > 0 else NULL, &aux[row, 0], n_outputs,
             )
+
+
+def bring_average_up_to_date(
+    config, double[:, :] params, double[:, :] state, double[:, :] aux, double[::1] meta,
+    double[:, :] average,
+):
+    """Bring every row of (copies of) a model and its average table up to date, in place:
+    the penalty each row owes and the averaged steps it missed (see averaged SGD)."""
+    cdef Rule rule = make_rule(config)
+    cdef Table t = make_table(params, state, aux, meta)
+    cdef Table avg = make_average_table(average)
+    cdef int n_outputs = params.shape[1]
+    cdef int n_penalised = config.penalised_rows
+    cdef bint penalised = (rule.l1 > 0.0 or rule.l2 > 0.0) and aux.shape[0] > 0
+    cdef int row
+    cdef double *scratch = <double *> malloc(n_outputs * sizeof(double))
+    if scratch == NULL:
+        raise MemoryError("no memory to bring the average up to date")
+    try:
+        with nogil:
+            for row in range(params.shape[0]):
+                bring_up_to_date(
+                    &rule, &t, &avg, row, n_outputs, penalised and row < n_penalised, scratch
+                )
+    finally:
+        free(scratch)
 
 
 def loss_values(str loss, const double[::1] p, const double[::1] y, double epsilon):

@@ -70,6 +70,7 @@ class Kernel(Protocol):
     updating one :class:`ModelTable` a key in place: the store's own arrays when the
     worker shares its memory, else pulled copies of the rows the shard's ids index
     (``row_planner()`` maps a minibatch to those rows and renumbers it to match).
+    ``read`` gives the model as it stands in a store, every row brought up to date.
     """
 
     KEYS: tuple[str, ...]
@@ -83,3 +84,5 @@ class Kernel(Protocol):
     ) -> tuple[float, int]: ...
 
     def worker_model_bytes(self, batch_size: int, sparse: bool) -> int: ...
+
+    def read(self, store) -> dict[str, np.ndarray]: ...

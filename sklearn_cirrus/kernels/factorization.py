@@ -61,6 +61,10 @@ class FactorizationKernel:
     ITEMS = "items"
     KEYS = (USERS, ITEMS)
 
+    def read(self, store) -> dict[str, np.ndarray]:
+        """The factors as they stand in ``store``."""
+        return {key: store.pull(key) for key in self.KEYS}
+
     def init_params(self, random_state: np.random.RandomState, init_std: float) -> dict:
         """Factors drawn from N(0, init_std), biases at 0."""
         params = {}

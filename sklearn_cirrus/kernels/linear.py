@@ -55,6 +55,12 @@ class LinearKernel:
     positive_weight, negative_weight : tuple of float, default=None
         Class weights of the positive and negative examples of each output; a sample's
         weight is its sample weight times the one that applies.
+    average : int, default=0
+        Averaged SGD when positive: every step from the one that brings the samples
+        seen to ``average`` on is averaged, in a second key, ``"average"``: per row the
+        sum of its values over those steps and the step up to which the sum is
+        complete, then a last row holding the counts of averaged and of all steps
+        (``_sgd.pyx``).
     """
 
     loss: str
@@ -68,9 +74,14 @@ class LinearKernel:
     fit_intercept: bool = True
     positive_weight: tuple[float, ...] | None = None
     negative_weight: tuple[float, ...] | None = None
+    average: int = 0
 
     KEY = "model"
-    KEYS = (KEY,)
+    AVERAGE = "average"
+
+    @property
+    def KEYS(self) -> tuple[str, ...]:  # noqa: N802 (the kernel protocol's name)
+        return (self.KEY, self.AVERAGE) if self.average else (self.KEY,)
 
     @property
     def n_rows(self) -> int:
@@ -89,11 +100,46 @@ class LinearKernel:
             params[:-1] = np.asarray(coef, dtype=np.float64).reshape(self.n_outputs, -1).T
         if intercept is not None:
             params[-1] = intercept
-        return {self.KEY: params}
+        if not self.average:
+            return {self.KEY: params}
+        # no step averaged yet: empty sums, and the count of averaged steps 0
+        return {self.KEY: params, self.AVERAGE: np.zeros((self.n_rows + 1, self.n_outputs + 1))}
+
+    def resume_params(self, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The store layout that continues a fit whose :meth:`read` gave ``params``."""
+        if not self.average:
+            return {self.KEY: params[self.KEY]}
+        averaged, steps = params["average_steps"][0]
+        table = np.zeros((self.n_rows + 1, self.n_outputs + 1))
+        table[:-1, :-1] = params[self.AVERAGE] * averaged
+        table[:-1, -1] = steps  # every row up to date
+        table[-1, :2] = averaged, steps
+        return {self.KEY: params[self.KEY], self.AVERAGE: table}
+
+    def read(self, store) -> dict[str, np.ndarray]:
+        """The model as it stands in ``store``, every row brought up to date, and with
+        ``average``, the averaged model (``"average"``) and the counts of averaged and of
+        all steps (``"average_steps"``); read from copies, the store unchanged."""
+        if not self.average:
+            return {self.KEY: store.pull(self.KEY)}
+        model, sums = store.pull_table(self.KEY), store.pull_table(self.AVERAGE)
+        _sgd.bring_average_up_to_date(
+            model.optimizer, model.params, model.state, model.aux, model.meta, sums.params
+        )
+        averaged_steps, steps = sums.params[-1, :2]
+        averaged = (
+            sums.params[:-1, :-1] / averaged_steps if averaged_steps > 0 else model.params.copy()
+        )
+        return {
+            self.KEY: np.array(model.params),
+            self.AVERAGE: averaged,
+            "average_steps": np.array([[averaged_steps, steps]]),
+        }
 
     def split_params(self, params: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Return ``(coef, intercept)`` in scikit-learn's shapes from the store layout."""
-        model = params[self.KEY]
+        """Return ``(coef, intercept)`` in scikit-learn's shapes from the store layout:
+        the averaged model's with ``average``, as scikit-learn's ``coef_`` are."""
+        model = params.get(self.AVERAGE, params[self.KEY])
         return np.ascontiguousarray(model[:-1].T), model[-1].copy()
 
     def update_rules(self, optimizer):
@@ -108,16 +154,20 @@ class LinearKernel:
             l1=alpha * l1_share,
             penalised_rows=self.n_features,
         )
-        return {self.KEY: rule}
+        # the average's sums follow no rule of their own: the kernel writes them
+        return {self.KEY: rule, self.AVERAGE: replace(optimizer, name="sgd", l2=0.0, l1=0.0)}
 
     def row_planner(self) -> RowPlanner:
         """A worker's per-invocation helper that says which rows each minibatch needs."""
-        return RowPlanner(self.KEY, RowIndexer(self.n_features))
+        return RowPlanner(
+            self.KEY, RowIndexer(self.n_features), self.AVERAGE if self.average else None
+        )
 
     def worker_model_bytes(self, batch_size: int, sparse: bool) -> int:
         """Memory a worker maps or copies for the model: at most every array (params,
         optimizer state, penalty columns) of every row."""
-        return self.n_rows * (3 * self.n_outputs + 1) * 8
+        average_bytes = (self.n_rows + 1) * (self.n_outputs + 1) * 8 if self.average else 0
+        return self.n_rows * (3 * self.n_outputs + 1) * 8 + average_bytes
 
     def train_tables(self, tables, shard: Batch, batch_size: int) -> tuple[float, int]:
         """Train on ``shard``, ``batch_size`` rows a step, updating the table in place.
@@ -129,7 +179,8 @@ class LinearKernel:
         table = tables[self.KEY]
         y = np.asarray(shard.y, dtype=np.float64)
         weights = np.asarray(shard.sample_weight, dtype=np.float64)
-        arrays = (table.params, table.state, table.aux, table.meta)
+        average = tables[self.AVERAGE].params if self.average else np.empty((0, 0))
+        arrays = (table.params, table.state, table.aux, table.meta, average)
         if isinstance(shard.X, np.ndarray):
             X = np.ascontiguousarray(shard.X, dtype=np.float64)
             return _sgd.train_dense(self, table.optimizer, *arrays, X, y, weights, batch_size)
@@ -147,8 +198,9 @@ class LinearKernel:
         )
 
     def decision_function(self, params: dict[str, np.ndarray], X) -> np.ndarray:
-        """Raw predictions ``X @ coef.T + intercept`` for rows aligned with ``X``'s columns."""
-        model = params[self.KEY]
+        """Raw predictions ``X @ coef.T + intercept`` for rows aligned with ``X``'s columns
+        (of the averaged model, with ``average``)."""
+        model = params.get(self.AVERAGE, params[self.KEY])
         return np.asarray(X @ model[:-1]) + model[-1]
 
 
@@ -177,11 +229,18 @@ class RowIndexer:
 
 @dataclass(frozen=True)
 class RowPlanner:
-    """Maps a minibatch to the store rows it needs and the batch renumbered to match."""
+    """Maps a minibatch to the store rows it needs and the batch renumbered to match.
+
+    The average key, when there is one, needs the same rows and its count row.
+    """
 
     key: str
     indexer: RowIndexer
+    average_key: str | None = None
 
     def __call__(self, batch: Batch) -> tuple[dict[str, np.ndarray], Batch]:
         rows, X = self.indexer(batch.X)
-        return {self.key: rows}, Batch(X, batch.y, batch.sample_weight)
+        needed = {self.key: rows}
+        if self.average_key is not None:
+            needed[self.average_key] = np.append(rows, self.indexer.n_features + 1)
+        return needed, Batch(X, batch.y, batch.sample_weight)

@@ -262,6 +262,7 @@ class _Progress:
     """
 
     def __init__(self, kernel: Kernel, store: ParameterStore, settings: TrainingSettings, report):
+        self.kernel = kernel
         self.keys = list(kernel.KEYS)
         self.store = store
         self.settings = settings
@@ -278,7 +279,7 @@ class _Progress:
         self.scores: list[float] = []
 
     def pull(self) -> dict[str, np.ndarray]:
-        return {key: self.store.pull(key) for key in self.keys}
+        return self.kernel.read(self.store)
 
     def end_epoch(self, loss_sum: float, samples: int) -> bool:
         """Book one epoch; True when training stops after it. Raises on overflow."""
