@@ -269,7 +269,8 @@ _COMMON_ATTRIBUTES_DOC = """
     validation_scores_ : list of float
         Validation score of every epoch with ``early_stopping``; empty otherwise.
     fit_report_ : dict
-        What the fit cost: ``invocations``, ``failures``, ``samples``, ``updates``
+        What the fit cost: ``invocations``, ``failures`` (relaunched or not; the last
+        ones' ``failure_reasons``), ``samples``, ``updates``
         (minibatch steps applied to the model), ``worker_seconds``, ``gb_seconds``,
         ``estimated_cost_usd`` (AWS Lambda prices), ``peak_worker_memory_mb``,
         ``wall_seconds`` (the whole fit),

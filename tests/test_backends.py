@@ -74,7 +74,11 @@ def test_a_raising_worker_is_relaunched(executor, store, binary_data, no_store_l
     flaky = FailingExecutor(executor, explode, times=1)
     clf = ServerlessSGDClassifier(executor=flaky, store=store, max_iter=5, random_state=0)
     clf.fit(X, y)
-    assert clf.fit_report_["failures"] == 1 and clf.score(X, y) > 0.85
+    assert clf.score(X, y) > 0.85
+    # the injected failure was relaunched (a loaded machine may add others: they are told)
+    reasons = clf.fit_report_["failure_reasons"]
+    assert clf.fit_report_["failures"] == len(reasons) >= 1
+    assert "exploded on purpose" in reasons[0], reasons
 
 
 @every_combination

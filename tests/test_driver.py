@@ -152,6 +152,9 @@ def test_failed_invocations_are_relaunched(data, inner, failure, error, no_store
     executor = FailingExecutor(inner(), failure, times=2)
     model = _clf(n_workers=2, executor=executor).fit(X, y)
     assert model.fit_report_["failures"] == 2
+    # each failure is told: the first line of what the worker raised, typed
+    assert len(model.fit_report_["failure_reasons"]) == 2
+    assert all(reason.startswith(error.__name__) for reason in model.fit_report_["failure_reasons"])
     assert model.score(X, y) > 0.85
 
 

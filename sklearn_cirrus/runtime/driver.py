@@ -338,7 +338,7 @@ def _run_in_process(
     trainer = make_trainer(kernel, store, settings.batch_size)
     rng = np.random.RandomState(settings.random_state) if settings.shuffle else None
     totals = WorkerReport()
-    progress = _Progress(kernel, store, settings, lambda: _report(totals, 0, 0, settings, None))
+    progress = _Progress(kernel, store, settings, lambda: _report(totals, 0, [], settings, None))
     stop = False
     while not stop:
         started = time.perf_counter()
@@ -392,7 +392,8 @@ class _FanOut:
         self.in_flight: dict = {}
         self.next_epoch = 0
         self.totals = WorkerReport()
-        self.invocations = self.failures = 0
+        self.invocations = 0
+        self.failures: list[str] = []  # why each failed invocation failed
         self.error: BaseException | None = None
 
     def dispatch(self) -> None:
@@ -420,7 +421,7 @@ class _FanOut:
             try:
                 report: WorkerReport = future.result()
             except Exception as exc:
-                self.failures += 1
+                self.failures.append(_reason(exc))
                 if invocation.attempt >= self.settings.max_retries:
                     self.error = exc
                 else:
@@ -485,8 +486,22 @@ def _raise_failure(error: BaseException, max_retries: int):
     ) from error
 
 
+def _reason(error: BaseException) -> str:
+    """One line that says why an invocation failed."""
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"[:300]
+
+
+# failed invocations whose reasons fit_report_ keeps (the most recent ones)
+MAX_FAILURE_REASONS = 20
+
+
 def _report(
-    totals: WorkerReport, invocations: int, failures: int, settings: TrainingSettings, executor
+    totals: WorkerReport,
+    invocations: int,
+    failures: list[str],
+    settings: TrainingSettings,
+    executor,
 ) -> dict:
     """fit_report_: what the work cost; ``executor`` None for a fit that stayed home."""
     memory_gb = 0.0 if executor is None else (settings.worker_memory_mb or 0) / 1024
@@ -494,7 +509,8 @@ def _report(
     return {
         "path": "in-process" if executor is None else "workers",
         "invocations": invocations,
-        "failures": failures,
+        "failures": len(failures),
+        "failure_reasons": failures[-MAX_FAILURE_REASONS:],
         "samples": totals.samples,
         "updates": totals.steps,
         "worker_seconds": totals.wall_seconds,
