@@ -6,8 +6,8 @@ Tune a recommender on MovieLens: every fit at once, unpromising candidates stopp
 
     python examples/tuning_with_early_stopping.py [ratings.csv.gz] [curves.png]
 
-Without a ratings file, MovieLens latest-small is fetched from GroupLens once
-(``fetch_movielens``).
+Without a ratings file (or with ""), MovieLens latest-small is fetched from GroupLens
+once (``fetch_movielens``).
 
 Prints the candidates with where their fits stopped and what they cost, and draws the loss
 curves against time and cost (stopped candidates dashed) into curves.png.
@@ -30,7 +30,7 @@ from sklearn_cirrus import (  # noqa: E402
 
 
 def main(ratings=None, figure="curves.png"):
-    X, y = fetch_movielens() if ratings is None else load_movielens(ratings)
+    X, y = load_movielens(ratings) if ratings else fetch_movielens()
     search = ServerlessGridSearchCV(
         ServerlessMatrixFactorization(random_state=0),
         {"n_components": [20, 50], "alpha": [0.03, 0.12, 0.5]},

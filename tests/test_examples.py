@@ -6,9 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import dataset_path
-
-from sklearn_cirrus import fetch_libsvm
+from sklearn_cirrus import fetch_libsvm, fetch_movielens
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -73,10 +71,13 @@ def test_command_line_tells_its_version():
     assert completed.stdout.strip() == f"sklearn-cirrus {__version__}"
 
 
-def test_tuning_example_stops_candidates_and_draws_curves(tmp_path):
+def test_tuning_example_stops_candidates_and_draws_curves(mirror, tmp_path):
+    # MovieLens fetched by the example into a data home filled from the loopback mirror
+    served, _ = mirror
+    fetch_movielens(data_home=tmp_path, base_url=served.url)
     figure = tmp_path / "curves.png"
-    ratings = dataset_path("ml-latest-small_ratings.csv.gz")
-    out = run("tuning_with_early_stopping.py", str(ratings), str(figure))
+    env = {**os.environ, "SCIKIT_LEARN_DATA": str(tmp_path)}
+    out = run("tuning_with_early_stopping.py", "", str(figure), env=env)
     assert "stopped median" in out and "stopped no" in out
     assert float(re.search(r"best: .*RMSE (\S+)", out)[1]) < 0.88
     assert figure.stat().st_size > 10_000
