@@ -13,6 +13,7 @@ trained by the compiled kernel in this process, with no staging and no invocatio
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -487,9 +488,17 @@ def _raise_failure(error: BaseException, max_retries: int):
 
 
 def _reason(error: BaseException) -> str:
-    """One line that says why an invocation failed."""
-    lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0] if lines else ''}"[:300]
+    """One line that says why an invocation failed: the error's first line and, when it
+    carries a remote traceback (Ray, Dask, a worker process), its last: the worker's own
+    error."""
+    lines = [_ANSI.sub("", line).strip() for line in str(error).splitlines()]
+    lines = [line for line in lines if line]
+    said = " ... ".join([lines[0][:150], lines[-1][:150]] if len(lines) > 1 else lines)
+    return f"{type(error).__name__}: {said}"
+
+
+# terminal colour codes some backends put in their error messages
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 # failed invocations whose reasons fit_report_ keeps (the most recent ones)
