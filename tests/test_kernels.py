@@ -386,3 +386,31 @@ def test_row_planner_pulls_touched_rows_of_the_model_key(rng):
     X = sp.random(5, 30, density=0.1, format="csr", random_state=rng)
     rows, local = kernel.row_planner()(Batch(X, np.ones(5), np.ones(5)))
     assert list(rows) == ["model"] and local.X.shape == (5, rows["model"].size - 1)
+
+
+def test_concurrent_workers_lose_no_step_of_the_shared_clocks():
+    # Hogwild: two threads train one table at once (the kernel runs without the GIL).
+    # The samples seen and the penalty clocks are sums over every step of every worker:
+    # a clock set to "the value my step began from plus mine" would drop the steps the
+    # other worker finished meanwhile, and with them a share of every row's penalty.
+    import threading
+
+    rng = np.random.RandomState(0)
+    kernel = LinearKernel("log_loss", 50)
+    config = OptimizerConfig(name="sgd", eta0=0.01, alpha=1e-3)
+    store = _table(kernel, kernel.init_params()["model"], config)
+    rule = kernel.update_rules(config)["model"]
+    shards = [_batch(rng, 20_000, 50, 1, True, density=0.05) for _ in range(2)]
+    workers = [
+        threading.Thread(target=kernel.train_tables, args=(store.tables(), shard, 1))
+        for shard in shards
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    meta = store.table("model").meta
+    steps = 2 * 20_000
+    assert meta[0] == steps  # samples seen: every step counted
+    np.testing.assert_allclose(meta[2], steps * np.log(1 - 0.01 * rule.l2), rtol=1e-9)
+    np.testing.assert_allclose(meta[3], steps * 0.01, rtol=1e-9)

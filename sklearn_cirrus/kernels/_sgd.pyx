@@ -201,11 +201,31 @@ cdef inline void catch_up_row(
             cumulative_l1(&w[k], &aux[1 + k], rule.l1 * meta[PENALTY_STEPS_SLOT])
 
 
+cdef extern from *:
+    """
+    /* ``*address += value`` for a double that other workers add to at the same time
+       (threads, or processes sharing the memory): a compare-and-swap loop on its bits,
+       so that no worker's addition is lost. */
+    static inline void atomic_add(double *address, double value) {
+        union { double d; unsigned long long u; } seen, sum;
+        seen.u = __atomic_load_n((unsigned long long *) address, __ATOMIC_RELAXED);
+        do {
+            sum.d = seen.d + value;
+        } while (!__atomic_compare_exchange_n((unsigned long long *) address, &seen.u, sum.u,
+                                              1, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+    }
+    """
+    void atomic_add(double *address, double value) noexcept nogil
+
+
 cdef struct Step:
-    # one minibatch step: its step size, the L2 decay factor of the SGD family, and the
-    # global penalty clocks once the step is done
+    # one minibatch step: its step size, the L2 decay factor of the SGD family, what it
+    # adds to the global penalty clocks, and their values once it is done (as far as
+    # this worker knows: others may add their steps meanwhile)
     double eta
     double decay
+    double log_decay
+    double penalty_steps
     double log_decay_after
     double penalty_steps_after
 
@@ -218,10 +238,10 @@ cdef inline Step begin_step(Rule *rule, double *meta) noexcept nogil:
     step.decay = 1.0 - penalty_step * rule.l2
     if step.decay < MIN_DECAY:
         step.decay = MIN_DECAY
-    step.log_decay_after = meta[LOG_DECAY_SLOT] + log(step.decay)
-    step.penalty_steps_after = meta[PENALTY_STEPS_SLOT] + (
-        step.eta if rule.optimizer == ADAGRAD else penalty_step
-    )
+    step.log_decay = log(step.decay)
+    step.penalty_steps = step.eta if rule.optimizer == ADAGRAD else penalty_step
+    step.log_decay_after = meta[LOG_DECAY_SLOT] + step.log_decay
+    step.penalty_steps_after = meta[PENALTY_STEPS_SLOT] + step.penalty_steps
     return step
 
 
@@ -490,11 +510,15 @@ cdef inline void end_step(
         )
     average_row(avg, t.w + row * t.ws, row, model.n_outputs, averaging)
     if avg.w != NULL:
-        avg.meta[0] += 1.0 if averaging else 0.0
-        avg.meta[1] += 1.0
-    t.meta[T_SLOT] += n_samples
-    t.meta[LOG_DECAY_SLOT] = step.log_decay_after
-    t.meta[PENALTY_STEPS_SLOT] = step.penalty_steps_after
+        if averaging:
+            atomic_add(&avg.meta[0], 1.0)
+        atomic_add(&avg.meta[1], 1.0)
+    # added, not set: concurrent workers' steps all count (setting the value this step
+    # began from plus its own would drop the steps others finished meanwhile, and with
+    # them, a share of every row's penalty)
+    atomic_add(&t.meta[T_SLOT], n_samples)
+    atomic_add(&t.meta[LOG_DECAY_SLOT], step.log_decay)
+    atomic_add(&t.meta[PENALTY_STEPS_SLOT], step.penalty_steps)
 
 
 cdef Py_ssize_t row_stride(double[:, :] array) except -1:
@@ -931,8 +955,8 @@ def train_factorization(
                     )
                 release_rows(&user_map)
                 release_rows(&item_map)
-                u.meta[T_SLOT] += n
-                v.meta[T_SLOT] += n
+                atomic_add(&u.meta[T_SLOT], n)
+                atomic_add(&v.meta[T_SLOT], n)
                 n_batches += 1
                 start = stop
     finally:
