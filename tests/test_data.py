@@ -57,6 +57,14 @@ def test_stage_applies_row_order_and_narrows_64bit_indices(url, rng):
     remove(handle)
 
 
+def test_staged_data_on_this_machine_is_readable_by_its_owner_only(tmp_path, rng):
+    import stat
+
+    X, y = rng.normal(size=(50, 3)), rng.normal(size=50)
+    stage(X, y, np.ones(50), str(tmp_path / "fit"), batch_size=10)
+    assert stat.S_IMODE((tmp_path / "fit").stat().st_mode) == 0o700
+
+
 def test_shards_are_sized_by_bytes_not_dataset():
     # a 10x larger dataset gets more shards of the same size, never larger ones
     small = plan_shard_rows(100_000, 500.0, batch_size=256, n_workers=1, shard_bytes=4 * 2**20)

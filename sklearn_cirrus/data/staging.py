@@ -11,11 +11,13 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 from dataclasses import asdict
 
 import fsspec
 import numpy as np
 import scipy.sparse as sp
+from fsspec.implementations.local import LocalFileSystem
 
 from ..kernels.base import Batch, SparseRows
 from .handle import DataHandle
@@ -119,6 +121,9 @@ def stage(
     )
     fs, root = fsspec.core.url_to_fs(url, **storage_options)
     fs.makedirs(root, exist_ok=True)
+    if isinstance(fs, LocalFileSystem):
+        # the user's training data, in /dev/shm or a shared folder: readable by them only
+        os.chmod(root, 0o700)
     shard_rows, max_bytes = [], 0
     handle_url = url.rstrip("/")
     for shard_id, start in enumerate(range(0, n_samples, rows_per_shard)):
