@@ -17,6 +17,7 @@ _LAZY = {
     "load_movielens": ".datasets",
     "make_hashed_classification": ".datasets",
     "make_ratings": ".datasets",
+    "ShardedDataset": ".dataset",
     "ServerlessGridSearchCV": ".model_selection",
     "ServerlessRandomizedSearchCV": ".model_selection",
 }
@@ -27,6 +28,7 @@ __all__ = [
     "ServerlessMatrixFactorization",
     "ServerlessSGDClassifier",
     "ServerlessSGDRegressor",
+    "ShardedDataset",
     "WorkerError",
     "WorkerLost",
     "WorkerOutOfMemory",

@@ -18,9 +18,11 @@ from joblib import effective_n_jobs
 from sklearn.callback import CallbackSupportMixin
 
 from ._compat import Interval
+from .dataset import ShardedDataset
 from .epoch_callbacks import fit_task
-from .executors import Executor
+from .executors import Executor, WorkerResources
 from .runtime.driver import TrainingResult, TrainingSettings, train
+from .runtime.mapping import map_shards
 
 # the documentation site (docs/, built by Sphinx); an estimator's HTML repr links its page
 DOCS_URL = "https://sklearn-cirrus.readthedocs.io/en/latest/"
@@ -74,6 +76,23 @@ class DocumentationLinkMixin:
         return {"estimator_name": type(self).__name__}
 
 
+class DatasetScoreMixin:
+    """``score`` over a :class:`~sklearn_cirrus.ShardedDataset`, against its own targets
+    and weights; arrays go to scikit-learn's ``score`` as they are. Comes first among the
+    bases, before scikit-learn's mixins."""
+
+    def score(self, X, y=None, sample_weight=None):
+        """The score of scikit-learn's mixin (accuracy, R^2...); see its documentation.
+
+        Over a dataset, y and sample_weight are the dataset's own, and the predictions
+        are computed by workers shard by shard.
+        """
+        if isinstance(X, ShardedDataset):
+            self._check_dataset(X, y, sample_weight, reset=False)
+            y, sample_weight = X.targets(), X.sample_weights()
+        return super().score(X, y, sample_weight=sample_weight)
+
+
 class ServerlessEstimatorMixin(DocumentationLinkMixin, CallbackSupportMixin):
     """The engine's parameters and the hand-off of a fit to it.
 
@@ -103,8 +122,12 @@ class ServerlessEstimatorMixin(DocumentationLinkMixin, CallbackSupportMixin):
         optimizer_state=None,
         samples_seen: float = 0.0,
         is_fit_task: bool = True,
+        classes=None,
     ) -> TrainingResult:
         """Train ``kernel`` and set the fitted attributes ``attributes(result)`` gives.
+
+        ``X`` is arrays or a :class:`~sklearn_cirrus.ShardedDataset` (then ``y`` and
+        ``sample_weight`` are None, and ``classes`` says how workers encode its labels).
 
         ``attributes`` also turns each epoch's checkpoint into attributes for fit
         callbacks, when the call is a fit task (``partial_fit`` is one epoch of a
@@ -144,7 +167,11 @@ class ServerlessEstimatorMixin(DocumentationLinkMixin, CallbackSupportMixin):
             )
             result = train(
                 kernel,
-                X,
+                (
+                    X.handle(batch_size=self.batch_size, classes=classes)
+                    if isinstance(X, ShardedDataset)
+                    else X
+                ),
                 y,
                 sample_weight,
                 settings,
@@ -155,6 +182,40 @@ class ServerlessEstimatorMixin(DocumentationLinkMixin, CallbackSupportMixin):
             for name, value in attributes(result).items():
                 setattr(self, name, value)
         return result
+
+    def _check_dataset(
+        self, dataset: ShardedDataset, y=None, sample_weight=None, *, reset: bool
+    ) -> None:
+        """What ``validate_data`` checks of arrays, for a dataset: its width (recorded in
+        ``n_features_in_`` on ``reset``), and that y and weights are not given twice."""
+        if y is not None or sample_weight is not None:
+            raise ValueError(
+                "a ShardedDataset brings its own targets and sample weights; pass y=None "
+                "and sample_weight=None with it"
+            )
+        if reset:
+            self.n_features_in_ = dataset.n_features
+            if hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+        elif dataset.n_features != self.n_features_in_:
+            raise ValueError(
+                f"X has {dataset.n_features} features, but {type(self).__name__} is "
+                f"expecting {self.n_features_in_} features as input."
+            )
+
+    def _map_dataset(self, dataset: ShardedDataset, fn, *, classes=None) -> np.ndarray:
+        """``fn`` of every shard of ``dataset``, computed by workers on this estimator's
+        executor, as one array in the dataset's row order."""
+        per_shard = map_shards(
+            dataset.handle(batch_size=self.batch_size, classes=classes),
+            fn,
+            executor=self.executor,
+            n_workers=self._n_workers(),
+            resources=WorkerResources(
+                memory_mb=self.worker_memory_mb, timeout_s=self.worker_timeout
+            ),
+        )
+        return dataset.restore_order(per_shard)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -32,9 +32,12 @@ from .base import (
     ENGINE_PARAMETER_CONSTRAINTS,
     ENGINE_PARAMETERS_DOC,
     MAX_SEED,
+    DatasetScoreMixin,
     ServerlessEstimatorMixin,
 )
+from .dataset import MAX_LABELS, ShardedDataset
 from .kernels import CLASSIFICATION_LOSSES, REGRESSION_LOSSES, LinearKernel, loss_values
+from .kernels.linear import ShardScores
 from .store import LEARNING_RATES, OPTIMIZERS, OptimizerConfig
 
 
@@ -88,8 +91,9 @@ class _BaseServerlessSGD(ServerlessEstimatorMixin, BaseEstimator):
             step_scale=step_scale,
         )
 
-    def _step_scale(self, y, sample_weight, resume: bool) -> float:
-        """The units of the weights (``OptimizerConfig.step_scale``); a class's margin."""
+    def _step_scale(self, mean_square, resume: bool) -> float:
+        """The units of the weights (``OptimizerConfig.step_scale``); a class's margin.
+        ``mean_square()`` gives the targets' (weighted) mean square."""
         return 1.0
 
     def _validation_split(self, y: np.ndarray, sample_weight: np.ndarray, stratify: bool):
@@ -128,20 +132,38 @@ class _BaseServerlessSGD(ServerlessEstimatorMixin, BaseEstimator):
         coef_init=None,
         intercept_init=None,
     ):
-        """Run the engine and store the fitted attributes; ``score(y, pred, w)`` rates a split."""
+        """Run the engine and store the fitted attributes; ``score(y, pred, w)`` rates a split.
+
+        ``X`` is arrays, or a dataset whose targets ``y`` sums up (a TargetSummary).
+        """
         resume = partial and hasattr(self, "coef_")
-        step_scale = self._step_scale(y, sample_weight, resume)
-        validation = self._validation_split(y, sample_weight, stratify) if not partial else None
+        dataset = isinstance(X, ShardedDataset)
+        step_scale = self._step_scale(
+            lambda: (
+                y.mean_square
+                if dataset
+                else np.average(
+                    np.square(y), weights=sample_weight if np.any(sample_weight > 0) else None
+                )
+            ),
+            resume,
+        )
         validation_score = None
-        if validation is not None and validation.any():
-            X_val, y_val, w_val = X[validation], y[validation], sample_weight[validation]
+        if self.early_stopping and not partial:
+            # a dataset's targets and weights come to the driver for the split, never X
+            targets, weights = (
+                (self._encode(X.targets()), X.sample_weights()) if dataset else (y, sample_weight)
+            )
+            validation = self._validation_split(targets, weights, stratify)
+            X_val, y_val, w_val = X[validation], targets[validation], weights[validation]
 
             def validation_score(params):
                 predicted = self._predict_from_params(kernel, params, X_val)
                 return score(y_val, predicted, sample_weight=w_val)
 
-            train_rows = ~validation
-            X, y, sample_weight = X[train_rows], y[train_rows], sample_weight[train_rows]
+            X = X[~validation]
+            if not dataset:
+                y, sample_weight = y[~validation], sample_weight[~validation]
         earlier_curve = list(self.loss_curve_) if resume else []
 
         def attributes(state) -> dict:
@@ -176,6 +198,7 @@ class _BaseServerlessSGD(ServerlessEstimatorMixin, BaseEstimator):
             samples_seen=self.t_ - 1 if resume else 0.0,
             # partial_fit is one epoch of a longer fit: only fit is a callback task
             is_fit_task=not partial,
+            classes=getattr(self, "classes_", None),
         )
         self._optimizer_state = result.optimizer_state
         self._fitted_params = result.params
@@ -184,6 +207,21 @@ class _BaseServerlessSGD(ServerlessEstimatorMixin, BaseEstimator):
 
     def _shape_coef(self, coef, intercept):
         return coef, intercept
+
+    def _scores(self, scores: ShardScores, X) -> np.ndarray:
+        """Raw predictions of a model over arrays, or over a dataset by the workers."""
+        if isinstance(X, ShardedDataset):
+            return self._map_dataset(X, scores)
+        return scores.of(X)
+
+    def _predict_from_params(self, kernel: LinearKernel, params, X):
+        return self._decide(self._scores(kernel.scores(params), X))
+
+    def _fitted_scores(self, X) -> np.ndarray:
+        """Raw predictions of the fitted model over a dataset ``X``."""
+        check_is_fitted(self)
+        self._check_dataset(X, reset=False)
+        return self._scores(ShardScores.from_coef(self.coef_, self.intercept_), X)
 
     def _last_iterate(self):
         """``(coef, intercept)`` of the last fit's own model: with ``average``, the model
@@ -305,7 +343,9 @@ def _check_proba(self):
     return True
 
 
-class ServerlessSGDClassifier(LinearClassifierMixin, SparseCoefMixin, _BaseServerlessSGD):
+class ServerlessSGDClassifier(
+    DatasetScoreMixin, LinearClassifierMixin, SparseCoefMixin, _BaseServerlessSGD
+):
     __doc__ = f"""Linear classifier trained by asynchronous SGD on serverless workers.
 
     The scikit-learn counterpart is :class:`sklearn.linear_model.SGDClassifier`:
@@ -445,17 +485,31 @@ default='log_loss'
     def _fit_classes(
         self, X, y, sample_weight, *, max_iter, partial, coef_init=None, intercept_init=None
     ):
+        """Train on arrays, or on a dataset whose targets ``y`` sums up."""
         n_classes = self.classes_.shape[0]
         if n_classes < 2:
             raise ValueError(
                 f"The number of classes has to be greater than one; got {n_classes} class"
             )
-        class_weight = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
-        sample_weight = _check_sample_weight(sample_weight, X)
+        if isinstance(X, ShardedDataset):
+            unseen = np.setdiff1d(y.labels, self.classes_)
+            if unseen.size:
+                raise ValueError(f"the dataset has labels {unseen.tolist()} not in classes")
+            counts = np.zeros(n_classes)
+            counts[np.searchsorted(self.classes_, y.labels)] = y.counts
+            # what 'balanced' computes from y, from the counts of its labels
+            class_weight = compute_class_weight(
+                self.class_weight, classes=self.classes_, y=self.classes_, sample_weight=counts
+            )
+            y_index = y  # the workers encode the labels
+        else:
+            class_weight = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
+            sample_weight = _check_sample_weight(sample_weight, X)
+            y_index = np.searchsorted(self.classes_, y)
         binary = n_classes == 2
         kernel = LinearKernel(
             loss=self.loss,
-            n_features=X.shape[1],
+            n_features=self.n_features_in_,
             n_outputs=1 if binary else n_classes,
             classification=True,
             penalty=self.penalty,
@@ -467,7 +521,6 @@ default='log_loss'
             negative_weight=(class_weight[0],) if binary else (1.0,) * n_classes,
             average=int(self.average),
         )
-        y_index = np.searchsorted(self.classes_, y)
         return self._train(
             kernel,
             X,
@@ -481,13 +534,34 @@ default='log_loss'
             intercept_init=intercept_init,
         )
 
+    def _encode(self, y):
+        return np.searchsorted(self.classes_, y)
+
     @staticmethod
-    def _predict_from_params(kernel: LinearKernel, params, X):
-        scores = kernel.decision_function(params, X)
+    def _decide(scores):
+        """Class indices of raw scores (the encoded labels the validation compares)."""
         return (scores[:, 0] > 0).astype(int) if scores.shape[1] == 1 else scores.argmax(axis=1)
 
+    def decision_function(self, X):
+        """Confidence scores: signed distances to the hyperplanes.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features) or ShardedDataset
+            Input data; over a dataset, computed by workers shard by shard.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_classes)
+            Scores of the positive class (binary), or of each class.
+        """
+        if not isinstance(X, ShardedDataset):
+            return super().decision_function(X)
+        scores = self._fitted_scores(X)
+        return scores[:, 0] if scores.shape[1] == 1 else scores
+
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
+    def fit(self, X, y=None, coef_init=None, intercept_init=None, sample_weight=None):
         """Fit the model on serverless workers.
 
         Parameters
@@ -512,8 +586,19 @@ default='log_loss'
         warm = self.warm_start and hasattr(self, "coef_")
         if warm and coef_init is None:
             coef_init, intercept_init = self._last_iterate()
-        X, y = self._validate(X, y, reset=True)
-        self.classes_ = np.unique(y)
+        if isinstance(X, ShardedDataset):
+            self._check_dataset(X, y, sample_weight, reset=True)
+            y = X.target_summary()
+            if y.labels is None:
+                raise ValueError(
+                    f"the dataset's targets take more than {MAX_LABELS} values; they are "
+                    "not class labels"
+                )
+            check_classification_targets(y.labels)
+            self.classes_ = y.labels
+        else:
+            X, y = self._validate(X, y, reset=True)
+            self.classes_ = np.unique(y)
         return self._fit_classes(
             X,
             y,
@@ -525,7 +610,7 @@ default='log_loss'
         )
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
+    def partial_fit(self, X, y=None, classes=None, sample_weight=None):
         """Run one epoch over ``(X, y)`` on the workers, continuing from the last call.
 
         Parameters
@@ -553,7 +638,11 @@ default='log_loss'
                     "weights with compute_class_weight('balanced', classes=classes, y=y) on "
                     "a large enough sample and pass them as the class_weight dict."
                 )
-        X, y = self._validate(X, y, reset=first_call)
+        if isinstance(X, ShardedDataset):
+            self._check_dataset(X, y, sample_weight, reset=first_call)
+            y = X.target_summary()
+        else:
+            X, y = self._validate(X, y, reset=first_call)
         _check_partial_fit_first_call(self, classes)
         return self._fit_classes(X, y, sample_weight, max_iter=1, partial=True)
 
@@ -606,7 +695,7 @@ default='log_loss'
         return np.log(self.predict_proba(X))
 
 
-class ServerlessSGDRegressor(RegressorMixin, _BaseServerlessSGD):
+class ServerlessSGDRegressor(DatasetScoreMixin, RegressorMixin, _BaseServerlessSGD):
     __doc__ = f"""Linear regressor trained by asynchronous SGD on serverless workers.
 
     The scikit-learn counterpart is :class:`sklearn.linear_model.SGDRegressor`; the
@@ -729,24 +818,44 @@ class ServerlessSGDRegressor(RegressorMixin, _BaseServerlessSGD):
         return coef.ravel(), intercept
 
     @staticmethod
-    def _predict_from_params(kernel: LinearKernel, params, X):
-        return kernel.decision_function(params, X)[:, 0]
+    def _encode(y):
+        return y.astype(np.float64)
 
-    def _step_scale(self, y, sample_weight, resume: bool) -> float:
+    @staticmethod
+    def _decide(scores):
+        return scores[:, 0]
+
+    def _step_scale(self, mean_square, resume: bool) -> float:
         """AdaGrad's steps in the target's units: its root mean square, fixed by the
         first call of a fit (or of a run of partial_fit). AdaGrad moves a weight by about
         ``eta`` a step whatever the gradient's size, so with unit steps a target in the
         hundreds would take thousands of steps to reach; the plain and momentum
         methods' steps already scale with the gradient."""
         if not resume or not hasattr(self, "_target_scale"):
-            weights = sample_weight if np.any(sample_weight > 0) else None
-            rms = float(np.sqrt(np.average(np.square(y), weights=weights)))
+            rms = float(np.sqrt(mean_square()))
             self._target_scale = rms if np.isfinite(rms) and rms > 0 else 1.0
         return self._target_scale if self.optimizer == "adagrad" else 1.0
 
     def _fit_values(
         self, X, y, sample_weight, *, max_iter, partial, reset, coef_init=None, intercept_init=None
     ):
+        if isinstance(X, ShardedDataset):
+            self._check_dataset(X, y, sample_weight, reset=reset)
+            summary = X.target_summary()
+            if summary.mean_square is None:
+                raise ValueError("the dataset's targets are not numbers")
+            return self._train(
+                self._kernel(X.n_features),
+                X,
+                summary,
+                None,
+                max_iter=max_iter,
+                stratify=False,
+                score=r2_score,
+                partial=partial,
+                coef_init=coef_init,
+                intercept_init=intercept_init,
+            )
         X, y = validate_data(
             self,
             X,
@@ -773,7 +882,7 @@ class ServerlessSGDRegressor(RegressorMixin, _BaseServerlessSGD):
         )
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
+    def fit(self, X, y=None, coef_init=None, intercept_init=None, sample_weight=None):
         """Fit the model on serverless workers.
 
         Parameters
@@ -809,7 +918,7 @@ class ServerlessSGDRegressor(RegressorMixin, _BaseServerlessSGD):
         )
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y, sample_weight=None):
+    def partial_fit(self, X, y=None, sample_weight=None):
         """Run one epoch over ``(X, y)`` on the workers, continuing from the last call.
 
         Parameters
@@ -844,6 +953,8 @@ class ServerlessSGDRegressor(RegressorMixin, _BaseServerlessSGD):
         ndarray of shape (n_samples,)
             Predicted values.
         """
+        if isinstance(X, ShardedDataset):
+            return self._fitted_scores(X)[:, 0]
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse="csr", reset=False)
         return np.asarray(X @ self.coef_).ravel() + self.intercept_[0]

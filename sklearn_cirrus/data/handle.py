@@ -1,15 +1,26 @@
-"""Where a staged dataset lives: all a worker needs to find its shards."""
+"""Where a staged dataset lives: all a worker needs to find and prepare its shards."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import fsspec
+import numpy as np
 
 
 @dataclass(frozen=True)
 class DataHandle:
-    """Where a staged dataset lives and how it is cut; small and picklable."""
+    """Where a staged dataset lives and how it is cut; small and picklable.
+
+    A fit's own staging writes shards ready to train on. A
+    :class:`~sklearn_cirrus.ShardedDataset` is written once, as the user gave it, so its
+    handle also says how a worker prepares a shard it reads (``load_shard``): which of
+    its rows to keep (``rows``, one entry a shard, None for all of them), which
+    transforms to run on X (hashing, scaling), how to encode the targets
+    (``classes``: labels become their index in it) and whether to shuffle the rows
+    (``shuffle_seed``, drawn anew for each epoch by the driver).
+    """
 
     url: str
     n_samples: int
@@ -19,13 +30,24 @@ class DataHandle:
     shard_rows: tuple[int, ...]
     max_shard_bytes: int
     storage_options: dict = field(default_factory=dict)
+    # a dataset's shard file names, when they are not numbered 0..n_shards-1 in order
+    shard_names: tuple[str, ...] | None = None
+    rows: tuple[np.ndarray | None, ...] | None = None
+    transforms: tuple[Callable, ...] = ()
+    classes: np.ndarray | None = None
+    shuffle_seed: int | None = None
+    # stored column indices minus this are the features' (svmlight files count from 1)
+    index_offset: int = 0
 
     @property
     def n_shards(self) -> int:
         return len(self.shard_rows)
 
     def shard_url(self, shard_id: int) -> str:
-        return f"{self.url.rstrip('/')}/shard-{shard_id:06d}.npz"
+        name = (
+            f"shard-{shard_id:06d}.npz" if self.shard_names is None else self.shard_names[shard_id]
+        )
+        return f"{self.url.rstrip('/')}/{name}"
 
     def filesystem(self) -> tuple[fsspec.AbstractFileSystem, str]:
         return fsspec.core.url_to_fs(self.url, **self.storage_options)

@@ -18,18 +18,61 @@ from ..kernels.base import Batch, SparseRows
 from .handle import DataHandle
 
 
-def load_shard(handle: DataHandle, shard_id: int) -> Batch:
-    """Read one shard back as a :class:`Batch` holding all of its rows."""
+def read_shard(handle: DataHandle, shard_id: int) -> Batch:
+    """One shard as stored: X, the targets as given (zeros when it has none), weights."""
     fs, _ = handle.filesystem()
     with fs.open(handle.shard_url(shard_id), "rb") as f:
         arrays = np.load(io.BytesIO(f.read()))
-        if handle.sparse:
-            X = SparseRows(
-                arrays["data"], arrays["indices"], arrays["indptr"], tuple(arrays["shape"])
-            )
-        else:
-            X = arrays["X"]
-        return Batch(X, arrays["y"], arrays["sample_weight"])
+    if "indptr" in arrays:
+        indices = arrays["indices"]
+        if handle.index_offset:
+            indices = indices - np.int32(handle.index_offset)
+        # a shard converted from a file part is as wide as that part's widest row
+        shape = (int(arrays["shape"][0]), handle.n_features)
+        X = SparseRows(arrays["data"], indices, arrays["indptr"], shape)
+    else:
+        X = arrays["X"]
+    n_rows = X.shape[0]
+    y = arrays["y"] if "y" in arrays else np.zeros(n_rows)
+    weights = arrays["sample_weight"] if "sample_weight" in arrays else np.ones(n_rows)
+    return Batch(X, y, weights)
+
+
+def take_rows(batch: Batch, rows: np.ndarray) -> Batch:
+    X = batch.X.take(rows) if isinstance(batch.X, SparseRows) else batch.X[rows]
+    return Batch(X, batch.y[rows], batch.sample_weight[rows])
+
+
+def encode_labels(y: np.ndarray, classes: np.ndarray, where: str) -> np.ndarray:
+    """Each label's index in the sorted ``classes``; a label outside them is an error."""
+    index = np.searchsorted(classes, y)
+    unseen = index >= classes.shape[0]
+    unseen[~unseen] = classes[index[~unseen]] != y[~unseen]
+    if unseen.any():
+        raise ValueError(
+            f"label {y[unseen][0]!r} in {where} is not one of the classes {classes.tolist()}"
+        )
+    return index
+
+
+def load_shard(handle: DataHandle, shard_id: int) -> Batch:
+    """Read one shard and prepare it as the handle says (see :class:`DataHandle`)."""
+    batch = read_shard(handle, shard_id)
+    rows = None if handle.rows is None else handle.rows[shard_id]
+    if handle.shuffle_seed is not None:
+        order = np.random.default_rng([handle.shuffle_seed, shard_id]).permutation(
+            batch.n_samples if rows is None else rows.shape[0]
+        )
+        rows = order if rows is None else rows[order]
+    if rows is not None:
+        batch = take_rows(batch, rows)
+    X = batch.X
+    for transform in handle.transforms:
+        X = transform(X)
+    y = batch.y
+    if handle.classes is not None:
+        y = encode_labels(y, handle.classes, handle.shard_url(shard_id))
+    return Batch(X, y, batch.sample_weight)
 
 
 def minibatches(shard: Batch, batch_size: int) -> Iterator[Batch]:

@@ -85,7 +85,7 @@ def shards_in_memory(
 
 
 def _shard_arrays(X, y, sample_weight) -> dict[str, np.ndarray]:
-    arrays = {"y": y, "sample_weight": sample_weight}
+    arrays = {name: a for name, a in (("y", y), ("sample_weight", sample_weight)) if a is not None}
     if sp.issparse(X):
         indices = X.indices
         if indices.dtype != np.int32 and X.shape[1] < np.iinfo(np.int32).max:
@@ -96,6 +96,24 @@ def _shard_arrays(X, y, sample_weight) -> dict[str, np.ndarray]:
     else:
         arrays["X"] = np.ascontiguousarray(X)
     return arrays
+
+
+def write_shard(fs, path: str, X, y=None, sample_weight=None) -> int:
+    """Write one shard file (X dense or CSR, targets and weights when given); its size."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **_shard_arrays(X, y, sample_weight))
+    payload = buffer.getvalue()
+    with fs.open(path, "wb") as f:
+        f.write(payload)
+    return len(payload)
+
+
+def private_folder(fs, root: str) -> None:
+    """Create ``root``; on this machine, readable by its owner only (it is the user's
+    training data, perhaps in /dev/shm or a shared folder)."""
+    fs.makedirs(root, exist_ok=True)
+    if isinstance(fs, LocalFileSystem):
+        os.chmod(root, 0o700)
 
 
 def stage(
@@ -120,23 +138,18 @@ def stage(
         n_samples, _bytes_per_row(X), batch_size, n_workers, shard_bytes
     )
     fs, root = fsspec.core.url_to_fs(url, **storage_options)
-    fs.makedirs(root, exist_ok=True)
-    if isinstance(fs, LocalFileSystem):
-        # the user's training data, in /dev/shm or a shared folder: readable by them only
-        os.chmod(root, 0o700)
+    private_folder(fs, root)
     shard_rows, max_bytes = [], 0
     handle_url = url.rstrip("/")
     for shard_id, start in enumerate(range(0, n_samples, rows_per_shard)):
         rows = slice(start, min(start + rows_per_shard, n_samples))
         if order is not None:
             rows = order[rows]
-        buffer = io.BytesIO()
-        np.savez(buffer, **_shard_arrays(X[rows], y[rows], sample_weight[rows]))
-        payload = buffer.getvalue()
-        with fs.open(f"{root}/shard-{shard_id:06d}.npz", "wb") as f:
-            f.write(payload)
+        size = write_shard(
+            fs, f"{root}/shard-{shard_id:06d}.npz", X[rows], y[rows], sample_weight[rows]
+        )
         shard_rows.append(len(y[rows]))
-        max_bytes = max(max_bytes, len(payload))
+        max_bytes = max(max_bytes, size)
     handle = DataHandle(
         url=handle_url,
         n_samples=n_samples,

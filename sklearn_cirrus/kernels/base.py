@@ -35,6 +35,19 @@ class SparseRows:
             (max(stop - start, 0), self.shape[1]),
         )
 
+    def take(self, rows: np.ndarray) -> SparseRows:
+        """The given rows, in that order (numpy only, as ``__getitem__``)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        starts, stops = self.indptr[rows], self.indptr[rows + 1]
+        lengths = stops - starts
+        indptr = np.zeros(rows.shape[0] + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        # position of every kept value in the old arrays: its row's start plus its rank
+        positions = np.repeat(starts - indptr[:-1], lengths) + np.arange(indptr[-1])
+        return SparseRows(
+            self.data[positions], self.indices[positions], indptr, (rows.shape[0], self.shape[1])
+        )
+
     def tocsr(self):
         import scipy.sparse as sp
 

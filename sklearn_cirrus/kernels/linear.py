@@ -197,11 +197,33 @@ class LinearKernel:
             batch_size,
         )
 
+    def scores(self, params: dict[str, np.ndarray]) -> ShardScores:
+        """The fitted model as a function of a shard (of the averaged model, with
+        ``average``)."""
+        return ShardScores(params.get(self.AVERAGE, params[self.KEY]))
+
     def decision_function(self, params: dict[str, np.ndarray], X) -> np.ndarray:
-        """Raw predictions ``X @ coef.T + intercept`` for rows aligned with ``X``'s columns
-        (of the averaged model, with ``average``)."""
-        model = params.get(self.AVERAGE, params[self.KEY])
-        return np.asarray(X @ model[:-1]) + model[-1]
+        """Raw predictions ``X @ coef.T + intercept`` for rows aligned with ``X``'s columns."""
+        return self.scores(params).of(X)
+
+
+@dataclass(frozen=True)
+class ShardScores:
+    """``X @ weights + intercept``: predictions, in the driver or by workers on shards."""
+
+    model: np.ndarray  # (n_features + 1, n_outputs): the weights, then the intercepts
+
+    @classmethod
+    def from_coef(cls, coef, intercept) -> ShardScores:
+        coef = coef.toarray() if hasattr(coef, "toarray") else coef
+        return cls(np.vstack([np.atleast_2d(coef).T, np.atleast_1d(intercept)]))
+
+    def of(self, X) -> np.ndarray:
+        X = X.tocsr() if isinstance(X, SparseRows) else X
+        return np.asarray(X @ self.model[:-1]) + self.model[-1]
+
+    def __call__(self, batch: Batch) -> np.ndarray:
+        return self.of(batch.X)
 
 
 class RowIndexer:

@@ -170,7 +170,8 @@ def runs_in_process(X, settings: TrainingSettings) -> bool:
     """
     executor = settings.executor
     return (
-        (executor in IN_PROCESS_EXECUTORS or getattr(executor, "hosts_small_fits", False))
+        not isinstance(X, DataHandle)
+        and (executor in IN_PROCESS_EXECUTORS or getattr(executor, "hosts_small_fits", False))
         and settings.store in (None, "memory")
         and settings.data_url is None
         and data_bytes(X) <= IN_PROCESS_MAX_BYTES
@@ -190,14 +191,19 @@ def train(
 ) -> TrainingResult:
     """Train ``kernel``'s model on ``(X, y, sample_weight)`` with serverless workers.
 
+    ``X`` may instead be the :class:`DataHandle` of a dataset already in storage (then
+    ``y`` and ``sample_weight`` are None): it is read as it is, its rows shuffled by
+    the workers every epoch, and left in place.
+
     ``init``, ``optimizer_state`` and ``samples_seen`` give the starting point: the
     initial parameters (one array per store key) and, to resume an earlier fit, the
     optimizer's state and schedule position it returned. Small data trains in this
     process (:func:`runs_in_process`), in the order one sequential worker would.
     """
     started = time.perf_counter()
+    given = X if isinstance(X, DataHandle) else None
     order = None
-    if settings.shuffle:
+    if settings.shuffle and given is None:
         order = np.random.RandomState(settings.random_state).permutation(X.shape[0])
     cut = {"batch_size": settings.batch_size, "n_workers": settings.n_workers, "order": order}
 
@@ -232,17 +238,20 @@ def train(
             store = make_store(settings.store, in_process=executor.in_process)
             data = None
             try:
-                data = stage(X, y, sample_weight, _staging_url(settings, executor), **cut)
+                if given is None:
+                    data = stage(X, y, sample_weight, _staging_url(settings, executor), **cut)
                 staging_seconds = time.perf_counter() - started
                 check_worker_memory(
                     kernel,
                     settings,
-                    shard_bytes=data.max_shard_bytes,
-                    sparse=data.sparse,
+                    shard_bytes=(data or given).max_shard_bytes,
+                    sparse=(data or given).sparse,
                     runtime_memory_mb=executor.runtime_memory_mb,
                 )
                 create_keys(store)
-                result = _run(kernel, data, store, executor, settings)
+                result = _run(
+                    kernel, data or given, store, executor, settings, reshuffle=given is not None
+                )
             finally:
                 store.delete()
                 if data is not None:
@@ -363,8 +372,13 @@ class _FanOut:
     ``n`` once all its shards are done: epochs finish in order.
     """
 
-    def __init__(self, data: DataHandle, store: ParameterStore, executor, settings, kernel):
+    def __init__(
+        self, data: DataHandle, store: ParameterStore, executor, settings, kernel, reshuffle: bool
+    ):
         self.data = data
+        # a dataset's rows are in the order given: the workers shuffle each shard's rows,
+        # anew every epoch
+        self.reshuffle = reshuffle and settings.shuffle
         self.executor = executor
         self.settings = settings
         self.rng = np.random.RandomState(settings.random_state) if settings.shuffle else None
@@ -388,6 +402,7 @@ class _FanOut:
             prefetch=settings.prefetch,
             memory_budget_mb=memory_budget,
         )
+        self.epoch_seeds: dict[int, int] = {}
         self.pending: deque[_Invocation] = deque()
         self.epochs: dict[int, _Epoch] = {}
         self.in_flight: dict = {}
@@ -406,11 +421,16 @@ class _FanOut:
                     )
                 )
                 self.epochs[self.next_epoch] = _Epoch(shards_left=self.data.n_shards)
+                if self.reshuffle:
+                    self.epoch_seeds[self.next_epoch] = int(self.rng.randint(2**31))
                 self.next_epoch += 1
             if not self.pending:
                 return
             invocation = self.pending.popleft()
             task = replace(self.base_task, shard_ids=invocation.shard_ids)
+            if self.reshuffle:
+                seed = self.epoch_seeds[invocation.epoch]
+                task = replace(task, data=replace(self.data, shuffle_seed=seed))
             self.in_flight[self.executor.submit(run_worker, task, self.resources)] = invocation
             self.invocations += 1
 
@@ -452,8 +472,10 @@ def _run(
     store: ParameterStore,
     executor: Executor,
     settings: TrainingSettings,
+    *,
+    reshuffle: bool = False,
 ) -> TrainingResult:
-    fan_out = _FanOut(data, store, executor, settings, kernel)
+    fan_out = _FanOut(data, store, executor, settings, kernel, reshuffle)
     progress = _Progress(kernel, store, settings, fan_out.report)
     stopping, overflow = False, None
     while True:

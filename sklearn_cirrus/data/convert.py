@@ -1,0 +1,116 @@
+"""Converting text files into dataset shards: a map over byte ranges, run by workers.
+
+The driver only lists the input files and cuts them into byte ranges; each worker reads
+its range (the lines that start in it), parses them and writes its shards next to the
+others, returning their manifest entries. A compressed file cannot be cut and is one
+range. Nothing of the data passes through the driver.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+import fsspec
+import numpy as np
+
+# Bytes of text one worker parses at once: with the parsed arrays, well within a
+# worker's memory (parsed CSR takes about as much as its text).
+DEFAULT_CHUNK_BYTES = 64 * 2**20
+
+
+@dataclass(frozen=True)
+class ByteRange:
+    """The lines of ``path`` that start in ``[start, stop)``; ``stop`` None: to the end."""
+
+    path: str
+    start: int = 0
+    stop: int | None = None
+    compression: str | None = None
+
+
+@dataclass(frozen=True)
+class ConvertTask:
+    """One worker's part of a conversion: a byte range in, shards under ``url`` out."""
+
+    source: ByteRange
+    part: int
+    url: str
+    file_format: str
+    options: dict
+    shard_bytes: int
+    storage_options: dict = field(default_factory=dict)
+
+
+def byte_ranges(paths, chunk_bytes: int, storage_options: dict | None = None) -> list[ByteRange]:
+    """Cut the files named by ``paths`` (a path, glob or folder, or a list of them, on any
+    fsspec filesystem) into ranges of about ``chunk_bytes``, in file-name order."""
+    storage_options = storage_options or {}
+    ranges = []
+    for spec in [paths] if isinstance(paths, str) else list(paths):
+        fs, _ = fsspec.core.url_to_fs(spec, **storage_options)
+        protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+        found = sorted(fs.expand_path(spec, recursive=True))
+        files = [path for path in found if fs.isfile(path)]
+        if not files:
+            raise FileNotFoundError(f"no files match {spec!r}")
+        for path in files:
+            url = path if protocol in ("file", "local") else f"{protocol}://{path}"
+            compression = fsspec.utils.infer_compression(path)
+            size = fs.size(path)
+            if compression is not None or size <= chunk_bytes:
+                ranges.append(ByteRange(url, 0, None, compression))
+                continue
+            for start in range(0, size, chunk_bytes):
+                ranges.append(ByteRange(url, start, min(start + chunk_bytes, size)))
+    return ranges
+
+
+def read_lines(source: ByteRange, storage_options: dict) -> bytes:
+    """The whole lines that start in the range (a line belongs to the range of its
+    first byte, so that ranges share no line and miss none)."""
+    with fsspec.open(source.path, "rb", compression=source.compression, **storage_options) as f:
+        if source.stop is None:
+            return f.read()
+        if source.start > 0:
+            f.seek(source.start - 1)
+            f.readline()  # the end of a line that started in the previous range
+        position = f.tell()
+        if position >= source.stop:
+            return b""
+        text = f.read(source.stop - position)
+        if not text.endswith(b"\n"):
+            text += f.readline()
+        return text
+
+
+def parse_svmlight(text: bytes, options: dict):
+    """``(X, y, smallest index)`` of svmlight lines, indices as written (zero-based)."""
+    from sklearn.datasets import load_svmlight_file
+
+    if not text.strip():
+        return None
+    X, y = load_svmlight_file(io.BytesIO(text), zero_based=True, dtype=np.dtype(options["dtype"]))
+    smallest = int(X.indices.min()) if X.nnz else None
+    return X, y, smallest
+
+
+def convert(task: ConvertTask) -> dict:
+    """Parse one byte range and write it as shards; their entries and what the driver
+    needs to finish the manifest (widest index, smallest index)."""
+    from ..dataset import write_part
+
+    fs, root = fsspec.core.url_to_fs(task.url, **task.storage_options)
+    text = read_lines(task.source, task.storage_options)
+    parsed = parse_svmlight(text, task.options)
+    if parsed is None:
+        return {"shards": [], "n_columns": 0, "smallest_index": None}
+    X, y, smallest = parsed
+    per_row = max(X.data.nbytes * 2 / max(X.shape[0], 1), 1)
+    rows_per_shard = max(1, int(task.shard_bytes // per_row))
+    shards = []
+    for k, start in enumerate(range(0, X.shape[0], rows_per_shard)):
+        name = f"part-{task.part:05d}-{k:04d}.npz"
+        rows = slice(start, start + rows_per_shard)
+        shards.append(write_part(fs, f"{root}/{name}", name, X[rows], y[rows]))
+    return {"shards": shards, "n_columns": X.shape[1], "smallest_index": smallest}

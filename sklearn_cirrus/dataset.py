@@ -1,0 +1,467 @@
+"""Datasets that live in storage, not in the driver: written once as shards, reused by fits.
+
+A :class:`ShardedDataset` is a folder at any fsspec URL (a local path, ``memory://``,
+``s3://bucket/prefix``...) holding shard files and a ``manifest.json``. It is written
+once, from arrays by the driver or from files by the workers themselves (each converts
+a byte range of the input), reopened later by URL, and removed only by :meth:`remove`.
+Estimators fit on it and predict over it without the driver ever holding X; indexing
+it by rows (as scikit-learn's cross-validation does) gives a view that reads only
+those rows. Unlike a fit's own staging, shards keep the data as given: float32 stays
+float32 and labels stay labels, encoded by each worker as it reads.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import fsspec
+import numpy as np
+import scipy.sparse as sp
+from sklearn.utils import check_array, check_consistent_length, column_or_1d
+
+from .data import DataHandle
+from .data.convert import DEFAULT_CHUNK_BYTES
+from .data.staging import DEFAULT_SHARD_BYTES, private_folder, write_shard
+from .executors import WorkerResources
+from .runtime.mapping import run_tasks
+
+MANIFEST = "manifest.json"
+FORMAT = "sklearn-cirrus-dataset"
+FORMAT_VERSION = 1
+# Distinct target values up to which a shard counts its labels (a classification
+# target); a regression target has more, and keeps only its sum and sum of squares.
+MAX_LABELS = 1000
+
+
+def summarize_targets(y: np.ndarray | None) -> dict:
+    """A shard's targets in a few numbers: label counts (when few), sum, sum of squares."""
+    if y is None:
+        return {}
+    summary: dict = {"labels": None, "counts": None, "sum": None, "sumsq": None}
+    labels, counts = np.unique(y, return_counts=True)
+    if labels.shape[0] <= MAX_LABELS:
+        summary["labels"], summary["counts"] = labels.tolist(), counts.tolist()
+    if np.issubdtype(y.dtype, np.number):
+        y = y.astype(np.float64)
+        summary["sum"], summary["sumsq"] = float(y.sum()), float(np.dot(y, y))
+    return summary
+
+
+@dataclass(frozen=True)
+class TargetSummary:
+    """The targets of a dataset (or view), as fits need them without loading them."""
+
+    n_samples: int
+    labels: np.ndarray | None  # sorted distinct values, None past MAX_LABELS
+    counts: np.ndarray | None
+    mean_square: float | None
+
+    @classmethod
+    def of(cls, y: np.ndarray) -> TargetSummary:
+        return cls.merge([summarize_targets(y)], y.dtype, y.shape[0])
+
+    @classmethod
+    def merge(cls, summaries: Sequence[dict], dtype, n_samples: int) -> TargetSummary:
+        labels = counts = mean_square = None
+        if all(s.get("labels") is not None for s in summaries):
+            totals: dict = {}
+            for s in summaries:
+                for label, count in zip(s["labels"], s["counts"], strict=True):
+                    totals[label] = totals.get(label, 0) + count
+            if len(totals) <= MAX_LABELS:
+                labels = np.asarray(sorted(totals), dtype=dtype)
+                counts = np.asarray([totals[label] for label in sorted(totals)])
+        if summaries and all(s.get("sumsq") is not None for s in summaries):
+            mean_square = sum(s["sumsq"] for s in summaries) / max(n_samples, 1)
+        return cls(n_samples, labels, counts, mean_square)
+
+
+class ShardedDataset:
+    """A dataset written once as shards at a URL, reopened by URL, removed when you say.
+
+    Open an existing one with ``ShardedDataset(url)``; write one with
+    :meth:`from_arrays` (or :meth:`from_svmlight`, converted by workers). Pass it to an
+    estimator's ``fit``, ``predict``, ``score``... in place of ``X`` (the targets come
+    from the dataset), or index it by rows (``dataset[rows]``) for a view that reads
+    only those rows, in that order.
+
+    Parameters
+    ----------
+    url : str
+        The dataset's folder, any fsspec URL.
+    storage_options : dict, default=None
+        Passed to every filesystem call, the workers' too (credentials, endpoint...).
+
+    Attributes
+    ----------
+    shape : tuple of int
+        ``(n_samples, n_features)`` of this view.
+    dtype : numpy.dtype
+        Type of the stored values (float32 input stays float32).
+    sparse : bool
+        Whether X is stored as CSR.
+    """
+
+    def __init__(self, url: str, *, storage_options: dict | None = None):
+        self.url = url.rstrip("/")
+        self.storage_options = dict(storage_options or {})
+        fs, root = self._filesystem()
+        try:
+            with fs.open(f"{root}/{MANIFEST}", "r") as f:
+                manifest = json.load(f)
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                f"no dataset at {url!r}: it has no {MANIFEST}; write one with "
+                "ShardedDataset.from_arrays or from_svmlight"
+            ) from None
+        if manifest.get("format") != FORMAT or manifest.get("version", 0) > FORMAT_VERSION:
+            raise ValueError(f"{url!r} does not hold a dataset this version can read")
+        self._manifest = manifest
+        shard_rows = np.asarray([s["rows"] for s in manifest["shards"]], dtype=np.int64)
+        self._shard_starts = np.concatenate([[0], np.cumsum(shard_rows)])
+        self._index: np.ndarray | None = None  # rows of a view, in its order
+
+    def _filesystem(self):
+        return fsspec.core.url_to_fs(self.url, **self.storage_options)
+
+    # -- what it holds ---------------------------------------------------------------
+
+    @property
+    def n_samples(self) -> int:
+        return int(self._shard_starts[-1]) if self._index is None else self._index.shape[0]
+
+    @property
+    def n_features(self) -> int:
+        return int(self._manifest["n_features"])
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.n_samples, self.n_features)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self._manifest["dtype"])
+
+    @property
+    def sparse(self) -> bool:
+        return bool(self._manifest["sparse"])
+
+    @property
+    def has_targets(self) -> bool:
+        return self._manifest["targets"] is not None
+
+    def __len__(self) -> int:
+        return self.n_samples
+
+    def __repr__(self) -> str:
+        view = "" if self._index is None else f", a view of {self._shard_starts[-1]} rows"
+        return (
+            f"ShardedDataset({self.url!r}, {self.n_samples} x {self.n_features}"
+            f"{', sparse' if self.sparse else ''}, {self.dtype}{view})"
+        )
+
+    def __getitem__(self, key) -> ShardedDataset:
+        """A view of some rows, in the order given: an integer array, a boolean mask or
+        a slice (also as ``(rows, ...)``, the form scikit-learn's indexing uses)."""
+        if isinstance(key, tuple):
+            if len(key) != 2 or key[1] is not Ellipsis:
+                raise IndexError("a ShardedDataset is indexed by rows only")
+            key = key[0]
+        rows = np.arange(self.n_samples)[key]
+        if rows.ndim != 1:
+            raise IndexError("a ShardedDataset is indexed by rows only")
+        view = copy.copy(self)
+        view._index = rows if self._index is None else self._index[rows]
+        return view
+
+    # -- what fits ask of it ---------------------------------------------------------
+
+    def target_summary(self) -> TargetSummary:
+        """Labels and their counts, and the targets' mean square; from the manifest for
+        a whole dataset, from the view's targets (read from the shards) for a view."""
+        targets = self._manifest["targets"]
+        if targets is None:
+            raise ValueError(f"{self!r} has no targets; it was written without y")
+        if self._index is None:
+            return TargetSummary.merge(
+                [s["targets"] for s in self._manifest["shards"]],
+                np.dtype(targets["dtype"]),
+                self.n_samples,
+            )
+        return TargetSummary.of(self.targets())
+
+    def targets(self) -> np.ndarray:
+        """The view's targets, read from the shards (the driver holds these, never X)."""
+        if not self.has_targets:
+            raise ValueError(f"{self!r} has no targets; it was written without y")
+        return self._read_column("y")
+
+    def sample_weights(self) -> np.ndarray:
+        """The view's sample weights (ones when written without them)."""
+        if not self._manifest["sample_weight"]:
+            return np.ones(self.n_samples)
+        return self._read_column("sample_weight")
+
+    def _read_column(self, name: str) -> np.ndarray:
+        fs, root = self._filesystem()
+        parts = []
+        for shard_id, rows in self._shard_selection():
+            with fs.open(f"{root}/{self._manifest['shards'][shard_id]['name']}", "rb") as f:
+                column = np.load(f)[name]
+            parts.append(column if rows is None else column[rows])
+        if not parts:
+            return np.zeros(0)
+        values = np.concatenate(parts)
+        return values if self._index is None else values[np.argsort(self._sorted_order())]
+
+    def _sorted_order(self) -> np.ndarray:
+        return np.argsort(self._index, kind="stable")
+
+    def _shard_selection(self) -> list[tuple[int, np.ndarray | None]]:
+        """``(shard, rows within it or None for all)`` for every shard the view reads,
+        rows in increasing order (a view's own order is restored by the caller)."""
+        n_shards = len(self._manifest["shards"])
+        if self._index is None:
+            return [(shard_id, None) for shard_id in range(n_shards)]
+        ordered = self._index[self._sorted_order()]
+        shard_of = np.searchsorted(self._shard_starts, ordered, side="right") - 1
+        bounds = np.searchsorted(shard_of, np.arange(n_shards + 1))
+        selection = []
+        for shard_id in range(n_shards):
+            rows = ordered[bounds[shard_id] : bounds[shard_id + 1]] - self._shard_starts[shard_id]
+            if rows.shape[0] == 0:
+                continue
+            whole = rows.shape[0] == self._manifest["shards"][shard_id]["rows"] and np.array_equal(
+                rows, np.arange(rows.shape[0])
+            )
+            selection.append((shard_id, None if whole else rows))
+        return selection
+
+    def restore_order(self, per_shard: Sequence[np.ndarray]) -> np.ndarray:
+        """Concatenate results computed shard by shard (in :meth:`handle` order) and put
+        them in the view's row order."""
+        values = np.concatenate(per_shard) if per_shard else np.zeros(0)
+        if self._index is None:
+            return values
+        return values[np.argsort(self._sorted_order())]
+
+    def handle(self, *, batch_size: int = 256, classes: np.ndarray | None = None) -> DataHandle:
+        """What workers need to read this view: its shards, its rows in them, and how to
+        encode the labels (``classes``: each label becomes its index there)."""
+        selection = self._shard_selection()
+        shards = self._manifest["shards"]
+        return DataHandle(
+            url=self.url,
+            n_samples=self.n_samples,
+            n_features=self.n_features,
+            sparse=self.sparse,
+            batch_size=batch_size,
+            shard_rows=tuple(
+                shards[i]["rows"] if rows is None else int(rows.shape[0]) for i, rows in selection
+            ),
+            max_shard_bytes=max((shards[i]["bytes"] for i, _ in selection), default=0),
+            storage_options=self.storage_options,
+            shard_names=tuple(shards[i]["name"] for i, _ in selection),
+            rows=None if self._index is None else tuple(rows for _, rows in selection),
+            classes=classes,
+            index_offset=self._manifest.get("index_offset", 0),
+        )
+
+    def remove(self) -> None:
+        """Delete the dataset (every shard and the manifest) from its storage."""
+        fs, root = self._filesystem()
+        if fs.exists(root):
+            fs.rm(root, recursive=True)
+
+    # -- writing ---------------------------------------------------------------------
+
+    @classmethod
+    def from_arrays(
+        cls,
+        X,
+        y=None,
+        url: str | None = None,
+        *,
+        sample_weight=None,
+        shard_bytes: int = DEFAULT_SHARD_BYTES,
+        storage_options: dict | None = None,
+    ) -> ShardedDataset:
+        """Write in-memory ``X`` (dense or sparse), ``y`` and weights as a dataset.
+
+        The rows keep their order. float32 X stays float32; other numbers become
+        float64. Refuses a ``url`` that already holds a dataset (remove it first).
+        """
+        if url is None:
+            raise ValueError("from_arrays needs the url to write the dataset to")
+        X = check_array(
+            X, accept_sparse="csr", dtype=[np.float64, np.float32], accept_large_sparse=True
+        )
+        if y is not None:
+            y = column_or_1d(y, warn=True)
+            check_consistent_length(X, y)
+        if sample_weight is not None:
+            sample_weight = column_or_1d(np.asarray(sample_weight, dtype=np.float64))
+            check_consistent_length(X, sample_weight)
+        writer = DatasetWriter(url, storage_options)
+        per_row = X.data.nbytes / max(X.shape[0], 1) * 2 if sp.issparse(X) else X[:1].nbytes
+        rows_per_shard = max(1, int(shard_bytes // max(per_row + 16, 1)))
+        with writer.undo_on_error():
+            for start in range(0, X.shape[0], rows_per_shard):
+                rows = slice(start, start + rows_per_shard)
+                writer.write(
+                    f"part-00000-{start // rows_per_shard:04d}.npz",
+                    X[rows],
+                    None if y is None else y[rows],
+                    None if sample_weight is None else sample_weight[rows],
+                )
+            return writer.finish(n_features=X.shape[1], sparse=sp.issparse(X), dtype=X.dtype)
+
+    @classmethod
+    def from_svmlight(
+        cls,
+        paths,
+        url: str,
+        *,
+        n_features: int | None = None,
+        zero_based: bool | str = "auto",
+        dtype=np.float64,
+        executor=None,
+        n_workers: int = 2,
+        worker_memory_mb: int | None = None,
+        chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+        shard_bytes: int = DEFAULT_SHARD_BYTES,
+        storage_options: dict | None = None,
+    ) -> ShardedDataset:
+        """Convert svmlight / LIBSVM files into a dataset, on workers.
+
+        ``paths`` is a path, glob, folder or URL, or a list of them; each file is cut
+        into ``chunk_bytes`` ranges (a compressed file is one), and each range is
+        parsed and written as shards by a worker on ``executor`` (as the estimators'
+        parameter). ``n_features`` and ``zero_based`` are as in
+        :func:`sklearn.datasets.load_svmlight_file`: None takes the widest row of all
+        the files, and 'auto' counts from 1 unless some file uses the index 0.
+        """
+        from .data.convert import ConvertTask, byte_ranges, convert
+
+        writer = DatasetWriter(url, storage_options)
+        ranges = byte_ranges(paths, chunk_bytes, writer.storage_options)
+        tasks = [
+            ConvertTask(
+                source,
+                part,
+                writer.url,
+                "svmlight",
+                {"dtype": np.dtype(dtype).str},
+                shard_bytes,
+                writer.storage_options,
+            )
+            for part, source in enumerate(ranges)
+        ]
+        with writer.undo_on_error():
+            parts = run_tasks(
+                convert,
+                tasks,
+                executor=executor,
+                n_workers=n_workers,
+                resources=WorkerResources(memory_mb=worker_memory_mb),
+            )
+            for part in parts:
+                for entry in part["shards"]:
+                    writer.add(entry)
+            smallest = [p["smallest_index"] for p in parts if p["smallest_index"] is not None]
+            offset = 0 if zero_based is True else 1
+            if zero_based == "auto" and 0 in smallest:
+                offset = 0
+            if offset and 0 in smallest:
+                raise ValueError("Invalid index 0 in SVMlight/LibSVM data file.")
+            width = max([p["n_columns"] for p in parts], default=0) - offset
+            if n_features is None:
+                n_features = width
+            elif width > n_features:
+                raise ValueError(
+                    f"n_features was set to {n_features}, but input file contains {width} features"
+                )
+            return writer.finish(
+                n_features=n_features, sparse=True, dtype=dtype, extra={"index_offset": offset}
+            )
+
+
+class DatasetWriter:
+    """Writes shard files into a new dataset folder and, last, its manifest.
+
+    The manifest is written last, so that a folder without one (an interrupted write)
+    is never taken for a dataset. Workers converting files use :func:`write_part` and
+    the driver gathers their entries with :meth:`add`.
+    """
+
+    def __init__(self, url: str, storage_options: dict | None = None):
+        self.url = url.rstrip("/")
+        self.storage_options = dict(storage_options or {})
+        self.fs, self.root = fsspec.core.url_to_fs(self.url, **self.storage_options)
+        if self.fs.exists(f"{self.root}/{MANIFEST}"):
+            raise FileExistsError(
+                f"{url!r} already holds a dataset; open it with ShardedDataset(url), or "
+                "remove it first"
+            )
+        private_folder(self.fs, self.root)
+        self.shards: list[dict] = []
+
+    @contextmanager
+    def undo_on_error(self):
+        """Remove the shards written so far if writing fails (never other files)."""
+        try:
+            yield
+        except BaseException:
+            for path in self.fs.glob(f"{self.root}/part-*.npz"):
+                self.fs.rm(path)
+            raise
+
+    def write(self, name: str, X, y=None, sample_weight=None) -> None:
+        self.add(write_part(self.fs, f"{self.root}/{name}", name, X, y, sample_weight))
+
+    def add(self, entry: dict) -> None:
+        self.shards.append(entry)
+
+    def finish(self, *, n_features: int, sparse: bool, dtype, extra: dict | None = None):
+        with_targets = [s for s in self.shards if s["targets"]]
+        if with_targets and len(with_targets) != len(self.shards):
+            raise ValueError("some shards have targets and some do not")
+        manifest = {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "n_features": int(n_features),
+            "sparse": bool(sparse),
+            "dtype": np.dtype(dtype).str,
+            "targets": (
+                {"dtype": _common_dtype([s["targets_dtype"] for s in self.shards])}
+                if with_targets
+                else None
+            ),
+            "sample_weight": any(s["sample_weight"] for s in self.shards),
+            "shards": self.shards,
+            **(extra or {}),
+        }
+        with self.fs.open(f"{self.root}/{MANIFEST}", "w") as f:
+            json.dump(manifest, f)
+        return ShardedDataset(self.url, storage_options=self.storage_options)
+
+
+def write_part(fs, path: str, name: str, X, y=None, sample_weight=None) -> dict:
+    """Write one shard file; its manifest entry."""
+    size = write_shard(fs, path, X, y, sample_weight)
+    return {
+        "name": name,
+        "rows": int(X.shape[0]),
+        "bytes": size,
+        "targets": summarize_targets(y),
+        "targets_dtype": None if y is None else y.dtype.str,
+        "sample_weight": sample_weight is not None,
+    }
+
+
+def _common_dtype(dtypes: Sequence[str]) -> str:
+    return np.result_type(*[np.dtype(d) for d in dtypes]).str

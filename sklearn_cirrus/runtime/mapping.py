@@ -1,0 +1,93 @@
+"""Work that is not training, run by the same workers: maps over a dataset's shards.
+
+Converting files into shards, a scaler's statistics, predictions over a dataset: each is
+a list of small picklable tasks whose results come back to the driver in order.
+:func:`run_tasks` keeps ``n_workers`` of them in flight on the executor and relaunches a
+failed one up to ``max_retries`` times; :func:`map_shards` applies a function to every
+shard of a :class:`~sklearn_cirrus.data.DataHandle`, a worker a group of shards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, wait
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..data import DataHandle, load_shard
+from ..exceptions import WorkerError
+from ..executors import Executor, WorkerResources, make_executor
+
+# shards a map gives each worker at once: enough to amortise an invocation's start,
+# few enough to spread the work and relaunch little on a failure
+SHARDS_PER_TASK = 4
+
+
+@dataclass(frozen=True)
+class ShardMapTask:
+    data: DataHandle
+    shard_ids: tuple[int, ...]
+    fn: Callable[[Any], Any]
+
+
+def run_shard_map(task: ShardMapTask) -> list:
+    """The worker side of :func:`map_shards`: ``fn`` of each prepared shard."""
+    return [task.fn(load_shard(task.data, shard_id)) for shard_id in task.shard_ids]
+
+
+def run_tasks(
+    fn: Callable[[Any], Any],
+    tasks: Sequence[Any],
+    *,
+    executor: str | Executor | None = None,
+    n_workers: int = 2,
+    resources: WorkerResources = WorkerResources(),
+    max_retries: int = 2,
+) -> list:
+    """``[fn(task) for task in tasks]``, computed by workers on ``executor``."""
+    executor, owned = make_executor(executor)
+    results: list = [None] * len(tasks)
+    pending = list(range(len(tasks)))[::-1]
+    attempts = [0] * len(tasks)
+    in_flight: dict = {}
+    try:
+        while pending or in_flight:
+            while pending and len(in_flight) < n_workers:
+                index = pending.pop()
+                in_flight[executor.submit(fn, tasks[index], resources)] = index
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                index = in_flight.pop(future)
+                try:
+                    results[index] = future.result()
+                except Exception as exc:
+                    if isinstance(exc, (ValueError, TypeError)) or attempts[index] >= max_retries:
+                        # bad input fails the same way every time: say so at once
+                        for other in in_flight:
+                            other.cancel()
+                        if isinstance(exc, (ValueError, TypeError, WorkerError)):
+                            raise
+                        raise WorkerError(
+                            f"a worker invocation failed {attempts[index] + 1} times; last "
+                            f"failure: {type(exc).__name__}: {exc}"
+                        ) from exc
+                    attempts[index] += 1
+                    pending.append(index)
+    finally:
+        if owned:
+            executor.shutdown()
+    return results
+
+
+def map_shards(data: DataHandle, fn: Callable[[Any], Any], **run_options) -> list:
+    """``fn`` of every shard of ``data``, prepared as its handle says, in shard order."""
+    groups = [
+        tuple(int(i) for i in group)
+        for group in np.array_split(
+            np.arange(data.n_shards), max(1, -(-data.n_shards // SHARDS_PER_TASK))
+        )
+    ]
+    tasks = [ShardMapTask(data, group, fn) for group in groups if group]
+    return [result for part in run_tasks(run_shard_map, tasks, **run_options) for result in part]
