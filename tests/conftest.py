@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import zipfile
 from functools import partial
 from pathlib import Path
@@ -125,6 +126,42 @@ def redis_url(tmp_path_factory):
                 pytest.fail(f"redis-server did not start on port {port}")
             time.sleep(0.05)
     yield url
+    server.terminate()
+    server.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def s3_options():
+    """A real S3-compatible server (moto's) on a free loopback port, for the whole session:
+    the ``storage_options`` that reach it, with a bucket ``test`` made."""
+    binary = require_server("moto_server", "pip install 'moto[server]'")
+    s3fs = pytest.importorskip("s3fs", reason="pip install s3fs")
+    port = _free_port()
+    server = subprocess.Popen(
+        [binary, "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    options = {
+        "key": "testing",
+        "secret": "testing",
+        "client_kwargs": {"endpoint_url": endpoint, "region_name": "us-east-1"},
+    }
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                pytest.fail(f"moto_server did not start on port {port}")
+            time.sleep(0.1)
+    # a bucket in the server's default region (s3fs's mkdir names a location moto refuses)
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/test", method="PUT"))
+    assert s3fs.S3FileSystem(**options).exists("test")
+    yield options
     server.terminate()
     server.wait(timeout=10)
 

@@ -248,3 +248,31 @@ def test_svmlight_conversion_checks_the_width_and_keeps_nothing_on_failure(tmp_p
     assert not list((tmp_path / "ds").glob("*"))
     dataset = ShardedDataset.from_svmlight(str(path), str(tmp_path / "ds"), n_features=9)
     assert dataset.shape == (2, 9)
+
+
+@pytest.mark.usefixtures("always_fan_out")
+def test_a_dataset_in_object_storage(s3_options, tmp_path, rng):
+    # files and shards in S3 (a real S3 server on loopback), credentials and endpoint
+    # in storage_options, workers in other processes
+    import s3fs
+
+    X, y = _classification(rng, n=800, labels=("a", "b"))
+    s3 = s3fs.S3FileSystem(**s3_options)
+    s3.pipe("test/raw/data.svm", _svmlight_text(X, np.where(y == "a", -1, 1)).encode())
+    name = f"s3://test/shards-{rng.randint(10**9)}"
+    dataset = ShardedDataset.from_svmlight(
+        "s3://test/raw/",
+        name,
+        chunk_bytes=20_000,
+        storage_options=s3_options,
+        executor="processes",
+    )
+    assert len(dataset._manifest["shards"]) > 3
+    clf = ServerlessSGDClassifier(executor="processes", random_state=0, max_iter=5)
+    clf.fit(dataset)
+    reopened = ShardedDataset(name, storage_options=s3_options)
+    assert clf.score(reopened) > 0.7
+    dataset.remove()
+    assert not s3.exists(name)
+    with pytest.raises(FileNotFoundError, match="no dataset at"):
+        ShardedDataset(name, storage_options=s3_options)
