@@ -10,7 +10,12 @@ setup(
                 "sklearn_cirrus.kernels._sgd",
                 ["sklearn_cirrus/kernels/_sgd.pyx"],
                 extra_compile_args=["-O3"],
-            )
+            ),
+            Extension(
+                "sklearn_cirrus.kernels._hashing",
+                ["sklearn_cirrus/kernels/_hashing.pyx"],
+                extra_compile_args=["-O3"],
+            ),
         ],
         compiler_directives={"language_level": "3"},
     )

@@ -26,6 +26,7 @@ from sklearn.utils import check_array, check_consistent_length, column_or_1d
 from .data import DataHandle
 from .data.convert import DEFAULT_CHUNK_BYTES
 from .data.staging import DEFAULT_SHARD_BYTES, private_folder, write_shard
+from .data.table import TableNumbers
 from .executors import WorkerResources
 from .runtime.mapping import run_tasks
 
@@ -124,6 +125,9 @@ class ShardedDataset:
         shard_rows = np.asarray([s["rows"] for s in manifest["shards"]], dtype=np.int64)
         self._shard_starts = np.concatenate([[0], np.cumsum(shard_rows)])
         self._index: np.ndarray | None = None  # rows of a view, in its order
+        # what the workers' reader runs on X (hashing, scaling), and the result's form
+        self._transforms: tuple = ()
+        self._form: tuple[int, bool] | None = None  # (n_features, sparse) after them
 
     def _filesystem(self):
         return fsspec.core.url_to_fs(self.url, **self.storage_options)
@@ -136,7 +140,8 @@ class ShardedDataset:
 
     @property
     def n_features(self) -> int:
-        return int(self._manifest["n_features"])
+        """Width of X as estimators see it (after the view's transforms)."""
+        return int(self._manifest["n_features"]) if self._form is None else self._form[0]
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -148,7 +153,26 @@ class ShardedDataset:
 
     @property
     def sparse(self) -> bool:
-        return bool(self._manifest["sparse"])
+        return bool(self._manifest["sparse"]) if self._form is None else self._form[1]
+
+    @property
+    def columns(self) -> dict | None:
+        """A table's column names, ``{"numeric": [...], "categorical": [...]}``; None for
+        a dataset of numbers."""
+        return self._manifest.get("table")
+
+    @property
+    def transforms(self) -> tuple:
+        """What the workers' reader runs on each shard's X, in order."""
+        return self._transforms
+
+    def with_transform(self, transform, *, n_features: int, sparse: bool) -> ShardedDataset:
+        """A view whose X the workers pass through ``transform`` (a picklable callable
+        of a shard's X) as they read it: ``n_features`` wide, sparse or not."""
+        view = copy.copy(self)
+        view._transforms = (*self._transforms, transform)
+        view._form = (n_features, sparse)
+        return view
 
     @property
     def has_targets(self) -> bool:
@@ -254,10 +278,19 @@ class ShardedDataset:
         encode the labels (``classes``: each label becomes its index there)."""
         selection = self._shard_selection()
         shards = self._manifest["shards"]
+        transforms = self._transforms
+        if not transforms and self.columns is not None:
+            if self.columns["categorical"]:
+                raise ValueError(
+                    f"{self!r} has categorical columns {self.columns['categorical'][:3]}...; "
+                    "estimators need numbers: hash them first, e.g. "
+                    "make_pipeline(ServerlessFeatureHasher(), ServerlessSGDClassifier())"
+                )
+            transforms = (TableNumbers(),)
         return DataHandle(
             url=self.url,
             n_samples=self.n_samples,
-            n_features=self.n_features,
+            n_features=int(self._manifest["n_features"]),
             sparse=self.sparse,
             batch_size=batch_size,
             shard_rows=tuple(
@@ -268,6 +301,7 @@ class ShardedDataset:
             shard_names=tuple(shards[i]["name"] for i, _ in selection),
             rows=None if self._index is None else tuple(rows for _, rows in selection),
             classes=classes,
+            transforms=transforms,
             index_offset=self._manifest.get("index_offset", 0),
         )
 
@@ -345,33 +379,18 @@ class ShardedDataset:
         :func:`sklearn.datasets.load_svmlight_file`: None takes the widest row of all
         the files, and 'auto' counts from 1 unless some file uses the index 0.
         """
-        from .data.convert import ConvertTask, byte_ranges, convert
-
         writer = DatasetWriter(url, storage_options)
-        ranges = byte_ranges(paths, chunk_bytes, writer.storage_options)
-        tasks = [
-            ConvertTask(
-                source,
-                part,
-                writer.url,
+        with writer.undo_on_error():
+            parts = writer.convert(
+                paths,
                 "svmlight",
                 {"dtype": np.dtype(dtype).str},
-                shard_bytes,
-                writer.storage_options,
-            )
-            for part, source in enumerate(ranges)
-        ]
-        with writer.undo_on_error():
-            parts = run_tasks(
-                convert,
-                tasks,
+                chunk_bytes=chunk_bytes,
+                shard_bytes=shard_bytes,
                 executor=executor,
                 n_workers=n_workers,
-                resources=WorkerResources(memory_mb=worker_memory_mb),
+                worker_memory_mb=worker_memory_mb,
             )
-            for part in parts:
-                for entry in part["shards"]:
-                    writer.add(entry)
             smallest = [p["smallest_index"] for p in parts if p["smallest_index"] is not None]
             offset = 0 if zero_based is True else 1
             if zero_based == "auto" and 0 in smallest:
@@ -387,6 +406,90 @@ class ShardedDataset:
                 )
             return writer.finish(
                 n_features=n_features, sparse=True, dtype=dtype, extra={"index_offset": offset}
+            )
+
+    @classmethod
+    def from_csv(
+        cls,
+        paths,
+        url: str,
+        *,
+        target=None,
+        categorical=(),
+        numeric=None,
+        sep: str = ",",
+        header: bool = True,
+        names=None,
+        executor=None,
+        n_workers: int = 2,
+        worker_memory_mb: int | None = None,
+        chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+        shard_bytes: int = DEFAULT_SHARD_BYTES,
+        storage_options: dict | None = None,
+    ) -> ShardedDataset:
+        """Convert CSV / TSV files (raw, with string columns) into a dataset, on workers.
+
+        Columns are named by the first line (``header=True``), by ``names``, or by
+        their positions (``"0"``, ``"1"``...); ``target``, ``categorical`` and ``numeric``
+        take names or positions. ``numeric`` None: every column that is neither the
+        target nor categorical. Numbers are kept as float32 (an empty cell is
+        missing), categorical values as strings (empty: missing); hash them into
+        features with :class:`~sklearn_cirrus.preprocessing.ServerlessFeatureHasher`.
+        Criteo's click logs (tab-separated, no header: the label, 13 counts, 26
+        hashed categories)::
+
+            ShardedDataset.from_csv("day_*.tsv", url, sep="\\t", header=False,
+                                    target=0, categorical=range(14, 40))
+
+        Files are cut and converted by workers as in :meth:`from_svmlight`; needs
+        pyarrow (``pip install sklearn-cirrus[files]``).
+        """
+        from .data.convert import byte_ranges, read_lines
+
+        writer = DatasetWriter(url, storage_options)
+        if names is None:
+            first = byte_ranges(paths, chunk_bytes, writer.storage_options)[0]
+            line = read_lines(first, writer.storage_options).split(b"\n", 1)[0]
+            cells = line.decode().rstrip("\r").split(sep)
+            names = cells if header else [str(i) for i in range(len(cells))]
+        names = [str(name) for name in names]
+
+        def name_of(column) -> str:
+            if isinstance(column, (int, np.integer)):
+                return names[column]
+            if column not in names:
+                raise ValueError(f"no column {column!r}; the columns are {names}")
+            return column
+
+        target = None if target is None else name_of(target)
+        categorical = [name_of(c) for c in categorical]
+        if numeric is None:
+            numeric = [n for n in names if n != target and n not in categorical]
+        numeric = [name_of(c) for c in numeric]
+        options = dict(
+            sep=sep,
+            header=header,
+            names=names,
+            target=target,
+            numeric=numeric,
+            categorical=categorical,
+        )
+        with writer.undo_on_error():
+            writer.convert(
+                paths,
+                "csv",
+                options,
+                chunk_bytes=chunk_bytes,
+                shard_bytes=shard_bytes,
+                executor=executor,
+                n_workers=n_workers,
+                worker_memory_mb=worker_memory_mb,
+            )
+            return writer.finish(
+                n_features=len(numeric) + len(categorical),
+                sparse=False,
+                dtype=np.float32,
+                extra={"table": {"numeric": numeric, "categorical": categorical}},
             )
 
 
@@ -419,6 +522,41 @@ class DatasetWriter:
             for path in self.fs.glob(f"{self.root}/part-*.npz"):
                 self.fs.rm(path)
             raise
+
+    def convert(
+        self,
+        paths,
+        file_format: str,
+        options: dict,
+        *,
+        chunk_bytes: int,
+        shard_bytes: int,
+        executor,
+        n_workers: int,
+        worker_memory_mb: int | None,
+    ) -> list[dict]:
+        """Have workers convert the files' byte ranges into shards; add them, and return
+        what each worker said of its range."""
+        from .data.convert import ConvertTask, byte_ranges, convert
+
+        ranges = byte_ranges(paths, chunk_bytes, self.storage_options)
+        tasks = [
+            ConvertTask(
+                source, part, self.url, file_format, options, shard_bytes, self.storage_options
+            )
+            for part, source in enumerate(ranges)
+        ]
+        parts = run_tasks(
+            convert,
+            tasks,
+            executor=executor,
+            n_workers=n_workers,
+            resources=WorkerResources(memory_mb=worker_memory_mb),
+        )
+        for part in parts:
+            for entry in part["shards"]:
+                self.add(entry)
+        return parts
 
     def write(self, name: str, X, y=None, sample_weight=None) -> None:
         self.add(write_part(self.fs, f"{self.root}/{name}", name, X, y, sample_weight))

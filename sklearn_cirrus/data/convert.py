@@ -95,22 +95,82 @@ def parse_svmlight(text: bytes, options: dict):
     return X, y, smallest
 
 
+def parse_csv(text: bytes, options: dict, at_file_start: bool):
+    """``(Table, y)`` of CSV lines (pyarrow's reader): the numeric columns as float32
+    (empty: missing), the categorical ones as bytes (empty: missing), the target as
+    read."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pv
+
+    from .table import Table
+
+    if at_file_start and options["header"]:
+        text = text[text.index(b"\n") + 1 :] if b"\n" in text else b""
+    if not text.strip():
+        return None
+    numeric, categorical, target = options["numeric"], options["categorical"], options["target"]
+    table = pv.read_csv(
+        pa.py_buffer(text),
+        read_options=pv.ReadOptions(column_names=options["names"], use_threads=False),
+        parse_options=pv.ParseOptions(delimiter=options["sep"]),
+        convert_options=pv.ConvertOptions(
+            column_types={
+                **{name: pa.float32() for name in numeric},
+                **{name: pa.binary() for name in categorical},
+            },
+            include_columns=[name for name in (target, *numeric, *categorical) if name],
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    n_rows = table.num_rows
+    numbers = np.empty((n_rows, len(numeric)), dtype=np.float32)
+    for j, name in enumerate(numeric):
+        numbers[:, j] = table[name].to_numpy(zero_copy_only=False)
+    widest = max([pc.max(pc.binary_length(table[c])).as_py() or 1 for c in categorical] or [1])
+    strings = np.empty((n_rows, len(categorical)), dtype=f"S{widest}")
+    for j, name in enumerate(categorical):
+        strings[:, j] = table[name].to_numpy(zero_copy_only=False)
+    y = None
+    if target is not None:
+        if table[target].null_count:
+            raise ValueError(f"the target column {target!r} has missing values")
+        y = table[target].to_numpy(zero_copy_only=False)
+        y = y.astype(str) if y.dtype == object else y
+    return Table(numbers, strings, tuple(numeric), tuple(categorical)), y
+
+
+def _parse(task: ConvertTask, text: bytes):
+    if task.file_format == "svmlight":
+        return parse_svmlight(text, task.options)
+    parsed = parse_csv(text, task.options, at_file_start=task.source.start == 0)
+    return None if parsed is None else (*parsed, None)
+
+
+def _bytes_per_row(X) -> float:
+    if isinstance(X, np.ndarray) or hasattr(X, "numeric"):
+        arrays = [X] if isinstance(X, np.ndarray) else [X.numeric, X.categorical]
+        return max(sum(a.nbytes for a in arrays) / max(X.shape[0], 1), 1)
+    return max(X.data.nbytes * 2 / max(X.shape[0], 1), 1)
+
+
 def convert(task: ConvertTask) -> dict:
     """Parse one byte range and write it as shards; their entries and what the driver
-    needs to finish the manifest (widest index, smallest index)."""
+    needs to finish the manifest (for svmlight, the widest and smallest index)."""
     from ..dataset import write_part
 
     fs, root = fsspec.core.url_to_fs(task.url, **task.storage_options)
-    text = read_lines(task.source, task.storage_options)
-    parsed = parse_svmlight(text, task.options)
+    parsed = _parse(task, read_lines(task.source, task.storage_options))
     if parsed is None:
         return {"shards": [], "n_columns": 0, "smallest_index": None}
     X, y, smallest = parsed
-    per_row = max(X.data.nbytes * 2 / max(X.shape[0], 1), 1)
-    rows_per_shard = max(1, int(task.shard_bytes // per_row))
+    rows_per_shard = max(1, int(task.shard_bytes // _bytes_per_row(X)))
     shards = []
     for k, start in enumerate(range(0, X.shape[0], rows_per_shard)):
         name = f"part-{task.part:05d}-{k:04d}.npz"
         rows = slice(start, start + rows_per_shard)
-        shards.append(write_part(fs, f"{root}/{name}", name, X[rows], y[rows]))
+        shards.append(
+            write_part(fs, f"{root}/{name}", name, X[rows], None if y is None else y[rows])
+        )
     return {"shards": shards, "n_columns": X.shape[1], "smallest_index": smallest}

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..kernels.base import Batch, SparseRows
 from .handle import DataHandle
+from .table import Table
 
 
 def read_shard(handle: DataHandle, shard_id: int) -> Batch:
@@ -23,7 +24,9 @@ def read_shard(handle: DataHandle, shard_id: int) -> Batch:
     fs, _ = handle.filesystem()
     with fs.open(handle.shard_url(shard_id), "rb") as f:
         arrays = np.load(io.BytesIO(f.read()))
-    if "indptr" in arrays:
+    if "numeric" in arrays:
+        X = Table.from_arrays(arrays)
+    elif "indptr" in arrays:
         indices = arrays["indices"]
         if handle.index_offset:
             indices = indices - np.int32(handle.index_offset)
@@ -39,7 +42,7 @@ def read_shard(handle: DataHandle, shard_id: int) -> Batch:
 
 
 def take_rows(batch: Batch, rows: np.ndarray) -> Batch:
-    X = batch.X.take(rows) if isinstance(batch.X, SparseRows) else batch.X[rows]
+    X = batch.X[rows] if isinstance(batch.X, np.ndarray) else batch.X.take(rows)
     return Batch(X, batch.y[rows], batch.sample_weight[rows])
 
 

@@ -21,6 +21,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from ..kernels.base import Batch, SparseRows
 from .handle import DataHandle
+from .table import Table
 
 # Shards are sized for a worker's memory, not the dataset's: a few MB each, so that
 # one being used and one being prefetched fit easily in a small serverless function.
@@ -86,7 +87,9 @@ def shards_in_memory(
 
 def _shard_arrays(X, y, sample_weight) -> dict[str, np.ndarray]:
     arrays = {name: a for name, a in (("y", y), ("sample_weight", sample_weight)) if a is not None}
-    if sp.issparse(X):
+    if isinstance(X, Table):
+        arrays.update(X.arrays())
+    elif sp.issparse(X):
         indices = X.indices
         if indices.dtype != np.int32 and X.shape[1] < np.iinfo(np.int32).max:
             indices = indices.astype(np.int32)

@@ -37,6 +37,20 @@ def run_shard_map(task: ShardMapTask) -> list:
     return [task.fn(load_shard(task.data, shard_id)) for shard_id in task.shard_ids]
 
 
+@dataclass(frozen=True)
+class ShardReduceTask(ShardMapTask):
+    combine: Callable[[Any, Any], Any] = None
+
+
+def run_shard_reduce(task: ShardReduceTask):
+    """The worker side of :func:`reduce_shards`: its shards' results, combined."""
+    result = None
+    for shard_id in task.shard_ids:
+        part = task.fn(load_shard(task.data, shard_id))
+        result = part if result is None else task.combine(result, part)
+    return result
+
+
 def run_tasks(
     fn: Callable[[Any], Any],
     tasks: Sequence[Any],
@@ -45,8 +59,11 @@ def run_tasks(
     n_workers: int = 2,
     resources: WorkerResources = WorkerResources(),
     max_retries: int = 2,
+    on_result: Callable[[int, Any], None] | None = None,
 ) -> list:
-    """``[fn(task) for task in tasks]``, computed by workers on ``executor``."""
+    """``[fn(task) for task in tasks]``, computed by workers on ``executor``; or, with
+    ``on_result``, each ``fn(task)`` handed to ``on_result(index, result)`` as it
+    comes (and not kept)."""
     executor, owned = make_executor(executor)
     results: list = [None] * len(tasks)
     pending = list(range(len(tasks)))[::-1]
@@ -61,7 +78,11 @@ def run_tasks(
             for future in done:
                 index = in_flight.pop(future)
                 try:
-                    results[index] = future.result()
+                    result = future.result()
+                    if on_result is None:
+                        results[index] = result
+                    else:
+                        on_result(index, result)
                 except Exception as exc:
                     if isinstance(exc, (ValueError, TypeError)) or attempts[index] >= max_retries:
                         # bad input fails the same way every time: say so at once
@@ -81,13 +102,28 @@ def run_tasks(
     return results
 
 
+def _shard_groups(data: DataHandle) -> list[tuple[int, ...]]:
+    groups = np.array_split(np.arange(data.n_shards), max(1, -(-data.n_shards // SHARDS_PER_TASK)))
+    return [tuple(int(i) for i in group) for group in groups if group.size]
+
+
 def map_shards(data: DataHandle, fn: Callable[[Any], Any], **run_options) -> list:
     """``fn`` of every shard of ``data``, prepared as its handle says, in shard order."""
-    groups = [
-        tuple(int(i) for i in group)
-        for group in np.array_split(
-            np.arange(data.n_shards), max(1, -(-data.n_shards // SHARDS_PER_TASK))
-        )
-    ]
-    tasks = [ShardMapTask(data, group, fn) for group in groups if group]
+    tasks = [ShardMapTask(data, group, fn) for group in _shard_groups(data)]
     return [result for part in run_tasks(run_shard_map, tasks, **run_options) for result in part]
+
+
+def reduce_shards(
+    data: DataHandle, fn: Callable[[Any], Any], combine: Callable[[Any, Any], Any], **run_options
+):
+    """``fn`` of every shard, combined by ``combine`` (associative and commutative): by
+    each worker over its shards, then by the driver as workers finish, so that the
+    driver holds one result at a time, never one a shard."""
+    total = []
+
+    def absorb(_, part) -> None:
+        total[:] = [part if not total else combine(total[0], part)]
+
+    tasks = [ShardReduceTask(data, group, fn, combine) for group in _shard_groups(data)]
+    run_tasks(run_shard_reduce, tasks, on_result=absorb, **run_options)
+    return total[0] if total else None

@@ -1,0 +1,100 @@
+"""Raw table columns, as CSV and Parquet shards hold them: numbers and strings, by name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Table:
+    """Rows of a table: numeric columns (float32, NaN where missing) and categorical ones
+    (bytes, empty where missing). Estimators need numbers: a table is hashed
+    (:class:`~sklearn_cirrus.preprocessing.ServerlessFeatureHasher`) or, when it has no
+    categorical column, read as a dense matrix of its numbers."""
+
+    numeric: np.ndarray
+    categorical: np.ndarray
+    numeric_names: tuple[str, ...]
+    categorical_names: tuple[str, ...]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        n_rows = max(self.numeric.shape[0], self.categorical.shape[0])
+        return (n_rows, len(self.numeric_names) + len(self.categorical_names))
+
+    def __getitem__(self, rows: slice) -> Table:
+        return Table(self.numeric[rows], self.categorical[rows], *self.names())
+
+    def take(self, rows: np.ndarray) -> Table:
+        return self[rows]
+
+    def names(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        return self.numeric_names, self.categorical_names
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """What a shard file stores of it."""
+        return {
+            "numeric": self.numeric,
+            "categorical": self.categorical,
+            "numeric_names": np.asarray(self.numeric_names, dtype=str),
+            "categorical_names": np.asarray(self.categorical_names, dtype=str),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays) -> Table:
+        return cls(
+            arrays["numeric"],
+            arrays["categorical"],
+            tuple(arrays["numeric_names"].tolist()),
+            tuple(arrays["categorical_names"].tolist()),
+        )
+
+
+@dataclass(frozen=True)
+class TableNumbers:
+    """A table without categorical columns as a dense float64 matrix (a reader
+    transform); a missing number is an error naming its column."""
+
+    def __call__(self, table: Table) -> np.ndarray:
+        missing = np.isnan(table.numeric).any(axis=0)
+        if missing.any():
+            name = table.numeric_names[int(np.flatnonzero(missing)[0])]
+            raise ValueError(
+                f"column {name!r} has missing values; impute them, or hash the table "
+                "(ServerlessFeatureHasher leaves missing cells out)"
+            )
+        return table.numeric.astype(np.float64)
+
+
+@dataclass(frozen=True)
+class TableHasher:
+    """Feature hashing of a table's raw columns, as scikit-learn's ``FeatureHasher``
+    (``sklearn_cirrus.kernels._hashing``): a reader transform, and the in-memory path."""
+
+    n_features: int
+    alternate_sign: bool = True
+
+    def __call__(self, table: Table):
+        from ..kernels._hashing import hash_table, murmurhash3_32
+        from ..kernels.base import SparseRows
+
+        n_rows = table.shape[0]
+        categorical = np.ascontiguousarray(table.categorical)
+        if categorical.dtype.itemsize == 0 or categorical.shape[1] == 0:
+            categorical = np.zeros((n_rows, 0), dtype="S1")
+        strings = categorical.view(np.uint8).reshape(
+            n_rows, categorical.shape[1], categorical.dtype.itemsize
+        )
+        data, indices, indptr = hash_table(
+            np.ascontiguousarray(table.numeric, dtype=np.float32).reshape(n_rows, -1),
+            np.asarray(
+                [murmurhash3_32(name.encode()) for name in table.numeric_names], dtype=np.int32
+            ),
+            strings,
+            [f"{name}=".encode() for name in table.categorical_names],
+            self.n_features,
+            self.alternate_sign,
+        )
+        return SparseRows(data, indices, indptr, (n_rows, self.n_features))
