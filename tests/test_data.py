@@ -78,6 +78,8 @@ def test_minibatches_cover_shard(rng):
     X, y, w = _data(rng, True, n=130)
     batches = list(minibatches(Batch(X, y, w), 50))
     assert [b.n_samples for b in batches] == [50, 50, 30]
+    # a tail of less than half a batch joins the last batch: no step on a few rows
+    assert [b.n_samples for b in minibatches(Batch(X[:120], y[:120], w[:120]), 50)] == [50, 70]
     np.testing.assert_array_equal(np.concatenate([b.y for b in batches]), y)
 
 

@@ -110,6 +110,9 @@ def parse_csv(text: bytes, options: dict, at_file_start: bool):
     if not text.strip():
         return None
     numeric, categorical, target = options["numeric"], options["categorical"], options["target"]
+    # malloc, not pyarrow's jemalloc, whose reserved address space (a gigabyte) would
+    # count against a worker's memory limit (RLIMIT_AS) in every later invocation
+    pa.set_memory_pool(pa.system_memory_pool())
     table = pv.read_csv(
         pa.py_buffer(text),
         read_options=pv.ReadOptions(column_names=options["names"], use_threads=False),
@@ -126,17 +129,19 @@ def parse_csv(text: bytes, options: dict, at_file_start: bool):
     )
     n_rows = table.num_rows
     numbers = np.empty((n_rows, len(numeric)), dtype=np.float32)
+    # (whole arrays, nulls filled by pyarrow: ChunkedArray.to_numpy of a column with nulls
+    # goes through a conversion that reserves another gigabyte of address space)
     for j, name in enumerate(numeric):
-        numbers[:, j] = table[name].to_numpy(zero_copy_only=False)
+        numbers[:, j] = pc.fill_null(table[name], np.nan).combine_chunks().to_numpy()
     widest = max([pc.max(pc.binary_length(table[c])).as_py() or 1 for c in categorical] or [1])
     strings = np.empty((n_rows, len(categorical)), dtype=f"S{widest}")
     for j, name in enumerate(categorical):
-        strings[:, j] = table[name].to_numpy(zero_copy_only=False)
+        strings[:, j] = table[name].combine_chunks().to_numpy(zero_copy_only=False)
     y = None
     if target is not None:
         if table[target].null_count:
             raise ValueError(f"the target column {target!r} has missing values")
-        y = table[target].to_numpy(zero_copy_only=False)
+        y = table[target].combine_chunks().to_numpy(zero_copy_only=False)
         y = y.astype(str) if y.dtype == object else y
     return Table(numbers, strings, tuple(numeric), tuple(categorical)), y
 

@@ -79,9 +79,15 @@ def load_shard(handle: DataHandle, shard_id: int) -> Batch:
 
 
 def minibatches(shard: Batch, batch_size: int) -> Iterator[Batch]:
-    for start in range(0, shard.n_samples, batch_size):
+    """The shard's minibatches, as the compiled kernels cut them: ``batch_size`` rows,
+    a tail of less than half a batch joining the last one (``_sgd.batch_stop``)."""
+    start, n_samples = 0, shard.n_samples
+    while start < n_samples:
         stop = start + batch_size
+        if stop >= n_samples or 2 * (n_samples - stop) < batch_size:
+            stop = n_samples
         yield Batch(shard.X[start:stop], shard.y[start:stop], shard.sample_weight[start:stop])
+        start = stop
 
 
 class ShardReader:

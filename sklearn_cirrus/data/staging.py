@@ -48,6 +48,17 @@ def plan_shard_rows(
     return batch_size * min(batches_by_size, batches_by_count)
 
 
+def shard_slices(n_samples: int, rows_per_shard: int, batch_size: int) -> list[slice]:
+    """The rows of each shard: ``rows_per_shard`` (whole batches) each, except that a last
+    shard of less than half a batch joins the one before, whose last minibatch takes it
+    (as the kernels cut a shard: ``minibatches``)."""
+    starts = list(range(0, n_samples, rows_per_shard))
+    if len(starts) > 1 and 2 * (n_samples - starts[-1]) < batch_size:
+        starts.pop()
+    ends = starts[1:] + [n_samples]
+    return [slice(start, end) for start, end in zip(starts, ends, strict=True)]
+
+
 def data_bytes(X) -> float:
     """About how many bytes the shards of ``X`` take."""
     return _bytes_per_row(X) * X.shape[0]
@@ -76,12 +87,8 @@ def shards_in_memory(
     else:
         X = np.ascontiguousarray(X)
     return [
-        Batch(
-            X[start : start + rows_per_shard],
-            y[start : start + rows_per_shard],
-            sample_weight[start : start + rows_per_shard],
-        )
-        for start in range(0, n_samples, rows_per_shard)
+        Batch(X[rows], y[rows], sample_weight[rows])
+        for rows in shard_slices(n_samples, rows_per_shard, batch_size)
     ]
 
 
@@ -144,8 +151,7 @@ def stage(
     private_folder(fs, root)
     shard_rows, max_bytes = [], 0
     handle_url = url.rstrip("/")
-    for shard_id, start in enumerate(range(0, n_samples, rows_per_shard)):
-        rows = slice(start, min(start + rows_per_shard, n_samples))
+    for shard_id, rows in enumerate(shard_slices(n_samples, rows_per_shard, batch_size)):
         if order is not None:
             rows = order[rows]
         size = write_shard(

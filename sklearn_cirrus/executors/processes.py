@@ -203,8 +203,17 @@ class ProcessExecutor(Executor):
         # one probe, even when many fits (a search's drivers) ask at once
         with self._probe_lock:
             if self._runtime_mb is None:
-                probe = self.submit(_runtime_mb_probe, None)
-                self._runtime_mb = probe.result() + _MIN_HEADROOM_MB
+                # in a process of its own: a warm one may carry what earlier invocations
+                # loaded (pyarrow's libraries, after converting CSV files)
+                probe = _WarmProcess(self._context(), WorkerResources(), self.start_method)
+                try:
+                    probe.connection.send((_runtime_mb_probe, None))
+                    status, payload = probe.connection.recv()
+                finally:
+                    probe.end()
+                if status != "ok":
+                    raise WorkerError(f"the worker runtime could not start: {payload}")
+                self._runtime_mb = payload + _MIN_HEADROOM_MB
         return self._runtime_mb
 
     def _checkout(self, resources: WorkerResources) -> _WarmProcess:

@@ -15,6 +15,10 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
 from libc.string cimport memcpy
 
 
+cdef extern from "<string.h>" nogil:
+    size_t strnlen(const char* s, size_t maxlen)
+
+
 cdef inline uint32_t _rotl32(uint32_t x, int r) noexcept nogil:
     return (x << r) | (x >> (32 - r))
 
@@ -64,16 +68,21 @@ def murmurhash3_32(bytes key):
     return _murmurhash3_32(<const uint8_t*>key, len(key))
 
 
-cdef inline int32_t _column(int32_t h, int64_t n_features) noexcept nogil:
+cdef inline int32_t _column(int32_t h, int64_t n_features, int64_t mask) noexcept nogil:
+    """``abs(h) % n_features``; ``mask`` is ``n_features - 1`` for a power of two (the
+    usual case, where a mask replaces the division), else 0."""
     if h == -2147483648:  # abs() is undefined there; scikit-learn's definition
         return <int32_t>((2147483647 - (n_features - 1)) % n_features)
-    return <int32_t>((h if h >= 0 else -h) % n_features)
+    cdef int64_t magnitude = h if h >= 0 else -h
+    if mask:
+        return <int32_t>(magnitude & mask)
+    return <int32_t>(magnitude % n_features)
 
 
 def hash_table(
-    const float[:, :] numeric,
+    const float[:, ::1] numeric,
     const int32_t[:] numeric_hashes,
-    const uint8_t[:, :, :] categorical,
+    const uint8_t[:, :, ::1] categorical,
     list prefixes,
     int64_t n_features,
     bint alternate_sign,
@@ -92,66 +101,68 @@ def hash_table(
     data_array = np.empty(n_rows * per_row, dtype=np.float64)
     indices_array = np.empty(n_rows * per_row, dtype=np.int32)
     indptr_array = np.zeros(n_rows + 1, dtype=np.int64)
-    cdef double[:] data = data_array
-    cdef int32_t[:] indices = indices_array
+    cdef double* data = <double*>cnp_data(data_array)
+    cdef int32_t* indices = <int32_t*>cnp_data(indices_array)
     cdef int64_t[:] indptr = indptr_array
+    # every prefix in one buffer, so that the loop runs without the GIL
+    prefix_array = np.frombuffer(b"".join(prefixes) or b"\0", dtype=np.uint8)
+    cdef const uint8_t[:] prefix_buffer = prefix_array
+    cdef Py_ssize_t[:] prefix_start = np.concatenate(
+        [[0], np.cumsum([len(p) for p in prefixes], dtype=np.intp)]
+    ).astype(np.intp)
     cdef Py_ssize_t longest = max([len(p) for p in prefixes], default=0)
-    key_array = np.empty(longest + width, dtype=np.uint8)
+    key_array = np.empty(longest + width + 1, dtype=np.uint8)
     cdef uint8_t[:] key = key_array
-    cdef list prefix_bytes = [bytes(p) for p in prefixes]
-    cdef Py_ssize_t[:] prefix_lengths = np.asarray(
-        [len(p) for p in prefixes], dtype=np.intp
-    )
-    cdef Py_ssize_t row, column, length, start, position, end, k
-    cdef int32_t h, index
+    cdef Py_ssize_t row, column, length, prefix_length, k
+    cdef int32_t h
     cdef double value
     cdef float cell
-    cdef const uint8_t* prefix
-    cdef int64_t size = 0
-    for row in range(n_rows):
-        start = size
-        for column in range(n_numeric):
-            cell = numeric[row, column]
-            if cell != cell or cell == 0:  # NaN: missing
-                continue
-            h = numeric_hashes[column]
-            value = cell
-            if alternate_sign and h < 0:
-                value = -value
-            size = _add(data, indices, start, size, _column(h, n_features), value)
-        for column in range(n_categorical):
-            length = 0
-            while length < width and categorical[row, column, length] != 0:
-                length += 1
-            if length == 0:  # empty: missing
-                continue
-            prefix = <const uint8_t*>(<bytes>prefix_bytes[column])
-            memcpy(&key[0], prefix, prefix_lengths[column])
-            for k in range(length):
-                key[prefix_lengths[column] + k] = categorical[row, column, k]
-            h = _murmurhash3_32(&key[0], prefix_lengths[column] + length)
-            value = -1.0 if alternate_sign and h < 0 else 1.0
-            size = _add(data, indices, start, size, _column(h, n_features), value)
-        indptr[row + 1] = size
+    cdef int64_t size = 0, start
+    cdef int64_t mask = n_features - 1 if n_features & (n_features - 1) == 0 else 0
+    cdef const uint8_t* cell_bytes
+    with nogil:
+        for row in range(n_rows):
+            start = size
+            for column in range(n_numeric):
+                cell = numeric[row, column]
+                if cell != cell or cell == 0:  # NaN: missing
+                    continue
+                h = numeric_hashes[column]
+                value = cell
+                if alternate_sign and h < 0:
+                    value = -value
+                size = _add(data, indices, start, size, _column(h, n_features, mask), value)
+            for column in range(n_categorical):
+                cell_bytes = &categorical[row, column, 0]
+                length = strnlen(<const char*>cell_bytes, width)
+                if length == 0:  # empty: missing
+                    continue
+                prefix_length = prefix_start[column + 1] - prefix_start[column]
+                memcpy(&key[0], &prefix_buffer[prefix_start[column]], prefix_length)
+                memcpy(&key[prefix_length], cell_bytes, length)
+                h = _murmurhash3_32(&key[0], prefix_length + length)
+                value = -1.0 if alternate_sign and h < 0 else 1.0
+                size = _add(data, indices, start, size, _column(h, n_features, mask), value)
+            indptr[row + 1] = size
     return data_array[:size], indices_array[:size], indptr_array
 
 
+cdef void* cnp_data(array):
+    """The address of a contiguous numpy array's first element."""
+    return <void*><size_t>array.ctypes.data
+
+
 cdef inline int64_t _add(
-    double[:] data, int32_t[:] indices, int64_t start, int64_t size, int32_t index, double value
+    double* data, int32_t* indices, int64_t start, int64_t size, int32_t index, double value
 ) noexcept nogil:
-    """Add ``value`` at column ``index`` to the row begun at ``start``, keeping the row's
-    columns sorted and distinct (rows are short: a few dozen columns)."""
-    cdef int64_t position = size
-    while position > start and indices[position - 1] > index:
-        position -= 1
-    if position > start and indices[position - 1] == index:
-        data[position - 1] += value
-        return size
-    cdef int64_t k = size
-    while k > position:
-        indices[k] = indices[k - 1]
-        data[k] = data[k - 1]
-        k -= 1
-    indices[position] = index
-    data[position] = value
+    """Add ``value`` at column ``index`` to the row begun at ``start``: summed into an
+    entry of the same column if the row has one (rows are short: a few dozen entries),
+    else appended. Columns stay in the order they come."""
+    cdef int64_t position
+    for position in range(start, size):
+        if indices[position] == index:
+            data[position] += value
+            return size
+    indices[size] = index
+    data[size] = value
     return size + 1

@@ -164,6 +164,17 @@ cdef inline void cumulative_l1(double *w, double *applied, double u) noexcept no
     applied[0] += w[0] - z
 
 
+cdef inline int batch_stop(int start, int batch_size, int n_samples) noexcept nogil:
+    """End of the minibatch that begins at ``start``: ``batch_size`` rows, but a tail of
+    less than half a batch joins the last one. A shard whose rows are not a whole number
+    of batches (a dataset's, a fold's) would otherwise end on a step of a few rows,
+    whose noisy gradient AdaGrad remembers for good in a rare feature's accumulator."""
+    cdef int stop = start + batch_size
+    if stop >= n_samples or 2 * (n_samples - stop) < batch_size:
+        return n_samples
+    return stop
+
+
 cdef inline double exp_minus(double x) noexcept nogil:
     """``exp(-x)`` for ``x >= 0``; a Taylor polynomial where x is tiny (most rows, most
     steps), exact to ~1e-14 relative there and several times cheaper than ``exp``."""
@@ -694,7 +705,7 @@ def train_sparse(
     cdef bint penalised = rule.l1 > 0.0 or rule.l2 > 0.0
     start = 0
     while start < n_samples:
-        stop = min(start + batch_size, n_samples)
+        stop = batch_stop(start, batch_size, n_samples)
         max_nnz = max(max_nnz, indptr[stop] - indptr[start])
         start = stop
     cdef RowMap rows
@@ -713,7 +724,7 @@ def train_sparse(
         with nogil:
             start = 0
             while start < n_samples:
-                stop = min(start + batch_size, n_samples)
+                stop = batch_stop(start, batch_size, n_samples)
                 n = stop - start
                 step = begin_step(&rule, t.meta)
                 averaging = begin_averaging(&rule, &t, &avg, &model, n, scratch)
@@ -810,7 +821,7 @@ def train_dense(
         with nogil:
             start = 0
             while start < n_samples:
-                stop = min(start + batch_size, n_samples)
+                stop = batch_stop(start, batch_size, n_samples)
                 n = stop - start
                 step = begin_step(&rule, t.meta)
                 averaging = begin_averaging(&rule, &t, &avg, &model, n, scratch)
@@ -900,7 +911,8 @@ def train_factorization(
     memset(&no_average, 0, sizeof(Table))
     memset(&user_map, 0, sizeof(RowMap))
     memset(&item_map, 0, sizeof(RowMap))
-    cdef long long capacity = min(batch_size, n_samples) if n_samples > 0 else 1
+    # a batch takes up to half a batch more (batch_stop)
+    cdef long long capacity = min(batch_size + batch_size // 2, n_samples) if n_samples > 0 else 1
     cdef double *user_grad = <double *> malloc(capacity * width * sizeof(double))
     cdef double *item_grad = <double *> malloc(capacity * width * sizeof(double))
     try:
@@ -911,7 +923,7 @@ def train_factorization(
         with nogil:
             start = 0
             while start < n_samples:
-                stop = min(start + batch_size, n_samples)
+                stop = batch_stop(start, batch_size, n_samples)
                 n = stop - start
                 scale = 1.0 / n
                 user_step = begin_step(&rule, u.meta)
