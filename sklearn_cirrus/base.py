@@ -10,7 +10,7 @@ estimator.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from numbers import Integral, Real
 
 import numpy as np
@@ -23,6 +23,7 @@ from .epoch_callbacks import fit_task
 from .executors import Executor, WorkerResources
 from .runtime.driver import TrainingResult, TrainingSettings, train
 from .runtime.mapping import map_shards
+from .store.shared_memory import namespace_name, shared_memory_root
 
 # the documentation site (docs/, built by Sphinx); an estimator's HTML repr links its page
 DOCS_URL = "https://sklearn-cirrus.readthedocs.io/en/latest/"
@@ -74,6 +75,30 @@ class DocumentationLinkMixin:
     def _doc_link_url_param_generator(self) -> dict:
         # every estimator is documented under its top-level name (docs/api.rst)
         return {"estimator_name": type(self).__name__}
+
+
+def is_dask_collection(X) -> bool:
+    """Whether ``X`` is a dask array, dataframe or series (without importing dask)."""
+    return type(X).__module__.partition(".")[0] in ("dask", "dask_expr") and hasattr(
+        X, "to_delayed"
+    )
+
+
+@contextmanager
+def dataset_of_dask(X, y, sample_weight, data_url: str | None):
+    """A dask collection (and y) written block by block by the Dask workers as a dataset
+    under ``data_url`` (else this machine's shared memory), removed afterwards."""
+    if sample_weight is not None:
+        raise ValueError(
+            "sample_weight cannot go with a dask collection; write X, y and the weights "
+            "as a ShardedDataset (ShardedDataset.from_arrays or from_dask) instead"
+        )
+    folder = data_url.rstrip("/") if data_url is not None else str(shared_memory_root())
+    dataset = ShardedDataset.from_dask(X, y, f"{folder}/{namespace_name()}")
+    try:
+        yield dataset
+    finally:
+        dataset.remove()
 
 
 class DatasetScoreMixin:

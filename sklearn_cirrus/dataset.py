@@ -26,7 +26,7 @@ from sklearn.utils import check_array, check_consistent_length, column_or_1d
 from .data import DataHandle
 from .data.convert import DEFAULT_CHUNK_BYTES
 from .data.staging import DEFAULT_SHARD_BYTES, private_folder, write_shard
-from .data.table import TableNumbers
+from .data.table import Table, TableNumbers
 from .executors import WorkerResources
 from .runtime.mapping import run_tasks
 
@@ -124,7 +124,9 @@ class ShardedDataset:
         self._manifest = manifest
         shard_rows = np.asarray([s["rows"] for s in manifest["shards"]], dtype=np.int64)
         self._shard_starts = np.concatenate([[0], np.cumsum(shard_rows)])
-        self._index: np.ndarray | None = None  # rows of a view, in its order
+        # rows of a view, in its order: an array, or a range (a slice of rows, which the
+        # driver need not hold row by row)
+        self._index: np.ndarray | range | None = None
         # what the workers' reader runs on X (hashing, scaling), and the result's form
         self._transforms: tuple = ()
         self._form: tuple[int, bool] | None = None  # (n_features, sparse) after them
@@ -136,7 +138,7 @@ class ShardedDataset:
 
     @property
     def n_samples(self) -> int:
-        return int(self._shard_starts[-1]) if self._index is None else self._index.shape[0]
+        return int(self._shard_starts[-1]) if self._index is None else len(self._index)
 
     @property
     def n_features(self) -> int:
@@ -195,12 +197,23 @@ class ShardedDataset:
             if len(key) != 2 or key[1] is not Ellipsis:
                 raise IndexError("a ShardedDataset is indexed by rows only")
             key = key[0]
+        view = copy.copy(self)
+        if isinstance(key, slice) and not isinstance(self._index, np.ndarray):
+            view._index = (range(self.n_samples) if self._index is None else self._index)[key]
+            return view
         rows = np.arange(self.n_samples)[key]
         if rows.ndim != 1:
             raise IndexError("a ShardedDataset is indexed by rows only")
-        view = copy.copy(self)
-        view._index = rows if self._index is None else self._index[rows]
+        view._index = rows if self._index is None else self._index_array()[rows]
         return view
+
+    def _index_array(self) -> np.ndarray:
+        index = self._index
+        return np.arange(index.start, index.stop, index.step) if isinstance(index, range) else index
+
+    def _in_stored_order(self) -> bool:
+        """Whether the view's rows come in the order they are stored (no reordering)."""
+        return self._index is None or (isinstance(self._index, range) and self._index.step == 1)
 
     # -- what fits ask of it ---------------------------------------------------------
 
@@ -210,13 +223,18 @@ class ShardedDataset:
         targets = self._manifest["targets"]
         if targets is None:
             raise ValueError(f"{self!r} has no targets; it was written without y")
-        if self._index is None:
-            return TargetSummary.merge(
-                [s["targets"] for s in self._manifest["shards"]],
-                np.dtype(targets["dtype"]),
-                self.n_samples,
-            )
-        return TargetSummary.of(self.targets())
+        if not self._in_stored_order():
+            return TargetSummary.of(self.targets())
+        # whole shards from the manifest; only the parts of shards are read (a slice of a
+        # dataset has two at most)
+        shards = self._manifest["shards"]
+        summaries = [
+            shards[shard_id]["targets"]
+            if rows is None
+            else summarize_targets(self._read_shard_column(shard_id, "y")[rows])
+            for shard_id, rows in self._shard_selection()
+        ]
+        return TargetSummary.merge(summaries, np.dtype(targets["dtype"]), self.n_samples)
 
     def targets(self) -> np.ndarray:
         """The view's targets, read from the shards (the driver holds these, never X)."""
@@ -230,20 +248,22 @@ class ShardedDataset:
             return np.ones(self.n_samples)
         return self._read_column("sample_weight")
 
-    def _read_column(self, name: str) -> np.ndarray:
+    def _read_shard_column(self, shard_id: int, name: str) -> np.ndarray:
         fs, root = self._filesystem()
+        with fs.open(f"{root}/{self._manifest['shards'][shard_id]['name']}", "rb") as f:
+            return np.load(f)[name]
+
+    def _read_column(self, name: str) -> np.ndarray:
         parts = []
         for shard_id, rows in self._shard_selection():
-            with fs.open(f"{root}/{self._manifest['shards'][shard_id]['name']}", "rb") as f:
-                column = np.load(f)[name]
+            column = self._read_shard_column(shard_id, name)
             parts.append(column if rows is None else column[rows])
         if not parts:
             return np.zeros(0)
-        values = np.concatenate(parts)
-        return values if self._index is None else values[np.argsort(self._sorted_order())]
+        return self.restore_order(parts)
 
     def _sorted_order(self) -> np.ndarray:
-        return np.argsort(self._index, kind="stable")
+        return np.argsort(self._index_array(), kind="stable")
 
     def _shard_selection(self) -> list[tuple[int, np.ndarray | None]]:
         """``(shard, rows within it or None for all)`` for every shard the view reads,
@@ -251,7 +271,10 @@ class ShardedDataset:
         n_shards = len(self._manifest["shards"])
         if self._index is None:
             return [(shard_id, None) for shard_id in range(n_shards)]
-        ordered = self._index[self._sorted_order()]
+        if self._in_stored_order():
+            return self._range_selection(self._index.start, self._index.stop)
+        index = self._index_array()
+        ordered = index[self._sorted_order()]
         shard_of = np.searchsorted(self._shard_starts, ordered, side="right") - 1
         bounds = np.searchsorted(shard_of, np.arange(n_shards + 1))
         selection = []
@@ -265,11 +288,25 @@ class ShardedDataset:
             selection.append((shard_id, None if whole else rows))
         return selection
 
+    def _range_selection(self, start: int, stop: int) -> list[tuple[int, np.ndarray | None]]:
+        """The selection of rows ``start`` to ``stop``: whole shards, and the parts of the
+        two at its ends."""
+        starts = self._shard_starts
+        selection = []
+        for shard_id in range(len(starts) - 1):
+            first, last = max(start, starts[shard_id]), min(stop, starts[shard_id + 1])
+            if first >= last:
+                continue
+            whole = first == starts[shard_id] and last == starts[shard_id + 1]
+            rows = None if whole else np.arange(first, last) - starts[shard_id]
+            selection.append((shard_id, rows))
+        return selection
+
     def restore_order(self, per_shard: Sequence[np.ndarray]) -> np.ndarray:
         """Concatenate results computed shard by shard (in :meth:`handle` order) and put
         them in the view's row order."""
         values = np.concatenate(per_shard) if per_shard else np.zeros(0)
-        if self._index is None:
+        if self._in_stored_order():
             return values
         return values[np.argsort(self._sorted_order())]
 
@@ -492,6 +529,70 @@ class ShardedDataset:
                 extra={"table": {"numeric": numeric, "categorical": categorical}},
             )
 
+    @classmethod
+    def from_dask(
+        cls,
+        X,
+        y=None,
+        url: str | None = None,
+        *,
+        storage_options: dict | None = None,
+    ) -> ShardedDataset:
+        """Write a dask array or dataframe (and ``y``, a dask array or series with the
+        same row blocks) as a dataset, one shard a block, each written by the Dask
+        worker that computes it: nothing is gathered in the driver.
+
+        Runs on the active Dask scheduler (a ``distributed.Client`` if one is open):
+        the workers must reach ``url``. A dataframe's string columns are kept as
+        categorical columns, to hash with
+        :class:`~sklearn_cirrus.preprocessing.ServerlessFeatureHasher`.
+        """
+        import dask
+
+        if url is None:
+            raise ValueError("from_dask needs the url to write the dataset to")
+        writer = DatasetWriter(url, storage_options)
+        frame = hasattr(X, "columns")
+        if not frame:
+            if X.ndim != 2:
+                raise ValueError(f"Expected a 2D dask array, got {X.ndim} dimension(s)")
+            X = X.rechunk({1: -1})  # whole rows in each block
+        blocks = X.to_delayed()  # an array's: a grid of one column; a dataframe's: a list
+        blocks = list(blocks.ravel()) if hasattr(blocks, "ravel") else list(blocks)
+        targets = [None] * len(blocks)
+        if y is not None:
+            if not hasattr(y, "npartitions"):
+                y = y.rechunk((X.chunks[0],))
+            targets = list(y.to_delayed())
+            if len(targets) != len(blocks):
+                raise ValueError(
+                    f"y has {len(targets)} blocks and X {len(blocks)}; they must match"
+                )
+        parts = [
+            dask.delayed(_write_block)(
+                block, target, writer.url, f"part-{i:05d}-0000.npz", writer.storage_options
+            )
+            for i, (block, target) in enumerate(zip(blocks, targets, strict=True))
+        ]
+        with writer.undo_on_error():
+            for entry in dask.compute(*parts):
+                writer.add(entry)
+            meta = X._meta
+            table = Table.from_frame(meta) if frame else None
+            if table is not None and table.categorical_names:
+                return writer.finish(
+                    n_features=X.shape[1],
+                    sparse=False,
+                    dtype=np.float32,
+                    extra={"table": table.column_names()},
+                )
+            dtypes = list(meta.dtypes) if frame else [meta.dtype]
+            return writer.finish(
+                n_features=X.shape[1],
+                sparse=sp.issparse(meta),
+                dtype=_stored_dtype(dtypes),
+            )
+
 
 class DatasetWriter:
     """Writes shard files into a new dataset folder and, last, its manifest.
@@ -586,6 +687,24 @@ class DatasetWriter:
         with self.fs.open(f"{self.root}/{MANIFEST}", "w") as f:
             json.dump(manifest, f)
         return ShardedDataset(self.url, storage_options=self.storage_options)
+
+
+def _stored_dtype(dtypes) -> np.dtype:
+    """float32 when every column is float32, else float64 (as ``from_arrays`` keeps)."""
+    return np.dtype(np.float32 if all(np.dtype(d) == np.float32 for d in dtypes) else np.float64)
+
+
+def _write_block(block, target, url: str, name: str, storage_options: dict) -> dict:
+    """A Dask worker's part of ``from_dask``: write its block (an array, a sparse matrix
+    or a DataFrame partition) and targets as one shard; its manifest entry."""
+    if hasattr(block, "columns"):
+        table = Table.from_frame(block)
+        block = table if table.categorical_names else block.to_numpy(_stored_dtype(block.dtypes))
+    elif not sp.issparse(block):
+        block = np.asarray(block, dtype=_stored_dtype([block.dtype]))
+    fs, root = fsspec.core.url_to_fs(url, **storage_options)
+    target = None if target is None else np.asarray(target)
+    return write_part(fs, f"{root}/{name}", name, block, target)
 
 
 def write_part(fs, path: str, name: str, X, y=None, sample_weight=None) -> dict:

@@ -34,6 +34,8 @@ from .base import (
     MAX_SEED,
     DatasetScoreMixin,
     ServerlessEstimatorMixin,
+    dataset_of_dask,
+    is_dask_collection,
 )
 from .dataset import MAX_LABELS, ShardedDataset
 from .kernels import CLASSIFICATION_LOSSES, REGRESSION_LOSSES, LinearKernel, loss_values
@@ -43,6 +45,9 @@ from .store import LEARNING_RATES, OPTIMIZERS, OptimizerConfig
 
 class _BaseServerlessSGD(ServerlessEstimatorMixin, BaseEstimator):
     """Parameters, validation and the hand-off to the engine shared by both models."""
+
+    # fit, predict and score take a ShardedDataset (a search may stage its arrays once)
+    _reads_datasets = True
 
     _parameter_constraints: dict = {
         "penalty": [StrOptions({"l2", "l1", "elasticnet"}), None],
@@ -566,10 +571,15 @@ default='log_loss'
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data; CSR, CSC and COO with 32- or 64-bit indices are accepted.
-        y : array-like of shape (n_samples,)
-            Target labels.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features), ShardedDataset \
+or dask collection
+            Training data; CSR, CSC and COO with 32- or 64-bit indices are accepted. A
+            :class:`~sklearn_cirrus.ShardedDataset` (or a view of one) is read by the
+            workers and brings its own targets and weights; a dask array or dataframe
+            is first written as one, block by block by the Dask workers, under
+            ``data_url`` (else this machine's shared memory), and removed afterwards.
+        y : array-like of shape (n_samples,), dask array or None
+            Target labels; None with a dataset.
         coef_init : ndarray of shape (n_classes, n_features), default=None
             Initial weights.
         intercept_init : ndarray of shape (n_classes,), default=None
@@ -582,6 +592,9 @@ default='log_loss'
         self : object
             The fitted estimator.
         """
+        if is_dask_collection(X):
+            with dataset_of_dask(X, y, sample_weight, self.data_url) as dataset:
+                return self.fit(dataset, coef_init=coef_init, intercept_init=intercept_init)
         self._check_parameter_combination()
         warm = self.warm_start and hasattr(self, "coef_")
         if warm and coef_init is None:
@@ -887,10 +900,11 @@ class ServerlessSGDRegressor(DatasetScoreMixin, RegressorMixin, _BaseServerlessS
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data; CSR, CSC and COO with 32- or 64-bit indices are accepted.
-        y : array-like of shape (n_samples,)
-            Target values.
+        X : {array-like, sparse matrix} of shape (n_samples, n_features), ShardedDataset \
+or dask collection
+            Training data, as for :meth:`ServerlessSGDClassifier.fit`.
+        y : array-like of shape (n_samples,), dask array or None
+            Target values; None with a dataset.
         coef_init : ndarray of shape (n_features,), default=None
             Initial weights.
         intercept_init : ndarray of shape (1,), default=None
@@ -903,6 +917,9 @@ class ServerlessSGDRegressor(DatasetScoreMixin, RegressorMixin, _BaseServerlessS
         self : object
             The fitted estimator.
         """
+        if is_dask_collection(X):
+            with dataset_of_dask(X, y, sample_weight, self.data_url) as dataset:
+                return self.fit(dataset, coef_init=coef_init, intercept_init=intercept_init)
         self._check_parameter_combination()
         if self.warm_start and hasattr(self, "coef_") and coef_init is None:
             coef_init, intercept_init = self._last_iterate()

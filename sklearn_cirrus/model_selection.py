@@ -16,6 +16,7 @@ import warnings
 from numbers import Integral
 
 import numpy as np
+import scipy.sparse as sp
 from joblib import parallel_config
 from sklearn.base import clone, is_classifier
 from sklearn.model_selection import (
@@ -30,9 +31,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._compat import Interval, StrOptions
 from .base import DocumentationLinkMixin
+from .data import data_bytes
+from .dataset import ShardedDataset
 from .executors import Executor, make_executor
 from .executors.throttle import ThrottledExecutor
+from .runtime import driver
 from .search_board import EARLY_STOPPING_RULES, SearchBoard
+from .store.shared_memory import namespace_name, shared_memory_root
 
 # driver threads at most: each mostly waits on its workers
 _MAX_CONCURRENT_FITS = 64
@@ -100,6 +105,12 @@ class _ServerlessSearch(DocumentationLinkMixin):
         search = clone(self).set_params(estimator=clone(self.estimator).set_params(**overrides))
         search._board = board
         search._skl_callbacks = [*getattr(self, "_skl_callbacks", []), board]
+        dataset = self._stage_once(X, y, params)
+        if dataset is not None:
+            # every candidate x fold fit reads row views of the same shards
+            X, y = dataset, None
+            search.cv = splits
+            params = {k: v for k, v in params.items() if k not in ("sample_weight", "groups")}
         try:
             # fits are drivers that mostly wait: one thread each, all at once
             with (
@@ -111,6 +122,8 @@ class _ServerlessSearch(DocumentationLinkMixin):
                 super(_ServerlessSearch, search).fit(X, y, **params)
         finally:
             del self._board
+            if dataset is not None:
+                dataset.remove()
             if owned:
                 inner.shutdown()
         for name, value in vars(search).items():
@@ -122,6 +135,28 @@ class _ServerlessSearch(DocumentationLinkMixin):
         self.peak_workers_ = shared.peak_in_flight
         self._record_fits(board)
         return self
+
+    def _stage_once(self, X, y, params) -> ShardedDataset | None:
+        """The search's arrays written once as a dataset, when fits would each stage their
+        own shards: arrays larger than a fit keeps in process, an estimator that reads
+        datasets, scored by its own ``score`` (a scorer needs y beside X), and no fit
+        parameters but ``sample_weight`` and ``groups``. None otherwise."""
+        numbers = sp.issparse(X) or (
+            isinstance(X, np.ndarray) and X.ndim == 2 and np.issubdtype(X.dtype, np.number)
+        )
+        if not (
+            numbers
+            and getattr(self.estimator, "_reads_datasets", False)
+            and self.scoring is None
+            and set(params) <= {"sample_weight", "groups"}
+            and data_bytes(X) > driver.IN_PROCESS_MAX_BYTES
+        ):
+            return None
+        data_url = getattr(self.estimator, "data_url", None)
+        folder = data_url.rstrip("/") if data_url is not None else str(shared_memory_root())
+        return ShardedDataset.from_arrays(
+            X, y, f"{folder}/{namespace_name()}", sample_weight=params.get("sample_weight")
+        )
 
     def _run_search(self, evaluate_candidates, *, callback_ctx=None):
         """scikit-learn's search, telling the board the candidates as they are drawn."""

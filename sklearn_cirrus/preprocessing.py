@@ -42,29 +42,6 @@ _WORKER_PARAMETERS_DOC = """
 """
 
 
-def _table_of(frame) -> Table:
-    """A pandas DataFrame's columns as a Table: numbers and strings (None/NaN missing)."""
-    numeric = [
-        c
-        for c in frame.columns
-        if isinstance(frame[c].dtype, np.dtype) and np.issubdtype(frame[c].dtype, np.number)
-    ]
-    categorical = [c for c in frame.columns if c not in numeric]
-    strings = np.empty((len(frame), len(categorical)), dtype=object)
-    for j, column in enumerate(categorical):
-        missing = frame[column].isna().to_numpy()
-        values = frame[column].to_numpy(dtype=object)
-        strings[:, j] = [
-            b"" if gone else str(v).encode() for v, gone in zip(values, missing, strict=True)
-        ]
-    return Table(
-        frame[numeric].to_numpy(dtype=np.float32).reshape(len(frame), len(numeric)),
-        strings.astype("S") if categorical else np.zeros((len(frame), 0), dtype="S1"),
-        tuple(str(c) for c in numeric),
-        tuple(str(c) for c in categorical),
-    )
-
-
 class ServerlessFeatureHasher(TransformerMixin, BaseEstimator):
     """Hash raw table columns into a sparse matrix, in the workers' readers.
 
@@ -145,7 +122,7 @@ class ServerlessFeatureHasher(TransformerMixin, BaseEstimator):
                 f"ServerlessFeatureHasher takes a ShardedDataset or a pandas DataFrame, not "
                 f"{type(X).__name__}"
             )
-        return hasher(_table_of(X)).tocsr()
+        return hasher(Table.from_frame(X)).tocsr()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

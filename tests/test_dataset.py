@@ -81,6 +81,27 @@ def test_views_read_their_rows_in_their_order(folder, rng):
         dataset[:, 3]
 
 
+def test_a_slice_of_a_dataset_costs_the_driver_no_row_arrays(folder, rng, monkeypatch):
+    # a train/test split by rows of a large dataset: the view keeps a range, and its
+    # targets' summary comes from the manifest but for the two shards it cuts
+    X, y = _classification(rng, n=3000)
+    dataset = ShardedDataset.from_arrays(X, y, folder, shard_bytes=4096)
+    view = dataset[100:2900]
+    assert isinstance(view._index, range)
+    reads = []
+    original = ShardedDataset._read_shard_column
+
+    def counted(self, shard_id, name):
+        reads.append(shard_id)
+        return original(self, shard_id, name)
+
+    monkeypatch.setattr(ShardedDataset, "_read_shard_column", counted)
+    summary = view.target_summary()
+    assert len(reads) == 2
+    np.testing.assert_array_equal(summary.counts, np.unique(y[100:2900], return_counts=True)[1])
+    np.testing.assert_array_equal(view[::-5].targets(), y[100:2900][::-5])
+
+
 @pytest.mark.parametrize("sparse", [False, True])
 def test_fit_on_a_dataset_is_the_fit_on_its_arrays(folder, rng, sparse):
     # one shard, one sequential worker, no shuffling: the same minibatches in the same

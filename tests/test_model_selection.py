@@ -275,3 +275,42 @@ def test_every_fit_keeps_its_model_in_the_search_store(binary_data, redis_url):
     )
     with pytest.raises(ConnectionError, match="127.0.0.1:1"):
         unreachable.fit(X, y)
+
+
+@pytest.mark.usefixtures("always_fan_out")
+def test_a_search_over_arrays_stages_them_once(monkeypatch, rng):
+    # every candidate x fold fit reads row views of one dataset, written once and
+    # removed at the end; the splits are scikit-learn's, from the arrays
+    from sklearn.model_selection import StratifiedKFold
+
+    from sklearn_cirrus.dataset import ShardedDataset
+    from sklearn_cirrus.runtime import driver
+
+    X = rng.normal(size=(900, 6))
+    y = np.where(X[:, 0] + 0.3 * rng.normal(size=900) > 0, "yes", "no")
+    written, stagings = [], []
+    from_arrays, stage = ShardedDataset.from_arrays.__func__, driver.stage
+
+    def counted_dataset(cls, *args, **kwargs):
+        written.append(from_arrays(cls, *args, **kwargs))
+        return written[-1]
+
+    def counted_stage(*args, **kwargs):
+        stagings.append(1)
+        return stage(*args, **kwargs)
+
+    monkeypatch.setattr(ShardedDataset, "from_arrays", classmethod(counted_dataset))
+    monkeypatch.setattr(driver, "stage", counted_stage)
+    estimator = ServerlessSGDClassifier(executor="sequential", n_workers=1, random_state=0)
+    cv = StratifiedKFold(3)
+    grid = {"alpha": [1e-4, 1.0]}  # a clear winner
+    search = ServerlessGridSearchCV(estimator, grid, cv=cv).fit(X, y)
+    assert len(written) == 1 and not stagings
+    fs, root = written[0]._filesystem()
+    assert not fs.exists(root)
+    reference = GridSearchCV(estimator, grid, cv=cv).fit(X, y)
+    assert search.best_params_ == reference.best_params_
+    np.testing.assert_allclose(
+        search.cv_results_["mean_test_score"], reference.cv_results_["mean_test_score"], atol=0.03
+    )
+    assert search.score(X, y) > 0.8

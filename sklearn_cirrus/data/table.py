@@ -42,6 +42,33 @@ class Table:
             "categorical_names": np.asarray(self.categorical_names, dtype=str),
         }
 
+    def column_names(self) -> dict:
+        return {"numeric": list(self.numeric_names), "categorical": list(self.categorical_names)}
+
+    @classmethod
+    def from_frame(cls, frame) -> Table:
+        """A pandas DataFrame's columns: number columns and the others as strings (missing
+        values, None or NaN, as empty strings)."""
+        numeric = [
+            c
+            for c in frame.columns
+            if isinstance(frame[c].dtype, np.dtype) and np.issubdtype(frame[c].dtype, np.number)
+        ]
+        categorical = [c for c in frame.columns if c not in numeric]
+        strings = np.empty((len(frame), len(categorical)), dtype=object)
+        for j, column in enumerate(categorical):
+            missing = frame[column].isna().to_numpy()
+            values = frame[column].to_numpy(dtype=object)
+            strings[:, j] = [
+                b"" if gone else str(v).encode() for v, gone in zip(values, missing, strict=True)
+            ]
+        return cls(
+            frame[numeric].to_numpy(dtype=np.float32).reshape(len(frame), len(numeric)),
+            strings.astype("S") if strings.size else np.zeros(strings.shape, dtype="S1"),
+            tuple(str(c) for c in numeric),
+            tuple(str(c) for c in categorical),
+        )
+
     @classmethod
     def from_arrays(cls, arrays) -> Table:
         return cls(
