@@ -24,7 +24,7 @@ import scipy.sparse as sp
 from sklearn.utils import check_array, check_consistent_length, column_or_1d
 
 from .data import DataHandle
-from .data.convert import DEFAULT_CHUNK_BYTES
+from .data.convert import DEFAULT_CHUNK_BYTES, byte_ranges
 from .data.staging import DEFAULT_SHARD_BYTES, private_folder, write_shard
 from .data.table import Table, TableNumbers
 from .executors import WorkerResources
@@ -419,10 +419,9 @@ class ShardedDataset:
         writer = DatasetWriter(url, storage_options)
         with writer.undo_on_error():
             parts = writer.convert(
-                paths,
+                byte_ranges(paths, chunk_bytes, writer.storage_options),
                 "svmlight",
                 {"dtype": np.dtype(dtype).str},
-                chunk_bytes=chunk_bytes,
                 shard_bytes=shard_bytes,
                 executor=executor,
                 n_workers=n_workers,
@@ -481,7 +480,7 @@ class ShardedDataset:
         Files are cut and converted by workers as in :meth:`from_svmlight`; needs
         pyarrow (``pip install sklearn-cirrus[files]``).
         """
-        from .data.convert import byte_ranges, read_lines
+        from .data.convert import read_lines
 
         writer = DatasetWriter(url, storage_options)
         if names is None:
@@ -513,10 +512,9 @@ class ShardedDataset:
         )
         with writer.undo_on_error():
             writer.convert(
-                paths,
+                byte_ranges(paths, chunk_bytes, writer.storage_options),
                 "csv",
                 options,
-                chunk_bytes=chunk_bytes,
                 shard_bytes=shard_bytes,
                 executor=executor,
                 n_workers=n_workers,
@@ -527,6 +525,67 @@ class ShardedDataset:
                 sparse=False,
                 dtype=np.float32,
                 extra={"table": {"numeric": numeric, "categorical": categorical}},
+            )
+
+    @classmethod
+    def from_parquet(
+        cls,
+        paths,
+        url: str,
+        *,
+        target=None,
+        categorical=None,
+        numeric=None,
+        executor=None,
+        n_workers: int = 2,
+        worker_memory_mb: int | None = None,
+        shard_bytes: int = DEFAULT_SHARD_BYTES,
+        storage_options: dict | None = None,
+    ) -> ShardedDataset:
+        """Convert Parquet files into a dataset, on workers: a row group each (pyarrow).
+
+        ``target`` names the target column; ``categorical`` the columns kept as strings
+        (None: the string and binary columns), ``numeric`` those kept as float32 (None:
+        every other column but the target). As :meth:`from_csv` otherwise.
+        """
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from .data.convert import parquet_parts
+
+        writer = DatasetWriter(url, storage_options)
+        parts = parquet_parts(paths, writer.storage_options)
+        if not parts:
+            raise ValueError(f"the Parquet files of {paths!r} have no row groups")
+        with fsspec.open(parts[0].path, "rb", **writer.storage_options) as f:
+            schema = pq.ParquetFile(f).schema_arrow
+        names = list(schema.names)
+        for column in [target, *(categorical or ()), *(numeric or ())]:
+            if column is not None and column not in names:
+                raise ValueError(f"no column {column!r}; the columns are {names}")
+        if categorical is None:
+            textual = (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary)
+            categorical = [
+                n for n in names if n != target and any(t(schema.field(n).type) for t in textual)
+            ]
+        if numeric is None:
+            numeric = [n for n in names if n != target and n not in categorical]
+        options = dict(target=target, numeric=list(numeric), categorical=list(categorical))
+        with writer.undo_on_error():
+            writer.convert(
+                parts,
+                "parquet",
+                options,
+                shard_bytes=shard_bytes,
+                executor=executor,
+                n_workers=n_workers,
+                worker_memory_mb=worker_memory_mb,
+            )
+            return writer.finish(
+                n_features=len(numeric) + len(categorical),
+                sparse=False,
+                dtype=np.float32,
+                extra={"table": {"numeric": list(numeric), "categorical": list(categorical)}},
             )
 
     @classmethod
@@ -626,21 +685,19 @@ class DatasetWriter:
 
     def convert(
         self,
-        paths,
+        ranges,
         file_format: str,
         options: dict,
         *,
-        chunk_bytes: int,
         shard_bytes: int,
         executor,
         n_workers: int,
         worker_memory_mb: int | None,
     ) -> list[dict]:
-        """Have workers convert the files' byte ranges into shards; add them, and return
-        what each worker said of its range."""
-        from .data.convert import ConvertTask, byte_ranges, convert
+        """Have workers convert the files' ranges into shards; add them, and return what
+        each worker said of its range."""
+        from .data.convert import ConvertTask, convert
 
-        ranges = byte_ranges(paths, chunk_bytes, self.storage_options)
         tasks = [
             ConvertTask(
                 source, part, self.url, file_format, options, shard_bytes, self.storage_options

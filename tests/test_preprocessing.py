@@ -177,3 +177,25 @@ def test_csv_columns_by_header_and_what_a_table_needs(tmp_path, rng):
     np.testing.assert_array_equal(_rows_of(numbers), frame[["I2"]][:120].to_numpy())
     with pytest.raises(ValueError, match="no column 'I9'"):
         ShardedDataset.from_csv(str(tmp_path / "part0.csv"), str(tmp_path / "x"), target="I9")
+
+
+def test_parquet_row_groups_converted_by_workers(tmp_path, rng):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    frame = _clicks(rng, 900).replace("", None)
+    for i, part in enumerate([frame[:500], frame[500:]]):
+        table = pa.Table.from_pandas(part, preserve_index=False)
+        pq.write_table(table, tmp_path / f"part{i}.parquet", row_group_size=200)
+    dataset = ShardedDataset.from_parquet(
+        str(tmp_path / "*.parquet"), str(tmp_path / "ds"), target="label"
+    )
+    # string columns are categorical unless told; a shard a row group at least
+    assert dataset.columns == {"numeric": ["I1", "I2"], "categorical": ["C1", "C2"]}
+    assert len(dataset._manifest["shards"]) == 5
+    np.testing.assert_array_equal(dataset.targets(), frame["label"])
+    hasher = ServerlessFeatureHasher(n_features=2**12)
+    expected = hasher.fit_transform(frame.drop(columns="label")).toarray()
+    np.testing.assert_array_equal(_rows_of(hasher.transform(dataset)), expected)
+    with pytest.raises(ValueError, match="no column 'nope'"):
+        ShardedDataset.from_parquet(str(tmp_path / "*.parquet"), str(tmp_path / "x"), target="nope")

@@ -100,10 +100,7 @@ def parse_csv(text: bytes, options: dict, at_file_start: bool):
     (empty: missing), the categorical ones as bytes (empty: missing), the target as
     read."""
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.csv as pv
-
-    from .table import Table
 
     if at_file_start and options["header"]:
         text = text[text.index(b"\n") + 1 :] if b"\n" in text else b""
@@ -127,16 +124,32 @@ def parse_csv(text: bytes, options: dict, at_file_start: bool):
             quoted_strings_can_be_null=False,
         ),
     )
+    return arrow_columns(table, options)
+
+
+def arrow_columns(table, options: dict):
+    """``(Table, y)`` of a pyarrow table: the numeric columns as float32 (null: missing),
+    the categorical ones as bytes (null or empty: missing), the target as stored."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from .table import Table
+
+    numeric, categorical, target = options["numeric"], options["categorical"], options["target"]
     n_rows = table.num_rows
     numbers = np.empty((n_rows, len(numeric)), dtype=np.float32)
     # (whole arrays, nulls filled by pyarrow: ChunkedArray.to_numpy of a column with nulls
     # goes through a conversion that reserves another gigabyte of address space)
     for j, name in enumerate(numeric):
-        numbers[:, j] = pc.fill_null(table[name], np.nan).combine_chunks().to_numpy()
-    widest = max([pc.max(pc.binary_length(table[c])).as_py() or 1 for c in categorical] or [1])
+        column = pc.cast(table[name], pa.float32())
+        numbers[:, j] = pc.fill_null(column, np.nan).combine_chunks().to_numpy()
+    categories = {
+        name: pc.fill_null(pc.cast(table[name], pa.binary()), b"") for name in categorical
+    }
+    widest = max([pc.max(pc.binary_length(c)).as_py() or 1 for c in categories.values()] or [1])
     strings = np.empty((n_rows, len(categorical)), dtype=f"S{widest}")
     for j, name in enumerate(categorical):
-        strings[:, j] = table[name].combine_chunks().to_numpy(zero_copy_only=False)
+        strings[:, j] = categories[name].combine_chunks().to_numpy(zero_copy_only=False)
     y = None
     if target is not None:
         if table[target].null_count:
@@ -146,9 +159,39 @@ def parse_csv(text: bytes, options: dict, at_file_start: bool):
     return Table(numbers, strings, tuple(numeric), tuple(categorical)), y
 
 
-def _parse(task: ConvertTask, text: bytes):
+def read_parquet(source: ByteRange, options: dict, storage_options: dict):
+    """``(Table, y)`` of the row groups ``[start, stop)`` of a Parquet file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pa.set_memory_pool(pa.system_memory_pool())  # as parse_csv
+    with fsspec.open(source.path, "rb", **storage_options) as f:
+        groups = list(range(source.start, source.stop))
+        columns = [
+            c for c in (options["target"], *options["numeric"], *options["categorical"]) if c
+        ]
+        table = pq.ParquetFile(f).read_row_groups(groups, columns=columns, use_threads=False)
+    return arrow_columns(table, options)
+
+
+def parquet_parts(paths, storage_options: dict | None = None) -> list[ByteRange]:
+    """Every row group of the Parquet files named by ``paths`` (as for byte_ranges), one
+    part each: ``ByteRange(path, group, group + 1)`` counts row groups, not bytes."""
+    import pyarrow.parquet as pq
+
+    parts = []
+    for whole in byte_ranges(paths, float("inf"), storage_options):
+        with fsspec.open(whole.path, "rb", **(storage_options or {})) as f:
+            n_groups = pq.ParquetFile(f).metadata.num_row_groups
+        parts.extend(ByteRange(whole.path, group, group + 1) for group in range(n_groups))
+    return parts
+
+
+def _parse(task: ConvertTask, text: bytes | None):
     if task.file_format == "svmlight":
         return parse_svmlight(text, task.options)
+    if task.file_format == "parquet":
+        return (*read_parquet(task.source, task.options, task.storage_options), None)
     parsed = parse_csv(text, task.options, at_file_start=task.source.start == 0)
     return None if parsed is None else (*parsed, None)
 
@@ -166,7 +209,8 @@ def convert(task: ConvertTask) -> dict:
     from ..dataset import write_part
 
     fs, root = fsspec.core.url_to_fs(task.url, **task.storage_options)
-    parsed = _parse(task, read_lines(task.source, task.storage_options))
+    text = None if task.file_format == "parquet" else read_lines(task.source, task.storage_options)
+    parsed = _parse(task, text)
     if parsed is None:
         return {"shards": [], "n_columns": 0, "smallest_index": None}
     X, y, smallest = parsed

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator, Sequence
 
 import numpy as np
+from fsspec.implementations.local import LocalFileSystem
 
 from ..kernels.base import Batch, SparseRows
 from .handle import DataHandle
@@ -23,7 +24,11 @@ def read_shard(handle: DataHandle, shard_id: int) -> Batch:
     """One shard as stored: X, the targets as given (zeros when it has none), weights."""
     fs, _ = handle.filesystem()
     with fs.open(handle.shard_url(shard_id), "rb") as f:
-        arrays = np.load(io.BytesIO(f.read()))
+        # a local file is read member by member, in place (half the time of a copy
+        # first); a remote one at once, rather than by a request for every seek
+        source = f if isinstance(fs, LocalFileSystem) else io.BytesIO(f.read())
+        with np.load(source) as members:
+            arrays = {name: members[name] for name in members.files}
     if "numeric" in arrays:
         X = Table.from_arrays(arrays)
     elif "indptr" in arrays:
