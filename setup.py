@@ -16,6 +16,11 @@ setup(
                 ["sklearn_cirrus/kernels/_hashing.pyx"],
                 extra_compile_args=["-O3"],
             ),
+            Extension(
+                "sklearn_cirrus.kernels._rows",
+                ["sklearn_cirrus/kernels/_rows.pyx"],
+                extra_compile_args=["-O3"],
+            ),
         ],
         compiler_directives={"language_level": "3"},
     )

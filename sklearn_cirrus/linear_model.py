@@ -479,7 +479,7 @@ default='log_loss'
             X,
             y,
             accept_sparse="csr",
-            dtype=np.float64,
+            dtype=[np.float64, np.float32],  # float32 stays float32 in the shards
             order="C",
             accept_large_sparse=True,
             reset=reset,
@@ -874,7 +874,7 @@ class ServerlessSGDRegressor(DatasetScoreMixin, RegressorMixin, _BaseServerlessS
             X,
             y,
             accept_sparse="csr",
-            dtype=np.float64,
+            dtype=[np.float64, np.float32],  # float32 stays float32 in the shards
             order="C",
             accept_large_sparse=True,
             y_numeric=True,

@@ -101,3 +101,39 @@ def test_reader_raises_reading_errors_in_consumer(rng):
     with pytest.raises(FileNotFoundError):
         list(reader)
     reader.close()
+
+
+@pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
+def test_sparse_rows_taken_in_any_order(rng, index_dtype):
+    from sklearn_cirrus.kernels.base import SparseRows
+
+    X = sp.random(60, 9, density=0.3, format="lil", random_state=rng, dtype=np.float32)
+    X[17] = 0  # an empty row
+    X = X.tocsr()
+    rows = np.array([5, 5, 0, 59, 17, 3])  # a row twice, too
+    taken = SparseRows(X.data, X.indices.astype(index_dtype), X.indptr, X.shape).take(rows)
+    assert taken.data.dtype == np.float32 and taken.shape == (6, 9)
+    np.testing.assert_array_equal(taken.tocsr().toarray(), X[rows].toarray())
+
+
+@pytest.mark.usefixtures("always_fan_out")
+def test_float32_input_stays_float32_in_the_shards(rng, monkeypatch):
+    # half the bytes to stage and stream; the kernels read it as float64, exactly
+    from sklearn_cirrus import ServerlessSGDClassifier
+    from sklearn_cirrus.runtime import driver
+
+    X = rng.normal(size=(400, 5)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    staged = []
+    original = driver.stage
+
+    def spy(X, *args, **kwargs):
+        staged.append(X.dtype)
+        return original(X, *args, **kwargs)
+
+    monkeypatch.setattr(driver, "stage", spy)
+    params = dict(executor="sequential", n_workers=1, random_state=0, max_iter=3, tol=None)
+    on_float32 = ServerlessSGDClassifier(**params).fit(X, y)
+    on_float64 = ServerlessSGDClassifier(**params).fit(X.astype(np.float64), y)
+    assert staged == [np.float32, np.float64]
+    np.testing.assert_array_equal(on_float32.coef_, on_float64.coef_)
