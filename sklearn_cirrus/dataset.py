@@ -510,22 +510,15 @@ class ShardedDataset:
             numeric=numeric,
             categorical=categorical,
         )
-        with writer.undo_on_error():
-            writer.convert(
-                byte_ranges(paths, chunk_bytes, writer.storage_options),
-                "csv",
-                options,
-                shard_bytes=shard_bytes,
-                executor=executor,
-                n_workers=n_workers,
-                worker_memory_mb=worker_memory_mb,
-            )
-            return writer.finish(
-                n_features=len(numeric) + len(categorical),
-                sparse=False,
-                dtype=np.float32,
-                extra={"table": {"numeric": numeric, "categorical": categorical}},
-            )
+        return writer.convert_table(
+            byte_ranges(paths, chunk_bytes, writer.storage_options),
+            "csv",
+            options,
+            shard_bytes=shard_bytes,
+            executor=executor,
+            n_workers=n_workers,
+            worker_memory_mb=worker_memory_mb,
+        )
 
     @classmethod
     def from_parquet(
@@ -571,22 +564,15 @@ class ShardedDataset:
         if numeric is None:
             numeric = [n for n in names if n != target and n not in categorical]
         options = dict(target=target, numeric=list(numeric), categorical=list(categorical))
-        with writer.undo_on_error():
-            writer.convert(
-                parts,
-                "parquet",
-                options,
-                shard_bytes=shard_bytes,
-                executor=executor,
-                n_workers=n_workers,
-                worker_memory_mb=worker_memory_mb,
-            )
-            return writer.finish(
-                n_features=len(numeric) + len(categorical),
-                sparse=False,
-                dtype=np.float32,
-                extra={"table": {"numeric": list(numeric), "categorical": list(categorical)}},
-            )
+        return writer.convert_table(
+            parts,
+            "parquet",
+            options,
+            shard_bytes=shard_bytes,
+            executor=executor,
+            n_workers=n_workers,
+            worker_memory_mb=worker_memory_mb,
+        )
 
     @classmethod
     def from_dask(
@@ -715,6 +701,19 @@ class DatasetWriter:
             for entry in part["shards"]:
                 self.add(entry)
         return parts
+
+    def convert_table(self, ranges, file_format: str, options: dict, **run) -> ShardedDataset:
+        """Convert files of table columns (``options``: target, numeric, categorical) and
+        finish the dataset; nothing of it is left if that fails."""
+        numeric, categorical = list(options["numeric"]), list(options["categorical"])
+        with self.undo_on_error():
+            self.convert(ranges, file_format, options, **run)
+            return self.finish(
+                n_features=len(numeric) + len(categorical),
+                sparse=False,
+                dtype=np.float32,
+                extra={"table": {"numeric": numeric, "categorical": categorical}},
+            )
 
     def write(self, name: str, X, y=None, sample_weight=None) -> None:
         self.add(write_part(self.fs, f"{self.root}/{name}", name, X, y, sample_weight))

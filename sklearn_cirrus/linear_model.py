@@ -72,6 +72,20 @@ class _BaseServerlessSGD(ServerlessEstimatorMixin, BaseEstimator):
         "optimizer": [StrOptions(set(OPTIMIZERS))],
     }
 
+    def _validate_arrays(self, X, y, reset: bool, **checks):
+        """``validate_data`` for in-memory training data (CSR or dense, C order)."""
+        return validate_data(
+            self,
+            X,
+            y,
+            accept_sparse="csr",
+            dtype=[np.float64, np.float32],  # float32 stays float32 in the shards
+            order="C",
+            accept_large_sparse=True,
+            reset=reset,
+            **checks,
+        )
+
     def _check_parameter_combination(self, for_partial_fit: bool = False) -> None:
         if self.early_stopping and for_partial_fit:
             raise ValueError("early_stopping should be False with partial_fit")
@@ -474,16 +488,7 @@ default='log_loss'
         self.worker_timeout = worker_timeout
 
     def _validate(self, X, y, reset: bool):
-        X, y = validate_data(
-            self,
-            X,
-            y,
-            accept_sparse="csr",
-            dtype=[np.float64, np.float32],  # float32 stays float32 in the shards
-            order="C",
-            accept_large_sparse=True,
-            reset=reset,
-        )
+        X, y = self._validate_arrays(X, y, reset)
         check_classification_targets(y)
         return X, y
 
@@ -854,37 +859,17 @@ class ServerlessSGDRegressor(DatasetScoreMixin, RegressorMixin, _BaseServerlessS
     ):
         if isinstance(X, ShardedDataset):
             self._check_dataset(X, y, sample_weight, reset=reset)
-            summary = X.target_summary()
-            if summary.mean_square is None:
+            y = X.target_summary()  # the targets, summed up
+            if y.mean_square is None:
                 raise ValueError("the dataset's targets are not numbers")
-            return self._train(
-                self._kernel(X.n_features),
-                X,
-                summary,
-                None,
-                max_iter=max_iter,
-                stratify=False,
-                score=r2_score,
-                partial=partial,
-                coef_init=coef_init,
-                intercept_init=intercept_init,
-            )
-        X, y = validate_data(
-            self,
+        else:
+            X, y = self._validate_arrays(X, y, reset, y_numeric=True)
+            y = y.astype(np.float64)
+            sample_weight = _check_sample_weight(sample_weight, X)
+        return self._train(
+            self._kernel(self.n_features_in_),
             X,
             y,
-            accept_sparse="csr",
-            dtype=[np.float64, np.float32],  # float32 stays float32 in the shards
-            order="C",
-            accept_large_sparse=True,
-            y_numeric=True,
-            reset=reset,
-        )
-        sample_weight = _check_sample_weight(sample_weight, X)
-        return self._train(
-            self._kernel(X.shape[1]),
-            X,
-            y.astype(np.float64),
             sample_weight,
             max_iter=max_iter,
             stratify=False,
