@@ -25,7 +25,7 @@ from sklearn.utils import check_array, check_consistent_length, column_or_1d
 
 from .data import DataHandle
 from .data.convert import DEFAULT_CHUNK_BYTES, byte_ranges
-from .data.staging import DEFAULT_SHARD_BYTES, private_folder, write_shard
+from .data.staging import DEFAULT_SHARD_BYTES, private_file, private_folder, write_shard
 from .data.table import Table, TableNumbers
 from .executors import WorkerResources
 from .runtime.mapping import run_tasks
@@ -742,6 +742,7 @@ class DatasetWriter:
         }
         with self.fs.open(f"{self.root}/{MANIFEST}", "w") as f:
             json.dump(manifest, f)
+        private_file(self.fs, f"{self.root}/{MANIFEST}")
         return ShardedDataset(self.url, storage_options=self.storage_options)
 
 

@@ -60,9 +60,16 @@ def test_stage_applies_row_order_and_narrows_64bit_indices(url, rng):
 def test_staged_data_on_this_machine_is_readable_by_its_owner_only(tmp_path, rng):
     import stat
 
+    from sklearn_cirrus import ShardedDataset
+
     X, y = rng.normal(size=(50, 3)), rng.normal(size=50)
     stage(X, y, np.ones(50), str(tmp_path / "fit"), batch_size=10)
-    assert stat.S_IMODE((tmp_path / "fit").stat().st_mode) == 0o700
+    ShardedDataset.from_arrays(X, y, str(tmp_path / "dataset"), shard_bytes=100)
+    for folder in ("fit", "dataset"):
+        assert stat.S_IMODE((tmp_path / folder).stat().st_mode) == 0o700
+        files = list((tmp_path / folder).iterdir())
+        assert len(files) > 2
+        assert {stat.S_IMODE(f.stat().st_mode) for f in files} == {0o600}
 
 
 def test_shards_are_sized_by_bytes_not_dataset():

@@ -283,3 +283,34 @@ def test_worker_enforces_its_memory_budget_where_the_executor_cannot(rng):
     finally:
         remove(data)
         store.delete()
+
+
+class _UnreachableStore(memory.MemoryStore):
+    """A store whose namespace cannot be deleted at the end (as when Redis goes away)."""
+
+    def delete(self):
+        super().delete()
+        raise ConnectionError("store unreachable")
+
+
+@pytest.mark.parametrize("fit_fails", [False, True])
+def test_cleanup_runs_every_step_and_keeps_the_fits_own_error(
+    data, tmp_path, monkeypatch, always_fan_out, fit_fails
+):
+    # the store's deletion fails: the shards must go all the same, and a fit that failed
+    # raises its own error (the cleanup's becomes a warning)
+    from sklearn_cirrus.runtime import driver
+
+    X, y = data
+    monkeypatch.setattr(driver, "make_store", lambda spec, in_process: _UnreachableStore())
+    folder = tmp_path / "shards"
+    clf = _clf(executor="sequential", data_url=str(folder), max_iter=2)
+    if fit_fails:
+        clf.set_params(executor=FailingExecutor(SequentialExecutor(), explode, times=10**6))
+        with pytest.warns(RuntimeWarning, match="store unreachable"):
+            with pytest.raises(WorkerError, match="worker exploded on purpose"):
+                clf.fit(X, y)
+    else:
+        with pytest.raises(ConnectionError, match="store unreachable"):
+            clf.fit(X, y)
+    assert not list(folder.glob("*"))

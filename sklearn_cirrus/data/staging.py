@@ -115,7 +115,14 @@ def write_shard(fs, path: str, X, y=None, sample_weight=None) -> int:
     payload = buffer.getvalue()
     with fs.open(path, "wb") as f:
         f.write(payload)
+    private_file(fs, path)
     return len(payload)
+
+
+def private_file(fs, path: str) -> None:
+    """On this machine, make a file readable by its owner only (0600)."""
+    if isinstance(fs, LocalFileSystem):
+        os.chmod(path, 0o600)
 
 
 def private_folder(fs, root: str) -> None:
@@ -171,11 +178,17 @@ def stage(
     )
     with fs.open(f"{root}/manifest.json", "w") as f:
         json.dump(asdict(handle), f)
+    private_file(fs, f"{root}/manifest.json")
     return handle
 
 
 def remove(handle: DataHandle) -> None:
     """Delete every shard and the manifest of a staged dataset."""
-    fs, root = handle.filesystem()
+    remove_url(handle.url, handle.storage_options)
+
+
+def remove_url(url: str, storage_options: dict | None = None) -> None:
+    """Delete the folder at ``url`` and all in it, if it exists."""
+    fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
     if fs.exists(root):
         fs.rm(root, recursive=True)

@@ -24,12 +24,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 import scipy.sparse as sp
 
-from ..data import DataHandle, data_bytes, remove, shards_in_memory, stage
+from ..data import DataHandle, data_bytes, shards_in_memory, stage
+from ..data.staging import remove_url
 from ..exceptions import WorkerError
 from ..executors import Executor, WorkerResources, make_executor
 from ..kernels.base import Kernel
 from ..store import MemoryStore, OptimizerConfig, ParameterStore, make_store
 from ..store.shared_memory import namespace_name, shared_memory_root
+from .cleanup import Cleanup
 from .report import WorkerReport
 from .stopping import ADAPTIVE_DECAY, StopRule
 from .trainers import make_trainer
@@ -223,42 +225,37 @@ def train(
                 settings.executor, "runtime_memory_mb", Executor.runtime_memory_mb
             ),
         )
-        store = MemoryStore()
-        try:
+        with Cleanup() as cleanup:
+            store = MemoryStore()
+            cleanup.add(store.delete)
             shards = shards_in_memory(X, y, sample_weight, **cut)
             staging_seconds = time.perf_counter() - started
             create_keys(store)
             with getattr(settings.executor, "slot", nullcontext)():
                 result = _run_in_process(kernel, shards, store, settings)
-        finally:
-            store.delete()
     else:
-        executor, owns_executor = make_executor(settings.executor)
-        try:
-            store = make_store(settings.store, in_process=executor.in_process)
-            data = None
-            try:
-                if given is None:
-                    data = stage(X, y, sample_weight, _staging_url(settings, executor), **cut)
-                staging_seconds = time.perf_counter() - started
-                check_worker_memory(
-                    kernel,
-                    settings,
-                    shard_bytes=(data or given).max_shard_bytes,
-                    sparse=(data or given).sparse,
-                    runtime_memory_mb=executor.runtime_memory_mb,
-                )
-                create_keys(store)
-                result = _run(
-                    kernel, data or given, store, executor, settings, reshuffle=given is not None
-                )
-            finally:
-                store.delete()
-                if data is not None:
-                    remove(data)
-        finally:
+        with Cleanup() as cleanup:
+            executor, owns_executor = make_executor(settings.executor)
             if owns_executor:
-                executor.shutdown()
+                cleanup.add(executor.shutdown)
+            store = make_store(settings.store, in_process=executor.in_process)
+            cleanup.add(store.delete)
+            data = given
+            if given is None:
+                url = _staging_url(settings, executor)
+                # by URL, so that shards a failed staging wrote go too
+                cleanup.add(lambda: remove_url(url))
+                data = stage(X, y, sample_weight, url, **cut)
+            staging_seconds = time.perf_counter() - started
+            check_worker_memory(
+                kernel,
+                settings,
+                shard_bytes=data.max_shard_bytes,
+                sparse=data.sparse,
+                runtime_memory_mb=executor.runtime_memory_mb,
+            )
+            create_keys(store)
+            result = _run(kernel, data, store, executor, settings, reshuffle=given is not None)
     result.report["seconds_staging"] = staging_seconds
     result.report["wall_seconds"] = time.perf_counter() - started
     return result

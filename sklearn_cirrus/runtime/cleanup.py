@@ -1,0 +1,42 @@
+"""Undoing what a fit set up, all of it, whatever fails on the way."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+
+
+class Cleanup:
+    """Steps that undo a fit's setup (remove its shards, delete its store, shut its
+    executor down), run in reverse order when the ``with`` block ends.
+
+    Every step runs, even past one that fails (an unreachable store must not leave the
+    shards behind). When the fit itself failed, its error is the one raised and a failing
+    step becomes a warning; when it did not, the first failing step's error is raised.
+    """
+
+    def __init__(self):
+        self._steps: list[Callable[[], object]] = []
+
+    def add(self, step: Callable[[], object]) -> None:
+        self._steps.append(step)
+
+    def __enter__(self) -> Cleanup:
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> bool:
+        failures = []
+        for step in reversed(self._steps):
+            try:
+                step()
+            except Exception as failure:
+                failures.append(failure)
+        if exc is None and failures:
+            raise failures[0]
+        for failure in failures:
+            warnings.warn(
+                f"cleaning up after a failed fit failed too: {type(failure).__name__}: {failure}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return False
