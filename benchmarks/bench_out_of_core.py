@@ -32,7 +32,7 @@ import tempfile
 import time
 
 from _table import machine, print_table
-from criteo_like import NAMES, write_criteo_tsv
+from criteo_like import NAMES, read_hashed, write_criteo_tsv
 
 TEST_ROWS = 200_000
 EPOCHS = 3
@@ -87,17 +87,7 @@ def fit_files(path: str, n_rows: int, folder: str) -> dict:
 
 
 def fit_in_memory(path: str, n_rows: int) -> dict:
-    from sklearn_cirrus.data.convert import parse_csv
-    from sklearn_cirrus.data.table import TableHasher
-
-    options = dict(
-        sep="\t", header=False, names=NAMES, target="label", numeric=NAMES[1:14],
-        categorical=NAMES[14:],
-    )  # fmt: skip
-    with open(path, "rb") as f:
-        table, y = parse_csv(f.read(), options, at_file_start=True)
-    X = TableHasher(N_FEATURES)(table).tocsr()  # scikit-learn's FeatureHasher, compiled
-    del table
+    X, y = read_hashed(path, N_FEATURES)
     n_train = n_rows - TEST_ROWS
     model = _classifier()
     started = time.perf_counter()

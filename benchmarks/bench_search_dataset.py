@@ -26,12 +26,10 @@ import threading
 import time
 
 from _table import machine, print_table
-from criteo_like import NAMES, write_criteo_tsv
+from criteo_like import read_hashed, write_criteo_tsv
 from sklearn.model_selection import GridSearchCV, KFold
 
 from sklearn_cirrus import ServerlessGridSearchCV, ServerlessSGDClassifier, ShardedDataset
-from sklearn_cirrus.data.convert import parse_csv
-from sklearn_cirrus.data.table import TableHasher
 from sklearn_cirrus.store.shared_memory import shared_memory_root
 
 N_ROWS = 300_000
@@ -86,14 +84,7 @@ def main() -> None:
     folder = tempfile.mkdtemp(prefix="bench-search-dataset-")
     path = os.path.join(folder, "clicks.tsv")
     write_criteo_tsv(path, N_ROWS)
-    options = dict(
-        sep="\t", header=False, names=NAMES, target="label", numeric=NAMES[1:14],
-        categorical=NAMES[14:],
-    )  # fmt: skip
-    with open(path, "rb") as f:
-        table, y = parse_csv(f.read(), options, at_file_start=True)
-    X = TableHasher(2**20)(table).tocsr()
-    del table
+    X, y = read_hashed(path, 2**20)
     os.remove(path)
     # the process workers start once, before timing, as the first fit of a session would
     _estimator().set_params(max_iter=1).fit(X[:50_000], y[:50_000])

@@ -57,6 +57,21 @@ class ClickModel:
         return pa.table({"label": label, **columns})
 
 
+def read_hashed(path: str, n_features: int):
+    """``(X, y)`` of a generated file, read and hashed in this process (the in-memory path:
+    exactly scikit-learn's ``FeatureHasher``, compiled)."""
+    from sklearn_cirrus.data.convert import parse_csv
+    from sklearn_cirrus.data.table import TableHasher
+
+    options = dict(
+        sep="\t", header=False, names=NAMES, target="label", numeric=NAMES[1:14],
+        categorical=NAMES[14:],
+    )  # fmt: skip
+    with open(path, "rb") as f:
+        table, y = parse_csv(f.read(), options, at_file_start=True)
+    return TableHasher(n_features)(table).tocsr(), y
+
+
 def write_criteo_tsv(path: str, n_rows: int, seed: int = 0) -> None:
     """Write ``n_rows`` rows to ``path``; the same seed gives the same file."""
     model = ClickModel(seed)

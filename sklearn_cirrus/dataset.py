@@ -25,7 +25,13 @@ from sklearn.utils import check_array, check_consistent_length, column_or_1d
 
 from .data import DataHandle
 from .data.convert import DEFAULT_CHUNK_BYTES, byte_ranges
-from .data.staging import DEFAULT_SHARD_BYTES, private_file, private_folder, write_shard
+from .data.staging import (
+    DEFAULT_SHARD_BYTES,
+    bytes_per_row,
+    private_file,
+    private_folder,
+    write_shard,
+)
 from .data.table import Table, TableNumbers
 from .executors import WorkerResources
 from .runtime.mapping import run_tasks
@@ -378,8 +384,7 @@ class ShardedDataset:
             sample_weight = column_or_1d(np.asarray(sample_weight, dtype=np.float64))
             check_consistent_length(X, sample_weight)
         writer = DatasetWriter(url, storage_options)
-        per_row = X.data.nbytes / max(X.shape[0], 1) * 2 if sp.issparse(X) else X[:1].nbytes
-        rows_per_shard = max(1, int(shard_bytes // max(per_row + 16, 1)))
+        rows_per_shard = max(1, int(shard_bytes // bytes_per_row(X)))
         with writer.undo_on_error():
             for start in range(0, X.shape[0], rows_per_shard):
                 rows = slice(start, start + rows_per_shard)

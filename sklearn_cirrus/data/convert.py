@@ -196,17 +196,11 @@ def _parse(task: ConvertTask, text: bytes | None):
     return None if parsed is None else (*parsed, None)
 
 
-def _bytes_per_row(X) -> float:
-    if isinstance(X, np.ndarray) or hasattr(X, "numeric"):
-        arrays = [X] if isinstance(X, np.ndarray) else [X.numeric, X.categorical]
-        return max(sum(a.nbytes for a in arrays) / max(X.shape[0], 1), 1)
-    return max(X.data.nbytes * 2 / max(X.shape[0], 1), 1)
-
-
 def convert(task: ConvertTask) -> dict:
     """Parse one byte range and write it as shards; their entries and what the driver
     needs to finish the manifest (for svmlight, the widest and smallest index)."""
     from ..dataset import write_part
+    from .staging import bytes_per_row
 
     fs, root = fsspec.core.url_to_fs(task.url, **task.storage_options)
     text = None if task.file_format == "parquet" else read_lines(task.source, task.storage_options)
@@ -214,7 +208,7 @@ def convert(task: ConvertTask) -> dict:
     if parsed is None:
         return {"shards": [], "n_columns": 0, "smallest_index": None}
     X, y, smallest = parsed
-    rows_per_shard = max(1, int(task.shard_bytes // _bytes_per_row(X)))
+    rows_per_shard = max(1, int(task.shard_bytes // bytes_per_row(X)))
     shards = []
     for k, start in enumerate(range(0, X.shape[0], rows_per_shard)):
         name = f"part-{task.part:05d}-{k:04d}.npz"

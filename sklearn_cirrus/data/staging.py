@@ -31,7 +31,10 @@ DEFAULT_SHARD_BYTES = 4 * 2**20
 MIN_SHARDS_PER_WORKER = 4
 
 
-def _bytes_per_row(X) -> float:
+def bytes_per_row(X) -> float:
+    """About how many bytes a row of ``X`` (dense, CSR or a Table) takes in a shard."""
+    if isinstance(X, Table):
+        return (X.numeric.itemsize * X.numeric.shape[1]) + X.categorical[:1].nbytes + 16
     if sp.issparse(X):
         per_value = X.data.itemsize + np.dtype(np.int32).itemsize
         return per_value * X.nnz / max(X.shape[0], 1) + 16  # + indptr, target, weight
@@ -61,7 +64,7 @@ def shard_slices(n_samples: int, rows_per_shard: int, batch_size: int) -> list[s
 
 def data_bytes(X) -> float:
     """About how many bytes the shards of ``X`` take."""
-    return _bytes_per_row(X) * X.shape[0]
+    return bytes_per_row(X) * X.shape[0]
 
 
 def shards_in_memory(
@@ -77,7 +80,7 @@ def shards_in_memory(
     """The shards :func:`stage` would write, kept in memory for a fit that stays home."""
     n_samples = X.shape[0]
     rows_per_shard = plan_shard_rows(
-        n_samples, _bytes_per_row(X), batch_size, n_workers, shard_bytes
+        n_samples, bytes_per_row(X), batch_size, n_workers, shard_bytes
     )
     if order is not None:
         X, y, sample_weight = X[order], y[order], sample_weight[order]
@@ -152,7 +155,7 @@ def stage(
     storage_options = storage_options or {}
     n_samples = X.shape[0]
     rows_per_shard = plan_shard_rows(
-        n_samples, _bytes_per_row(X), batch_size, n_workers, shard_bytes
+        n_samples, bytes_per_row(X), batch_size, n_workers, shard_bytes
     )
     fs, root = fsspec.core.url_to_fs(url, **storage_options)
     private_folder(fs, root)
