@@ -231,7 +231,12 @@ class ServerlessEstimatorMixin(DocumentationLinkMixin, CallbackSupportMixin):
     def _map_dataset(self, dataset: ShardedDataset, fn, *, classes=None) -> np.ndarray:
         """``fn`` of every shard of ``dataset``, computed by workers on this estimator's
         executor, as one array in the dataset's row order."""
-        per_shard = map_shards(
+        return dataset.restore_order(self._shard_results(dataset, fn, classes=classes))
+
+    def _shard_results(self, dataset: ShardedDataset, fn, *, classes=None) -> list:
+        """``fn`` of every shard of ``dataset``, computed by workers on this estimator's
+        executor, in shard order."""
+        return map_shards(
             dataset.handle(batch_size=self.batch_size, classes=classes),
             fn,
             executor=self.executor,
@@ -240,7 +245,6 @@ class ServerlessEstimatorMixin(DocumentationLinkMixin, CallbackSupportMixin):
                 memory_mb=self.worker_memory_mb, timeout_s=self.worker_timeout
             ),
         )
-        return dataset.restore_order(per_shard)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

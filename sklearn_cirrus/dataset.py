@@ -87,6 +87,14 @@ class TargetSummary:
         return cls(n_samples, labels, counts, mean_square)
 
 
+def _as_range(index: np.ndarray) -> np.ndarray | range:
+    """``index`` as a range when it is one run of consecutive rows (a slice, a contiguous
+    fold), which views read by ranges of shards; else as it is."""
+    if index.shape[0] and np.array_equal(index, np.arange(index[0], index[0] + index.shape[0])):
+        return range(int(index[0]), int(index[0]) + index.shape[0])
+    return index
+
+
 class ShardedDataset:
     """A dataset written once as shards at a URL, reopened by URL, removed when you say.
 
@@ -210,7 +218,7 @@ class ShardedDataset:
         rows = np.arange(self.n_samples)[key]
         if rows.ndim != 1:
             raise IndexError("a ShardedDataset is indexed by rows only")
-        view._index = rows if self._index is None else self._index_array()[rows]
+        view._index = _as_range(rows if self._index is None else self._index_array()[rows])
         return view
 
     def _index_array(self) -> np.ndarray:
@@ -218,8 +226,12 @@ class ShardedDataset:
         return np.arange(index.start, index.stop, index.step) if isinstance(index, range) else index
 
     def _in_stored_order(self) -> bool:
-        """Whether the view's rows come in the order they are stored (no reordering)."""
-        return self._index is None or (isinstance(self._index, range) and self._index.step == 1)
+        """Whether the view's rows come in the order they are stored (no reordering):
+        a cross-validation fold's are, whatever rows it leaves out."""
+        index = self._index
+        if isinstance(index, range):
+            return index.step > 0
+        return index is None or bool(np.all(index[1:] > index[:-1]))
 
     # -- what fits ask of it ---------------------------------------------------------
 
@@ -277,7 +289,7 @@ class ShardedDataset:
         n_shards = len(self._manifest["shards"])
         if self._index is None:
             return [(shard_id, None) for shard_id in range(n_shards)]
-        if self._in_stored_order():
+        if isinstance(self._index, range) and self._index.step == 1:
             return self._range_selection(self._index.start, self._index.stop)
         index = self._index_array()
         ordered = index[self._sorted_order()]
@@ -347,6 +359,11 @@ class ShardedDataset:
             transforms=transforms,
             index_offset=self._manifest.get("index_offset", 0),
         )
+
+    def exists(self) -> bool:
+        """Whether the dataset is still in its storage (not removed)."""
+        fs, root = self._filesystem()
+        return fs.exists(f"{root}/{MANIFEST}")
 
     def remove(self) -> None:
         """Delete the dataset (every shard and the manifest) from its storage."""

@@ -8,6 +8,7 @@ engine as the linear models, and keeps the learned factors and biases.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
@@ -21,8 +22,11 @@ from .base import (
     ENGINE_PARAMETER_CONSTRAINTS,
     ENGINE_PARAMETERS_DOC,
     MAX_SEED,
+    DatasetScoreMixin,
     ServerlessEstimatorMixin,
 )
+from .data.id_pairs import IdCodes, PairCodes, PairsOf, ShardIds, first_appearances, id_columns
+from .dataset import ShardedDataset
 from .kernels.factorization import FactorizationKernel
 from .store import LEARNING_RATES, OPTIMIZERS, OptimizerConfig
 
@@ -74,7 +78,39 @@ def _lookup(mapping: dict, ids: np.ndarray, what: str) -> np.ndarray:
         raise ValueError(f"{what} ids must be hashable: {exc}") from None
 
 
-class ServerlessMatrixFactorization(ServerlessEstimatorMixin, RegressorMixin, BaseEstimator):
+@dataclass(frozen=True)
+class RatingPredictor:
+    """Predicted ratings of (user code, item code) pairs, -1 for an unseen id: what
+    ``predict`` computes, in the driver or, over a dataset, in the workers."""
+
+    global_mean: float
+    user_factors: np.ndarray
+    user_bias: np.ndarray
+    item_factors: np.ndarray
+    item_bias: np.ndarray
+    rating_range: tuple[float, float]
+
+    def of(self, user_codes: np.ndarray, item_codes: np.ndarray) -> np.ndarray:
+        known_user, known_item = user_codes >= 0, item_codes >= 0
+        prediction = np.full(user_codes.shape[0], self.global_mean)
+        prediction[known_user] += self.user_bias[user_codes[known_user]]
+        prediction[known_item] += self.item_bias[item_codes[known_item]]
+        both = known_user & known_item
+        prediction[both] += np.einsum(
+            "ij,ij->i",
+            self.user_factors[user_codes[both]],
+            self.item_factors[item_codes[both]],
+        )
+        return np.clip(prediction, *self.rating_range)
+
+    def __call__(self, batch) -> np.ndarray:
+        pairs = np.asarray(batch.X)
+        return self.of(pairs[:, 0], pairs[:, 1])
+
+
+class ServerlessMatrixFactorization(
+    DatasetScoreMixin, ServerlessEstimatorMixin, RegressorMixin, BaseEstimator
+):
     __doc__ = f"""Biased matrix factorization for rating prediction, trained by serverless workers.
 
     A rating is predicted as ``global_mean_ + user_bias_[u] + item_bias_[i] +
@@ -161,6 +197,9 @@ class ServerlessMatrixFactorization(ServerlessEstimatorMixin, RegressorMixin, Ba
     (1, 3)
     """
 
+    # fit, predict and score take a ShardedDataset (a search may stage its arrays once)
+    _reads_datasets = True
+
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="left")],
@@ -227,31 +266,45 @@ class ServerlessMatrixFactorization(ServerlessEstimatorMixin, RegressorMixin, Ba
         self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y=None, sample_weight=None):
         """Learn user and item factors from ratings.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, 2) or DataFrame with two columns
-            (user id, item id) pairs; ids may be any hashable values.
-        y : array-like of shape (n_samples,)
-            Ratings.
+        X : array-like of shape (n_samples, 2), DataFrame with two columns or ShardedDataset
+            (user id, item id) pairs; ids may be any hashable values. A
+            :class:`~sklearn_cirrus.ShardedDataset` holds two id columns (whole numbers,
+            or categorical columns read as strings) and the ratings as its targets;
+            workers read it, the driver holds only the ids' vocabularies.
+        y : array-like of shape (n_samples,), default=None
+            Ratings; None with a dataset (its targets).
         sample_weight : array-like of shape (n_samples,), default=None
-            Per-rating weights.
+            Per-rating weights; None with a dataset (its own).
 
         Returns
         -------
         self : object
             The fitted model.
         """
-        users, items, y = _pairs(self, X, y, reset=True)
-        sample_weight = _check_sample_weight(sample_weight, y)
-        user_codes, self.user_ids_ = _encode(users, "user")
-        item_codes, self.item_ids_ = _encode(items, "item")
+        if isinstance(X, ShardedDataset):
+            data = self._read_ratings(X, y, sample_weight)
+            y = sample_weight = None
+        else:
+            users, items, y = _pairs(self, X, y, reset=True)
+            sample_weight = _check_sample_weight(sample_weight, y)
+            user_codes, self.user_ids_ = _encode(users, "user")
+            item_codes, self.item_ids_ = _encode(items, "item")
+            self.global_mean_ = float(np.average(y, weights=sample_weight))
+            self.rating_range_ = (float(y.min()), float(y.max()))
+            data = np.column_stack([user_codes, item_codes])
+            # the items each user rated, for recommend(exclude_seen=True)
+            self._seen = sp.csr_matrix(
+                (np.ones(data.shape[0], dtype=bool), (user_codes, item_codes)),
+                shape=(self.user_ids_.size, self.item_ids_.size),
+            )
+            self._ratings = None
         self._user_index = {v: j for j, v in enumerate(self.user_ids_)}
         self._item_index = {v: j for j, v in enumerate(self.item_ids_)}
-        self.global_mean_ = float(np.average(y, weights=sample_weight))
-        self.rating_range_ = (float(y.min()), float(y.max()))
         kernel = FactorizationKernel(
             n_users=self.user_ids_.size,
             n_items=self.item_ids_.size,
@@ -284,14 +337,9 @@ class ServerlessMatrixFactorization(ServerlessEstimatorMixin, RegressorMixin, Ba
                 "fit_report_": state.report,
             }
 
-        pairs = np.column_stack([user_codes, item_codes])
-        self._seen = sp.csr_matrix(
-            (np.ones(pairs.shape[0], dtype=bool), (user_codes, item_codes)),
-            shape=(self.user_ids_.size, self.item_ids_.size),
-        )
         self._fit_engine(
             kernel,
-            pairs,
+            data,
             y,
             sample_weight,
             optimizer=optimizer,
@@ -309,8 +357,8 @@ class ServerlessMatrixFactorization(ServerlessEstimatorMixin, RegressorMixin, Ba
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, 2) or DataFrame with two columns
-            (user id, item id) pairs.
+        X : array-like of shape (n_samples, 2), DataFrame with two columns or ShardedDataset
+            (user id, item id) pairs; a dataset's are predicted by the workers.
 
         Returns
         -------
@@ -318,20 +366,70 @@ class ServerlessMatrixFactorization(ServerlessEstimatorMixin, RegressorMixin, Ba
             Predicted ratings.
         """
         check_is_fitted(self)
-        users, items, _ = _pairs(self, X, reset=False)
-        user_codes = _lookup(self._user_index, users, "user")
-        item_codes = _lookup(self._item_index, items, "item")
-        known_user, known_item = user_codes >= 0, item_codes >= 0
-        prediction = np.full(users.shape[0], self.global_mean_)
-        prediction[known_user] += self.user_bias_[user_codes[known_user]]
-        prediction[known_item] += self.item_bias_[item_codes[known_item]]
-        both = known_user & known_item
-        prediction[both] += np.einsum(
-            "ij,ij->i",
-            self.user_factors_[user_codes[both]],
-            self.item_factors_[item_codes[both]],
+        predictor = RatingPredictor(
+            self.global_mean_,
+            self.user_factors_,
+            self.user_bias_,
+            self.item_factors_,
+            self.item_bias_,
+            self.rating_range_,
         )
-        return np.clip(prediction, *self.rating_range_)
+        if isinstance(X, ShardedDataset):
+            self._check_dataset(X, reset=False)
+            return self._map_dataset(self._coded(X), predictor)
+        users, items, _ = _pairs(self, X, reset=False)
+        return predictor.of(
+            _lookup(self._user_index, users, "user"), _lookup(self._item_index, items, "item")
+        )
+
+    def _coded(self, dataset: ShardedDataset) -> ShardedDataset:
+        """The dataset as workers read it for this model: ids as their codes."""
+        codes = PairCodes(IdCodes.of(self.user_ids_), IdCodes.of(self.item_ids_))
+        return dataset.with_transform(codes, n_features=2, sparse=False)
+
+    def _read_ratings(self, dataset: ShardedDataset, y, sample_weight) -> ShardedDataset:
+        """Learn from a dataset's shards, read by workers, what ``fit`` learns from
+        arrays before training (ids, mean and range of the ratings); return the
+        dataset as training reads it."""
+        self._check_dataset(dataset, y, sample_weight, reset=True)
+        columns = dataset.columns
+        if columns is not None and len(columns["numeric"]) == 1:
+            raise ValueError(
+                "the user and item id columns must be both numbers or both categorical, "
+                f"got numeric {columns['numeric']} and categorical {columns['categorical']}"
+            )
+        if not dataset.has_targets:
+            raise ValueError(f"{dataset!r} has no targets: fit needs the ratings")
+        if dataset.sparse or dataset.n_features != 2:
+            raise ValueError(
+                f"X must have 2 columns, (user id, item id) pairs, got {dataset!r}"
+            )
+        raw = dataset.with_transform(id_columns, n_features=2, sparse=False)
+        parts = self._shard_results(raw, ShardIds())
+        try:
+            self.user_ids_ = first_appearances(np.concatenate([p["users"] for p in parts]))
+            self.item_ids_ = first_appearances(np.concatenate([p["items"] for p in parts]))
+            total = sum(p["weight"] for p in parts)
+            self.global_mean_ = sum(p["weighted"] for p in parts) / total
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"the ratings of {dataset!r} cannot be read: {exc}") from None
+        self.rating_range_ = (min(p["low"] for p in parts), max(p["high"] for p in parts))
+        self._seen, self._ratings = None, self._coded(dataset)
+        return self._ratings
+
+    def _seen_items(self, codes: np.ndarray) -> list[np.ndarray]:
+        """The items each user of ``codes`` rated in training (none for -1)."""
+        if self._seen is not None:
+            return [self._seen[code].indices if code >= 0 else codes[:0] for code in codes]
+        # fitted on a dataset: the workers find the pairs of these users in its shards
+        if not self._ratings.exists():
+            raise FileNotFoundError(
+                f"the ratings this model was fitted on ({self._ratings.url}) are gone: "
+                "recommend(..., exclude_seen=False) needs none, or fit again"
+            )
+        pairs = self._shard_results(self._ratings, PairsOf(np.unique(codes[codes >= 0])))
+        pairs = np.concatenate(pairs) if pairs else np.zeros((0, 2), dtype=np.int64)
+        return [pairs[pairs[:, 0] == code, 1] for code in codes]
 
     def recommend(self, users, n: int = 10, exclude_seen: bool = True) -> np.ndarray:
         """The ``n`` items with the highest predicted rating for each user.
@@ -343,7 +441,8 @@ class ServerlessMatrixFactorization(ServerlessEstimatorMixin, RegressorMixin, Ba
         n : int, default=10
             Items per user (fewer columns if fewer items remain).
         exclude_seen : bool, default=True
-            Leave out the items a user rated in training.
+            Leave out the items a user rated in training (after a fit on a
+            :class:`~sklearn_cirrus.ShardedDataset`, read from it by the workers).
 
         Returns
         -------
@@ -355,12 +454,13 @@ class ServerlessMatrixFactorization(ServerlessEstimatorMixin, RegressorMixin, Ba
         codes = _lookup(self._user_index, users.ravel(), "user")
         n = min(n, self.item_ids_.size)
         best = np.empty((codes.size, n), dtype=np.int64)
+        seen = self._seen_items(codes) if exclude_seen else None
         for row, code in enumerate(codes):
             scores = self.item_bias_.copy()
             if code >= 0:
                 scores += self.item_factors_ @ self.user_factors_[code]
                 if exclude_seen:
-                    scores[self._seen[code].indices] = -np.inf
+                    scores[seen[row]] = -np.inf
             top = np.argpartition(-scores, n - 1)[:n]
             best[row] = top[np.argsort(-scores[top], kind="stable")]
         return self.item_ids_[best]

@@ -102,6 +102,30 @@ def test_a_slice_of_a_dataset_costs_the_driver_no_row_arrays(folder, rng, monkey
     np.testing.assert_array_equal(view[::-5].targets(), y[100:2900][::-5])
 
 
+def test_a_cross_validation_fold_reads_whole_shards_from_the_manifest(folder, rng, monkeypatch):
+    # KFold's folds are index arrays: one run of rows becomes a range, two runs stay an
+    # array in stored order, whose whole shards need no reading either
+    X, y = _classification(rng, n=3000)
+    dataset = ShardedDataset.from_arrays(X, y, folder, shard_bytes=4096)
+    (train_a, test_a), (train_b, _), _ = KFold(3).split(X)
+    assert isinstance(dataset[test_a]._index, range) and isinstance(dataset[train_a]._index, range)
+    fold = dataset[train_b]
+    reads = []
+    original = ShardedDataset._read_shard_column
+
+    def counted(self, shard_id, name):
+        reads.append(shard_id)
+        return original(self, shard_id, name)
+
+    monkeypatch.setattr(ShardedDataset, "_read_shard_column", counted)
+    summary = fold.target_summary()
+    assert len(reads) <= 2
+    np.testing.assert_array_equal(summary.counts, np.unique(y[train_b], return_counts=True)[1])
+    handle = fold.handle()
+    assert sum(rows is None for rows in handle.rows) >= handle.n_shards - 2
+    np.testing.assert_array_equal(fold.targets(), y[train_b])
+
+
 @pytest.mark.parametrize("sparse", [False, True])
 def test_fit_on_a_dataset_is_the_fit_on_its_arrays(folder, rng, sparse):
     # one shard, one sequential worker, no shuffling: the same minibatches in the same

@@ -7,11 +7,16 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import dataset_path
-from sklearn.model_selection import GridSearchCV, cross_validate, train_test_split
+from sklearn.model_selection import GridSearchCV, KFold, cross_validate, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from sklearn_cirrus import ServerlessMatrixFactorization, load_movielens
+from sklearn_cirrus import (
+    ServerlessGridSearchCV,
+    ServerlessMatrixFactorization,
+    ShardedDataset,
+    load_movielens,
+)
 
 
 @pytest.fixture(scope="module")
@@ -216,3 +221,126 @@ def test_movielens_reader_reads_the_shared_file():
     X, y = load_movielens(dataset_path("ml-latest-small_ratings.csv.gz"))
     assert X.shape == (100836, 2) and len(np.unique(X[:, 0])) == 610
     assert y.min() == 0.5 and y.max() == 5.0
+
+
+# -- ratings in a ShardedDataset: read by the workers, never by the driver -------------
+
+
+@pytest.fixture(scope="module")
+def ratings_csv(tmp_path_factory):
+    """MovieLens ratings as a CSV dataset whose id columns are categorical (strings)."""
+    url = str(tmp_path_factory.mktemp("ratings") / "movielens")
+    return ShardedDataset.from_csv(
+        dataset_path("ml-latest-small_ratings.csv.gz"),
+        url,
+        target="rating",
+        categorical=["userId", "movieId"],
+        numeric=[],
+    )
+
+
+def test_fits_a_ratings_dataset_read_by_workers(ratings_csv):
+    train, test = train_test_split(np.arange(ratings_csv.n_samples), test_size=0.2, random_state=0)
+    model = ServerlessMatrixFactorization(executor="processes", random_state=0)
+    model.fit(ratings_csv[train])
+    ratings = ratings_csv.targets()
+    # what fit learns before training, from the workers' map over the shards
+    assert model.global_mean_ == pytest.approx(ratings[train].mean(), rel=1e-12)
+    assert model.rating_range_ == (ratings[train].min(), ratings[train].max())
+    X, _ = load_movielens(dataset_path("ml-latest-small_ratings.csv.gz"))
+    assert set(model.user_ids_) == {str(u) for u in X[train, 0]}
+    assert set(model.item_ids_) == {str(i) for i in X[train, 1]}
+    assert model.item_ids_.dtype.kind == "U" and model.n_features_in_ == 2
+    # predicted by workers over the test view, as well as from arrays (same bar)
+    predicted = model.predict(ratings_csv[test])
+    assert np.sqrt(np.mean((predicted - ratings[test]) ** 2)) <= 0.86
+    assert model.score(ratings_csv[test]) == pytest.approx(
+        1 - np.sum((ratings[test] - predicted) ** 2)
+        / np.sum((ratings[test] - ratings[test].mean()) ** 2)
+    )
+
+
+def test_dataset_fit_equals_the_arrays_fit_on_one_sequential_worker(toy, tmp_path):
+    X, y = toy
+    dataset = ShardedDataset.from_arrays(X, y, str(tmp_path / "toy"))
+    params = dict(n_components=4, executor="sequential", n_workers=1, shuffle=False, max_iter=5)
+    from_arrays = ServerlessMatrixFactorization(random_state=0, **params).fit(X, y)
+    from_dataset = ServerlessMatrixFactorization(random_state=0, **params).fit(dataset)
+    np.testing.assert_array_equal(from_dataset.user_ids_, from_arrays.user_ids_)
+    np.testing.assert_array_equal(from_dataset.item_ids_, from_arrays.item_ids_)
+    for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_"):
+        np.testing.assert_allclose(getattr(from_dataset, name), getattr(from_arrays, name), rtol=1e-9)
+    np.testing.assert_allclose(from_dataset.predict(dataset), from_arrays.predict(X), rtol=1e-9)
+
+
+def test_recommend_after_a_dataset_fit_reads_the_seen_items_from_it(toy, tmp_path):
+    X, y = toy
+    dataset = ShardedDataset.from_arrays(X, y, str(tmp_path / "toy"))
+    params = dict(n_components=4, executor="sequential", n_workers=1, shuffle=False, random_state=0)
+    from_arrays = ServerlessMatrixFactorization(**params).fit(X, y)
+    from_dataset = ServerlessMatrixFactorization(**params).fit(dataset)
+    users = [X[0, 0], X[1, 0], 10**6]
+    top = from_dataset.recommend(users, n=5)
+    np.testing.assert_array_equal(top, from_arrays.recommend(users, n=5))
+    assert not set(X[X[:, 0] == X[0, 0], 1]) & set(top[0])
+    # a pickled model still finds the dataset; once it is removed, the error says so
+    restored = pickle.loads(pickle.dumps(from_dataset))
+    np.testing.assert_array_equal(restored.recommend(users, n=5), top)
+    dataset.remove()
+    with pytest.raises(FileNotFoundError, match="fitted on .* are gone: .*exclude_seen=False"):
+        from_dataset.recommend(users)
+    unseen_kept = from_dataset.recommend(users, n=5, exclude_seen=False)
+    np.testing.assert_array_equal(unseen_kept, from_arrays.recommend(users, n=5, exclude_seen=False))
+
+
+@pytest.mark.parametrize(
+    "csv, message",
+    [
+        ("user,item,rating\n1,2,4.0\n,3,5.0\n", "NaN or infinity"),
+        ("user,item,rating\n1.5,2,4.0\n2,3,5.0\n", "whole numbers"),
+        ("user,item,age,rating\n1,2,30,4.0\n", "2 columns"),
+        ("user,item\n1,2\n", "no targets"),
+    ],
+)
+def test_bad_ratings_datasets_are_refused_clearly(tmp_path, csv, message):
+    path = tmp_path / "ratings.csv"
+    path.write_text(csv)
+    target = "rating" if "rating" in csv else None
+    dataset = ShardedDataset.from_csv(path, str(tmp_path / "bad"), target=target)
+    model = ServerlessMatrixFactorization(executor="sequential", n_workers=1)
+    with pytest.raises(ValueError, match=message):
+        model.fit(dataset)
+    assert dataset.exists()  # nothing stored is lost
+
+
+def test_mixed_id_columns_and_missing_ids_are_refused(tmp_path):
+    path = tmp_path / "ratings.csv"
+    path.write_text("user,item,rating\n1,a,4.0\n2,,3.0\n")
+    missing = ShardedDataset.from_csv(
+        str(path), str(tmp_path / "missing"), target="rating", categorical=["user", "item"]
+    )
+    model = ServerlessMatrixFactorization(executor="sequential", n_workers=1)
+    with pytest.raises(ValueError, match="missing id"):
+        model.fit(missing)
+    mixed = ShardedDataset.from_csv(
+        str(path), str(tmp_path / "mixed"), target="rating", categorical=["item"]
+    )
+    with pytest.raises(ValueError, match="both numbers or both categorical"):
+        model.fit(mixed)
+
+
+def test_a_search_over_a_ratings_dataset_scores_as_over_the_arrays(toy, tmp_path):
+    X, y = toy
+    dataset = ShardedDataset.from_arrays(X, y, str(tmp_path / "toy"))
+    model = ServerlessMatrixFactorization(
+        n_components=4, executor="sequential", n_workers=1, shuffle=False, random_state=0
+    )
+    grid = {"alpha": [0.01, 0.1]}
+    over_dataset = ServerlessGridSearchCV(model, grid, cv=KFold(3), executor="threads")
+    over_arrays = ServerlessGridSearchCV(model, grid, cv=KFold(3), executor="threads")
+    over_dataset.fit(dataset)
+    over_arrays.fit(X, y)
+    np.testing.assert_allclose(
+        over_dataset.cv_results_["mean_test_score"], over_arrays.cv_results_["mean_test_score"]
+    )
+    assert over_dataset.best_params_ == over_arrays.best_params_

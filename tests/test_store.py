@@ -90,6 +90,12 @@ def test_pull_brings_penalised_rows_up_to_date(store):
     np.testing.assert_allclose(store.pull("w", np.array([2, 0]))[:, 0], [1.0, 0.9025])
     # a pull reads; the stored rows still owe their decay to whoever trains on them
     assert store.pull_table("w").params[0, 0] == 1.0
+    # a row of zeros owes nothing (the pull skips its clocks)
+    store.create("z", np.array([[0.0], [2.0], [1.0]]), config)
+    store.add_table(
+        "z", None, ModelTable(np.zeros((3, 1)), np.zeros((0, 1)), np.zeros((3, 1)), clocks, config)
+    )
+    np.testing.assert_allclose(store.pull("z")[:, 0], [0.0, 1.805, 1.0])
 
 
 def test_scale_learning_rate_scales_the_stored_step(store):

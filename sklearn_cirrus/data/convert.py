@@ -9,6 +9,7 @@ range. Nothing of the data passes through the driver.
 from __future__ import annotations
 
 import io
+import os
 from dataclasses import dataclass, field
 
 import fsspec
@@ -47,7 +48,8 @@ def byte_ranges(paths, chunk_bytes: int, storage_options: dict | None = None) ->
     fsspec filesystem) into ranges of about ``chunk_bytes``, in file-name order."""
     storage_options = storage_options or {}
     ranges = []
-    for spec in [paths] if isinstance(paths, str) else list(paths):
+    for spec in [paths] if isinstance(paths, (str, os.PathLike)) else list(paths):
+        spec = os.fspath(spec)
         fs, _ = fsspec.core.url_to_fs(spec, **storage_options)
         protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
         found = sorted(fs.expand_path(spec, recursive=True))

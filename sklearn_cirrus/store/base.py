@@ -66,19 +66,15 @@ def table_views(block: np.ndarray, n_cols: int, optimizer: OptimizerConfig, meta
     return ModelTable(block[:, :n_cols], state, aux, meta, optimizer)
 
 
-def up_to_date_params(table: ModelTable, rows: np.ndarray | None) -> np.ndarray:
-    """``table.params`` (a pulled copy of ``rows``) with the penalty each row still owes."""
-    config = table.optimizer
-    if not config.penalised:
-        return table.params
-    from ..kernels._sgd import catch_up  # here: the kernels import this module
+def up_to_date_params(table: ModelTable, rows: np.ndarray | None, pulled: bool) -> np.ndarray:
+    """A copy of the model's rows ``rows`` (every row if None) with the penalty each row
+    still owes; ``table`` is the store's live arrays, or with ``pulled`` a copy of those
+    rows. The table is not changed."""
+    from ..kernels._sgd import up_to_date_copy  # here: the kernels import this module
 
-    if rows is None:
-        penalised = np.arange(config.penalised_rows)
-    else:
-        penalised = np.flatnonzero(np.asarray(rows) < config.penalised_rows)
-    catch_up(config, table.params, table.state, table.aux, table.meta, penalised)
-    return table.params
+    return up_to_date_copy(
+        table.optimizer, table.params, table.state, table.aux, table.meta, rows, pulled
+    )
 
 
 class StoreHandle(Protocol):
@@ -120,7 +116,10 @@ class ParameterStore(ABC):
         """A copy of ``key``'s rows ``rows`` (every row if None), penalty brought up to date."""
         if not self.optimizer(key).penalised:
             return self._pull_params(key, rows)
-        return up_to_date_params(self.pull_table(key, rows), rows)
+        live = self.table(key)
+        if live is not None:  # read in place: no copy of the optimizer's columns
+            return up_to_date_params(live, rows, pulled=False)
+        return up_to_date_params(self.pull_table(key, rows), rows, pulled=True)
 
     @abstractmethod
     def _pull_params(self, key: str, rows: np.ndarray | None) -> np.ndarray:
@@ -211,7 +210,8 @@ class ArrayStore(ParameterStore):
             raise ValueError(f"parameters must be 2-D, got shape {init.shape}")
         self._allocate(key, init.shape, optimizer)
         table = self._arrays(key)
-        table.params[...] = init
+        if init.any():  # a new block is zeros already: a model started from zero costs nothing
+            table.params[...] = init
         if state is not None and optimizer.has_state:
             table.state[...] = state
         table.meta[...] = new_meta(samples_seen)
