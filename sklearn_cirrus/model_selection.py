@@ -19,6 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 from joblib import parallel_config
 from sklearn.base import clone, is_classifier
+from sklearn.metrics._scorer import _MultimetricScorer
 from sklearn.model_selection import (
     GridSearchCV,
     ParameterGrid,
@@ -57,6 +58,25 @@ def _progress_bar(total: int):
             "pip install 'sklearn-cirrus[search]'"
         ) from exc
     return tqdm(total=total, desc="fits", unit="fit")
+
+
+class _DatasetTargets:
+    """A scorer that, given a dataset's view and no y, scores against the view's targets
+    (read by the driver; the predictions are the workers')."""
+
+    def __init__(self, scorer):
+        self.scorer = scorer
+
+    def __call__(self, estimator, X, y=None, **kwargs):
+        if y is None and isinstance(X, ShardedDataset):
+            y = X.targets()
+        return self.scorer(estimator, X, y, **kwargs)
+
+
+def _unwrapped(scorers):
+    if isinstance(scorers, dict):
+        return {name: _unwrapped(scorer) for name, scorer in scorers.items()}
+    return scorers.scorer if isinstance(scorers, _DatasetTargets) else scorers
 
 
 class _ServerlessSearch(DocumentationLinkMixin):
@@ -111,6 +131,7 @@ class _ServerlessSearch(DocumentationLinkMixin):
             X, y = dataset, None
             search.cv = splits
             params = {k: v for k, v in params.items() if k not in ("sample_weight", "groups")}
+        search._over_dataset = isinstance(X, ShardedDataset)
         try:
             # fits are drivers that mostly wait: one thread each, all at once
             with (
@@ -129,6 +150,8 @@ class _ServerlessSearch(DocumentationLinkMixin):
         for name, value in vars(search).items():
             if name.endswith("_") and not name.startswith("_"):
                 setattr(self, name, value)
+        if hasattr(self, "scorer_"):  # the user's scorers, not their dataset wrappers
+            self.scorer_ = _unwrapped(self.scorer_)
         if hasattr(self, "best_estimator_"):
             # the refitted model keeps the user's settings, not the search's live pool
             self.best_estimator_.set_params(**user_settings)
@@ -139,15 +162,16 @@ class _ServerlessSearch(DocumentationLinkMixin):
     def _stage_once(self, X, y, params) -> ShardedDataset | None:
         """The search's arrays written once as a dataset, when fits would each stage their
         own shards: arrays larger than a fit keeps in process, an estimator that reads
-        datasets, scored by its own ``score`` (a scorer needs y beside X), and no fit
-        parameters but ``sample_weight`` and ``groups``. None otherwise."""
+        datasets, scored by its ``score`` or by scikit-learn's named scorers (a function
+        of the user's may want arrays), and no fit parameters but ``sample_weight`` and
+        ``groups``. None otherwise."""
         numbers = sp.issparse(X) or (
             isinstance(X, np.ndarray) and X.ndim == 2 and np.issubdtype(X.dtype, np.number)
         )
         if not (
             numbers
             and getattr(self.estimator, "_reads_datasets", False)
-            and self.scoring is None
+            and not callable(self.scoring)  # a function of the user's may want arrays
             and set(params) <= {"sample_weight", "groups"}
             and data_bytes(X) > driver.IN_PROCESS_MAX_BYTES
         ):
@@ -157,6 +181,17 @@ class _ServerlessSearch(DocumentationLinkMixin):
         return ShardedDataset.from_arrays(
             X, y, f"{folder}/{namespace_name()}", sample_weight=params.get("sample_weight")
         )
+
+    def _get_scorers(self):
+        """scikit-learn's scorers; over a dataset, given the targets of the fold they score
+        (scikit-learn passes a fold's y, and a dataset's view has its own)."""
+        scorers, refit_metric = super()._get_scorers()
+        if not getattr(self, "_over_dataset", False) or self.scoring is None:
+            return scorers, refit_metric  # the estimator's score reads them itself
+        if isinstance(scorers, _MultimetricScorer):
+            wrapped = {name: _DatasetTargets(s) for name, s in scorers._scorers.items()}
+            return _MultimetricScorer(scorers=wrapped, raise_exc=scorers._raise_exc), refit_metric
+        return _DatasetTargets(scorers), refit_metric
 
     def _run_search(self, evaluate_candidates, *, callback_ctx=None):
         """scikit-learn's search, telling the board the candidates as they are drawn."""

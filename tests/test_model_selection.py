@@ -282,9 +282,18 @@ def test_every_fit_keeps_its_model_in_the_search_store(binary_data, redis_url):
 
 
 @pytest.mark.usefixtures("always_fan_out")
-def test_a_search_over_arrays_stages_them_once(monkeypatch, rng):
+@pytest.mark.parametrize(
+    "scoring, refit, key",
+    [
+        (None, True, "mean_test_score"),
+        ("balanced_accuracy", True, "mean_test_score"),
+        (["accuracy", "roc_auc"], "accuracy", "mean_test_roc_auc"),
+    ],
+)
+def test_a_search_over_arrays_stages_them_once(monkeypatch, rng, scoring, refit, key):
     # every candidate x fold fit reads row views of one dataset, written once and
-    # removed at the end; the splits are scikit-learn's, from the arrays
+    # removed at the end; the splits are scikit-learn's, from the arrays; named
+    # scorers score the workers' predictions against each fold's targets
     from sklearn.model_selection import StratifiedKFold
 
     from sklearn_cirrus.dataset import ShardedDataset
@@ -308,13 +317,13 @@ def test_a_search_over_arrays_stages_them_once(monkeypatch, rng):
     estimator = ServerlessSGDClassifier(executor="sequential", n_workers=1, random_state=0)
     cv = StratifiedKFold(3)
     grid = {"alpha": [1e-4, 1.0]}  # a clear winner
-    search = ServerlessGridSearchCV(estimator, grid, cv=cv).fit(X, y)
+    options = dict(cv=cv, scoring=scoring, refit=refit)
+    search = ServerlessGridSearchCV(estimator, grid, **options).fit(X, y)
     assert len(written) == 1 and not stagings
     fs, root = written[0]._filesystem()
     assert not fs.exists(root)
-    reference = GridSearchCV(estimator, grid, cv=cv).fit(X, y)
+    reference = GridSearchCV(estimator, grid, **options).fit(X, y)
     assert search.best_params_ == reference.best_params_
-    np.testing.assert_allclose(
-        search.cv_results_["mean_test_score"], reference.cv_results_["mean_test_score"], atol=0.03
-    )
+    np.testing.assert_allclose(search.cv_results_[key], reference.cv_results_[key], atol=0.03)
+    assert type(search.scorer_) is type(reference.scorer_)
     assert search.score(X, y) > 0.8
