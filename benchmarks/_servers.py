@@ -28,3 +28,74 @@ def local_redis():
     finally:
         server.terminate()
         server.wait()
+
+
+def _serve_with_latency(listen_port: int, target_port: int, round_trip_s: float) -> None:
+    """Forward 127.0.0.1:listen_port to 127.0.0.1:target_port, each byte held
+    ``round_trip_s / 2`` on its way in and again on its way out (bytes keep their order
+    and stream on meanwhile: a delay, not a bandwidth limit)."""
+    import asyncio
+
+    one_way = round_trip_s / 2
+
+    async def pipe(reader, writer):
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+
+        async def delayed_writes():
+            while (item := await queue.get()) is not None:
+                due, data = item
+                await asyncio.sleep(max(0.0, due - loop.time()))
+                writer.write(data)
+                await writer.drain()
+            writer.close()
+
+        writing = asyncio.create_task(delayed_writes())
+        while data := await reader.read(1 << 16):
+            queue.put_nowait((loop.time() + one_way, data))
+        queue.put_nowait(None)
+        await writing
+
+    async def connect(client_reader, client_writer):
+        server_reader, server_writer = await asyncio.open_connection("127.0.0.1", target_port)
+        await asyncio.gather(
+            pipe(client_reader, server_writer),
+            pipe(server_reader, client_writer),
+            return_exceptions=True,
+        )
+
+    async def main():
+        server = await asyncio.start_server(connect, "127.0.0.1", listen_port)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+
+
+@contextmanager
+def latency_proxy(url: str, round_trip_ms: float):
+    """The Redis ``url`` seen through a forwarder that adds ``round_trip_ms`` to every
+    round trip (this kernel has no netem qdisc), run in its own process; yields its URL."""
+    import sys
+
+    target = int(url.rsplit(":", 1)[1].split("/")[0])
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    here = str(__import__("pathlib").Path(__file__).resolve().parent)
+    code = (
+        f"import sys; sys.path.insert(0, {here!r}); from _servers import _serve_with_latency; "
+        f"_serve_with_latency({port}, {target}, {round_trip_ms / 1000!r})"
+    )
+    proxy = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        for _ in range(100):  # until it listens
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield url.replace(f":{target}/", f":{port}/")
+    finally:
+        proxy.terminate()
+        proxy.wait()

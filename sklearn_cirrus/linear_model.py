@@ -454,6 +454,7 @@ default='log_loss'
         data_url=None,
         batch_size=256,
         optimizer="adagrad",
+        exchange_every=None,
         worker_memory_mb=1024,
         worker_timeout=300.0,
     ):
@@ -484,6 +485,7 @@ default='log_loss'
         self.data_url = data_url
         self.batch_size = batch_size
         self.optimizer = optimizer
+        self.exchange_every = exchange_every
         self.worker_memory_mb = worker_memory_mb
         self.worker_timeout = worker_timeout
 
@@ -788,6 +790,7 @@ class ServerlessSGDRegressor(DatasetScoreMixin, RegressorMixin, _BaseServerlessS
         data_url=None,
         batch_size=256,
         optimizer="adagrad",
+        exchange_every=None,
         worker_memory_mb=1024,
         worker_timeout=300.0,
     ):
@@ -816,6 +819,7 @@ class ServerlessSGDRegressor(DatasetScoreMixin, RegressorMixin, _BaseServerlessS
         self.data_url = data_url
         self.batch_size = batch_size
         self.optimizer = optimizer
+        self.exchange_every = exchange_every
         self.worker_memory_mb = worker_memory_mb
         self.worker_timeout = worker_timeout
 

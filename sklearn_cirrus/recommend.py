@@ -238,6 +238,7 @@ class ServerlessMatrixFactorization(
         executor=None,
         store=None,
         data_url=None,
+        exchange_every=None,
         worker_memory_mb=1024,
         worker_timeout=300.0,
         random_state=None,
@@ -260,6 +261,7 @@ class ServerlessMatrixFactorization(
         self.executor = executor
         self.store = store
         self.data_url = data_url
+        self.exchange_every = exchange_every
         self.worker_memory_mb = worker_memory_mb
         self.worker_timeout = worker_timeout
         self.random_state = random_state

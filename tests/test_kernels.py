@@ -338,6 +338,43 @@ def test_pulled_copies_train_the_same_model_as_in_place(optimizer, penalty, rng)
         np.testing.assert_allclose(remote.pull_state("model"), in_place.pull_state("model"))
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adagrad"])
+@pytest.mark.parametrize("exchange_every", [3, 100])
+def test_one_worker_exchanging_every_k_minibatches_trains_the_same_model(
+    optimizer, exchange_every, rng
+):
+    # alone, a worker's local copy is never stale: k minibatches on it, then one push,
+    # give the model of k pulls and pushes; only the count of exchanges differs
+    kernel = _kernel("log_loss", n_features=30, penalty="elasticnet", alpha=0.01)
+    batch = _batch(rng, 99, 30, 1, True, density=0.1)  # 12 minibatches of 8, tail joined
+    params = rng.normal(scale=0.1, size=kernel.shape)
+    config = OptimizerConfig(optimizer, eta0=0.05)
+    every_step, every_k = _table(kernel, params, config), _table(kernel, params, config)
+    pushes = []
+
+    class RemoteOnly:  # the same store, seen as one that cannot be updated in place
+        def __init__(self, store):
+            self.store = store
+
+        def __getattr__(self, name):
+            return getattr(self.store, name)
+
+        def table(self, key):
+            return None
+
+        def add_table(self, key, rows, delta):
+            pushes.append(self.store)
+            return self.store.add_table(key, rows, delta)
+
+    reports = WorkerReport(), WorkerReport()
+    PulledCopyTrainer(kernel, RemoteOnly(every_step), 8).train(batch, reports[0])
+    PulledCopyTrainer(kernel, RemoteOnly(every_k), 8, exchange_every).train(batch, reports[1])
+    np.testing.assert_allclose(every_k.pull("model"), every_step.pull("model"), rtol=1e-12)
+    assert pushes.count(every_step) == 12
+    assert pushes.count(every_k) == -(-12 // exchange_every)  # one a run of k, or fewer
+    assert reports[0].steps == reports[1].steps == 12
+
+
 def test_row_indexer_renumbers_columns_and_keeps_products(rng):
     X = sp.random(8, 50, density=0.05, format="csr", random_state=rng)
     rows, compact = RowIndexer(50)(X)

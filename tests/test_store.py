@@ -220,3 +220,28 @@ def test_redis_values_are_raw_floats_with_a_ttl(redis_url):
     finally:
         store.delete()
     assert client.keys(f"{store.namespace}:*") == []
+
+
+def test_workers_exchange_with_redis_every_k_minibatches(redis_url):
+    # a fit's exchange_every reaches the workers: k times fewer scripts run in Redis,
+    # and alone a worker trains the same model as with an exchange every minibatch
+    import redis
+    from sklearn.datasets import make_classification
+
+    from sklearn_cirrus import ServerlessSGDClassifier
+
+    X, y = make_classification(n_samples=2000, n_features=20, random_state=0)
+    client = redis.Redis.from_url(redis_url)
+
+    def fit(k):
+        before = client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
+        model = ServerlessSGDClassifier(
+            executor="sequential", n_workers=1, store=redis_url, exchange_every=k,
+            batch_size=50, max_iter=2, tol=None, random_state=0,
+        ).fit(X, y)
+        return model, client.info("commandstats")["cmdstat_evalsha"]["calls"] - before
+
+    every_step, scripts_every_step = fit(1)
+    every_ten, scripts_every_ten = fit(10)
+    np.testing.assert_allclose(every_ten.coef_, every_step.coef_, rtol=1e-10)
+    assert scripts_every_ten * 5 <= scripts_every_step

@@ -73,6 +73,7 @@ class TrainingSettings:
     executor: str | Executor | None = None
     store: str | None = None
     batch_size: int = 256
+    exchange_every: int | None = None
     worker_memory_mb: int | None = 1024
     worker_timeout: float | None = 300.0
     max_iter: int = 1000
@@ -342,7 +343,7 @@ def _run_in_process(
     kernel: Kernel, shards: list, store: ParameterStore, settings: TrainingSettings
 ) -> TrainingResult:
     """Epochs over in-memory shards, in the order of one sequential worker (see train)."""
-    trainer = make_trainer(kernel, store, settings.batch_size)
+    trainer = make_trainer(kernel, store, settings.batch_size, settings.exchange_every)
     rng = np.random.RandomState(settings.random_state) if settings.shuffle else None
     totals = WorkerReport()
     progress = _Progress(kernel, store, settings, lambda: _report(totals, 0, [], settings, None))
@@ -397,6 +398,7 @@ class _FanOut:
             shard_ids=(),
             time_budget_s=budget,
             prefetch=settings.prefetch,
+            exchange_every=settings.exchange_every,
             memory_budget_mb=memory_budget,
         )
         self.epoch_seeds: dict[int, int] = {}

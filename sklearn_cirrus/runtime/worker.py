@@ -38,6 +38,7 @@ class WorkerTask:
     shard_ids: tuple[int, ...]
     time_budget_s: float | None = None
     prefetch: int = 1
+    exchange_every: int | None = None  # minibatches between exchanges with a remote store
     # growth of the process's resident memory this invocation may cause, checked by the
     # worker itself where the executor cannot enforce worker_memory_mb (Dask, Ray)
     memory_budget_mb: float | None = None
@@ -64,7 +65,7 @@ def run_worker(task: WorkerTask) -> WorkerReport:
     report = WorkerReport()
     store = task.store.connect()
     reader = ShardReader(task.data, task.shard_ids, prefetch=task.prefetch)
-    trainer = make_trainer(task.kernel, store, task.data.batch_size)
+    trainer = make_trainer(task.kernel, store, task.data.batch_size, task.exchange_every)
     baseline_mb = _resident_mb() if task.memory_budget_mb is not None else 0.0
     last_check = 0.0
     try:
