@@ -45,12 +45,19 @@ def main() -> None:
     X, y = make_hashed_classification(n_train + n_train // 10)
     X_train, y_train, X_test, y_test = X[:n_train], y[:n_train], X[n_train:], y[n_train:]
     print(f"machine: {machine()}")
-    print(f"data: {n_train} train rows, {X.shape[1]} features, {X.nnz / X.shape[0]:.1f} nnz a row\n")
+    print(
+        f"data: {n_train} train rows, {X.shape[1]} features, {X.nnz / X.shape[0]:.1f} nnz a row\n"
+    )
 
     def fit(store, k=None):
         model = ServerlessSGDClassifier(
-            executor="processes", n_workers=2, max_iter=1, tol=None, random_state=0,
-            store=store, exchange_every=k,
+            executor="processes",
+            n_workers=2,
+            max_iter=1,
+            tol=None,
+            random_state=0,
+            store=store,
+            exchange_every=k,
         )
         model.fit(X_train, y_train)
         report = model.fit_report_
@@ -61,7 +68,10 @@ def main() -> None:
     local_rate, local_loss = fit("shm")
     rows = [["shared memory", "-", local_rate, 1.0, local_loss, "-"]]
     with local_redis() as url:
-        for name, round_trip in (("Redis, loopback", 0.0), (f"Redis, +{ROUND_TRIP_MS} ms", ROUND_TRIP_MS)):
+        for name, round_trip in (
+            ("Redis, loopback", 0.0),
+            (f"Redis, +{ROUND_TRIP_MS} ms", ROUND_TRIP_MS),
+        ):
             for k in exchanges:
                 with latency_proxy(url, round_trip) if round_trip else nullcontext(url) as reached:
                     before = _net_bytes(url)
@@ -69,7 +79,14 @@ def main() -> None:
                     moved = (_net_bytes(url) - before) / n_train
                 rows.append([name, k, rate, rate / local_rate, loss, moved])
     print_table(
-        ["store", "exchange_every", "samples/s", "x shared memory", "test log-loss", "bytes/sample"],
+        [
+            "store",
+            "exchange_every",
+            "samples/s",
+            "x shared memory",
+            "test log-loss",
+            "bytes/sample",
+        ],
         rows,
     )
 

@@ -102,7 +102,7 @@ class _ServerlessSearch(DocumentationLinkMixin):
         self : object
             The fitted search.
         """
-        inner, owned = make_executor("processes" if self.executor is None else self.executor)
+        inner, owned = make_executor(self._executor_spec())
         shared = ThrottledExecutor(inner, self.max_workers or os.cpu_count() or 1)
         overrides = dict.fromkeys(_parameters_named(self.estimator, "executor"), shared)
         if self.store is not None:
@@ -158,6 +158,16 @@ class _ServerlessSearch(DocumentationLinkMixin):
         self.peak_workers_ = shared.peak_in_flight
         self._record_fits(board)
         return self
+
+    def _executor_spec(self):
+        """The search's pool: its own ``executor``, else the estimator's (else threads),
+        so that a script runs where it ran before it was wrapped in a search; a script
+        whose estimator says 'processes' needs the ``__main__`` guard either way."""
+        if self.executor is not None:
+            return self.executor
+        settings = self.estimator.get_params()
+        named = [settings[name] for name in _parameters_named(self.estimator, "executor")]
+        return next((spec for spec in named if spec is not None), None)
 
     def _stage_once(self, X, y, params) -> ShardedDataset | None:
         """The search's arrays written once as a dataset, when fits would each stage their
@@ -317,7 +327,8 @@ def _mean_curve(folds: list[dict]) -> dict | None:
 
 _SEARCH_PARAMETERS_DOC = """
     executor : {'threads', 'processes', 'sequential'}, Executor or None, default=None
-        The pool every fit's workers share. None: ``"processes"``.
+        The pool every fit's workers share. None: the estimator's own ``executor``
+        (threads when it has none either).
     store : str or None, default=None
         The parameter store every fit keeps its model in (each in its own namespace),
         e.g. ``"redis://host:6379/0"``; None: each estimator's own ``store`` setting.

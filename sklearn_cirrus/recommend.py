@@ -403,9 +403,7 @@ class ServerlessMatrixFactorization(
         if not dataset.has_targets:
             raise ValueError(f"{dataset!r} has no targets: fit needs the ratings")
         if dataset.sparse or dataset.n_features != 2:
-            raise ValueError(
-                f"X must have 2 columns, (user id, item id) pairs, got {dataset!r}"
-            )
+            raise ValueError(f"X must have 2 columns, (user id, item id) pairs, got {dataset!r}")
         raw = dataset.with_transform(id_columns, n_features=2, sparse=False)
         parts = self._shard_results(raw, ShardIds())
         try:

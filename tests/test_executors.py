@@ -199,3 +199,30 @@ def test_a_registered_executor_is_built_by_name_for_every_fit(monkeypatch):
     assert built[0][1].submitted == clf.fit_report_["invocations"] > 0
     with pytest.raises(ValueError, match="unknown executor 'nothing'.*counting"):
         make_executor("nothing")
+
+
+def test_process_workers_start_from_a_script_read_from_stdin(tmp_path):
+    # python - < script.py names no main file: the workers must not try to import it
+    import subprocess
+    import sys
+
+    script = tmp_path / "fit.py"
+    script.write_text(
+        "import numpy as np\n"
+        "from sklearn_cirrus import ServerlessSGDClassifier\n"
+        "rng = np.random.RandomState(0)\n"
+        "X = rng.normal(size=(400, 5)); y = (X[:, 0] > 0).astype(int)\n"
+        "clf = ServerlessSGDClassifier(executor='processes', n_workers=2, random_state=0)\n"
+        "print('score', clf.fit(X, y).score(X, y))\n"
+    )
+    with open(script) as stdin:
+        done = subprocess.run(
+            [sys.executable, "-"],
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert float(done.stdout.split()[-1]) > 0.9

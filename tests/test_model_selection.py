@@ -47,6 +47,19 @@ def test_all_fits_share_a_pool_capped_at_max_workers(binary_data, executor):
     assert search.best_estimator_.fit_report_["path"] == expected
 
 
+@pytest.mark.parametrize(
+    "estimator_executor, path", [(None, "in-process"), ("processes", "workers")]
+)
+def test_the_search_runs_where_its_estimator_says_by_default(binary_data, estimator_executor, path):
+    # a script wrapped in a search runs where it ran before: threads by default (no
+    # __main__ guard needed), processes when the estimator asks for them
+    X, y = binary_data
+    estimator = ServerlessSGDClassifier(executor=estimator_executor, random_state=0)
+    search = ServerlessGridSearchCV(estimator, {"alpha": [1e-4]}, cv=2).fit(X, y)
+    assert search.best_estimator_.fit_report_["path"] == path
+    assert search.best_estimator_.executor == estimator_executor
+
+
 def test_pipeline_grid_and_a_clean_refitted_model(binary_data):
     X, y = binary_data
     pipeline = make_pipeline(StandardScaler(), ServerlessSGDClassifier(random_state=0))

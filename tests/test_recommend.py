@@ -157,7 +157,24 @@ BAD_INPUT = [
         ValueError,
         "None",
     ),
+    (
+        lambda X, y: (
+            np.where(np.arange(X.size).reshape(X.shape) == 4, np.nan, X.astype(object)),
+            y,
+        ),
+        ValueError,
+        "NaN",
+    ),
 ]
+
+
+def test_one_sample_score_warns_as_scikit_learn_does(toy):
+    from sklearn.exceptions import UndefinedMetricWarning
+
+    X, y = toy
+    model = ServerlessMatrixFactorization(n_components=2, max_iter=2, random_state=0).fit(X, y)
+    with pytest.warns(UndefinedMetricWarning, match="less than two samples"):
+        assert np.isnan(model.score(X[:1], y[:1]))
 
 
 @pytest.mark.parametrize("corrupt, error, message", BAD_INPUT)
@@ -255,7 +272,8 @@ def test_fits_a_ratings_dataset_read_by_workers(ratings_csv):
     predicted = model.predict(ratings_csv[test])
     assert np.sqrt(np.mean((predicted - ratings[test]) ** 2)) <= 0.86
     assert model.score(ratings_csv[test]) == pytest.approx(
-        1 - np.sum((ratings[test] - predicted) ** 2)
+        1
+        - np.sum((ratings[test] - predicted) ** 2)
         / np.sum((ratings[test] - ratings[test].mean()) ** 2)
     )
 
@@ -269,7 +287,9 @@ def test_dataset_fit_equals_the_arrays_fit_on_one_sequential_worker(toy, tmp_pat
     np.testing.assert_array_equal(from_dataset.user_ids_, from_arrays.user_ids_)
     np.testing.assert_array_equal(from_dataset.item_ids_, from_arrays.item_ids_)
     for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_"):
-        np.testing.assert_allclose(getattr(from_dataset, name), getattr(from_arrays, name), rtol=1e-9)
+        np.testing.assert_allclose(
+            getattr(from_dataset, name), getattr(from_arrays, name), rtol=1e-9
+        )
     np.testing.assert_allclose(from_dataset.predict(dataset), from_arrays.predict(X), rtol=1e-9)
 
 
@@ -290,7 +310,9 @@ def test_recommend_after_a_dataset_fit_reads_the_seen_items_from_it(toy, tmp_pat
     with pytest.raises(FileNotFoundError, match="fitted on .* are gone: .*exclude_seen=False"):
         from_dataset.recommend(users)
     unseen_kept = from_dataset.recommend(users, n=5, exclude_seen=False)
-    np.testing.assert_array_equal(unseen_kept, from_arrays.recommend(users, n=5, exclude_seen=False))
+    np.testing.assert_array_equal(
+        unseen_kept, from_arrays.recommend(users, n=5, exclude_seen=False)
+    )
 
 
 @pytest.mark.parametrize(

@@ -236,8 +236,14 @@ def test_workers_exchange_with_redis_every_k_minibatches(redis_url):
     def fit(k):
         before = client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
         model = ServerlessSGDClassifier(
-            executor="sequential", n_workers=1, store=redis_url, exchange_every=k,
-            batch_size=50, max_iter=2, tol=None, random_state=0,
+            executor="sequential",
+            n_workers=1,
+            store=redis_url,
+            exchange_every=k,
+            batch_size=50,
+            max_iter=2,
+            tol=None,
+            random_state=0,
         ).fit(X, y)
         return model, client.info("commandstats")["cmdstat_evalsha"]["calls"] - before
 

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import atexit
 import multiprocessing
+import os
 import resource
+import sys
 import threading
 import traceback
 from collections import defaultdict
@@ -116,23 +118,33 @@ _start_lock = threading.Lock()
 
 
 @contextmanager
-def _standard_start_method(method: str):
-    """Present a start method the child knows while it starts.
+def _child_can_start(method: str):
+    """Let a new worker process start whatever this one was started as.
 
-    A new process re-applies its parent's global start method; inside a joblib/loky
-    worker (``GridSearchCV(n_jobs=2)``) that is ``"loky"``, which a plain child cannot
-    resolve, so it would die before running anything.
+    - A new process re-applies its parent's global start method; inside a joblib/loky
+      worker (``GridSearchCV(n_jobs=2)``) that is ``"loky"``, which a plain child cannot
+      resolve: the method ``method`` is presented while it starts.
+    - A new process re-imports its parent's main script from ``__main__.__file__``; a
+      script read from stdin (``python - < script.py``) names ``<stdin>``, no file, and
+      the child would die: such a main is not re-imported (as loky does), the worker's
+      code being the package's.
     """
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    hide_main = path is not None and not os.path.isfile(path)
     with _start_lock:
         current = multiprocessing.get_start_method(allow_none=True)
-        if current in _STANDARD_START_METHODS:
-            yield
-            return
-        multiprocessing.set_start_method(method, force=True)
+        if current not in _STANDARD_START_METHODS:
+            multiprocessing.set_start_method(method, force=True)
+        if hide_main:
+            del main.__file__
         try:
             yield
         finally:
-            multiprocessing.set_start_method(current, force=True)
+            if hide_main:
+                main.__file__ = path
+            if current not in _STANDARD_START_METHODS:
+                multiprocessing.set_start_method(current, force=True)
 
 
 class _WarmProcess:
@@ -141,7 +153,7 @@ class _WarmProcess:
         self.process = context.Process(
             target=_serve, args=(child_end, resources), daemon=True, name="cirrus-worker"
         )
-        with _standard_start_method(start_method):
+        with _child_can_start(start_method):
             self.process.start()
         child_end.close()
 
