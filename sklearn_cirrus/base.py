@@ -18,6 +18,7 @@ from joblib import effective_n_jobs
 from sklearn.callback import CallbackSupportMixin
 
 from ._compat import Interval
+from .credentials import HiddenCredentialsMixin
 from .dataset import ShardedDataset
 from .epoch_callbacks import fit_task
 from .executors import Executor, WorkerResources
@@ -128,7 +129,9 @@ class DatasetScoreMixin:
         return super().score(X, y, sample_weight=sample_weight)
 
 
-class ServerlessEstimatorMixin(DocumentationLinkMixin, CallbackSupportMixin):
+class ServerlessEstimatorMixin(
+    HiddenCredentialsMixin, DocumentationLinkMixin, CallbackSupportMixin
+):
     """The engine's parameters and the hand-off of a fit to it.
 
     A subclass has the parameters of ``ENGINE_PARAMETER_CONSTRAINTS`` and the training

@@ -32,6 +32,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._compat import Interval, StrOptions
 from .base import DocumentationLinkMixin
+from .credentials import HiddenCredentialsMixin
 from .data import data_bytes
 from .dataset import ShardedDataset
 from .executors import Executor, make_executor
@@ -79,7 +80,7 @@ def _unwrapped(scorers):
     return scorers.scorer if isinstance(scorers, _DatasetTargets) else scorers
 
 
-class _ServerlessSearch(DocumentationLinkMixin):
+class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
     """What both searches add to scikit-learn's: the shared pool and the board."""
 
     _serverless_constraints: dict = {

@@ -251,3 +251,72 @@ def test_workers_exchange_with_redis_every_k_minibatches(redis_url):
     every_ten, scripts_every_ten = fit(10)
     np.testing.assert_allclose(every_ten.coef_, every_step.coef_, rtol=1e-10)
     assert scripts_every_ten * 5 <= scripts_every_step
+
+
+@pytest.fixture(scope="module")
+def redis_with_password():
+    """A redis-server of its own that requires the password "right"."""
+    import socket
+    import subprocess
+    import time
+
+    from conftest import require_server
+
+    binary = require_server("redis-server", "apt-get install redis-server")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--requirepass", "right"]
+        + ["--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield port
+    finally:
+        server.terminate()
+        server.wait()
+
+
+@pytest.mark.parametrize("userinfo", [":wrong@", ""])
+def test_refused_credentials_are_named_at_once_not_retried(redis_with_password, userinfo):
+    import time
+
+    from sklearn_cirrus.store.redis_store import RedisStore
+
+    url = f"redis://{userinfo}127.0.0.1:{redis_with_password}/0"
+    started = time.perf_counter()
+    with pytest.raises(PermissionError, match="refused the credentials") as refused:
+        RedisStore(url, retries=5).create("w", np.zeros((2, 1)), OptimizerConfig())
+    assert time.perf_counter() - started < 2.0  # five retries with backoff take longer
+    assert "wrong" not in str(refused.value)
+
+
+def test_a_password_from_the_environment_stays_out_of_parameters(redis_with_password, monkeypatch):
+    import pickle
+
+    from sklearn_cirrus import ServerlessSGDClassifier
+
+    url = f"redis://127.0.0.1:{redis_with_password}/0"
+    monkeypatch.setenv("SKLEARN_CIRRUS_REDIS_PASSWORD", "right")
+    X = np.random.RandomState(0).normal(size=(200, 3))
+    y = (X[:, 0] > 0).astype(int)
+    model = ServerlessSGDClassifier(executor="sequential", n_workers=1, store=url).fit(X, y)
+    assert model.score(X, y) > 0.9
+    assert b"right" not in pickle.dumps(model)
+
+
+def test_passwords_in_store_urls_are_hidden_in_reprs():
+    from sklearn_cirrus import ServerlessGridSearchCV, ServerlessSGDClassifier
+
+    clf = ServerlessSGDClassifier(store="redis://:s3cret@host:6379/0")
+    search = ServerlessGridSearchCV(clf, {"alpha": [1e-4]}, store="rediss://u:s3cret@h/0")
+    for shown in (repr(clf), clf._repr_html_(), repr(search), search._repr_html_()):
+        assert "s3cret" not in shown and "***" in shown
+    assert clf.get_params()["store"] == "redis://:s3cret@host:6379/0"  # clone still works

@@ -18,16 +18,20 @@ case the driver dies; ``delete`` removes it at the end of a fit.
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from dataclasses import asdict, dataclass
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import numpy as np
 
+from ..credentials import redacted
 from .base import ModelTable, ParameterStore
 from .optimizers import META_NAMES, OptimizerConfig, new_meta
 
 DEFAULT_TTL_SECONDS = 24 * 3600
+# where a password not written in the store URL is read from, in the driver and workers
+PASSWORD_VARIABLE = "SKLEARN_CIRRUS_REDIS_PASSWORD"
 # Values unpacked per struct call: Lua's C stack holds about 8,000.
 _CHUNK = 1000
 
@@ -108,13 +112,29 @@ return 1
 )
 
 
-def _redacted(url: str) -> str:
-    """The URL with any password replaced, for messages and reprs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
+class _NotRetried(Exception):
+    def __init__(self, error: Exception):
+        self.error = error
+
+
+def _retry_but_not_refusals(retry_class, refusals: tuple):
+    """redis-py's Retry, but a refused password or permission is raised at once: it is
+    a ConnectionError to redis-py, and trying again cannot change the answer."""
+
+    class RetryButNotRefusals(retry_class):
+        def call_with_retry(self, do, fail, *args, **kwargs):
+            def attempt():
+                try:
+                    return do()
+                except refusals as exc:
+                    raise _NotRetried(exc) from None
+
+            try:
+                return super().call_with_retry(attempt, fail, *args, **kwargs)
+            except _NotRetried as refused:
+                raise refused.error from None
+
+    return RetryButNotRefusals
 
 
 @dataclass(frozen=True)
@@ -127,7 +147,7 @@ class RedisStoreHandle:
         return RedisStore(self.url, namespace=self.namespace, ttl=self.ttl)
 
     def __repr__(self) -> str:
-        return f"RedisStoreHandle({_redacted(self.url)!r}, {self.namespace!r})"
+        return f"RedisStoreHandle({redacted(self.url)!r}, {self.namespace!r})"
 
 
 class RedisStore(ParameterStore):
@@ -166,9 +186,17 @@ class RedisStore(ParameterStore):
         self.namespace = namespace or f"cirrus:{uuid.uuid4().hex}"
         self.ttl = ttl
         self._errors = (redis.ConnectionError, redis.TimeoutError)
+        self._refusals = (redis.AuthenticationError, redis.exceptions.NoPermissionError)
+        # a password kept out of the URL (and so out of pickles and parameters)
+        password = None
+        if urlsplit(url).password is None:
+            password = os.environ.get(PASSWORD_VARIABLE)
         self._client = redis.Redis.from_url(
             url,
-            retry=Retry(ExponentialBackoff(cap=2.0, base=0.05), retries),
+            **({"password": password} if password else {}),
+            retry=_retry_but_not_refusals(Retry, self._refusals)(
+                ExponentialBackoff(cap=2.0, base=0.05), retries
+            ),
             retry_on_error=list(self._errors),
             socket_connect_timeout=5,
             socket_timeout=30,
@@ -179,7 +207,7 @@ class RedisStore(ParameterStore):
         self._configs: dict[str, tuple[OptimizerConfig, int, int]] = {}
 
     def __repr__(self) -> str:
-        return f"RedisStore({_redacted(self.url)!r}, namespace={self.namespace!r})"
+        return f"RedisStore({redacted(self.url)!r}, namespace={self.namespace!r})"
 
     def _name(self, *parts: str) -> str:
         return ":".join((self.namespace, *parts))
@@ -187,9 +215,13 @@ class RedisStore(ParameterStore):
     def _call(self, function, *args, **kwargs):
         try:
             return function(*args, **kwargs)
+        except self._refusals as exc:
+            raise PermissionError(
+                f"parameter store {redacted(self.url)} refused the credentials: {exc}"
+            ) from None
         except self._errors as exc:
             raise ConnectionError(
-                f"parameter store {_redacted(self.url)} is unreachable: {exc}"
+                f"parameter store {redacted(self.url)} is unreachable: {exc}"
             ) from exc
 
     def _config(self, key: str) -> tuple[OptimizerConfig, int, int]:
