@@ -144,3 +144,25 @@ def test_float32_input_stays_float32_in_the_shards(rng, monkeypatch):
     on_float64 = ServerlessSGDClassifier(**params).fit(X.astype(np.float64), y)
     assert staged == [np.float32, np.float64]
     np.testing.assert_array_equal(on_float32.coef_, on_float64.coef_)
+
+
+def test_shard_members_are_read_from_their_offsets_unless_compressed(rng):
+    import io
+
+    from sklearn_cirrus.data.reader import _stored_members
+
+    arrays = {
+        "data": rng.normal(size=50),
+        "indices": np.arange(50, dtype=np.int32),
+        "names": np.asarray(["a", "bc"]),
+        "categorical": np.asarray([[b"x", b""]]),
+    }
+    stored, compressed = io.BytesIO(), io.BytesIO()
+    np.savez(stored, **arrays)
+    np.savez_compressed(compressed, **arrays)
+    read = _stored_members(stored)
+    assert read.keys() == arrays.keys()
+    for name, values in arrays.items():
+        np.testing.assert_array_equal(read[name], values)
+        assert read[name].dtype == values.dtype
+    assert _stored_members(compressed) is None  # np.load reads those

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import io
 import queue
+import struct
 import threading
 import time
+import zipfile
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -20,6 +22,30 @@ from .handle import DataHandle
 from .table import Table
 
 
+def _stored_members(f) -> dict[str, np.ndarray] | None:
+    """The arrays of an ``.npz`` whose members are stored uncompressed (as ``np.savez``
+    writes them), each read straight from its offset in ``f``; None if any is
+    compressed. zipfile would copy every member through its CRC check first: 2.9 ms
+    against 1.1 ms for a 4 MB shard."""
+    with zipfile.ZipFile(f) as archive:
+        members = archive.infolist()
+    arrays = {}
+    for member in members:
+        if member.compress_type != zipfile.ZIP_STORED or not member.filename.endswith(".npy"):
+            return None
+        f.seek(member.header_offset)
+        header = f.read(_LOCAL_HEADER_BYTES)
+        name_bytes, extra_bytes = struct.unpack("<HH", header[26:30])
+        f.seek(member.header_offset + _LOCAL_HEADER_BYTES + name_bytes + extra_bytes)
+        arrays[member.filename[: -len(".npy")]] = np.lib.format.read_array(f)
+    return arrays
+
+
+# a zip member's local header: 30 bytes, then its name and extra field (their lengths at
+# bytes 26-29)
+_LOCAL_HEADER_BYTES = 30
+
+
 def read_shard(handle: DataHandle, shard_id: int) -> Batch:
     """One shard as stored: X, the targets as given (zeros when it has none), weights."""
     fs, _ = handle.filesystem()
@@ -27,8 +53,11 @@ def read_shard(handle: DataHandle, shard_id: int) -> Batch:
         # a local file is read member by member, in place (half the time of a copy
         # first); a remote one at once, rather than by a request for every seek
         source = f if isinstance(fs, LocalFileSystem) else io.BytesIO(f.read())
-        with np.load(source) as members:
-            arrays = {name: members[name] for name in members.files}
+        arrays = _stored_members(source)
+        if arrays is None:
+            source.seek(0)
+            with np.load(source) as members:
+                arrays = {name: members[name] for name in members.files}
     if "numeric" in arrays:
         X = Table.from_arrays(arrays)
     elif "indptr" in arrays:
