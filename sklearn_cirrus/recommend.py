@@ -394,16 +394,16 @@ class ServerlessMatrixFactorization(
         arrays before training (ids, mean and range of the ratings); return the
         dataset as training reads it."""
         self._check_dataset(dataset, y, sample_weight, reset=True)
+        if not dataset.has_targets:
+            raise ValueError(f"{dataset!r} has no targets: fit needs the ratings")
+        if dataset.sparse or dataset.n_features != 2:
+            raise ValueError(f"X must have 2 columns, (user id, item id) pairs, got {dataset!r}")
         columns = dataset.columns
         if columns is not None and len(columns["numeric"]) == 1:
             raise ValueError(
                 "the user and item id columns must be both numbers or both categorical, "
                 f"got numeric {columns['numeric']} and categorical {columns['categorical']}"
             )
-        if not dataset.has_targets:
-            raise ValueError(f"{dataset!r} has no targets: fit needs the ratings")
-        if dataset.sparse or dataset.n_features != 2:
-            raise ValueError(f"X must have 2 columns, (user id, item id) pairs, got {dataset!r}")
         raw = dataset.with_transform(id_columns, n_features=2, sparse=False)
         parts = self._shard_results(raw, ShardIds())
         try:

@@ -81,13 +81,8 @@ def test_views_read_their_rows_in_their_order(folder, rng):
         dataset[:, 3]
 
 
-def test_a_slice_of_a_dataset_costs_the_driver_no_row_arrays(folder, rng, monkeypatch):
-    # a train/test split by rows of a large dataset: the view keeps a range, and its
-    # targets' summary comes from the manifest but for the two shards it cuts
-    X, y = _classification(rng, n=3000)
-    dataset = ShardedDataset.from_arrays(X, y, folder, shard_bytes=4096)
-    view = dataset[100:2900]
-    assert isinstance(view._index, range)
+def _count_shard_reads(monkeypatch) -> list:
+    """The ids of the shards whose columns the driver reads from now on."""
     reads = []
     original = ShardedDataset._read_shard_column
 
@@ -96,6 +91,17 @@ def test_a_slice_of_a_dataset_costs_the_driver_no_row_arrays(folder, rng, monkey
         return original(self, shard_id, name)
 
     monkeypatch.setattr(ShardedDataset, "_read_shard_column", counted)
+    return reads
+
+
+def test_a_slice_of_a_dataset_costs_the_driver_no_row_arrays(folder, rng, monkeypatch):
+    # a train/test split by rows of a large dataset: the view keeps a range, and its
+    # targets' summary comes from the manifest but for the two shards it cuts
+    X, y = _classification(rng, n=3000)
+    dataset = ShardedDataset.from_arrays(X, y, folder, shard_bytes=4096)
+    view = dataset[100:2900]
+    assert isinstance(view._index, range)
+    reads = _count_shard_reads(monkeypatch)
     summary = view.target_summary()
     assert len(reads) == 2
     np.testing.assert_array_equal(summary.counts, np.unique(y[100:2900], return_counts=True)[1])
@@ -110,14 +116,7 @@ def test_a_cross_validation_fold_reads_whole_shards_from_the_manifest(folder, rn
     (train_a, test_a), (train_b, _), _ = KFold(3).split(X)
     assert isinstance(dataset[test_a]._index, range) and isinstance(dataset[train_a]._index, range)
     fold = dataset[train_b]
-    reads = []
-    original = ShardedDataset._read_shard_column
-
-    def counted(self, shard_id, name):
-        reads.append(shard_id)
-        return original(self, shard_id, name)
-
-    monkeypatch.setattr(ShardedDataset, "_read_shard_column", counted)
+    reads = _count_shard_reads(monkeypatch)
     summary = fold.target_summary()
     assert len(reads) <= 2
     np.testing.assert_array_equal(summary.counts, np.unique(y[train_b], return_counts=True)[1])
