@@ -17,6 +17,11 @@ setup(
                 extra_compile_args=["-O3"],
             ),
             Extension(
+                "sklearn_cirrus.kernels._delta",
+                ["sklearn_cirrus/kernels/_delta.pyx"],
+                extra_compile_args=["-O3"],
+            ),
+            Extension(
                 "sklearn_cirrus.kernels._rows",
                 ["sklearn_cirrus/kernels/_rows.pyx"],
                 extra_compile_args=["-O3"],

@@ -4,10 +4,11 @@ Two shapes of model: a linear model over 2**20 hashed features (one column; 1,00
 call) and the item factors of a recommender (10,000 rows of 51 columns; 500 rows a call).
 Each worker process adds deltas to (then pulls) distinct rows drawn with power-law popularity,
 ``CALLS`` times, with the adagrad optimizer. The rate is element-updates (or
-element-reads) per second over all workers together. Redis runs on loopback, started by
-this script.
+element-reads) per second over all workers together: the stores that serve rows by the
+call (shared memory, the Ray actor). Redis serves whole replicas and logs of changes
+instead (``store/redis_store.py``): ``bench_remote_store.py`` measures it in training.
 
-Run from the repository root: ``python benchmarks/bench_stores.py`` (needs redis-server).
+Run from the repository root: ``python benchmarks/bench_stores.py``.
 """
 
 from __future__ import annotations
@@ -16,13 +17,11 @@ import multiprocessing
 import time
 
 import numpy as np
-from _servers import local_redis
 from _table import machine, print_table
 
 from sklearn_cirrus.store import OptimizerConfig, SharedMemoryStore
 from sklearn_cirrus.store.base import ModelTable
 from sklearn_cirrus.store.optimizers import META_SIZE
-from sklearn_cirrus.store.redis_store import RedisStore
 
 # (name, rows of the model, columns, rows a call)
 SHAPES = [("linear, 2**20 x 1", 2**20, 1, 1000), ("factors, 10,000 x 51", 10_000, 51, 500)]
@@ -125,17 +124,9 @@ def ray_actor_rows() -> list[list]:
 
 
 def main() -> None:
-    with local_redis() as url:
-        measure(url)
-
-
-def measure(redis_url: str) -> None:
     print(f"machine: {machine()}")
     print(f"{CALLS} calls a worker, distinct power-law rows, adagrad\n")
-    stores = (
-        ("shared memory", SharedMemoryStore),
-        ("redis (loopback)", lambda: RedisStore(redis_url)),
-    )
+    stores = (("shared memory", SharedMemoryStore),)
     rows = []
     for shape in SHAPES:
         for name, make in stores:

@@ -1,7 +1,13 @@
-"""How a worker trains on one shard: in place on a local store, or on pulled copies.
+"""How a worker trains on one shard: in place on a local store, on a replica, or on
+pulled copies.
 
 - In place: the kernel's compiled loop updates the store's own arrays (shared memory, or
   this process's memory for threads), lock-free, one call per shard (Hogwild).
+- Replica: against a store that keeps a log of changes (Redis), the worker loads the
+  whole model once and trains on it in place as on a local store; every
+  ``exchange_every`` minibatches it sends what it changed in the rows they touched and
+  applies what the other workers sent (``store/delta_log.py``). Its rows are as stale as
+  the others' last ``exchange_every`` minibatches, and the store copies arrays only.
 - Pulled copies: against a remote store (Redis, a Ray actor) the kernel trains
   ``exchange_every`` minibatches at a time on a copy of the rows they touch, pulled at
   once, and the worker adds what changed back at once: a round trip and a pass of the
@@ -20,6 +26,7 @@ from typing import Protocol
 from ..data import minibatches
 from ..kernels.base import Batch, Kernel
 from ..store.base import ParameterStore
+from ..store.delta_log import DeltaEntry, apply_entry, entry_since, rows_of
 from .report import WorkerReport
 
 
@@ -77,6 +84,74 @@ class PulledCopyTrainer:
             report.record(loss, batch.n_samples, steps)
 
 
+# the size of the log, in models, at which a worker folds it into the store's base: the
+# store holds about this many models' worth of entries at most, and a worker loading the
+# model holds them all at once (4 did not fit a 2**20-feature model's worker in its
+# default memory)
+FOLD_LOG_SIZE = 1
+
+
+class _Replica:
+    """A worker's copy of one key and where it stands in the store's log."""
+
+    def __init__(self, store, key: str):
+        self.table, self.cursor = store.load_replica(key)
+        self.sent_meta = self.table.meta.copy()  # the counters as of the last exchange
+        self.log_bytes = 0  # of the entries this copy includes that are not folded yet
+        self.model_bytes = sum(
+            array.nbytes for array in (self.table.params, self.table.state, self.table.aux)
+        )
+
+
+class ReplicaTrainer:
+    def __init__(self, kernel: Kernel, store, batch_size: int, exchange_every: int = 1):
+        self.kernel = kernel
+        self.store = store
+        self.batch_size = batch_size
+        self.exchange_every = exchange_every
+        self.planner = kernel.row_planner()
+        self.replicas: dict[str, _Replica] = {}
+
+    def train(self, shard: Batch, report: WorkerReport) -> None:
+        if not self.replicas:
+            started = time.perf_counter()
+            self.replicas = {key: _Replica(self.store, key) for key in self.kernel.KEYS}
+            report.seconds["pull"] += time.perf_counter() - started
+        for batch in minibatches(shard, self.batch_size * self.exchange_every):
+            started = time.perf_counter()
+            tables = {key: replica.table for key, replica in self.replicas.items()}
+            rows, _ = self.planner(batch)
+            before = {key: rows_of(tables[key], rows[key]) for key in tables}
+            loss, steps = self.kernel.train_tables(tables, batch, self.batch_size)
+            computed = time.perf_counter()
+            for key, replica in self.replicas.items():
+                self._exchange(key, replica, entry_since(replica.table, rows[key], before[key]))
+            report.seconds["compute"] += computed - started
+            report.seconds["push"] += time.perf_counter() - computed
+            report.record(loss, batch.n_samples, steps)
+
+    def _exchange(self, key: str, replica: _Replica, entry: DeltaEntry) -> None:
+        blob = entry.to_bytes()
+        table = replica.table
+        answer = self.store.exchange(key, blob, table.meta - replica.sent_meta, replica.cursor)
+        if answer.entries is None:  # folded past this copy's place: load the model anew
+            self.replicas[key] = replica = _Replica(self.store, key)
+        else:
+            for other in answer.entries[:-1]:  # the last one is this worker's own
+                apply_entry(table, DeltaEntry.from_bytes(other))
+                replica.log_bytes += len(other)
+            replica.log_bytes += len(blob)
+            replica.cursor = answer.end
+        replica.table.meta[...] = answer.meta
+        replica.sent_meta = answer.meta.copy()
+        # a log the size of the model is folded into the store's base by whoever
+        # sees it: a fold writes the model, and makes the others load it anew
+        if replica.log_bytes > FOLD_LOG_SIZE * replica.model_bytes and self.store.fold(
+            key, replica.table, answer.folded, replica.cursor
+        ):
+            replica.log_bytes = 0
+
+
 def make_trainer(
     kernel: Kernel, store: ParameterStore, batch_size: int, exchange_every: int | None = None
 ) -> Trainer:
@@ -84,4 +159,6 @@ def make_trainer(
     if all(store.table(key) is not None for key in kernel.KEYS):
         return InPlaceTrainer(kernel, store, batch_size)
     every = DEFAULT_EXCHANGE_EVERY if exchange_every is None else exchange_every
+    if hasattr(store, "load_replica"):
+        return ReplicaTrainer(kernel, store, batch_size, every)
     return PulledCopyTrainer(kernel, store, batch_size, every)

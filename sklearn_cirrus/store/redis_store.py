@@ -1,18 +1,23 @@
 """A parameter store on Redis, reachable by workers anywhere: ``store="redis://host:port/db"``.
 
-Each key's parameters, optimizer state, penalty columns and metadata live under one
-namespace prefix: the arrays as raw little-endian float64 strings (row-major), the
-schedule position, step-size scale and penalty clocks in a hash, the update rule in a
-JSON string. Values never travel as pickles, so a store shared by many users is no way
-to run code.
+Each key lives under one namespace prefix as a *base* copy, its parameters, optimizer
+state and penalty columns as raw little-endian float64 strings (row-major), plus a
+*log* of changes not yet folded into it: a list of binary entries
+(:class:`~sklearn_cirrus.store.delta_log.DeltaEntry`), with a count of the entries
+folded so far, so that a position in the log means the same before and after a fold.
+The schedule position, step-size scale and penalty clocks are counters in a hash, the
+update rule a JSON string. Values never travel as pickles, so a store shared by many
+users is no way to run code.
 
-Workers train on pulled rows and add back what changed. Pulls and adds run as Lua
-scripts inside Redis: an add reads the rows it updates, adds the deltas and writes them
-back in one script, which Redis runs atomically, so concurrent adds never lose an
-update. Both scripts sort the rows and move each run of consecutive rows with one
-GETRANGE/SETRANGE, so dense models (all rows) cost one call per array and sparse ones
-one call per run. Everything expires after ``ttl`` seconds in
-case the driver dies; ``delete`` removes it at the end of a fit.
+Redis only moves whole strings: a worker loads a replica of the model (the base and the
+log, read in one transaction), trains on it locally, and every few minibatches runs one
+short script that appends its entry, adds its steps to the counters and returns the
+entries the others appended since its last exchange; a worker whose share of the log
+has grown past the size of the model folds it by writing its replica as the new base
+(:class:`~sklearn_cirrus.runtime.trainers.ReplicaTrainer`). No script loops over
+values, so the store's single thread copies memory at its speed rather than running
+Lua per element. Everything expires after ``ttl`` seconds in case the driver dies;
+``delete`` removes it at the end of a fit.
 """
 
 from __future__ import annotations
@@ -21,95 +26,61 @@ import json
 import os
 import uuid
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import numpy as np
 
 from ..credentials import redacted
-from .base import ModelTable, ParameterStore
+from .base import ModelTable, ParameterStore, block_width, table_views
+from .delta_log import DeltaEntry, apply_entry
 from .optimizers import META_NAMES, OptimizerConfig, new_meta
 
 DEFAULT_TTL_SECONDS = 24 * 3600
 # where a password not written in the store URL is read from, in the driver and workers
 PASSWORD_VARIABLE = "SKLEARN_CIRRUS_REDIS_PASSWORD"
-# Values unpacked per struct call: Lua's C stack holds about 8,000.
-_CHUNK = 1000
+ARRAYS = ("params", "state", "aux")
 
-_LUA_COMMON = """
-local function unpack_numbers(format, blob, count, position)
-  local out = {}
-  local done = 0
-  position = position or 1
-  while done < count do
-    local n = math.min(count - done, CHUNK)
-    local values = {struct.unpack('<' .. string.rep(format, n), blob, position)}
-    for k = 1, n do out[done + k] = values[k] end
-    position = values[n + 1]
-    done = done + n
-  end
-  return out, position
+_EXCHANGE = """
+-- KEYS: log, folded, meta; ARGV: entry (empty: none), cursor, ttl, then a value to add
+-- to each counter of the meta hash, in the order of ARGV[4] (names joined by spaces)
+local folded = tonumber(redis.call('GET', KEYS[2]) or '0')
+local length
+if #ARGV[1] > 0 then
+  length = redis.call('RPUSH', KEYS[1], ARGV[1])
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+else
+  length = redis.call('LLEN', KEYS[1])
 end
-
-local function pack_doubles(values, first, last)
-  local parts = {}
-  local k = first
-  while k <= last do
-    local n = math.min(last - k + 1, CHUNK)
-    parts[#parts + 1] = struct.pack('<' .. string.rep('d', n), unpack(values, k, k + n - 1))
-    k = k + n
-  end
-  return table.concat(parts)
+local names = {}
+for name in string.gmatch(ARGV[4], '%S+') do names[#names + 1] = name end
+for i, name in ipairs(names) do
+  if tonumber(ARGV[4 + i]) ~= 0 then redis.call('HINCRBYFLOAT', KEYS[3], name, ARGV[4 + i]) end
 end
-
--- runs of consecutive rows, as {first_row, first_index, count}
-local function runs(rows)
-  local out = {}
-  local i = 1
-  while i <= #rows do
-    local j = i
-    while j < #rows and rows[j + 1] == rows[j] + 1 do j = j + 1 end
-    out[#out + 1] = {rows[i], i, j - i + 1}
-    i = j + 1
-  end
-  return out
-end
-""".replace("CHUNK", str(_CHUNK))
-
-_PULL = (
-    _LUA_COMMON
-    + """
--- KEYS[1]: array; ARGV: n_cols, n_rows, sorted int32 rows
-local width = tonumber(ARGV[1]) * 8
-local rows = unpack_numbers('i4', ARGV[3], tonumber(ARGV[2]))
-local parts = {}
-for _, run in ipairs(runs(rows)) do
-  local offset = run[1] * width
-  parts[#parts + 1] = redis.call('GETRANGE', KEYS[1], offset, offset + run[3] * width - 1)
-end
-return table.concat(parts)
+local meta = redis.call('HMGET', KEYS[3], unpack(names))
+local start = tonumber(ARGV[2]) - folded
+if start < 0 then return {folded, length, meta, 0, {}} end
+return {folded, length, meta, 1, redis.call('LRANGE', KEYS[1], start, -1)}
 """
-)
 
-_ADD = (
-    _LUA_COMMON
-    + """
--- KEYS[1]: array; ARGV: n_cols, n_rows, sorted int32 rows, float64 deltas of those rows
-local n_cols = tonumber(ARGV[1])
-local width = n_cols * 8
-local rows = unpack_numbers('i4', ARGV[3], tonumber(ARGV[2]))
-local delta = unpack_numbers('d', ARGV[4], tonumber(ARGV[2]) * n_cols)
-for _, run in ipairs(runs(rows)) do
-  local offset = run[1] * width
-  local count = run[3] * n_cols
-  local d0 = (run[2] - 1) * n_cols
-  local values = unpack_numbers('d',
-    redis.call('GETRANGE', KEYS[1], offset, offset + count * 8 - 1), count)
-  for k = 1, count do values[k] = values[k] + delta[d0 + k] end
-  redis.call('SETRANGE', KEYS[1], offset, pack_doubles(values, 1, count))
-end
+_FOLD = """
+-- KEYS: log, folded, then the base arrays; ARGV: folded as the caller saw it, entries
+-- it folded, ttl, then the arrays' new values
+if tonumber(redis.call('GET', KEYS[2]) or '0') ~= tonumber(ARGV[1]) then return 0 end
+for i = 3, #KEYS do redis.call('SET', KEYS[i], ARGV[i + 1], 'EX', ARGV[3]) end
+redis.call('LTRIM', KEYS[1], ARGV[2], -1)
+redis.call('SET', KEYS[2], tonumber(ARGV[1]) + tonumber(ARGV[2]), 'EX', ARGV[3])
 return 1
 """
-)
+
+
+class Exchange(NamedTuple):
+    """What an exchange with the log returns."""
+
+    folded: int  # entries folded into the base so far
+    end: int  # the log's end, as a position counted from its first entry ever
+    meta: np.ndarray  # the key's counters, every worker's steps included
+    entries: list[bytes] | None  # the entries from the cursor on; None: folded away
 
 
 class _NotRetried(Exception):
@@ -201,8 +172,8 @@ class RedisStore(ParameterStore):
             socket_connect_timeout=5,
             socket_timeout=30,
         )
-        self._pull_script = self._client.register_script(_PULL)
-        self._add_script = self._client.register_script(_ADD)
+        self._exchange_script = self._client.register_script(_EXCHANGE)
+        self._fold_script = self._client.register_script(_FOLD)
         # key -> (optimizer, n_rows, n_cols), read once per connection
         self._configs: dict[str, tuple[OptimizerConfig, int, int]] = {}
 
@@ -238,27 +209,24 @@ class RedisStore(ParameterStore):
         if init.ndim != 2:
             raise ValueError(f"parameters must be 2-D, got shape {init.shape}")
         spec = {"optimizer": asdict(optimizer), "shape": init.shape}
-        state_values = np.zeros_like(init) if state is None else np.asarray(state, dtype="<f8")
-        aux_values = np.zeros((init.shape[0], optimizer.aux_width(init.shape[1])), dtype="<f8")
+        self._configs[key] = (optimizer, *init.shape)
+        arrays = {"params": init}
+        if optimizer.has_state:
+            arrays["state"] = np.zeros_like(init) if state is None else np.asarray(state, "<f8")
+        if self._widths(key)["aux"]:
+            arrays["aux"] = np.zeros((init.shape[0], self._widths(key)["aux"]))
         pipe = self._client.pipeline(transaction=True)
-        pipe.set(self._name(key, "params"), init.tobytes(), ex=self.ttl)
-        pipe.set(self._name(key, "state"), state_values.tobytes(), ex=self.ttl)
-        pipe.set(self._name(key, "aux"), aux_values.tobytes(), ex=self.ttl)
-        pipe.delete(self._name(key, "meta"))
+        for name, values in arrays.items():
+            pipe.set(
+                self._name(key, name), np.ascontiguousarray(values, "<f8").tobytes(), ex=self.ttl
+            )
+        pipe.delete(self._name(key, "log"), self._name(key, "meta"))
+        pipe.set(self._name(key, "folded"), 0, ex=self.ttl)
         meta = new_meta(samples_seen).tolist()  # floats, not numpy scalars, on the wire
         pipe.hset(self._name(key, "meta"), mapping=dict(zip(META_NAMES, meta, strict=True)))
         pipe.expire(self._name(key, "meta"), self.ttl)
         pipe.set(self._name(key, "config"), json.dumps(spec), ex=self.ttl)
         self._call(pipe.execute)
-        self._configs[key] = (optimizer, *init.shape)
-
-    def _sorted_rows(self, key, rows):
-        """Rows as sorted int32 and the order that sorted them (None: already in order)."""
-        if rows is None:
-            return np.arange(self._config(key)[1], dtype="<i4"), None
-        rows = np.asarray(rows)
-        order = np.argsort(rows, kind="stable")
-        return rows[order].astype("<i4"), order
 
     def optimizer(self, key):
         return self._config(key)[0]
@@ -272,78 +240,90 @@ class RedisStore(ParameterStore):
             "aux": config.aux_width(n_cols),
         }
 
-    @staticmethod
-    def _unsorted(blob: bytes, n_cols: int, order: np.ndarray | None) -> np.ndarray:
-        values = np.frombuffer(blob, dtype="<f8").reshape(-1, n_cols)
-        if order is None:
-            return values.copy()
-        out = np.empty_like(values)
-        out[order] = values
-        return out
+    def load_replica(self, key: str) -> tuple[ModelTable, int]:
+        """The whole model as it stands (the base with the log folded in) and the log
+        position it includes, read in one transaction."""
+        config, n_rows, n_cols = self._config(key)
+        pipe = self._client.pipeline(transaction=True)
+        for name in ARRAYS:
+            pipe.get(self._name(key, name))
+        pipe.hmget(self._name(key, "meta"), META_NAMES)
+        pipe.get(self._name(key, "folded"))
+        pipe.lrange(self._name(key, "log"), 0, -1)
+        *blobs, meta, folded, entries = self._call(pipe.execute)
+        if blobs[0] is None:
+            raise KeyError(f"no parameters named {key!r} in store {self.namespace!r}")
+        # one block, as the local stores keep it (a row's values share a cache line)
+        block = np.empty((n_rows, block_width(n_cols, config)))
+        table = table_views(block, n_cols, config, np.array(meta, dtype=float))
+        for name, blob in zip(ARRAYS, blobs, strict=True):
+            array = getattr(table, name)
+            if array.size:
+                array[...] = np.frombuffer(blob, "<f8").reshape(array.shape)
+        for entry in entries:
+            apply_entry(table, DeltaEntry.from_bytes(entry))
+        return table, int(folded or 0) + len(entries)
+
+    def exchange(self, key: str, entry: bytes, meta_change: np.ndarray, cursor: int) -> Exchange:
+        """Append ``entry`` (nothing if empty) to the log of ``key`` and add
+        ``meta_change`` to its counters, then read the counters and the entries from
+        position ``cursor`` on (the appended one last): one round trip, atomic."""
+        self._config(key)
+        answer = self._call(
+            self._exchange_script,
+            keys=[self._name(key, "log"), self._name(key, "folded"), self._name(key, "meta")],
+            args=[entry, cursor, self.ttl, " ".join(META_NAMES), *map(repr, meta_change.tolist())],
+        )
+        folded, length, meta, complete, entries = answer
+        return Exchange(
+            int(folded),
+            int(folded) + int(length),
+            np.array(meta, dtype=float),
+            list(entries) if complete else None,
+        )
+
+    def fold(self, key: str, table: ModelTable, folded: int, end: int) -> bool:
+        """Make ``table`` (a replica that includes the log up to ``end``) the base of
+        ``key`` and drop those entries, unless another fold came first: whether it did."""
+        names = [name for name, width in self._widths(key).items() if width]
+        values = [np.ascontiguousarray(getattr(table, name), "<f8").tobytes() for name in names]
+        keys = [self._name(key, "log"), self._name(key, "folded")]
+        done = self._call(
+            self._fold_script,
+            keys=keys + [self._name(key, name) for name in names],
+            args=[folded, end - folded, self.ttl, *values],
+        )
+        return bool(done)
 
     def _pull_params(self, key, rows):
-        n_cols = self._config(key)[2]
-        sorted_rows, order = self._sorted_rows(key, rows)
-        blob = self._call(
-            self._pull_script,
-            keys=[self._name(key, "params")],
-            args=[n_cols, sorted_rows.size, sorted_rows.tobytes()],
-        )
-        return self._unsorted(blob, n_cols, order)
+        params = self.load_replica(key)[0].params
+        return params if rows is None else params[rows]
 
     def pull_table(self, key, rows=None):
-        config, _, n_cols = self._config(key)
-        widths = self._widths(key)
-        sorted_rows, order = self._sorted_rows(key, rows)
-        pipe = self._client.pipeline(transaction=False)
-        for name, width in widths.items():
-            if width:
-                self._pull_script(
-                    keys=[self._name(key, name)],
-                    args=[width, sorted_rows.size, sorted_rows.tobytes()],
-                    client=pipe,
-                )
-        pipe.hmget(self._name(key, "meta"), META_NAMES)
-        *blobs, meta = self._call(pipe.execute)
-        arrays = {}
-        for name, width in widths.items():
-            if width:
-                arrays[name] = self._unsorted(blobs.pop(0), width, order)
-            else:
-                arrays[name] = np.zeros((0, n_cols if name == "state" else 0))
+        table = self.load_replica(key)[0]
+        if rows is None:
+            return table
+        index = np.asarray(rows)
+
+        def pick(array):  # (an array of no rows, as plain SGD's state, stays so)
+            return array[index] if array.shape[0] else array
+
         return ModelTable(
-            arrays["params"], arrays["state"], arrays["aux"], np.array(meta, dtype=float), config
+            pick(table.params), pick(table.state), pick(table.aux), table.meta, table.optimizer
         )
 
     def add_table(self, key, rows, delta):
-        sorted_rows, order = self._sorted_rows(key, rows)
-        pipe = self._client.pipeline(transaction=True)
-        for name, width in self._widths(key).items():
-            if width:
-                change = getattr(delta, name)
-                if order is not None:
-                    change = change[order]
-                self._add_script(
-                    keys=[self._name(key, name)],
-                    args=[
-                        width,
-                        sorted_rows.size,
-                        sorted_rows.tobytes(),
-                        np.ascontiguousarray(change, dtype="<f8").tobytes(),
-                    ],
-                    client=pipe,
-                )
-        for name, change in zip(META_NAMES, delta.meta, strict=True):
-            if change:
-                pipe.hincrbyfloat(self._name(key, "meta"), name, float(change))
-        self._call(pipe.execute)
+        n_rows = self._config(key)[1]
+        rows = np.arange(n_rows) if rows is None else np.asarray(rows)
+        state = delta.state if delta.state.shape[0] else np.zeros((rows.size, 0))
+        aux = delta.aux if delta.aux.shape[0] else np.zeros((rows.size, 0))
+        entry = DeltaEntry(rows, delta.params, state, aux, clocks=None)
+        # (a cursor before the log's start: nothing read back)
+        self.exchange(key, entry.to_bytes(), np.asarray(delta.meta, dtype=float), cursor=-1)
 
     def pull_state(self, key):
-        config, _, n_cols = self._config(key)
-        if not config.has_state:
-            return None
-        blob = self._call(self._client.get, self._name(key, "state"))
-        return np.frombuffer(blob, dtype="<f8").reshape(-1, n_cols).copy()
+        table = self.load_replica(key)[0]
+        return table.state if table.optimizer.has_state else None
 
     def samples_seen(self, key):
         self._config(key)

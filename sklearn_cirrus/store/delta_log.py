@@ -1,0 +1,165 @@
+"""What a worker changed in a model, as one entry of a remote store's log of changes.
+
+Against a remote store, a worker trains on a whole local copy of the model (its
+*replica*), in place, with the compiled kernel, and every few minibatches sends one
+entry holding what it changed in the rows it touched, and applies to its replica the
+entries the other workers sent meanwhile (``trainers.ReplicaTrainer``). The store only
+appends entries to a log and folds them into its base copy now and then: it moves
+arrays, never single values.
+
+Changes add up, except the lazy L2 penalty (``kernels/_sgd.pyx``). A row carries a
+clock, the time up to which its decay has been applied, and two workers that both
+bring a row up to date must not both decay it. So an entry gives, per row, the clock the
+worker's copy of the row reached and the change *at that clock*: the new value minus
+the old value decayed up to that clock. Applying an entry first decays the receiving
+row up to the entry's clock if it is behind (decaying up to a time is idempotent,
+unlike adding a decay), or decays the change up to the row's clock if the row is ahead,
+then adds. For plain SGD and the momentum methods the decay between two clocks does not
+depend on the row, so this is exact; for AdaGrad it depends on the row's accumulator,
+taken as it was when the worker first brought the row up to date; with L1 the
+penalty's own columns are added like any change (an approximation the local stores do
+not need).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .base import ModelTable, table_views
+from .optimizers import OptimizerConfig
+
+# an entry's header: rows, then the columns of params, state, aux, and whether the rows
+# carry clocks (the floats follow, then the rows as int32, so that floats stay aligned)
+_HEADER = 5
+
+
+@dataclass(frozen=True)
+class DeltaEntry:
+    """Changes to rows ``rows`` of a table; ``clocks`` (one per row, or None when the
+    rows are not penalised) are the penalty clocks the changes are expressed at."""
+
+    rows: np.ndarray
+    params: np.ndarray
+    state: np.ndarray
+    aux: np.ndarray  # every aux column's change, but the clock's when there are ``clocks``
+    clocks: np.ndarray | None
+
+    def to_bytes(self) -> bytes:
+        n = self.rows.size
+        header = np.array(
+            [
+                n,
+                self.params.shape[1],
+                self.state.shape[1],
+                self.aux.shape[1],
+                self.clocks is not None,
+            ],
+            dtype="<i8",
+        )
+        parts = [header, self.params, self.state, self.aux]
+        if self.clocks is not None:
+            parts.append(self.clocks)
+        floats = [np.ascontiguousarray(p, dtype="<f8").tobytes() for p in parts[1:]]
+        return header.tobytes() + b"".join(floats) + self.rows.astype("<i4").tobytes()
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> DeltaEntry:
+        n, p, s, a, clocked = np.frombuffer(blob, dtype="<i8", count=_HEADER)
+        floats = np.frombuffer(
+            blob, dtype="<f8", offset=8 * _HEADER, count=n * (p + s + a + clocked)
+        )
+        params, state, aux, clocks = np.split(floats, np.cumsum([n * p, n * s, n * a]))
+        rows = np.frombuffer(blob, dtype="<i4", offset=8 * (_HEADER + floats.size), count=n)
+        return cls(
+            rows.astype(np.intp),
+            params.reshape(n, p),
+            state.reshape(n, s),
+            aux.reshape(n, a),
+            clocks if clocked else None,
+        )
+
+
+def _clocked(optimizer: OptimizerConfig, table: ModelTable) -> bool:
+    return table.aux.shape[0] > 0 and optimizer.l2 > 0
+
+
+def _decay(optimizer: OptimizerConfig, state: np.ndarray, since, until) -> np.ndarray:
+    """Factors of the L2 decay of rows (``state``: their accumulators) from clock
+    ``since`` to clock ``until``, one row each: clocks of the SGD family sum the logs of
+    the decay factors; AdaGrad's sum step sizes, each row decaying at its own rate."""
+    since, until = np.asarray(since)[:, None], np.asarray(until)[:, None]
+    if optimizer.name == "adagrad":  # (the only rule whose decay reads the state)
+        return np.exp(
+            -optimizer.l2 * (until - since) / (np.sqrt(state) + optimizer.adagrad_epsilon)
+        )
+    return np.exp(until - since)
+
+
+def rows_of(table: ModelTable, rows: np.ndarray) -> ModelTable:
+    """Copies of rows ``rows`` of every array of ``table`` (an array of no rows, as plain
+    SGD's state, gives ``len(rows)`` rows of no columns)."""
+    block = table.params.base
+    if (
+        block is not None
+        and block.ndim == 2
+        and all(array.base is block for array in (table.state, table.aux) if array.shape[0])
+    ):
+        # the arrays interleave in one block (store.base.table_views): one gather of its
+        # rows rather than one an array (``take``: five times faster than ``block[rows]``)
+        rows_block = np.take(block, rows, axis=0)
+        return table_views(rows_block, table.params.shape[1], table.optimizer, table.meta.copy())
+
+    def copy(array):
+        return np.take(array, rows, axis=0) if array.shape[0] else np.zeros((rows.size, 0))
+
+    return ModelTable(
+        copy(table.params), copy(table.state), copy(table.aux), table.meta.copy(), table.optimizer
+    )
+
+
+def entry_since(table: ModelTable, rows: np.ndarray, before: ModelTable) -> DeltaEntry:
+    """The entry of what ``table`` (a replica) changed in ``rows`` since ``before``
+    (``rows_of`` those rows), each row's change expressed at the clock it reached."""
+    after = rows_of(table, rows)
+    old, clocks = before.params, None
+    if _clocked(table.optimizer, table):
+        clocks = after.aux[:, 0]
+        penalised = rows < table.optimizer.penalised_rows
+        old = old.copy()
+        old[penalised] *= _decay(
+            table.optimizer, before.state[penalised], before.aux[penalised, 0], clocks[penalised]
+        )
+
+    def change(name):  # (an array of no rows is one of no columns in an entry)
+        now, then = getattr(after, name), getattr(before, name)
+        return now - then if now.shape[0] else np.zeros((rows.size, 0))
+
+    aux_change = change("aux")
+    if clocks is not None:  # the clock column travels as ``clocks``
+        aux_change = aux_change[:, 1:]
+    return DeltaEntry(rows, after.params - old, change("state"), aux_change, clocks)
+
+
+def apply_entry(table: ModelTable, entry: DeltaEntry) -> None:
+    """Add ``entry`` to ``table`` in place, each row's penalty first brought to the
+    entry's clock, or the change brought to the row's (module doc)."""
+    from ..kernels._delta import apply_entry as compiled  # here: kernels import this package
+
+    optimizer = table.optimizer
+    clocked = entry.clocks is not None and _clocked(optimizer, table)
+    compiled(
+        optimizer.name == "adagrad",
+        optimizer.l2,
+        optimizer.adagrad_epsilon,
+        optimizer.penalised_rows,
+        table.params,
+        table.state if table.state.shape[0] else np.zeros((0, 0)),
+        table.aux if table.aux.shape[0] else np.zeros((0, 0)),
+        np.ascontiguousarray(entry.rows, dtype=np.int64),
+        entry.params,
+        entry.state if table.state.shape[0] else np.zeros((entry.rows.size, 0)),
+        entry.aux,
+        entry.clocks if clocked else None,
+    )

@@ -1,0 +1,113 @@
+"""Entries of a remote store's log: what a worker changed, applied by the others."""
+
+import numpy as np
+import pytest
+
+from sklearn_cirrus.store.base import ModelTable, up_to_date_params
+from sklearn_cirrus.store.delta_log import DeltaEntry, apply_entry, entry_since, rows_of
+from sklearn_cirrus.store.optimizers import LOG_DECAY_SLOT, PENALTY_STEPS_SLOT, OptimizerConfig
+
+# three penalised feature rows and an intercept row
+N_ROWS = 4
+
+
+def _table(name, rng):
+    optimizer = OptimizerConfig(name, l2=0.5, penalised_rows=N_ROWS - 1)
+    params = rng.normal(size=(N_ROWS, 2))
+    state = rng.uniform(0.5, 2.0, size=(N_ROWS, 2)) if optimizer.has_state else np.zeros((0, 2))
+    return ModelTable(params, state, np.zeros((N_ROWS, 1)), np.zeros(4), optimizer)
+
+
+def _clock_slot(name):
+    return PENALTY_STEPS_SLOT if name == "adagrad" else LOG_DECAY_SLOT
+
+
+def _worker(base, rows, clock, gradient):
+    """A worker's replica of ``base``: its ``rows`` brought up to ``clock`` (their L2
+    decay, as the kernel does), then a gradient step; returns its entry."""
+    replica = ModelTable(
+        base.params.copy(), base.state.copy(), base.aux.copy(), base.meta.copy(), base.optimizer
+    )
+    before = rows_of(replica, rows)
+    replica.meta[_clock_slot(base.optimizer.name)] = clock
+    replica.params[:] = up_to_date_params(replica, None, pulled=False)
+    replica.aux[:, 0] = np.where(np.arange(N_ROWS) < N_ROWS - 1, clock, replica.aux[:, 0])
+    replica.params[rows] += gradient
+    return entry_since(replica, rows, before)
+
+
+@pytest.mark.parametrize("name", ["sgd", "adagrad"])
+def test_two_workers_decaying_one_row_decay_it_once_in_either_order(name, rng):
+    # both workers bring row 2 up to date before their steps: the folded model decays it
+    # once, to the later clock, whatever the order the entries arrive in
+    base = _table(name, rng)
+    early, late = (-0.1, -0.3) if name != "adagrad" else (0.2, 0.6)
+    gradient_a, gradient_b = rng.normal(size=(2, 2)), rng.normal(size=(2, 2))
+    entry_a = _worker(base, np.array([0, 2]), early, gradient_a)
+    entry_b = _worker(base, np.array([2, 3]), late, gradient_b)
+
+    folded = []
+    for order in ((entry_a, entry_b), (entry_b, entry_a)):
+        table = ModelTable(
+            base.params.copy(), base.state.copy(), base.aux.copy(), base.meta.copy(), base.optimizer
+        )
+        for entry in order:
+            apply_entry(table, entry)
+        table.meta[_clock_slot(name)] = late
+        folded.append(up_to_date_params(table, None, pulled=False))
+    np.testing.assert_allclose(folded[0], folded[1], rtol=1e-12)
+
+    # the eager model: every row decays once from 0 to the late clock; a gradient added
+    # at the early clock decays from it; the intercept (row 3) never decays
+    if name == "adagrad":
+        rate = base.optimizer.l2 / (np.sqrt(base.state) + base.optimizer.adagrad_epsilon)
+        decay = np.exp(-rate * late)
+        since_early = np.exp(-rate * (late - early))
+    else:
+        decay, since_early = (
+            np.full((N_ROWS, 2), np.exp(late)),
+            np.full((N_ROWS, 2), np.exp(late - early)),
+        )
+    expected = base.params * decay
+    expected[3] = base.params[3]
+    expected[0] += gradient_a[0] * since_early[0]
+    expected[2] += gradient_a[1] * since_early[2] + gradient_b[0]
+    expected[3] += gradient_b[1]
+    np.testing.assert_allclose(folded[0], expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("clocked", [True, False])
+def test_an_entry_travels_as_bytes(clocked, rng):
+    entry = DeltaEntry(
+        np.array([5, 0, 9]),
+        rng.normal(size=(3, 2)),
+        np.zeros((3, 0)),  # plain SGD keeps no state
+        rng.normal(size=(3, 4)),
+        rng.normal(size=3) if clocked else None,
+    )
+    back = DeltaEntry.from_bytes(entry.to_bytes())
+    np.testing.assert_array_equal(back.rows, entry.rows)
+    for name in ("params", "state", "aux"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(entry, name))
+    if clocked:
+        np.testing.assert_array_equal(back.clocks, entry.clocks)
+    else:
+        assert back.clocks is None
+
+
+def test_an_entry_without_clocks_adds_every_column(rng):
+    # a store's add_table: plain additions, the clock column included
+    table = _table("adagrad", rng)
+    before = ModelTable(
+        table.params.copy(),
+        table.state.copy(),
+        table.aux.copy(),
+        table.meta.copy(),
+        table.optimizer,
+    )
+    change = DeltaEntry(np.array([1, 3]), np.ones((2, 2)), np.ones((2, 2)), np.ones((2, 1)), None)
+    apply_entry(table, change)
+    np.testing.assert_array_equal(table.params[[1, 3]], before.params[[1, 3]] + 1)
+    np.testing.assert_array_equal(table.state[[1, 3]], before.state[[1, 3]] + 1)
+    np.testing.assert_array_equal(table.aux[[1, 3], 0], [1.0, 1.0])
+    np.testing.assert_array_equal(table.params[[0, 2]], before.params[[0, 2]])
