@@ -253,6 +253,37 @@ def test_workers_exchange_with_redis_every_k_minibatches(redis_url):
     assert scripts_every_ten * 5 <= scripts_every_step
 
 
+def test_workers_on_redis_replicas_fold_the_log_and_match_shared_memory(redis_url):
+    # two workers on a small dense model: every entry holds the whole model, so the log
+    # is folded into the base at almost every exchange and a worker often finds its
+    # place folded away (it reads the recent entries rather than the whole model); the
+    # model still scores as the shared-memory one does
+    import redis
+    from sklearn.datasets import make_classification
+
+    from sklearn_cirrus import ServerlessSGDClassifier
+
+    X, y = make_classification(n_samples=4000, n_features=20, random_state=0)
+    client = redis.Redis.from_url(redis_url)
+    folds = client.info("commandstats").get("cmdstat_lmove", {}).get("calls", 0)
+
+    def fit(store):
+        return ServerlessSGDClassifier(
+            executor="threads",
+            n_workers=2,
+            store=store,
+            batch_size=50,
+            max_iter=3,
+            tol=None,
+            random_state=0,
+        ).fit(X, y)
+
+    remote, local = fit(redis_url), fit("shm")
+    assert client.info("commandstats")["cmdstat_lmove"]["calls"] > folds + 10
+    assert abs(remote.score(X, y) - local.score(X, y)) < 0.03
+    np.testing.assert_allclose(remote.coef_, local.coef_, rtol=0.3, atol=0.05)
+
+
 @pytest.fixture(scope="module")
 def redis_with_password():
     """A redis-server of its own that requires the password "right"."""

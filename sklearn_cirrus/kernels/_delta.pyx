@@ -1,8 +1,11 @@
 # cython: boundscheck=False, wraparound=False, cdivision=True, language_level=3
 """A remote store's log entry added to a replica, compiled: one pass over the entry's
-rows where numpy took a dozen (``store/delta_log.py`` states the maths)."""
+rows where numpy took a dozen (``store/delta_log.py`` states the maths), and the
+distinct rows a run of minibatches touches, in one pass where ``IdIndexer`` takes five."""
 
 from libc.math cimport exp, sqrt
+
+import numpy as np
 
 
 cdef inline double decay(
@@ -65,3 +68,23 @@ def apply_entry(
                 state[row, k] += state_change[i, k]
             for k in range(aux_change.shape[1]):
                 aux[row, first_aux + k] += aux_change[i, k]
+
+
+def distinct(const int[::1] ids, unsigned char[::1] seen):
+    """The distinct values of ``ids`` in order of first appearance, in one pass:
+    ``seen`` (one byte per possible id, all zero) marks the ones found, and is left all
+    zero again."""
+    out = np.empty(ids.shape[0], dtype=np.int64)
+    cdef long long[::1] found = out
+    cdef Py_ssize_t i, n = 0
+    cdef int id_
+    with nogil:
+        for i in range(ids.shape[0]):
+            id_ = ids[i]
+            if not seen[id_]:
+                seen[id_] = 1
+                found[n] = id_
+                n += 1
+        for i in range(n):
+            seen[found[i]] = 0
+    return out[:n]

@@ -31,6 +31,10 @@ class FactorizationPlanner:
         local = Batch(np.column_stack([local_users, local_items]), batch.y, batch.sample_weight)
         return {FactorizationKernel.USERS: user_rows, FactorizationKernel.ITEMS: item_rows}, local
 
+    def rows(self, batch: Batch) -> dict[str, np.ndarray]:
+        """Just the store rows ``batch`` touches (a worker that trains on a replica)."""
+        return self(batch)[0]
+
 
 @dataclass(frozen=True)
 class FactorizationKernel:

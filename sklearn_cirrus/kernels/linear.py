@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import _sgd
+from . import _delta, _sgd
 from .base import Batch, SparseRows
 from .indexing import IdIndexer
 
@@ -237,9 +237,19 @@ class RowIndexer:
     def __init__(self, n_features: int):
         self.n_features = n_features
         self._ids = IdIndexer(n_features)
+        self._seen: np.ndarray | None = None  # rows(): one byte per feature
 
     def scratch_bytes(self) -> int:
-        return self._ids.scratch_bytes()
+        return self._ids.scratch_bytes() + self.n_features  # (and rows()' one byte a row)
+
+    def rows(self, X) -> np.ndarray:
+        """The store rows ``X`` touches: its distinct column indices, then the intercept."""
+        if isinstance(X, np.ndarray):
+            return np.arange(self.n_features + 1)
+        if self._seen is None:
+            self._seen = np.zeros(self.n_features, dtype=np.uint8)
+        indices = np.asarray(X.indices, dtype=np.int32)
+        return np.append(_delta.distinct(indices, self._seen), self.n_features)
 
     def __call__(self, X) -> tuple[np.ndarray, np.ndarray | SparseRows]:
         if isinstance(X, np.ndarray):
@@ -262,7 +272,15 @@ class RowPlanner:
 
     def __call__(self, batch: Batch) -> tuple[dict[str, np.ndarray], Batch]:
         rows, X = self.indexer(batch.X)
+        return self._needed(rows), Batch(X, batch.y, batch.sample_weight)
+
+    def rows(self, batch: Batch) -> dict[str, np.ndarray]:
+        """Just the store rows ``batch`` touches, the batch left as it is (a worker that
+        trains on a replica of the whole model)."""
+        return self._needed(self.indexer.rows(batch.X))
+
+    def _needed(self, rows: np.ndarray) -> dict[str, np.ndarray]:
         needed = {self.key: rows}
         if self.average_key is not None:
             needed[self.average_key] = np.append(rows, self.indexer.n_features + 1)
-        return needed, Batch(X, batch.y, batch.sample_weight)
+        return needed

@@ -120,7 +120,7 @@ class ReplicaTrainer:
         for batch in minibatches(shard, self.batch_size * self.exchange_every):
             started = time.perf_counter()
             tables = {key: replica.table for key, replica in self.replicas.items()}
-            rows, _ = self.planner(batch)
+            rows = self.planner.rows(batch)
             before = {key: rows_of(tables[key], rows[key]) for key in tables}
             loss, steps = self.kernel.train_tables(tables, batch, self.batch_size)
             computed = time.perf_counter()

@@ -14,7 +14,9 @@ log, read in one transaction), trains on it locally, and every few minibatches r
 short script that appends its entry, adds its steps to the counters and returns the
 entries the others appended since its last exchange; a worker whose share of the log
 has grown past the size of the model folds it by writing its replica as the new base
-(:class:`~sklearn_cirrus.runtime.trainers.ReplicaTrainer`). No script loops over
+(:class:`~sklearn_cirrus.runtime.trainers.ReplicaTrainer`). The entries of the last
+fold are kept aside, so that a worker one exchange behind reads them rather than
+loading the whole model again. No script loops over
 values, so the store's single thread copies memory at its speed rather than running
 Lua per element. Everything expires after ``ttl`` seconds in case the driver dies;
 ``delete`` removes it at the end of a fit.
@@ -42,8 +44,8 @@ PASSWORD_VARIABLE = "SKLEARN_CIRRUS_REDIS_PASSWORD"
 ARRAYS = ("params", "state", "aux")
 
 _EXCHANGE = """
--- KEYS: log, folded, meta; ARGV: entry (empty: none), cursor, ttl, then a value to add
--- to each counter of the meta hash, in the order of ARGV[4] (names joined by spaces)
+-- KEYS: log, folded, meta, recent; ARGV: entry (empty: none), cursor, ttl, the meta
+-- hash's counter names joined by spaces, then a value to add to each
 local folded = tonumber(redis.call('GET', KEYS[2]) or '0')
 local length
 if #ARGV[1] > 0 then
@@ -59,16 +61,27 @@ for i, name in ipairs(names) do
 end
 local meta = redis.call('HMGET', KEYS[3], unpack(names))
 local start = tonumber(ARGV[2]) - folded
-if start < 0 then return {folded, length, meta, 0, {}} end
-return {folded, length, meta, 1, redis.call('LRANGE', KEYS[1], start, -1)}
+if start >= 0 then
+  return {folded, length, meta, 1, redis.call('LRANGE', KEYS[1], start, -1)}
+end
+-- folded past the cursor: the entries of the last fold are kept for those just behind
+local recent = folded - redis.call('LLEN', KEYS[4])
+if tonumber(ARGV[2]) < recent then return {folded, length, meta, 0, {}} end
+local entries = redis.call('LRANGE', KEYS[4], tonumber(ARGV[2]) - recent, -1)
+for _, entry in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do entries[#entries + 1] = entry end
+return {folded, length, meta, 1, entries}
 """
 
 _FOLD = """
--- KEYS: log, folded, then the base arrays; ARGV: folded as the caller saw it, entries
--- it folded, ttl, then the arrays' new values
+-- KEYS: log, folded, recent, then the base arrays; ARGV: folded as the caller saw it,
+-- entries it folded, ttl, then the arrays' new values
 if tonumber(redis.call('GET', KEYS[2]) or '0') ~= tonumber(ARGV[1]) then return 0 end
-for i = 3, #KEYS do redis.call('SET', KEYS[i], ARGV[i + 1], 'EX', ARGV[3]) end
-redis.call('LTRIM', KEYS[1], ARGV[2], -1)
+for i = 4, #KEYS do redis.call('SET', KEYS[i], ARGV[i], 'EX', ARGV[3]) end
+-- the folded entries move (not copied) to the list of recent ones, which a worker one
+-- exchange behind reads rather than loading the whole model again
+redis.call('DEL', KEYS[3])
+for _ = 1, tonumber(ARGV[2]) do redis.call('LMOVE', KEYS[1], KEYS[3], 'LEFT', 'RIGHT') end
+redis.call('EXPIRE', KEYS[3], ARGV[3])
 redis.call('SET', KEYS[2], tonumber(ARGV[1]) + tonumber(ARGV[2]), 'EX', ARGV[3])
 return 1
 """
@@ -220,7 +233,7 @@ class RedisStore(ParameterStore):
             pipe.set(
                 self._name(key, name), np.ascontiguousarray(values, "<f8").tobytes(), ex=self.ttl
             )
-        pipe.delete(self._name(key, "log"), self._name(key, "meta"))
+        pipe.delete(self._name(key, "log"), self._name(key, "recent"), self._name(key, "meta"))
         pipe.set(self._name(key, "folded"), 0, ex=self.ttl)
         meta = new_meta(samples_seen).tolist()  # floats, not numpy scalars, on the wire
         pipe.hset(self._name(key, "meta"), mapping=dict(zip(META_NAMES, meta, strict=True)))
@@ -271,7 +284,12 @@ class RedisStore(ParameterStore):
         self._config(key)
         answer = self._call(
             self._exchange_script,
-            keys=[self._name(key, "log"), self._name(key, "folded"), self._name(key, "meta")],
+            keys=[
+                self._name(key, "log"),
+                self._name(key, "folded"),
+                self._name(key, "meta"),
+                self._name(key, "recent"),
+            ],
             args=[entry, cursor, self.ttl, " ".join(META_NAMES), *map(repr, meta_change.tolist())],
         )
         folded, length, meta, complete, entries = answer
@@ -287,7 +305,7 @@ class RedisStore(ParameterStore):
         ``key`` and drop those entries, unless another fold came first: whether it did."""
         names = [name for name, width in self._widths(key).items() if width]
         values = [np.ascontiguousarray(getattr(table, name), "<f8").tobytes() for name in names]
-        keys = [self._name(key, "log"), self._name(key, "folded")]
+        keys = [self._name(key, "log"), self._name(key, "folded"), self._name(key, "recent")]
         done = self._call(
             self._fold_script,
             keys=keys + [self._name(key, name) for name in names],
