@@ -10,7 +10,7 @@ the same through a forwarder that adds 0.5 ms to every round trip (a function fa
 its store).
 
 Reported: training samples/s (the driver's staging left out) and its ratio to shared
-memory's, test log-loss, and the bytes Redis received and sent per training sample
+memory's (the best of three shared-memory fits), test log-loss, and the bytes Redis received and sent per training sample
 (``INFO stats``). Targets (issue): >= 0.33x shared memory on loopback, >= 0.2x with
 0.5 ms, log-loss within 0.002.
 
@@ -66,7 +66,8 @@ def main() -> None:
         return rate, log_loss(y_test, model.predict_proba(X_test))
 
     fit("shm")  # start the warm worker processes once
-    local_rate, local_loss = fit("shm")
+    # the best of three: the ratios below are against shared memory at its fastest
+    local_rate, local_loss = max(fit("shm") for _ in range(3))
     rows = [["shared memory", "-", local_rate, 1.0, local_loss, "-"]]
     with local_redis() as url:
         for name, round_trip in (

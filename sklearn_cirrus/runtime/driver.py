@@ -354,6 +354,7 @@ def _run_in_process(
         order = rng.permutation(len(shards)) if rng is not None else range(len(shards))
         for shard_id in order:
             trainer.train(shards[shard_id], epoch)
+        trainer.close()  # the epoch's work all in the store before the model is read
         epoch.wall_seconds = time.perf_counter() - started
         totals.absorb(epoch)
         stop = progress.end_epoch(epoch.loss_sum, epoch.samples)

@@ -6,8 +6,9 @@ pulled copies.
 - Replica: against a store that keeps a log of changes (Redis), the worker loads the
   whole model once and trains on it in place as on a local store; every
   ``exchange_every`` minibatches it sends what it changed in the rows they touched and
-  applies what the other workers sent (``store/delta_log.py``). Its rows are as stale as
-  the others' last ``exchange_every`` minibatches, and the store copies arrays only.
+  applies what the other workers sent (``store/delta_log.py``). The exchange runs in a
+  background thread while the next ``exchange_every`` minibatches train, so a worker's
+  rows miss at most the others' last two runs; the store copies arrays only.
 - Pulled copies: against a remote store (Redis, a Ray actor) the kernel trains
   ``exchange_every`` minibatches at a time on a copy of the rows they touch, pulled at
   once, and the worker adds what changed back at once: a round trip and a pass of the
@@ -15,13 +16,16 @@ pulled copies.
   as stale as that many of the other workers' steps (local accumulation with bounded
   staleness, as in Cirrus and MLLess).
 
-Both run the same compiled maths, so a model does not depend on its store.
+All run the same compiled maths, so a model does not depend on its store.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Protocol
+
+import numpy as np
 
 from ..data import minibatches
 from ..kernels.base import Batch, Kernel
@@ -33,6 +37,9 @@ from .report import WorkerReport
 class Trainer(Protocol):
     def train(self, shard: Batch, report: WorkerReport) -> None:
         """Train on every minibatch of ``shard``, adding the work done to ``report``."""
+
+    def close(self) -> None:
+        """Finish sending what was trained: after it, all of it is in the store."""
 
 
 class InPlaceTrainer:
@@ -46,6 +53,9 @@ class InPlaceTrainer:
         loss, steps = self.kernel.train_tables(self.tables, shard, self.batch_size)
         report.seconds["compute"] += time.perf_counter() - started
         report.record(loss, shard.n_samples, steps)
+
+    def close(self) -> None:
+        pass  # every step is in the store as it is taken
 
 
 # minibatches between exchanges with a remote store when the fit does not say. More is
@@ -83,6 +93,9 @@ class PulledCopyTrainer:
             report.seconds["push"] += time.perf_counter() - computed
             report.record(loss, batch.n_samples, steps)
 
+    def close(self) -> None:
+        pass  # every run is pushed before the next
+
 
 # the size of the log, in models, at which a worker folds it into the store's base: the
 # store holds about this many models' worth of entries at most, and a worker loading the
@@ -96,14 +109,46 @@ class _Replica:
 
     def __init__(self, store, key: str):
         self.table, self.cursor = store.load_replica(key)
-        self.sent_meta = self.table.meta.copy()  # the counters as of the last exchange
+        # the store's counters as last heard, and this copy's as last sent: what the
+        # copy's counters gained since is its own steps, not sent yet
+        self.store_meta = self.table.meta.copy()
+        self.sent_meta = self.table.meta.copy()
+        self.folded = 0  # entries folded into the store's base, as last heard
         self.log_bytes = 0  # of the entries this copy includes that are not folded yet
         self.model_bytes = sum(
             array.nbytes for array in (self.table.params, self.table.state, self.table.aux)
         )
 
 
+class _Exchange(threading.Thread):
+    """One exchange with the store per key, run beside the next run's training."""
+
+    def __init__(self, store, sends: dict[str, tuple[bytes, np.ndarray, int]]):
+        super().__init__(name="sklearn-cirrus-exchange", daemon=True)
+        self.store, self.sends = store, sends
+        self.answers: dict = {}
+        self.error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            for key, (blob, meta_change, cursor) in self.sends.items():
+                self.answers[key] = self.store.exchange(key, blob, meta_change, cursor)
+        except BaseException as error:  # raised in the training thread, by finish()
+            self.error = error
+
+    def finish(self) -> dict:
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.answers
+
+
 class ReplicaTrainer:
+    """Trains in place on replicas of the model; its exchange with the store for one run
+    of minibatches goes on while the next run trains (bounded: one in flight), so the
+    rows a run starts from miss the other workers' last run at most."""
+
     def __init__(self, kernel: Kernel, store, batch_size: int, exchange_every: int = 1):
         self.kernel = kernel
         self.store = store
@@ -111,6 +156,7 @@ class ReplicaTrainer:
         self.exchange_every = exchange_every
         self.planner = kernel.row_planner()
         self.replicas: dict[str, _Replica] = {}
+        self._in_flight: tuple[_Exchange, dict[str, DeltaEntry]] | None = None
 
     def train(self, shard: Batch, report: WorkerReport) -> None:
         if not self.replicas:
@@ -123,33 +169,64 @@ class ReplicaTrainer:
             rows = self.planner.rows(batch)
             before = {key: rows_of(tables[key], rows[key]) for key in tables}
             loss, steps = self.kernel.train_tables(tables, batch, self.batch_size)
+            entries = {key: entry_since(tables[key], rows[key], before[key]) for key in tables}
             computed = time.perf_counter()
-            for key, replica in self.replicas.items():
-                self._exchange(key, replica, entry_since(replica.table, rows[key], before[key]))
+            self._finish_exchange(unsent=entries)
+            self._start_exchange(entries)
+            if any(r.log_bytes > FOLD_LOG_SIZE * r.model_bytes for r in self.replicas.values()):
+                self._finish_exchange()  # a fold needs a copy with nothing unsent
+                self._fold()
             report.seconds["compute"] += computed - started
             report.seconds["push"] += time.perf_counter() - computed
             report.record(loss, batch.n_samples, steps)
 
-    def _exchange(self, key: str, replica: _Replica, entry: DeltaEntry) -> None:
-        blob = entry.to_bytes()
-        table = replica.table
-        answer = self.store.exchange(key, blob, table.meta - replica.sent_meta, replica.cursor)
-        if answer.entries is None:  # folded past this copy's place: load the model anew
-            self.replicas[key] = replica = _Replica(self.store, key)
-        else:
+    def close(self) -> None:
+        """Wait for the exchange in flight: what the worker learned is then in the store."""
+        self._finish_exchange()
+
+    def _start_exchange(self, entries: dict[str, DeltaEntry]) -> None:
+        sends = {}
+        for key, replica in self.replicas.items():
+            meta_change = replica.table.meta - replica.sent_meta
+            replica.sent_meta = replica.table.meta.copy()
+            sends[key] = (entries[key].to_bytes(), meta_change, replica.cursor)
+        self._in_flight = (_Exchange(self.store, sends), entries)
+
+    def _finish_exchange(self, unsent: dict[str, DeltaEntry] | None = None) -> None:
+        """Apply what the exchange in flight brought back. ``unsent``: the entries of
+        the run trained since, which a replica loaded anew must take too."""
+        if self._in_flight is None:
+            return
+        exchange, sent = self._in_flight
+        self._in_flight = None
+        for key, answer in exchange.finish().items():
+            replica = self.replicas[key]
+            own = len(exchange.sends[key][0])
+            if answer.entries is None:  # folded past this copy's place: load it anew
+                self.replicas[key] = fresh = _Replica(self.store, key)
+                if unsent is not None:  # the run trained meanwhile, on the old copy
+                    apply_entry(fresh.table, unsent[key])
+                    fresh.table.meta += replica.table.meta - replica.sent_meta
+                continue
             for other in answer.entries[:-1]:  # the last one is this worker's own
-                apply_entry(table, DeltaEntry.from_bytes(other))
+                apply_entry(replica.table, DeltaEntry.from_bytes(other))
                 replica.log_bytes += len(other)
-            replica.log_bytes += len(blob)
-            replica.cursor = answer.end
-        replica.table.meta[...] = answer.meta
-        replica.sent_meta = answer.meta.copy()
-        # a log the size of the model is folded into the store's base by whoever
-        # sees it: a fold writes the model, and makes the others load it anew
-        if replica.log_bytes > FOLD_LOG_SIZE * replica.model_bytes and self.store.fold(
-            key, replica.table, answer.folded, replica.cursor
-        ):
-            replica.log_bytes = 0
+            replica.log_bytes += own
+            # the others' steps: what the store's counters gained beyond this copy's own
+            others = answer.meta - replica.store_meta - exchange.sends[key][1]
+            replica.table.meta += others
+            replica.sent_meta += others
+            replica.store_meta = answer.meta
+            replica.cursor, replica.folded = answer.end, answer.folded
+
+    def _fold(self) -> None:
+        # a log the size of the model is folded into the store's base by whoever sees
+        # it: a fold writes the model; the others read the folded entries kept aside
+        for key, replica in self.replicas.items():
+            if replica.log_bytes > FOLD_LOG_SIZE * replica.model_bytes and self.store.fold(
+                key, replica.table, replica.folded, replica.cursor
+            ):
+                replica.log_bytes = 0
 
 
 def make_trainer(

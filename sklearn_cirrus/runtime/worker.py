@@ -85,6 +85,7 @@ def run_worker(task: WorkerTask) -> WorkerReport:
                 return report
         return report
     finally:
+        trainer.close()
         reader.close()
         store.close()
         report.seconds["io"] = reader.seconds_waiting

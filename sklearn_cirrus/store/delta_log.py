@@ -85,18 +85,6 @@ def _clocked(optimizer: OptimizerConfig, table: ModelTable) -> bool:
     return table.aux.shape[0] > 0 and optimizer.l2 > 0
 
 
-def _decay(optimizer: OptimizerConfig, state: np.ndarray, since, until) -> np.ndarray:
-    """Factors of the L2 decay of rows (``state``: their accumulators) from clock
-    ``since`` to clock ``until``, one row each: clocks of the SGD family sum the logs of
-    the decay factors; AdaGrad's sum step sizes, each row decaying at its own rate."""
-    since, until = np.asarray(since)[:, None], np.asarray(until)[:, None]
-    if optimizer.name == "adagrad":  # (the only rule whose decay reads the state)
-        return np.exp(
-            -optimizer.l2 * (until - since) / (np.sqrt(state) + optimizer.adagrad_epsilon)
-        )
-    return np.exp(until - since)
-
-
 def rows_of(table: ModelTable, rows: np.ndarray) -> ModelTable:
     """Copies of rows ``rows`` of every array of ``table`` (an array of no rows, as plain
     SGD's state, gives ``len(rows)`` rows of no columns)."""
@@ -122,24 +110,27 @@ def rows_of(table: ModelTable, rows: np.ndarray) -> ModelTable:
 def entry_since(table: ModelTable, rows: np.ndarray, before: ModelTable) -> DeltaEntry:
     """The entry of what ``table`` (a replica) changed in ``rows`` since ``before``
     (``rows_of`` those rows), each row's change expressed at the clock it reached."""
-    after = rows_of(table, rows)
-    old, clocks = before.params, None
-    if _clocked(table.optimizer, table):
-        clocks = after.aux[:, 0]
-        penalised = rows < table.optimizer.penalised_rows
-        old = old.copy()
-        old[penalised] *= _decay(
-            table.optimizer, before.state[penalised], before.aux[penalised, 0], clocks[penalised]
-        )
+    from ..kernels._delta import entry_changes  # here: kernels import this package
 
-    def change(name):  # (an array of no rows is one of no columns in an entry)
-        now, then = getattr(after, name), getattr(before, name)
-        return now - then if now.shape[0] else np.zeros((rows.size, 0))
+    optimizer = table.optimizer
+    changes = entry_changes(
+        optimizer.name == "adagrad",
+        optimizer.l2,
+        optimizer.adagrad_epsilon,
+        optimizer.penalised_rows,
+        _clocked(optimizer, table),
+        table.params,
+        *(_some_rows(array) for array in (table.state, table.aux)),
+        np.ascontiguousarray(rows, dtype=np.int64),
+        before.params,
+        *(_some_rows(array) for array in (before.state, before.aux)),
+    )
+    return DeltaEntry(rows, *changes)
 
-    aux_change = change("aux")
-    if clocks is not None:  # the clock column travels as ``clocks``
-        aux_change = aux_change[:, 1:]
-    return DeltaEntry(rows, after.params - old, change("state"), aux_change, clocks)
+
+def _some_rows(array: np.ndarray) -> np.ndarray:
+    """``array``, or for one of no rows, one of no columns either (a memoryview's shape)."""
+    return array if array.shape[0] else np.zeros((0, 0))
 
 
 def apply_entry(table: ModelTable, entry: DeltaEntry) -> None:
@@ -155,8 +146,8 @@ def apply_entry(table: ModelTable, entry: DeltaEntry) -> None:
         optimizer.adagrad_epsilon,
         optimizer.penalised_rows,
         table.params,
-        table.state if table.state.shape[0] else np.zeros((0, 0)),
-        table.aux if table.aux.shape[0] else np.zeros((0, 0)),
+        _some_rows(table.state),
+        _some_rows(table.aux),
         np.ascontiguousarray(entry.rows, dtype=np.int64),
         entry.params,
         entry.state if table.state.shape[0] else np.zeros((entry.rows.size, 0)),
