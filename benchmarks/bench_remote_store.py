@@ -10,8 +10,8 @@ the same through a forwarder that adds 0.5 ms to every round trip (a function fa
 its store).
 
 Reported: training samples/s (the driver's staging left out) and its ratio to shared
-memory's (the best of three shared-memory fits), test log-loss, and the bytes Redis received and sent per training sample
-(``INFO stats``). Targets (issue): >= 0.33x shared memory on loopback, >= 0.2x with
+memory's (the best of three shared-memory fits), test log-loss, and the bytes Redis
+received and sent per training sample (``INFO stats``). Targets (issue): >= 0.33x shared memory on loopback, >= 0.2x with
 0.5 ms, log-loss within 0.002.
 
 Run from the repository root:
