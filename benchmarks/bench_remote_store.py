@@ -11,8 +11,8 @@ its store).
 
 Reported: training samples/s (the driver's staging left out) and its ratio to shared
 memory's (the best of three shared-memory fits), test log-loss, and the bytes Redis
-received and sent per training sample (``INFO stats``). Targets (issue): >= 0.33x shared memory on loopback, >= 0.2x with
-0.5 ms, log-loss within 0.002.
+received and sent per training sample (``INFO stats``). Targets: >= 0.33x shared
+memory on loopback, >= 0.2x with 0.5 ms, log-loss within 0.002.
 
 Run from the repository root:
 ``python benchmarks/bench_remote_store.py [n_rows [k ...]]``.
