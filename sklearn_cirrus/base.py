@@ -60,14 +60,18 @@ ENGINE_PARAMETERS_DOC = """
         can read, e.g. ``"s3://bucket/prefix"`` for cloud functions); removed after the
         fit. None: memory for in-process workers, else shared memory on this machine.
     exchange_every : int or None, default=None
-        Against a remote store (Redis, Ray), minibatches a worker trains on its own
-        copy of the rows they touch between two exchanges with the store: one pull of
-        those rows before, one push of what changed after. More means fewer round trips
-        and less work for the store, but rows as stale as that many steps of the other
-        workers, whose changes are summed: measured on hashed click logs with two
-        workers, 8 cost no accuracy and 32 cost much (docs/benchmarks.md). None: 1.
-        Workers that share the store's memory ('memory', 'shm') update it in place at
-        every minibatch, whatever this says.
+        Against a remote store, minibatches a worker trains between two exchanges
+        with the store. On Redis a worker trains on a replica of the whole model and
+        each exchange sends what it changed and brings back what the others changed:
+        more means fewer, bigger exchanges, but rows as stale as that many steps of
+        the other workers; measured on hashed click logs with two workers, 16 and 64
+        kept the test loss of shared memory at 2.6x and 3x the speed of 1
+        (docs/benchmarks.md). None: 16 for linear models, 1 for matrix factorization,
+        whose factors suffer more from stale rows. On the Ray actor store a worker pulls the rows
+        those minibatches touch and pushes what changed, and the workers' changes are
+        summed: 8 cost no accuracy and 32 cost much. None: 1. Workers that share the
+        store's memory ('memory', 'shm') update it in place at every minibatch,
+        whatever this says.
     worker_memory_mb : int or None, default=1024
         Memory of one worker, in MB, enforced by the 'processes' executor. Too small
         a value for one batch is rejected before any worker starts.

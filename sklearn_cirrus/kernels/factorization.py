@@ -61,6 +61,11 @@ class FactorizationKernel:
     global_mean: float = 0.0
     alpha_bias: float | None = None
 
+    # minibatches between a worker's exchanges with a replica store (Redis) by default:
+    # on ml-latest-small, 4 process workers, k=1, 4 and 16 gave test RMSE 0.8571, 0.8596
+    # and 0.8608 (shared memory 0.8556-0.8567); the factors of a user and an item move
+    # together, and stale ones pull them apart
+    REPLICA_EXCHANGE_EVERY = 1
     USERS = "users"
     ITEMS = "items"
     KEYS = (USERS, ITEMS)

@@ -58,11 +58,17 @@ class InPlaceTrainer:
         pass  # every step is in the store as it is taken
 
 
-# minibatches between exchanges with a remote store when the fit does not say. More is
-# faster but, with several workers, sums deltas each computed from the same stale rows
-# (and each with the penalty the rows owed): on 200,000 hashed rows, 2 workers, k=32
-# gave test log-loss 0.683 against 0.597 for k=1 and k=8 (benchmarks/bench_remote_store.py)
+# minibatches between exchanges with a remote store when the fit does not say. On pulled
+# copies more is faster but, with several workers, sums deltas each computed from the
+# same stale rows: on 200,000 hashed rows, 2 workers, k=32 gave test log-loss 0.683
+# against 0.597 for k=1 and k=8. On replicas (Redis) the entries carry their penalty
+# clocks and are applied to each copy: on 1,000,000 hashed rows k=1, 16 and 64 gave the
+# test loss of shared memory (0.4796-0.4797 against 0.4802), at 38k, 97k and 115k
+# samples/s (benchmarks/bench_remote_store.py; docs/benchmarks.md). A kernel may say
+# otherwise (``REPLICA_EXCHANGE_EVERY``): matrix factorization's factors are more
+# sensitive to stale rows.
 DEFAULT_EXCHANGE_EVERY = 1
+REPLICA_EXCHANGE_EVERY = 16
 
 
 class PulledCopyTrainer:
@@ -235,7 +241,10 @@ def make_trainer(
     """The way ``kernel`` trains against ``store`` (module doc)."""
     if all(store.table(key) is not None for key in kernel.KEYS):
         return InPlaceTrainer(kernel, store, batch_size)
-    every = DEFAULT_EXCHANGE_EVERY if exchange_every is None else exchange_every
     if hasattr(store, "load_replica"):
+        every = exchange_every
+        if every is None:
+            every = getattr(kernel, "REPLICA_EXCHANGE_EVERY", REPLICA_EXCHANGE_EVERY)
         return ReplicaTrainer(kernel, store, batch_size, every)
+    every = DEFAULT_EXCHANGE_EVERY if exchange_every is None else exchange_every
     return PulledCopyTrainer(kernel, store, batch_size, every)
