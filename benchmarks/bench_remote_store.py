@@ -14,8 +14,11 @@ memory's (the best of three shared-memory fits), test log-loss, and the bytes Re
 received and sent per training sample (``INFO stats``). Targets: >= 0.33x shared
 memory on loopback, >= 0.2x with 0.5 ms, log-loss within 0.002.
 
-Run from the repository root:
-``python benchmarks/bench_remote_store.py [n_rows [k ...]]``.
+Then the same fits as Ray tasks: shared memory, and the Ray actor store (``store="ray"``).
+
+Run from the repository root, in a loopback-only network namespace for Ray's sake:
+``unshare --net sh -c 'ip link set lo up && python benchmarks/bench_remote_store.py
+[n_rows [k ...]]'``.
 """
 
 from __future__ import annotations
@@ -50,9 +53,9 @@ def main() -> None:
         f"data: {n_train} train rows, {X.shape[1]} features, {X.nnz / X.shape[0]:.1f} nnz a row\n"
     )
 
-    def fit(store, k=None):
+    def fit(store, k=None, executor="processes"):
         model = ServerlessSGDClassifier(
-            executor="processes",
+            executor=executor,
             n_workers=2,
             max_iter=1,
             tol=None,
@@ -80,6 +83,7 @@ def main() -> None:
                     rate, loss = fit(reached, k)
                     moved = (_net_bytes(url) - before) / n_train
                 rows.append([name, k, rate, rate / local_rate, loss, moved])
+    rows += ray_actor_rows(fit, exchanges)
     print_table(
         [
             "store",
@@ -91,6 +95,29 @@ def main() -> None:
         ],
         rows,
     )
+
+
+def ray_actor_rows(fit, exchanges) -> list[list]:
+    """The same fits as Ray tasks: shared memory, then the Ray actor store (in a
+    loopback-only network namespace: Ray serves on the machine's outward address)."""
+    try:
+        import ray
+
+        from sklearn_cirrus.executors import RayExecutor
+    except ImportError:
+        print("(Ray not installed: no Ray rows)")
+        return []
+    executor = RayExecutor(num_cpus=2, _node_ip_address="127.0.0.1")
+    try:
+        fit("shm", executor=executor)  # Ray's workers started and warm
+        local_rate, local_loss = max(fit("shm", executor=executor) for _ in range(3))
+        rows = [["shared memory, Ray tasks", "-", local_rate, 1.0, local_loss, "-"]]
+        for k in exchanges:
+            rate, loss = fit("ray", k, executor=executor)
+            rows.append(["Ray actor, Ray tasks", k, rate, rate / local_rate, loss, "-"])
+    finally:
+        ray.shutdown()
+    return rows
 
 
 if __name__ == "__main__":

@@ -121,3 +121,18 @@ def test_distinct_rows_in_increasing_order():
     np.testing.assert_array_equal(distinct(ids, seen), [0, 2, 7, 9])
     assert not seen.any()  # ready for the next run
     np.testing.assert_array_equal(distinct(ids[:2], seen), [2, 7])
+
+
+def test_an_entry_log_keeps_the_latest_entries_within_its_bytes():
+    from sklearn_cirrus.store.delta_log import EntryLog
+
+    log = EntryLog(keep_bytes=10)
+    for entry in (b"aaaa", b"bbbb", b"cccc"):
+        log.append(entry)
+    # 12 bytes: the first entry went, positions still count from the first ever
+    assert (log.start, log.end) == (1, 3)
+    assert log.since(1) == [b"bbbb", b"cccc"]
+    assert log.since(3) == []
+    assert log.since(0) is None  # fell behind what is kept: load the whole table
+    log.append(b"x" * 50)  # one entry over the budget stays: the newest is always kept
+    assert log.since(3) == [b"x" * 50]

@@ -23,12 +23,24 @@ not need).
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from .base import ModelTable, table_views
 from .optimizers import OptimizerConfig
+
+
+class Exchange(NamedTuple):
+    """What a store's exchange with its log returns."""
+
+    folded: int  # entries folded into the store's base so far
+    end: int  # the log's end, as a position counted from its first entry ever
+    meta: np.ndarray  # the key's counters, every worker's steps included
+    entries: list[bytes] | None  # the entries from the cursor on; None: folded away
+
 
 # an entry's header: rows, then the columns of params, state, aux, and whether the rows
 # carry clocks (the floats follow, then the rows as int32, so that floats stay aligned)
@@ -154,3 +166,31 @@ def apply_entry(table: ModelTable, entry: DeltaEntry) -> None:
         entry.aux,
         entry.clocks if clocked else None,
     )
+
+
+class EntryLog:
+    """The latest entries of one key, for a store that applies each entry to its own
+    table as it arrives (the Ray actor's): workers catch up from it, and one that fell
+    behind the ``keep_bytes`` it keeps loads the whole table again."""
+
+    def __init__(self, keep_bytes: int):
+        self.keep_bytes = keep_bytes
+        self.entries: deque[bytes] = deque()
+        self.start = 0  # the position of the first entry kept
+        self.bytes = 0
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.entries)
+
+    def append(self, entry: bytes) -> None:
+        self.entries.append(entry)
+        self.bytes += len(entry)
+        while self.bytes > self.keep_bytes and len(self.entries) > 1:
+            self.bytes -= len(self.entries.popleft())
+            self.start += 1
+
+    def since(self, cursor: int) -> list[bytes] | None:
+        if cursor < self.start:
+            return None
+        return list(self.entries)[cursor - self.start :]

@@ -1,9 +1,13 @@
 """A parameter store held by a Ray actor: ``store="ray"``, for workers that run on Ray.
 
 The actor keeps a :class:`~sklearn_cirrus.store.memory.MemoryStore` and serves one call at
-a time, so adds are atomic. Its handle is a Ray actor handle: only Ray tasks (the
-``RayExecutor``) and the driver that started Ray can use it. Arrays travel through Ray's
-object store, never as pickled Python objects of the user's.
+a time, so adds are atomic. Workers train on replicas of the whole model, as against
+Redis (``store/redis_store.py``), and exchange log entries with the actor every few
+minibatches; the actor applies each entry to its table as it arrives and keeps the latest
+ones (:class:`~sklearn_cirrus.store.delta_log.EntryLog`) for the others to catch up from.
+Its handle is a Ray actor handle: only Ray tasks (the ``RayExecutor``) and the driver that
+started Ray can use it. Arrays travel through Ray's object store, never as pickled Python
+objects of the user's.
 """
 
 from __future__ import annotations
@@ -11,16 +15,43 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from .base import ParameterStore
+from .delta_log import DeltaEntry, EntryLog, Exchange, apply_entry
 from .memory import MemoryStore
+
+# the entries the actor keeps for workers to catch up from, in models' worth of bytes
+KEEP_LOG_SIZE = 2
 
 
 class _StoreActor:
     def __init__(self):
         self.store = MemoryStore()
+        self.logs: dict[str, EntryLog] = {}
 
     def call(self, method: str, *args, **kwargs):
+        if method == "create":
+            self.logs.pop(args[0], None)
         return getattr(self.store, method)(*args, **kwargs)
+
+    def _log(self, key: str) -> EntryLog:
+        if key not in self.logs:
+            table = self.store.table(key)
+            size = sum(a.nbytes for a in (table.params, table.state, table.aux))
+            self.logs[key] = EntryLog(KEEP_LOG_SIZE * size)
+        return self.logs[key]
+
+    def load_replica(self, key: str):
+        return self.store.pull_table(key), self._log(key).end
+
+    def exchange(self, key: str, entry: bytes, meta_change: np.ndarray, cursor: int) -> Exchange:
+        log, table = self._log(key), self.store.table(key)
+        if entry:
+            apply_entry(table, DeltaEntry.from_bytes(entry))
+            log.append(entry)
+        table.meta += meta_change
+        return Exchange(log.end, log.end, table.meta.copy(), log.since(cursor))
 
 
 @dataclass(frozen=True)
@@ -76,6 +107,16 @@ class RayActorStore(ParameterStore):
 
     def add_table(self, key, rows, delta):
         self._call("add_table", key, rows, delta)
+
+    def load_replica(self, key):
+        table, cursor = self._ray.get(self._actor.load_replica.remote(key))
+        return table.copy(), cursor  # (Ray hands arrays back read-only)
+
+    def exchange(self, key, entry, meta_change, cursor):
+        return self._ray.get(self._actor.exchange.remote(key, entry, meta_change, cursor))
+
+    def fold(self, key, table, folded, end):
+        return True  # the actor applies every entry as it arrives: nothing to fold
 
     def pull_state(self, key):
         return self._call("pull_state", key)

@@ -28,14 +28,13 @@ import json
 import os
 import uuid
 from dataclasses import asdict, dataclass
-from typing import NamedTuple
 from urllib.parse import urlsplit
 
 import numpy as np
 
 from ..credentials import redacted
 from .base import ModelTable, ParameterStore, block_width, table_views
-from .delta_log import DeltaEntry, apply_entry
+from .delta_log import DeltaEntry, Exchange, apply_entry
 from .optimizers import META_NAMES, OptimizerConfig, new_meta
 
 DEFAULT_TTL_SECONDS = 24 * 3600
@@ -85,15 +84,6 @@ redis.call('EXPIRE', KEYS[3], ARGV[3])
 redis.call('SET', KEYS[2], tonumber(ARGV[1]) + tonumber(ARGV[2]), 'EX', ARGV[3])
 return 1
 """
-
-
-class Exchange(NamedTuple):
-    """What an exchange with the log returns."""
-
-    folded: int  # entries folded into the base so far
-    end: int  # the log's end, as a position counted from its first entry ever
-    meta: np.ndarray  # the key's counters, every worker's steps included
-    entries: list[bytes] | None  # the entries from the cursor on; None: folded away
 
 
 class _NotRetried(Exception):
