@@ -314,3 +314,21 @@ def test_cleanup_runs_every_step_and_keeps_the_fits_own_error(
         with pytest.raises(ConnectionError, match="store unreachable"):
             clf.fit(X, y)
     assert not list(folder.glob("*"))
+
+
+def test_a_failing_invocation_raises_its_own_error_not_its_last_exchanges():
+    # a worker's last exchange with a remote store is finished on the way out; when the
+    # invocation is failing already, its own error is the one the driver sees
+    from sklearn_cirrus.runtime.worker import _close
+
+    class SendingFails:
+        def close(self):
+            raise ConnectionError("store gone")
+
+    with pytest.raises(ValueError, match="bad shard"):
+        try:
+            raise ValueError("bad shard")
+        finally:
+            _close(SendingFails())
+    with pytest.raises(ConnectionError, match="store gone"):  # alone, it is raised
+        _close(SendingFails())

@@ -9,7 +9,9 @@ spent, and returns a :class:`WorkerReport`. Whatever it learned is already in th
 
 from __future__ import annotations
 
+import contextlib
 import resource
+import sys
 import time
 from dataclasses import dataclass
 
@@ -58,6 +60,16 @@ def _check_memory(task: WorkerTask, baseline_mb: float) -> None:
         )
 
 
+def _close(trainer) -> None:
+    """Finish the trainer's sending; when the invocation is failing already, that
+    error is the one raised, not one the sending meets on the way out."""
+    if sys.exc_info()[1] is None:
+        trainer.close()
+        return
+    with contextlib.suppress(Exception):
+        trainer.close()
+
+
 def run_worker(task: WorkerTask) -> WorkerReport:
     """Train on ``task``'s shards until done, stopped or out of time; see module doc."""
     started = time.perf_counter()
@@ -85,7 +97,7 @@ def run_worker(task: WorkerTask) -> WorkerReport:
                 return report
         return report
     finally:
-        trainer.close()
+        _close(trainer)
         reader.close()
         store.close()
         report.seconds["io"] = reader.seconds_waiting
