@@ -253,6 +253,29 @@ def test_workers_exchange_with_redis_every_k_minibatches(redis_url):
     assert scripts_every_ten * 5 <= scripts_every_step
 
 
+@pytest.mark.parametrize("k", [1, 7])
+def test_one_worker_on_redis_trains_the_model_of_the_memory_store(redis_url, k):
+    # alone, a worker's replica is the model: its entries (changes at their penalty
+    # clocks) rebuild in the store exactly what it trained, whatever k
+    from sklearn_cirrus import ServerlessSGDClassifier
+    from sklearn_cirrus.datasets import make_hashed_classification
+
+    X, y = make_hashed_classification(5000, n_features=2**14, random_state=1)
+
+    def fit(store):
+        return ServerlessSGDClassifier(
+            executor="sequential",
+            n_workers=1,
+            store=store,
+            exchange_every=k,
+            max_iter=3,
+            tol=None,
+            random_state=0,
+        ).fit(X, y)
+
+    np.testing.assert_allclose(fit(redis_url).coef_, fit("memory").coef_, rtol=0, atol=1e-12)
+
+
 def test_workers_on_redis_replicas_fold_the_log_and_match_shared_memory(redis_url):
     # two workers on a small dense model: every entry holds the whole model, so the log
     # is folded into the base at almost every exchange and a worker often finds its
