@@ -374,3 +374,21 @@ def test_passwords_in_store_urls_are_hidden_in_reprs():
     for shown in (repr(clf), clf._repr_html_(), repr(search), search._repr_html_()):
         assert "s3cret" not in shown and "***" in shown
     assert clf.get_params()["store"] == "redis://:s3cret@host:6379/0"  # clone still works
+
+
+def test_running_out_of_memory_inside_the_redis_client_is_named(redis_url):
+    # redis-py, short of memory for a long reply, fails on its own closed buffer; the
+    # worker reports the MemoryError (an out-of-memory invocation) and what to change
+    from sklearn_cirrus.store.redis_store import RedisStore
+
+    def read_long_reply():
+        try:
+            raise MemoryError
+        except MemoryError:
+            raise ValueError("I/O operation on closed file.") from None
+
+    store = RedisStore(redis_url)
+    with pytest.raises(MemoryError, match="raise worker_memory_mb"):
+        store._call(read_long_reply)
+    with pytest.raises(ValueError, match="not a memory problem"):
+        store._call(lambda: (_ for _ in ()).throw(ValueError("not a memory problem")))

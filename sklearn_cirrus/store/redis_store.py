@@ -111,6 +111,14 @@ def _retry_but_not_refusals(retry_class, refusals: tuple):
     return RetryButNotRefusals
 
 
+def _caused_by_memory(error: BaseException) -> bool:
+    while error is not None:
+        if isinstance(error, MemoryError):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
 @dataclass(frozen=True)
 class RedisStoreHandle:
     url: str
@@ -196,6 +204,16 @@ class RedisStore(ParameterStore):
         except self._errors as exc:
             raise ConnectionError(
                 f"parameter store {redacted(self.url)} is unreachable: {exc}"
+            ) from exc
+        except Exception as exc:
+            # redis-py meets a MemoryError while reading a long reply, then fails on its
+            # own buffer ("I/O operation on closed file"): name the real cause
+            if not _caused_by_memory(exc):
+                raise
+            raise MemoryError(
+                f"out of memory reading from parameter store {redacted(self.url)}: a "
+                "worker holds the model and the store's log of changes; raise "
+                "worker_memory_mb"
             ) from exc
 
     def _config(self, key: str) -> tuple[OptimizerConfig, int, int]:
