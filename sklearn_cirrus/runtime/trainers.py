@@ -162,7 +162,7 @@ class ReplicaTrainer:
         self.exchange_every = exchange_every
         self.planner = kernel.row_planner()
         self.replicas: dict[str, _Replica] = {}
-        self._in_flight: tuple[_Exchange, dict[str, DeltaEntry]] | None = None
+        self._in_flight: _Exchange | None = None
 
     def train(self, shard: Batch, report: WorkerReport) -> None:
         if not self.replicas:
@@ -196,15 +196,14 @@ class ReplicaTrainer:
             meta_change = replica.table.meta - replica.sent_meta
             replica.sent_meta = replica.table.meta.copy()
             sends[key] = (entries[key].to_bytes(), meta_change, replica.cursor)
-        self._in_flight = (_Exchange(self.store, sends), entries)
+        self._in_flight = _Exchange(self.store, sends)
 
     def _finish_exchange(self, unsent: dict[str, DeltaEntry] | None = None) -> None:
         """Apply what the exchange in flight brought back. ``unsent``: the entries of
         the run trained since, which a replica loaded anew must take too."""
         if self._in_flight is None:
             return
-        exchange, sent = self._in_flight
-        self._in_flight = None
+        exchange, self._in_flight = self._in_flight, None
         for key, answer in exchange.finish().items():
             replica = self.replicas[key]
             own = len(exchange.sends[key][0])
