@@ -27,12 +27,12 @@ import sys
 from contextlib import nullcontext
 
 import redis
+from _problems import hashed_split
 from _servers import latency_proxy, local_redis
 from _table import machine, print_table
 from sklearn.metrics import log_loss
 
 from sklearn_cirrus import ServerlessSGDClassifier
-from sklearn_cirrus.datasets import make_hashed_classification
 
 EXCHANGES = (1, 16, 64)
 ROUND_TRIP_MS = 0.5
@@ -46,12 +46,8 @@ def _net_bytes(url: str) -> int:
 def main() -> None:
     n_train = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
     exchanges = [int(k) for k in sys.argv[2:]] or EXCHANGES
-    X, y = make_hashed_classification(n_train + n_train // 10)
-    X_train, y_train, X_test, y_test = X[:n_train], y[:n_train], X[n_train:], y[n_train:]
     print(f"machine: {machine()}")
-    print(
-        f"data: {n_train} train rows, {X.shape[1]} features, {X.nnz / X.shape[0]:.1f} nnz a row\n"
-    )
+    X_train, y_train, X_test, y_test = hashed_split(n_train)
 
     def fit(store, k=None, executor="processes"):
         model = ServerlessSGDClassifier(

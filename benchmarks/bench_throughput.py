@@ -28,12 +28,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _problems import hashed_split
 from _table import machine, print_table
 from sklearn.linear_model import SGDClassifier
 from sklearn.metrics import log_loss
 
 from sklearn_cirrus import ServerlessSGDClassifier
-from sklearn_cirrus.datasets import make_hashed_classification
 from sklearn_cirrus.epoch_callbacks import EpochCallback
 
 ALPHAS = (1e-4, 1e-5)
@@ -107,13 +107,8 @@ def vowpal_wabbit_line(X_train, y_train, X_test, y_test, target: float):
 def main() -> None:
     n_train = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     alphas = [float(a) for a in sys.argv[2:]] or ALPHAS
-    X, y = make_hashed_classification(n_train + n_train // 10)
-    X_train, y_train, X_test, y_test = X[:n_train], y[:n_train], X[n_train:], y[n_train:]
     print(f"machine: {machine()}")
-    print(
-        f"data: {n_train} train rows, {X_test.shape[0]} test rows, {X.shape[1]} features, "
-        f"{X.nnz / X.shape[0]:.1f} non-zeros a row\n"
-    )
+    X_train, y_train, X_test, y_test = hashed_split(n_train)
     # start the warm worker processes once, as any later fit in a session finds them
     ServerlessSGDClassifier(executor="processes", n_workers=2, max_iter=1).fit(X_test, y_test)
 

@@ -222,29 +222,34 @@ def test_redis_values_are_raw_floats_with_a_ttl(redis_url):
     assert client.keys(f"{store.namespace}:*") == []
 
 
+def _fit_sgd(X, y, store, **settings):
+    """A classifier fitted on ``store`` for a fixed number of epochs, seeded."""
+    from sklearn_cirrus import ServerlessSGDClassifier
+
+    return ServerlessSGDClassifier(store=store, tol=None, random_state=0, **settings).fit(X, y)
+
+
 def test_workers_exchange_with_redis_every_k_minibatches(redis_url):
     # a fit's exchange_every reaches the workers: k times fewer scripts run in Redis,
     # and alone a worker trains the same model as with an exchange every minibatch
     import redis
     from sklearn.datasets import make_classification
 
-    from sklearn_cirrus import ServerlessSGDClassifier
-
     X, y = make_classification(n_samples=2000, n_features=20, random_state=0)
     client = redis.Redis.from_url(redis_url)
 
     def fit(k):
         before = client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
-        model = ServerlessSGDClassifier(
+        model = _fit_sgd(
+            X,
+            y,
+            redis_url,
             executor="sequential",
             n_workers=1,
-            store=redis_url,
             exchange_every=k,
             batch_size=50,
             max_iter=2,
-            tol=None,
-            random_state=0,
-        ).fit(X, y)
+        )
         return model, client.info("commandstats")["cmdstat_evalsha"]["calls"] - before
 
     every_step, scripts_every_step = fit(1)
@@ -257,21 +262,14 @@ def test_workers_exchange_with_redis_every_k_minibatches(redis_url):
 def test_one_worker_on_redis_trains_the_model_of_the_memory_store(redis_url, k):
     # alone, a worker's replica is the model: its entries (changes at their penalty
     # clocks) rebuild in the store exactly what it trained, whatever k
-    from sklearn_cirrus import ServerlessSGDClassifier
     from sklearn_cirrus.datasets import make_hashed_classification
 
     X, y = make_hashed_classification(5000, n_features=2**14, random_state=1)
 
     def fit(store):
-        return ServerlessSGDClassifier(
-            executor="sequential",
-            n_workers=1,
-            store=store,
-            exchange_every=k,
-            max_iter=3,
-            tol=None,
-            random_state=0,
-        ).fit(X, y)
+        return _fit_sgd(
+            X, y, store, executor="sequential", n_workers=1, exchange_every=k, max_iter=3
+        )
 
     np.testing.assert_allclose(fit(redis_url).coef_, fit("memory").coef_, rtol=0, atol=1e-12)
 
@@ -284,22 +282,12 @@ def test_workers_on_redis_replicas_fold_the_log_and_match_shared_memory(redis_ur
     import redis
     from sklearn.datasets import make_classification
 
-    from sklearn_cirrus import ServerlessSGDClassifier
-
     X, y = make_classification(n_samples=4000, n_features=20, random_state=0)
     client = redis.Redis.from_url(redis_url)
     folds = client.info("commandstats").get("cmdstat_lmove", {}).get("calls", 0)
 
     def fit(store):
-        return ServerlessSGDClassifier(
-            executor="threads",
-            n_workers=2,
-            store=store,
-            batch_size=50,
-            max_iter=3,
-            tol=None,
-            random_state=0,
-        ).fit(X, y)
+        return _fit_sgd(X, y, store, executor="threads", n_workers=2, batch_size=50, max_iter=3)
 
     remote, local = fit(redis_url), fit("shm")
     assert client.info("commandstats")["cmdstat_lmove"]["calls"] > folds + 10

@@ -70,11 +70,11 @@ class DeltaEntry:
             ],
             dtype="<i8",
         )
-        parts = [header, self.params, self.state, self.aux]
+        floats = [self.params, self.state, self.aux]
         if self.clocks is not None:
-            parts.append(self.clocks)
-        floats = [np.ascontiguousarray(p, dtype="<f8").tobytes() for p in parts[1:]]
-        return header.tobytes() + b"".join(floats) + self.rows.astype("<i4").tobytes()
+            floats.append(self.clocks)
+        floats = b"".join(np.ascontiguousarray(f, dtype="<f8").tobytes() for f in floats)
+        return header.tobytes() + floats + self.rows.astype("<i4").tobytes()
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> DeltaEntry:
@@ -98,8 +98,8 @@ def _clocked(optimizer: OptimizerConfig, table: ModelTable) -> bool:
 
 
 def rows_of(table: ModelTable, rows: np.ndarray) -> ModelTable:
-    """Copies of rows ``rows`` of every array of ``table`` (an array of no rows, as plain
-    SGD's state, gives ``len(rows)`` rows of no columns)."""
+    """Copies of rows ``rows`` of every array of ``table``; an array of no rows (plain
+    SGD's state) stays one of no rows."""
     block = table.params.base
     if (
         block is not None
@@ -112,7 +112,7 @@ def rows_of(table: ModelTable, rows: np.ndarray) -> ModelTable:
         return table_views(rows_block, table.params.shape[1], table.optimizer, table.meta.copy())
 
     def copy(array):
-        return np.take(array, rows, axis=0) if array.shape[0] else np.zeros((rows.size, 0))
+        return np.take(array, rows, axis=0) if array.shape[0] else array
 
     return ModelTable(
         copy(table.params), copy(table.state), copy(table.aux), table.meta.copy(), table.optimizer
