@@ -30,7 +30,7 @@ from criteo_like import read_hashed, write_criteo_tsv
 from sklearn.model_selection import GridSearchCV, KFold
 
 from sklearn_cirrus import ServerlessGridSearchCV, ServerlessSGDClassifier, ShardedDataset
-from sklearn_cirrus.store.shared_memory import shared_memory_root
+from sklearn_cirrus.namespaces import shared_memory_root
 
 N_ROWS = 300_000
 GRID = {"alpha": [1e-6, 1e-5, 1e-4, 1e-3], "eta0": [0.05, 0.1, 0.2]}

@@ -1,4 +1,5 @@
-"""Command line: ``python -m sklearn_cirrus demo [options]``."""
+"""Command line: ``sklearn-cirrus demo [options]`` (or ``python -m sklearn_cirrus``), and
+``sklearn-cirrus cleanup``."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 
 from . import __version__
 from .demo import run_demo
+from .namespaces import leftovers, remove_leftovers, shared_memory_root
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -30,7 +32,21 @@ def main(argv: list[str] | None = None) -> None:
     demo.add_argument(
         "--n-workers", type=int, default=2, help="worker invocations kept in flight (default 2)"
     )
+    cleanup = commands.add_parser(
+        "cleanup",
+        help="remove the shards and stores that fits of processes no longer running left "
+        "on this machine (fits killed by SIGKILL or the OOM killer)",
+    )
+    cleanup.add_argument(
+        "--root", help=f"where fits keep them (default: {shared_memory_root()})", default=None
+    )
+    cleanup.add_argument(
+        "--dry-run", action="store_true", help="list what would be removed, remove nothing"
+    )
     args = parser.parse_args(argv)
+    if args.command == "cleanup":
+        _cleanup(args.root, dry_run=args.dry_run)
+        return
     run_demo(
         args.data,
         args.test_data,
@@ -38,6 +54,20 @@ def main(argv: list[str] | None = None) -> None:
         executor=args.executor,
         n_workers=args.n_workers,
     )
+
+
+def _cleanup(root: str | None, *, dry_run: bool) -> None:
+    if dry_run:
+        found = leftovers(root)
+        for folder in found:
+            print(f"would remove {folder}")
+        print(f"{len(found)} leftover folder(s)")
+        return
+    removed = remove_leftovers(root)
+    for folder, size in removed:
+        print(f"removed {folder} ({size / 2**20:.1f} MB)")
+    total = sum(size for _, size in removed)
+    print(f"{len(removed)} leftover folder(s) removed, {total / 2**20:.1f} MB freed")
 
 
 if __name__ == "__main__":

@@ -22,9 +22,9 @@ from .credentials import HiddenCredentialsMixin
 from .dataset import ShardedDataset
 from .epoch_callbacks import fit_task
 from .executors import Executor, WorkerResources
+from .namespaces import namespace_name, shared_memory_root
 from .runtime.driver import TrainingResult, TrainingSettings, train
 from .runtime.mapping import map_shards
-from .store.shared_memory import namespace_name, shared_memory_root
 
 # the documentation site (docs/, built by Sphinx); an estimator's HTML repr links its page
 DOCS_URL = "https://sklearn-cirrus.readthedocs.io/en/latest/"

@@ -37,9 +37,9 @@ from .data import data_bytes
 from .dataset import ShardedDataset
 from .executors import Executor, make_executor
 from .executors.throttle import ThrottledExecutor
+from .namespaces import namespace_name, shared_memory_root
 from .runtime import driver
 from .search_board import EARLY_STOPPING_RULES, SearchBoard
-from .store.shared_memory import namespace_name, shared_memory_root
 
 # driver threads at most: each mostly waits on its workers
 _MAX_CONCURRENT_FITS = 64

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 import warnings
 from collections.abc import Callable
+from contextlib import contextmanager
 
 
 class Cleanup:
@@ -40,3 +43,29 @@ class Cleanup:
                 stacklevel=2,
             )
         return False
+
+
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+@contextmanager
+def sigterm_cleans_up():
+    """While the block runs, ``SIGTERM`` (a scheduler's stop, ``docker stop``) unwinds
+    the main thread as ``SIGINT`` does, so that every cleanup on the way runs; the
+    process then exits with status 143, as a process ended by ``SIGTERM`` reports.
+
+    Installed only from the main thread and over the default action: a handler of the
+    user's own is left alone.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
+        yield
+        return
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -29,9 +29,9 @@ from ..data.staging import remove_url
 from ..exceptions import WorkerError
 from ..executors import Executor, WorkerResources, make_executor
 from ..kernels.base import Kernel
+from ..namespaces import namespace_name, remove_leftovers, shared_memory_root
 from ..store import MemoryStore, OptimizerConfig, ParameterStore, make_store
-from ..store.shared_memory import namespace_name, shared_memory_root
-from .cleanup import Cleanup
+from .cleanup import Cleanup, sigterm_cleans_up
 from .report import WorkerReport
 from .stopping import ADAPTIVE_DECAY, StopRule
 from .trainers import make_trainer
@@ -235,7 +235,9 @@ def train(
             with getattr(settings.executor, "slot", nullcontext)():
                 result = _run_in_process(kernel, shards, store, settings)
     else:
-        with Cleanup() as cleanup:
+        # what fits killed outright (SIGKILL) left on this machine goes before more comes
+        remove_leftovers()
+        with sigterm_cleans_up(), Cleanup() as cleanup:
             executor, owns_executor = make_executor(settings.executor)
             if owns_executor:
                 cleanup.add(executor.shutdown)

@@ -21,7 +21,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,22 +28,17 @@ from pathlib import Path
 
 import numpy as np
 
+from ..namespaces import namespace_name, shared_memory_root
 from .base import ArrayStore, block_width, table_views
 from .optimizers import META_SIZE, OptimizerConfig
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
-def namespace_name() -> str:
-    """A fresh name for a fit's shared-memory store or shards, tagged with this process's
-    id, so that whatever a process leaves behind can be told from another's."""
-    return f"sklearn-cirrus-{os.getpid()}-{uuid.uuid4().hex}"
-
-
-def shared_memory_root() -> Path:
-    """``/dev/shm`` where it is writable (memory-backed), else the temporary folder."""
-    shm = Path("/dev/shm")
-    return shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
+def _private(path: Path) -> Path:
+    """``path`` created empty, readable by its owner only (0600), whatever the umask."""
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))
+    return path
 
 
 def _checked(name: str) -> str:
@@ -82,9 +76,11 @@ class SharedMemoryStore(ArrayStore):
         self._open.pop(key, None)
         block_shape = (shape[0], block_width(shape[1], optimizer))
         for suffix, array_shape in (("block", block_shape), ("meta", (META_SIZE,))):
-            np.lib.format.open_memmap(self._path(key, suffix), mode="w+", shape=array_shape)
+            np.lib.format.open_memmap(
+                _private(self._path(key, suffix)), mode="w+", shape=array_shape
+            )
         spec = {"optimizer": dataclasses.asdict(optimizer), "n_cols": shape[1]}
-        self._path(key, "json").write_text(json.dumps(spec))
+        _private(self._path(key, "json")).write_text(json.dumps(spec))
 
     def _arrays(self, key):
         if key not in self._open:
@@ -101,7 +97,9 @@ class SharedMemoryStore(ArrayStore):
     def _locked(self, name: str):
         """Hold the namespace-wide lock ``name`` (shared by every process attached)."""
         if name not in self._lock_files:
-            self._lock_files[name] = os.open(self._path(name, "lock"), os.O_RDWR | os.O_CREAT)
+            self._lock_files[name] = os.open(
+                self._path(name, "lock"), os.O_RDWR | os.O_CREAT, 0o600
+            )
         descriptor = self._lock_files[name]
         fcntl.flock(descriptor, fcntl.LOCK_EX)
         try:
@@ -117,7 +115,7 @@ class SharedMemoryStore(ArrayStore):
             path = self._path(name, "counter")
             if not path.exists():
                 # create under a private name, then link: two creators never clobber a value
-                scratch = self.root / f".{uuid.uuid4().hex}"
+                scratch = _private(self.root / f".{uuid.uuid4().hex}")
                 np.lib.format.open_memmap(scratch, mode="w+", dtype=np.float64, shape=(1,))
                 try:
                     os.link(scratch, path)
