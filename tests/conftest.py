@@ -14,6 +14,7 @@ import threading
 import time
 import urllib.request
 import zipfile
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -90,44 +91,40 @@ def require_server(binary: str, install_hint: str) -> str:
     return path
 
 
+@contextmanager
+def redis_server(folder: Path, *options: str, tls: bool = False):
+    """A real redis-server on a free loopback port, with ``options`` (``tls``: on its
+    TLS port only); yields the port once it accepts connections."""
+    binary = require_server("redis-server", "apt-get install redis-server")
+    port = _free_port()
+    ports = ["--port", "0", "--tls-port", str(port)] if tls else ["--port", str(port)]
+    server = subprocess.Popen(
+        [binary, *ports, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        + ["--dir", str(folder), *options],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    pytest.fail(f"redis-server did not start on port {port}")
+                time.sleep(0.05)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
     """A real redis-server on a free loopback port, for the whole session."""
-    binary = require_server("redis-server", "apt-get install redis-server")
-    redis = pytest.importorskip("redis", reason="pip install sklearn-cirrus[redis]")
-    port = _free_port()
-    folder = tmp_path_factory.mktemp("redis")
-    server = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(folder),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline or server.poll() is not None:
-                server.kill()
-                pytest.fail(f"redis-server did not start on port {port}")
-            time.sleep(0.05)
-    yield url
-    server.terminate()
-    server.wait(timeout=10)
+    pytest.importorskip("redis", reason="pip install sklearn-cirrus[redis]")
+    with redis_server(tmp_path_factory.mktemp("redis")) as port:
+        yield f"redis://127.0.0.1:{port}/0"
 
 
 @pytest.fixture(scope="session")

@@ -296,34 +296,68 @@ def test_workers_on_redis_replicas_fold_the_log_and_match_shared_memory(redis_ur
 
 
 @pytest.fixture(scope="module")
-def redis_with_password():
+def redis_with_password(tmp_path_factory):
     """A redis-server of its own that requires the password "right"."""
-    import socket
-    import subprocess
-    import time
+    from conftest import redis_server
 
-    from conftest import require_server
-
-    binary = require_server("redis-server", "apt-get install redis-server")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--requirepass", "right"]
-        + ["--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+    with redis_server(tmp_path_factory.mktemp("auth"), "--requirepass", "right") as port:
         yield port
-    finally:
-        server.terminate()
-        server.wait()
+
+
+@pytest.fixture(scope="module")
+def redis_over_tls(tmp_path_factory):
+    """A redis-server of its own that speaks TLS only, with a self-signed certificate
+    for 127.0.0.1: its port and the certificate's path."""
+    import subprocess
+
+    from conftest import redis_server, require_server
+
+    folder = tmp_path_factory.mktemp("tls")
+    openssl = require_server("openssl", "apt-get install openssl")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]
+        + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"]
+        + ["-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True,
+        capture_output=True,
+    )
+    options = ["--tls-cert-file", str(cert), "--tls-key-file", str(key)]
+    options += ["--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no"]
+    with redis_server(folder, *options, tls=True) as port:
+        yield port, cert
+
+
+def test_a_fit_over_tls_trains(redis_over_tls):
+    from sklearn_cirrus import ServerlessSGDClassifier
+
+    port, cert = redis_over_tls
+    X = np.random.RandomState(0).normal(size=(300, 3))
+    y = (X[:, 0] > 0).astype(int)
+    url = f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={cert}"
+    model = ServerlessSGDClassifier(executor="sequential", n_workers=1, store=url).fit(X, y)
+    assert model.score(X, y) > 0.9
+
+
+@pytest.mark.parametrize(
+    "server, said",
+    [("untrusted certificate", "certificate verify failed"), ("plain port", "serving TLS")],
+)
+def test_tls_failures_are_named_in_seconds_not_retried(redis_over_tls, redis_url, server, said):
+    import time
+    from urllib.parse import urlsplit
+
+    from sklearn_cirrus.store.redis_store import RedisStore
+
+    # a certificate the client was not told to trust; a port that speaks no TLS at all
+    port = redis_over_tls[0] if server == "untrusted certificate" else urlsplit(redis_url).port
+    started = time.perf_counter()
+    with pytest.raises(ConnectionError, match=said):
+        RedisStore(f"rediss://127.0.0.1:{port}/0", retries=5).create(
+            "w", np.zeros((2, 1)), OptimizerConfig()
+        )
+    # one try, bounded by the connect timeout (5 s); retried, the plain port took ~3 min
+    assert time.perf_counter() - started < 15.0
 
 
 @pytest.mark.parametrize("userinfo", [":wrong@", ""])

@@ -111,6 +111,38 @@ def _retry_but_not_refusals(retry_class, refusals: tuple):
     return RetryButNotRefusals
 
 
+class TLSFailure(Exception):
+    """The TLS handshake with the store failed (not an OSError, so that redis-py does
+    not turn it into a ConnectionError it retries)."""
+
+
+def _bounded_tls_connection(ssl_connection):
+    """redis-py's SSLConnection, its handshake bounded by the connect timeout and its
+    failures raised as TLSFailure: pointed at a plain port, a TLS client otherwise waits
+    the whole socket timeout (30 s) per try for an answer that never comes."""
+    import socket
+    import ssl
+
+    class BoundedTLSConnection(ssl_connection):
+        def _wrap_socket_with_ssl(self, sock):
+            sock.settimeout(self.socket_connect_timeout)
+            try:
+                wrapped = super()._wrap_socket_with_ssl(sock)
+            except (socket.timeout, TimeoutError):
+                sock.close()
+                raise TLSFailure(
+                    f"no TLS handshake within {self.socket_connect_timeout} s: is the port "
+                    "serving TLS? (rediss:// needs a TLS port, redis:// is plain)"
+                ) from None
+            except ssl.SSLError as exc:
+                sock.close()
+                raise TLSFailure(f"TLS handshake failed: {exc}") from None
+            wrapped.settimeout(self.socket_timeout)
+            return wrapped
+
+    return BoundedTLSConnection
+
+
 def _caused_by_memory(error: BaseException) -> bool:
     while error is not None:
         if isinstance(error, MemoryError):
@@ -165,17 +197,26 @@ class RedisStore(ParameterStore):
                 "store='redis://...' needs the redis client: pip install sklearn-cirrus[redis]"
             ) from None
         self.url = url
+        options = {}  # for redis-py's client, beyond the URL's
         self.namespace = namespace or f"cirrus:{uuid.uuid4().hex}"
         self.ttl = ttl
         self._errors = (redis.ConnectionError, redis.TimeoutError)
-        self._refusals = (redis.AuthenticationError, redis.exceptions.NoPermissionError)
+        self._refusals = (
+            redis.AuthenticationError,
+            redis.exceptions.NoPermissionError,
+            TLSFailure,
+        )
+        if urlsplit(url).scheme == "rediss":
+            options["connection_class"] = _bounded_tls_connection(redis.SSLConnection)
         # a password kept out of the URL (and so out of pickles and parameters)
         password = None
         if urlsplit(url).password is None:
             password = os.environ.get(PASSWORD_VARIABLE)
+        if password:
+            options["password"] = password
         self._client = redis.Redis.from_url(
             url,
-            **({"password": password} if password else {}),
+            **options,
             retry=_retry_but_not_refusals(Retry, self._refusals)(
                 ExponentialBackoff(cap=2.0, base=0.05), retries
             ),
@@ -197,6 +238,8 @@ class RedisStore(ParameterStore):
     def _call(self, function, *args, **kwargs):
         try:
             return function(*args, **kwargs)
+        except TLSFailure as exc:
+            raise ConnectionError(f"parameter store {redacted(self.url)}: {exc}") from None
         except self._refusals as exc:
             raise PermissionError(
                 f"parameter store {redacted(self.url)} refused the credentials: {exc}"
