@@ -178,8 +178,74 @@ def test_repeated_failure_is_raised_and_store_cleaned(
     # the worker's own traceback reaches the user, in the message or the chained cause
     shown = "".join(traceback.format_exception(caught.value))
     assert f"in {failure.__name__}" in shown
-    assert executor.calls == 3  # the first try and max_retries=2 relaunches
+    # a failure on every try ends the fit after max_retries=3 relaunches, and says so
+    assert executor.calls == 4
+    assert "4 of 4 worker invocations failed" in str(caught.value)
     assert len(memory._LIVE_STORES) == 0
+
+
+@pytest.mark.parametrize(
+    "failure, advice",
+    [(explode, "in the data, the parameters or the code"), (die, "killed from outside")],
+)
+def test_the_final_error_says_what_to_change(data, failure, advice):
+    X, y = data
+    executor = FailingExecutor(ProcessExecutor(), failure, times=10**6)
+    with pytest.raises(WorkerError, match=advice):
+        _clf(n_workers=2, executor=executor).fit(X, y)
+
+
+def test_failures_are_tolerated_as_a_share_of_the_fit_not_per_slice():
+    from sklearn_cirrus.runtime.driver import failure_budget
+
+    # a few at the start, then half of the invocations launched so far
+    assert failure_budget(1, 3) == 3 and failure_budget(40, 3) == 20
+
+
+class FailingEveryOther(FailingExecutor):
+    """The same slice fails 3 times in a row (a per-slice limit of 2 retries ended the
+    fit there), then, once as many have succeeded, every fourth invocation fails."""
+
+    def submit(self, fn, task, resources=None):
+        self.calls += 1
+        failing = self.calls <= 3 or (self.calls > 8 and self.calls % 4 == 1)
+        return self.inner.submit(self.failure if failing else fn, task, resources)
+
+
+def test_a_fit_survives_many_failures_of_one_slice_within_its_budget(data, always_fan_out):
+    X, y = data
+    executor = FailingEveryOther(SequentialExecutor(), explode, times=0)
+    model = _clf(n_workers=1, executor=executor, max_iter=20, tol=None).fit(X, y)
+    failures = model.fit_report_["failures"]
+    assert failures >= 3 + 3 and model.n_iter_ == 20 and model.score(X, y) > 0.85
+
+
+def die_at_first_probe(_):
+    """The runtime-memory probe, killed from outside the first time it runs."""
+    import os
+    import signal
+    from pathlib import Path
+
+    marker = Path(os.environ["CIRRUS_TEST_PROBE_MARKER"])
+    if not marker.exists():
+        marker.touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    from sklearn_cirrus.executors.processes import _address_space_mb
+
+    return _address_space_mb()
+
+
+def test_a_killed_runtime_probe_is_tried_again(tmp_path, monkeypatch):
+    from sklearn_cirrus.executors import processes
+
+    monkeypatch.setenv("CIRRUS_TEST_PROBE_MARKER", str(tmp_path / "probed"))
+    monkeypatch.setattr(processes, "_runtime_mb_probe", die_at_first_probe)
+    executor = ProcessExecutor(start_method="spawn")  # spawned: they see this environment
+    try:
+        assert executor.runtime_memory_mb > 0
+    finally:
+        executor.shutdown()
+    assert (tmp_path / "probed").exists()  # the first probe died
 
 
 def test_hung_process_worker_is_ended_then_raised(data, no_store_leak):

@@ -226,3 +226,24 @@ def test_process_workers_start_from_a_script_read_from_stdin(tmp_path):
         )
     assert done.returncode == 0, done.stderr[-2000:]
     assert float(done.stdout.split()[-1]) > 0.9
+
+
+def test_a_script_without_a_main_guard_gets_one_error_that_names_the_fix(tmp_path):
+    # its workers import it again and exit as they start: said once, with the fix
+    import subprocess
+    import sys
+
+    script = tmp_path / "fit.py"
+    script.write_text(
+        "import numpy as np\n"
+        "from sklearn_cirrus import ServerlessSGDClassifier\n"
+        "X = np.random.RandomState(0).normal(size=(400, 5)); y = (X[:, 0] > 0).astype(int)\n"
+        "ServerlessSGDClassifier(executor='processes', n_workers=2).fit(X, y)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("sklearn_cirrus.exceptions.WorkerError") and "__main__" in last
+    assert done.stderr.count("exited with code") == 1

@@ -41,6 +41,14 @@ _MB = 2**20
 _MIN_HEADROOM_MB = 32
 # Idle warm processes kept per memory limit; more are ended when they finish.
 _MAX_IDLE = 8
+# Tries of the runtime-memory probe before the executor gives up.
+_PROBE_TRIES = 3
+_EXITED_AT_START = (
+    "a worker process exited with code {code} as it started, before running anything. "
+    "Most often the script that calls fit has no main guard: worker processes import "
+    'it again, so put the code that fits under `if __name__ == "__main__":` '
+    "(the worker's own message is above, on stderr)"
+)
 
 
 def _address_space_mb() -> int:
@@ -217,16 +225,31 @@ class ProcessExecutor(Executor):
             if self._runtime_mb is None:
                 # in a process of its own: a warm one may carry what earlier invocations
                 # loaded (pyarrow's libraries, after converting CSV files)
-                probe = _WarmProcess(self._context(), WorkerResources(), self.start_method)
-                try:
-                    probe.connection.send((_runtime_mb_probe, None))
-                    status, payload = probe.connection.recv()
-                finally:
-                    probe.end()
-                if status != "ok":
-                    raise WorkerError(f"the worker runtime could not start: {payload}")
-                self._runtime_mb = payload + _MIN_HEADROOM_MB
+                self._runtime_mb = self._probe_runtime_mb() + _MIN_HEADROOM_MB
         return self._runtime_mb
+
+    def _probe_runtime_mb(self) -> int:
+        # a probe killed from outside is a lost invocation like any other: tried again
+        for _ in range(_PROBE_TRIES):
+            probe = _WarmProcess(self._context(), WorkerResources(), self.start_method)
+            try:
+                probe.connection.send((_runtime_mb_probe, None))
+                status, payload = probe.connection.recv()
+            except (EOFError, OSError):
+                probe.process.join(timeout=5)
+                lost = probe.process.exitcode
+                if lost is not None and lost >= 0:
+                    raise WorkerError(_EXITED_AT_START.format(code=lost)) from None
+                continue
+            finally:
+                probe.end()
+            if status != "ok":
+                raise WorkerError(f"the worker runtime could not start: {payload}")
+            return payload
+        raise WorkerLost(
+            f"the probe of the worker runtime's memory was lost {_PROBE_TRIES} times "
+            f"(last exit code {lost}): worker processes are being killed from outside"
+        )
 
     def _checkout(self, resources: WorkerResources) -> _WarmProcess:
         with self._lock:

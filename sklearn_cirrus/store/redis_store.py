@@ -120,7 +120,6 @@ def _bounded_tls_connection(ssl_connection):
     """redis-py's SSLConnection, its handshake bounded by the connect timeout and its
     failures raised as TLSFailure: pointed at a plain port, a TLS client otherwise waits
     the whole socket timeout (30 s) per try for an answer that never comes."""
-    import socket
     import ssl
 
     class BoundedTLSConnection(ssl_connection):
@@ -128,7 +127,7 @@ def _bounded_tls_connection(ssl_connection):
             sock.settimeout(self.socket_connect_timeout)
             try:
                 wrapped = super()._wrap_socket_with_ssl(sock)
-            except (socket.timeout, TimeoutError):
+            except TimeoutError:
                 sock.close()
                 raise TLSFailure(
                     f"no TLS handshake within {self.socket_connect_timeout} s: is the port "
