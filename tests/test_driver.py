@@ -264,6 +264,38 @@ def test_workers_return_early_at_their_time_budget_and_are_relaunched(data, name
     assert model.n_iter_ == 3 and model.score(X, y) > 0.85
 
 
+def test_a_fit_cut_into_pieces_by_its_time_budget_trains_the_same_model(data, always_fan_out):
+    # one sequential worker: the pieces are the same minibatches in the same order
+    X, y = data
+    whole = _clf(executor="sequential", n_workers=1, worker_timeout=None, max_iter=3, tol=None)
+    cut = _clf(executor="sequential", n_workers=1, worker_timeout=1e-4, max_iter=3, tol=None)
+    whole.fit(X, y), cut.fit(X, y)
+    # every invocation handed back the rest of its shard after one minibatch
+    n_batches = 3 * sum(-(-len(part) // 256) for part in np.array_split(np.arange(3000), 4))
+    assert cut.fit_report_["invocations"] >= n_batches > 3 * whole.fit_report_["invocations"]
+    np.testing.assert_allclose(cut.coef_, whole.coef_, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_a_shard_longer_than_worker_timeout_is_trained_in_pieces(executor, tmp_path):
+    # one shard that takes about twice worker_timeout to train: trained whole, every
+    # attempt would run out of time (the processes executor ends it); in pieces it is done
+    from sklearn_cirrus import ServerlessMatrixFactorization, ShardedDataset
+
+    rng = np.random.RandomState(0)
+    X = rng.randint(0, 500, size=(150_000, 2))
+    dataset = ShardedDataset.from_arrays(
+        X, rng.uniform(1, 5, len(X)), str(tmp_path / "ratings"), shard_bytes=2**30
+    )
+    model = ServerlessMatrixFactorization(
+        n_components=1024, executor=executor, n_workers=1, max_iter=1, tol=None, random_state=0
+    )
+    model.set_params(worker_timeout=1.0).fit(dataset)
+    report = model.fit_report_
+    assert model.n_iter_ == 1 and report["samples"] >= len(X)
+    assert report["invocations"] - report["failures"] >= 2
+
+
 def test_worker_memory_too_small_for_a_batch_names_the_parameter(data, always_fan_out):
     X, y = data
     with pytest.raises(ValueError, match=r"worker_memory_mb=100 is too small .* at least \d+ MB"):

@@ -335,8 +335,9 @@ def test_a_fit_over_tls_trains(redis_over_tls):
     X = np.random.RandomState(0).normal(size=(300, 3))
     y = (X[:, 0] > 0).astype(int)
     url = f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={cert}"
-    model = ServerlessSGDClassifier(executor="sequential", n_workers=1, store=url).fit(X, y)
-    assert model.score(X, y) > 0.9
+    model = ServerlessSGDClassifier(executor="sequential", n_workers=1, store=url, max_iter=5)
+    model.fit(X, y)
+    assert model.score(X, y) > 0.85  # chance is 0.5
 
 
 @pytest.mark.parametrize(

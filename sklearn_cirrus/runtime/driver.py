@@ -107,6 +107,7 @@ class TrainingResult:
 class _Invocation:
     epoch: int
     shard_ids: tuple[int, ...]
+    first_row: int = 0  # of the first shard: the rows before it are done
 
 
 # A fit fails once more than this fraction of the invocations launched so far failed.
@@ -448,7 +449,9 @@ class _FanOut:
             if not self.pending:
                 return
             invocation = self.pending.popleft()
-            task = replace(self.base_task, shard_ids=invocation.shard_ids)
+            task = replace(
+                self.base_task, shard_ids=invocation.shard_ids, first_row=invocation.first_row
+            )
             if self.reshuffle:
                 seed = self.epoch_seeds[invocation.epoch]
                 task = replace(task, data=replace(self.data, shuffle_seed=seed))
@@ -476,7 +479,9 @@ class _FanOut:
             epoch.shards_left -= report.shards_done
             rest = invocation.shard_ids[report.shards_done :]
             if rest and report.stopped_by == "budget":
-                self.pending.appendleft(_Invocation(invocation.epoch, rest))
+                self.pending.appendleft(
+                    _Invocation(invocation.epoch, rest, first_row=report.rows_into_shard)
+                )
 
     def finished(self, n: int) -> _Epoch | None:
         if n in self.epochs and self.epochs[n].shards_left == 0:

@@ -20,6 +20,9 @@ class WorkerReport:
     wall_seconds: float = 0.0
     peak_memory_mb: float = 0.0
     stopped_by: str = "done"
+    # stopped by its budget inside a shard: the rows of it done (the next invocation's
+    # first_row), counted from the shard's start
+    rows_into_shard: int = 0
 
     def absorb(self, other: WorkerReport) -> None:
         """Add ``other``'s work to this one: the driver's running total of a fit."""

@@ -35,6 +35,9 @@ from .report import WorkerReport
 
 
 class Trainer(Protocol):
+    batch_size: int
+    exchange_every: int  # minibatches a run: a piece of a shard given to train is whole runs
+
     def train(self, shard: Batch, report: WorkerReport) -> None:
         """Train on every minibatch of ``shard``, adding the work done to ``report``."""
 
@@ -43,6 +46,8 @@ class Trainer(Protocol):
 
 
 class InPlaceTrainer:
+    exchange_every = 1  # every step is in the store as it is taken
+
     def __init__(self, kernel: Kernel, store: ParameterStore, batch_size: int):
         self.kernel = kernel
         self.tables = {key: store.table(key) for key in kernel.KEYS}

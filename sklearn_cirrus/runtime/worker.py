@@ -5,6 +5,11 @@ connections), connects to the store, streams its shards and trains on each: in p
 on a local store's arrays, or on pulled rows it pushes back (see ``trainers``). It
 stops when its shards are done, the store's stop flag is up, or its time budget is
 spent, and returns a :class:`WorkerReport`. Whatever it learned is already in the store.
+
+The time budget is checked between pieces of a shard, not only between shards, so an
+invocation hands back the unfinished rest of a shard (``rows_into_shard``) and any
+``worker_timeout`` longer than a few minibatches makes progress, on every executor: the
+worker stops itself, whether or not the executor could end it.
 """
 
 from __future__ import annotations
@@ -15,17 +20,23 @@ import sys
 import time
 from dataclasses import dataclass
 
-from ..data import DataHandle, ShardReader
+from ..data import DataHandle, ShardReader, minibatches
 from ..exceptions import WorkerOutOfMemory
-from ..kernels.base import Kernel
+from ..kernels.base import Batch, Kernel
 from ..store.base import StoreHandle
 from .report import WorkerReport
 from .trainers import make_trainer
 
 STOP_FLAG = "stop"
-# Workers stop taking new shards after this fraction of worker_timeout, so that an
-# invocation returns by itself rather than being ended by the platform.
+# Workers stop training after this fraction of worker_timeout, so that an invocation
+# returns by itself rather than being ended by the platform.
 TIME_BUDGET_FRACTION = 0.8
+# Under a time budget a shard trains in pieces of whole runs (the minibatches between two
+# exchanges with the store), the clock read between pieces. A piece starts at one run
+# and doubles while it takes under 1/PIECE_SHARE of the budget, up to MAX_PIECE_BATCHES
+# minibatches, so that the calls stay few where the budget is long.
+PIECE_SHARE = 32
+MAX_PIECE_BATCHES = 64
 # How often, at most, a worker asks the store whether it should stop.
 FLAG_CHECK_SECONDS = 0.05
 
@@ -38,6 +49,8 @@ class WorkerTask:
     data: DataHandle
     kernel: Kernel
     shard_ids: tuple[int, ...]
+    # the first shard's rows before this one were trained by an earlier invocation
+    first_row: int = 0
     time_budget_s: float | None = None
     prefetch: int = 1
     exchange_every: int | None = None  # minibatches between exchanges with a remote store
@@ -70,6 +83,33 @@ def _close(trainer) -> None:
         trainer.close()
 
 
+def _rows_from(shard: Batch, row: int) -> Batch:
+    if row == 0:
+        return shard
+    return Batch(shard.X[row:], shard.y[row:], shard.sample_weight[row:])
+
+
+def _train_until(trainer, shard: Batch, first_row: int, deadline: float, budget: float, report):
+    """Train on ``shard`` from ``first_row`` in pieces of whole runs until it is done or
+    ``deadline`` has passed (one piece at least); the row reached."""
+    run_rows = trainer.batch_size * trainer.exchange_every
+    runs, row = 1, first_row
+    while row < shard.n_samples:
+        started = time.perf_counter()
+        # cut as the kernel cuts minibatches: a short tail joins the last piece
+        piece = next(minibatches(_rows_from(shard, row), run_rows * runs))
+        trainer.train(piece, report)
+        row += piece.n_samples
+        now = time.perf_counter()
+        if now > deadline:
+            break
+        if now - started < budget / PIECE_SHARE and run_rows * runs < MAX_PIECE_BATCHES * (
+            trainer.batch_size
+        ):
+            runs *= 2
+    return row
+
+
 def run_worker(task: WorkerTask) -> WorkerReport:
     """Train on ``task``'s shards until done, stopped or out of time; see module doc."""
     started = time.perf_counter()
@@ -81,7 +121,7 @@ def run_worker(task: WorkerTask) -> WorkerReport:
     baseline_mb = _resident_mb() if task.memory_budget_mb is not None else 0.0
     last_check = 0.0
     try:
-        for _, shard in reader:
+        for position, (_, shard) in enumerate(reader):
             now = time.perf_counter()
             if now - last_check >= FLAG_CHECK_SECONDS:
                 last_check = now
@@ -90,7 +130,16 @@ def run_worker(task: WorkerTask) -> WorkerReport:
                     return report
                 if task.memory_budget_mb is not None:
                     _check_memory(task, baseline_mb)
-            trainer.train(shard, report)
+            first_row = task.first_row if position == 0 else 0
+            if deadline is None:
+                trainer.train(_rows_from(shard, first_row), report)
+            else:
+                reached = _train_until(
+                    trainer, shard, first_row, deadline, task.time_budget_s, report
+                )
+                if reached < shard.n_samples:
+                    report.stopped_by, report.rows_into_shard = "budget", reached
+                    return report
             report.shards_done += 1
             if deadline is not None and time.perf_counter() > deadline:
                 report.stopped_by = "budget"
