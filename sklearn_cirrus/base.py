@@ -25,6 +25,7 @@ from .executors import Executor, WorkerResources
 from .namespaces import namespace_name, shared_memory_root
 from .runtime.driver import TrainingResult, TrainingSettings, train
 from .runtime.mapping import map_shards
+from .store import may_lose_state
 
 # the documentation site (docs/, built by Sphinx); an estimator's HTML repr links its page
 DOCS_URL = "https://sklearn-cirrus.readthedocs.io/en/latest/"
@@ -179,7 +180,8 @@ class ServerlessEstimatorMixin(
         tracked = (
             fit_task(
                 self,
-                max_epochs=max_iter,
+                # epochs trained again after a store lost the model are tasks too
+                max_epochs=None if may_lose_state(self.store) else max_iter,
                 attributes=attributes,
                 X=X,
                 y=y,

@@ -106,14 +106,17 @@ def has_callbacks(estimator) -> bool:
 
 
 @contextmanager
-def fit_task(estimator, *, max_epochs: int, attributes, X=None, y=None, sample_weight=None):
+def fit_task(estimator, *, max_epochs: int | None, attributes, X=None, y=None, sample_weight=None):
     """Open the fit's callback task; yield the ``on_epoch`` hook (None without callbacks).
+    ``max_epochs`` None: not known in advance.
 
     The fit's task ends however the fit ends, so that a watcher sees failed fits end
     too. The estimator's ``fit`` must be wrapped by ``sklearn.callback.with_callbacks``.
     """
     # one more subtask than epochs: the one begun after the last checkpoint
-    context = estimator._init_callback_context(task_name=FIT_TASK, max_subtasks=max_epochs + 1)
+    context = estimator._init_callback_context(
+        task_name=FIT_TASK, max_subtasks=None if max_epochs is None else max_epochs + 1
+    )
     metadata = None if sample_weight is None else {"sample_weight": sample_weight}
     context.call_on_fit_task_begin(estimator=estimator, X=X, y=y, metadata=metadata)
     hook = None

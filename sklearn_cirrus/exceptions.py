@@ -17,3 +17,12 @@ class WorkerTimeout(WorkerError, TimeoutError):
 
 class WorkerLost(WorkerError):
     """A worker died without reporting (killed by a signal, or its process crashed)."""
+
+
+class StoreLost(KeyError):
+    """The parameter store no longer holds the fit's model: its server restarted without
+    persistence, or evicted or expired the keys. The driver puts the last epoch's
+    checkpoint back and goes on."""
+
+    def __str__(self) -> str:  # a sentence, not KeyError's quoted key
+        return str(self.args[0]) if self.args else ""

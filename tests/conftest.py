@@ -91,32 +91,49 @@ def require_server(binary: str, install_hint: str) -> str:
     return path
 
 
-@contextmanager
-def redis_server(folder: Path, *options: str, tls: bool = False):
-    """A real redis-server on a free loopback port, with ``options`` (``tls``: on its
-    TLS port only); yields the port once it accepts connections."""
-    binary = require_server("redis-server", "apt-get install redis-server")
-    port = _free_port()
-    ports = ["--port", "0", "--tls-port", str(port)] if tls else ["--port", str(port)]
-    server = subprocess.Popen(
-        [binary, *ports, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        + ["--dir", str(folder), *options],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
+class RedisServer:
+    """A real redis-server on a free loopback port with ``options`` (``tls``: on its TLS
+    port only), that a test can also restart (it comes back empty, as without
+    persistence)."""
+
+    def __init__(self, folder: Path, *options: str, tls: bool = False):
+        self.binary = require_server("redis-server", "apt-get install redis-server")
+        self.port = _free_port()
+        ports = ["--port", "0", "--tls-port", str(self.port)] if tls else ["--port", str(self.port)]
+        self.command = [self.binary, *ports, "--bind", "127.0.0.1", "--save", ""]
+        self.command += ["--appendonly", "no", "--dir", str(folder), *options]
+        self.process = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
         while True:
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
             except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    pytest.fail(f"redis-server did not start on port {port}")
-                time.sleep(0.05)
-        yield port
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    pytest.fail(f"redis-server did not start on port {self.port}")
+                time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
+@contextmanager
+def redis_server(folder: Path, *options: str, tls: bool = False):
+    """A :class:`RedisServer` running for the block; yields its port."""
+    server = RedisServer(folder, *options, tls=tls)
+    server.start()
+    try:
+        yield server.port
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        server.stop()
 
 
 @pytest.fixture(scope="session")

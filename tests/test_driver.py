@@ -105,7 +105,8 @@ def test_small_fits_stay_in_process_as_one_sequential_worker_would_train(data, m
     away = _clf(n_workers=2, executor="sequential", max_iter=5, tol=None).fit(X, y)
     assert away.fit_report_["path"] == "workers" and away.fit_report_["invocations"] >= 10
     np.testing.assert_array_equal(home.coef_, away.coef_)
-    assert home.loss_curve_ == away.loss_curve_
+    # the workers add up a shard's losses piece by piece (their time budget): last bits
+    np.testing.assert_allclose(home.loss_curve_, away.loss_curve_, rtol=1e-13)
     # the same minibatch steps: shards hold whole batches; the epoch's last one short, or
     # joined to the one before when shorter than half a batch
     whole, tail = divmod(X.shape[0], home.batch_size)

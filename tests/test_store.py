@@ -415,3 +415,38 @@ def test_running_out_of_memory_inside_the_redis_client_is_named(redis_url):
         store._call(read_long_reply)
     with pytest.raises(ValueError, match="not a memory problem"):
         store._call(lambda: (_ for _ in ()).throw(ValueError("not a memory problem")))
+
+
+def test_a_fit_survives_a_restart_of_its_redis_server(tmp_path):
+    # the server comes back empty as epoch 2 ends, with epoch 3's workers in flight: the
+    # driver says so, puts the end of epoch 1 back, and the fit ends as one without
+    from conftest import RedisServer
+    from sklearn.datasets import make_classification
+
+    from sklearn_cirrus import ServerlessSGDClassifier
+    from sklearn_cirrus.epoch_callbacks import EpochCallback
+
+    server = RedisServer(tmp_path)
+    server.start()
+    restarts = []
+
+    class RestartAtEpoch2(EpochCallback):
+        def on_epoch(self, fitted_estimator, X):
+            if fitted_estimator.n_iter_ == 2 and not restarts:
+                restarts.append(2)
+                server.restart()
+
+    X, y = make_classification(n_samples=20_000, n_features=20, random_state=0)
+    params = dict(executor="threads", n_workers=2, max_iter=6, tol=None, random_state=0)
+    url = f"redis://127.0.0.1:{server.port}/0"
+    try:
+        clean = ServerlessSGDClassifier(store=url, **params).fit(X, y)
+        clf = ServerlessSGDClassifier(store=url, **params).set_callbacks(RestartAtEpoch2())
+        with pytest.warns(RuntimeWarning, match="during epoch 3 .* from the end of epoch 1"):
+            clf.fit(X, y)
+    finally:
+        server.stop()
+    report = clf.fit_report_
+    assert restarts == [2] and report["store_losses"] == 1
+    assert clf.n_iter_ == 6 and len(clf.loss_curve_) == 6
+    assert abs(clf.score(X, y) - clean.score(X, y)) < 0.02

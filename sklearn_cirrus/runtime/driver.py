@@ -13,6 +13,7 @@ trained by the compiled kernel in this process, with no staging and no invocatio
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 import time
@@ -27,12 +28,13 @@ import scipy.sparse as sp
 
 from ..data import DataHandle, data_bytes, shards_in_memory, stage
 from ..data.staging import remove_url
-from ..exceptions import WorkerError, WorkerLost, WorkerOutOfMemory, WorkerTimeout
+from ..exceptions import StoreLost, WorkerError, WorkerLost, WorkerOutOfMemory, WorkerTimeout
 from ..executors import Executor, WorkerResources, make_executor
 from ..kernels.base import Kernel
 from ..namespaces import namespace_name, remove_leftovers, shared_memory_root
 from ..store import MemoryStore, OptimizerConfig, ParameterStore, make_store
 from .cleanup import Cleanup, sigterm_cleans_up
+from .recovery import EpochSaver
 from .report import WorkerReport
 from .stopping import ADAPTIVE_DECAY, StopRule
 from .trainers import make_trainer
@@ -278,7 +280,9 @@ def train(
                 runtime_memory_mb=executor.runtime_memory_mb,
             )
             create_keys(store)
-            result = _run(kernel, data, store, executor, settings, reshuffle=given is not None)
+            result = _run(
+                kernel, data, store, executor, settings, create_keys, reshuffle=given is not None
+            )
     result.report["seconds_staging"] = staging_seconds
     result.report["wall_seconds"] = time.perf_counter() - started
     return result
@@ -291,7 +295,14 @@ class _Progress:
     ``result`` is what the fit returns. ``report()`` gives the cost of the work so far.
     """
 
-    def __init__(self, kernel: Kernel, store: ParameterStore, settings: TrainingSettings, report):
+    def __init__(
+        self,
+        kernel: Kernel,
+        store: ParameterStore,
+        settings: TrainingSettings,
+        report,
+        create_keys: Callable[[ParameterStore], None] | None = None,
+    ):
         self.kernel = kernel
         self.keys = list(kernel.KEYS)
         self.store = store
@@ -307,6 +318,7 @@ class _Progress:
         self.n_iter = 0
         self.loss_curve: list[float] = []
         self.scores: list[float] = []
+        self.saver = EpochSaver(store, self.keys, create_keys, self.rule)
 
     def pull(self) -> dict[str, np.ndarray]:
         return self.kernel.read(self.store)
@@ -334,7 +346,7 @@ class _Progress:
                 f"-- Epoch {self.n_iter}: avg. loss {loss:.6f}{shown}, "
                 f"{report['invocations']} invocations, {report['samples']} samples"
             )
-        if settings.on_epoch is not None and settings.on_epoch(
+        stop = settings.on_epoch is not None and settings.on_epoch(
             Checkpoint(
                 n_iter=self.n_iter,
                 loss_curve=list(self.loss_curve),
@@ -342,12 +354,21 @@ class _Progress:
                 report=self.report(),
                 pull=self.pull,
             )
-        ):
-            return True
-        if decision == "decay":
+        )
+        if not stop and decision == "decay":
             for key in self.keys:
                 self.store.scale_learning_rate(key, ADAPTIVE_DECAY)
-        return decision == "stop" or self.n_iter >= settings.max_iter
+        self.saver.save(self.n_iter, self.rule)
+        return bool(stop) or decision == "stop" or self.n_iter >= settings.max_iter
+
+    def roll_back(self) -> int:
+        """After the store lost the model: put the saved epoch back, forget the epochs
+        since; the epoch to train next."""
+        saved = self.saver.put_back(during_epoch=self.n_iter + 1)
+        self.n_iter = saved.n_iter
+        del self.loss_curve[saved.n_iter :], self.scores[saved.n_iter :]
+        self.rule = copy.deepcopy(saved.rule)
+        return saved.n_iter
 
     def result(self) -> TrainingResult:
         return TrainingResult(
@@ -388,15 +409,27 @@ class _FanOut:
 
     ``dispatch`` plans epochs (a shuffled split of the shards) and submits invocations up
     to ``n_workers``; ``collect`` waits for one to end and books it: its work into its
-    epoch, a failure relaunched (then, past ``max_retries``, kept in ``error``), the
-    shards left by an invocation out of time relaunched. ``finished(n)`` gives epoch
-    ``n`` once all its shards are done: epochs finish in order.
+    epoch, a failure relaunched (then, past the failure budget, kept in ``error``), the
+    rows left by an invocation out of time relaunched. A failure the store's loss of the
+    model explains (``saver.lost()``) sets ``store_lost`` instead: nothing more is
+    launched until the driver has put the model back and called ``restart_at``.
+    ``finished(n)`` gives epoch ``n`` once all its shards are done: epochs finish in order.
     """
 
     def __init__(
-        self, data: DataHandle, store: ParameterStore, executor, settings, kernel, reshuffle: bool
+        self,
+        data: DataHandle,
+        store: ParameterStore,
+        executor,
+        settings,
+        kernel,
+        reshuffle: bool,
+        saver: EpochSaver,
     ):
         self.data = data
+        self.saver = saver
+        self.store_lost = False
+        self.store_losses = 0
         # a dataset's rows are in the order given: the workers shuffle each shard's rows,
         # anew every epoch
         self.reshuffle = reshuffle and settings.shuffle
@@ -466,10 +499,15 @@ class _FanOut:
             try:
                 report: WorkerReport = future.result()
             except Exception as exc:
-                self.failures.append(_reason(exc))
+                if self.store_lost:
+                    continue  # in flight when the store lost the model: one loss, counted once
+                if self.saver.lost():
+                    self.lose_store()
+                else:
+                    self.failures.append(_reason(exc))
                 if len(self.failures) > failure_budget(self.invocations, self.settings.max_retries):
                     self.error = exc
-                else:
+                elif not self.store_lost:
                     self.pending.appendleft(invocation)
                 continue
             self.totals.absorb(report)
@@ -483,13 +521,28 @@ class _FanOut:
                     _Invocation(invocation.epoch, rest, first_row=report.rows_into_shard)
                 )
 
+    def lose_store(self) -> None:
+        """The store lost the model: a failure of the fit's, and a stop until restart_at."""
+        self.store_lost = True
+        self.store_losses += 1
+        self.failures.append("StoreLost: the parameter store no longer held the model")
+
+    def restart_at(self, epoch: int) -> None:
+        """Plan anew from ``epoch``, the model being back as it was before it."""
+        self.pending.clear()
+        self.epochs.clear()
+        self.next_epoch = epoch
+        self.store_lost = False
+
     def finished(self, n: int) -> _Epoch | None:
         if n in self.epochs and self.epochs[n].shards_left == 0:
             return self.epochs.pop(n)
         return None
 
     def report(self) -> dict:
-        return _report(self.totals, self.invocations, self.failures, self.settings, self.executor)
+        report = _report(self.totals, self.invocations, self.failures, self.settings, self.executor)
+        report["store_losses"] = self.store_losses
+        return report
 
 
 def _run(
@@ -498,31 +551,46 @@ def _run(
     store: ParameterStore,
     executor: Executor,
     settings: TrainingSettings,
+    create_keys: Callable[[ParameterStore], None],
     *,
     reshuffle: bool = False,
 ) -> TrainingResult:
-    fan_out = _FanOut(data, store, executor, settings, kernel, reshuffle)
-    progress = _Progress(kernel, store, settings, fan_out.report)
+    progress = _Progress(kernel, store, settings, lambda: fan_out.report(), create_keys)
+    fan_out = _FanOut(data, store, executor, settings, kernel, reshuffle, progress.saver)
     stopping, overflow = False, None
     while True:
-        if not stopping:
+        if not stopping and not fan_out.store_lost:
             fan_out.dispatch()
         if not fan_out.in_flight:
-            break
+            if not fan_out.store_lost or fan_out.error is not None:
+                break
+            # every invocation that could still write to the old model has ended
+            fan_out.restart_at(progress.roll_back())
+            continue
         fan_out.collect()
         stopping = stopping or fan_out.error is not None
-        while not stopping and (epoch := fan_out.finished(progress.n_iter)) is not None:
+        while (
+            not stopping
+            and not fan_out.store_lost
+            and (epoch := fan_out.finished(progress.n_iter)) is not None
+        ):
             try:
                 stopping = progress.end_epoch(epoch.loss_sum, epoch.samples)
             except FloatingPointError as exc:
                 overflow, stopping = ValueError(str(exc)), True
+            except StoreLost:
+                fan_out.lose_store()
         if stopping:
             store.set_flag(STOP_FLAG)
     if fan_out.error is not None:
         _raise_failure(fan_out.error, fan_out.failures, fan_out.invocations, settings)
     if overflow is not None:
         raise overflow
-    return progress.result()
+    try:
+        return progress.result()
+    except StoreLost:  # lost after the last epoch: its saved tables are the model
+        progress.roll_back()
+        return progress.result()
 
 
 def _raise_failure(

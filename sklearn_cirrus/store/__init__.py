@@ -56,6 +56,12 @@ def make_store(spec: str | None, *, in_process: bool) -> ParameterStore:
     return STORES[name](spec)
 
 
+def may_lose_state(spec: str | None) -> bool:
+    """Whether the store ``spec`` names can lose the model mid-fit (a server restarted),
+    so that the fit may train some epochs again from its last saved one."""
+    return spec is not None and spec.split("://", 1)[0] in ("redis", "rediss")
+
+
 __all__ = [
     "ArrayStore",
     "LEARNING_RATES",
@@ -66,4 +72,5 @@ __all__ = [
     "SharedMemoryStore",
     "StoreHandle",
     "make_store",
+    "may_lose_state",
 ]

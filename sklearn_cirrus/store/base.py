@@ -96,6 +96,11 @@ class ParameterStore(ABC):
     reconnect with.
     """
 
+    # whether the store can lose what it holds while a fit runs (a server restarted):
+    # then it also offers ``holds(key)`` and ``restore(key, table)``, and the driver
+    # keeps each epoch's tables to put back
+    may_lose_state = False
+
     @abstractmethod
     def create(
         self,

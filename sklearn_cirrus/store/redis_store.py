@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from ..credentials import redacted
+from ..exceptions import StoreLost
 from .base import ModelTable, ParameterStore, block_width, table_views
 from .delta_log import DeltaEntry, Exchange, apply_entry
 from .optimizers import META_NAMES, OptimizerConfig, new_meta
@@ -43,8 +44,10 @@ PASSWORD_VARIABLE = "SKLEARN_CIRRUS_REDIS_PASSWORD"
 ARRAYS = ("params", "state", "aux")
 
 _EXCHANGE = """
--- KEYS: log, folded, meta, recent; ARGV: entry (empty: none), cursor, ttl, the meta
--- hash's counter names joined by spaces, then a value to add to each
+-- KEYS: log, folded, meta, recent, config; ARGV: entry (empty: none), cursor, ttl, the
+-- meta hash's counter names joined by spaces, then a value to add to each
+-- a namespace without its model (a restarted server) is left as it is: no entry lands
+if redis.call('EXISTS', KEYS[5]) == 0 then return redis.error_reply('STORELOST') end
 local folded = tonumber(redis.call('GET', KEYS[2]) or '0')
 local length
 if #ARGV[1] > 0 then
@@ -72,10 +75,12 @@ return {folded, length, meta, 1, entries}
 """
 
 _FOLD = """
--- KEYS: log, folded, recent, then the base arrays; ARGV: folded as the caller saw it,
--- entries it folded, ttl, then the arrays' new values
+-- KEYS: log, folded, recent, config, then the base arrays; ARGV: folded as the caller
+-- saw it, entries it folded, ttl, then the arrays' new values
+if redis.call('EXISTS', KEYS[4]) == 0 then return redis.error_reply('STORELOST') end
+redis.call('EXPIRE', KEYS[4], ARGV[3])
 if tonumber(redis.call('GET', KEYS[2]) or '0') ~= tonumber(ARGV[1]) then return 0 end
-for i = 4, #KEYS do redis.call('SET', KEYS[i], ARGV[i], 'EX', ARGV[3]) end
+for i = 5, #KEYS do redis.call('SET', KEYS[i], ARGV[i - 1], 'EX', ARGV[3]) end
 -- the folded entries move (not copied) to the list of recent ones, which a worker one
 -- exchange behind reads rather than loading the whole model again
 redis.call('DEL', KEYS[3])
@@ -200,6 +205,7 @@ class RedisStore(ParameterStore):
         self.namespace = namespace or f"cirrus:{uuid.uuid4().hex}"
         self.ttl = ttl
         self._errors = (redis.ConnectionError, redis.TimeoutError)
+        self._response_error = redis.ResponseError
         self._refusals = (
             redis.AuthenticationError,
             redis.exceptions.NoPermissionError,
@@ -243,6 +249,10 @@ class RedisStore(ParameterStore):
             raise PermissionError(
                 f"parameter store {redacted(self.url)} refused the credentials: {exc}"
             ) from None
+        except self._response_error as exc:
+            if not str(exc).startswith("STORELOST"):
+                raise
+            raise self._lost() from None
         except self._errors as exc:
             raise ConnectionError(
                 f"parameter store {redacted(self.url)} is unreachable: {exc}"
@@ -262,7 +272,7 @@ class RedisStore(ParameterStore):
         if key not in self._configs:
             raw = self._call(self._client.get, self._name(key, "config"))
             if raw is None:
-                raise KeyError(f"no parameters named {key!r} in store {self.namespace!r}")
+                raise self._lost(key)
             spec = json.loads(raw)
             self._configs[key] = (OptimizerConfig(**spec["optimizer"]), *spec["shape"])
         return self._configs[key]
@@ -271,13 +281,27 @@ class RedisStore(ParameterStore):
         init = np.asarray(init, dtype="<f8")
         if init.ndim != 2:
             raise ValueError(f"parameters must be 2-D, got shape {init.shape}")
-        spec = {"optimizer": asdict(optimizer), "shape": init.shape}
         self._configs[key] = (optimizer, *init.shape)
         arrays = {"params": init}
         if optimizer.has_state:
             arrays["state"] = np.zeros_like(init) if state is None else np.asarray(state, "<f8")
         if self._widths(key)["aux"]:
             arrays["aux"] = np.zeros((init.shape[0], self._widths(key)["aux"]))
+        self._write(key, optimizer, arrays, new_meta(samples_seen))
+
+    # the store can lose a model (a server restarted without persistence): the driver
+    # keeps each epoch's tables (pull_table) and puts them back with restore
+    may_lose_state = True
+
+    def restore(self, key: str, table: ModelTable) -> None:
+        """Put back ``table`` (read with ``pull_table``): its parameters, optimizer state,
+        penalty columns and counters, as they were."""
+        self._configs[key] = (table.optimizer, *table.params.shape)
+        arrays = {name: getattr(table, name) for name, width in self._widths(key).items() if width}
+        self._write(key, table.optimizer, arrays, table.meta)
+
+    def _write(self, key, optimizer, arrays: dict[str, np.ndarray], meta: np.ndarray) -> None:
+        spec = {"optimizer": asdict(optimizer), "shape": arrays["params"].shape}
         pipe = self._client.pipeline(transaction=True)
         for name, values in arrays.items():
             pipe.set(
@@ -285,11 +309,21 @@ class RedisStore(ParameterStore):
             )
         pipe.delete(self._name(key, "log"), self._name(key, "recent"), self._name(key, "meta"))
         pipe.set(self._name(key, "folded"), 0, ex=self.ttl)
-        meta = new_meta(samples_seen).tolist()  # floats, not numpy scalars, on the wire
-        pipe.hset(self._name(key, "meta"), mapping=dict(zip(META_NAMES, meta, strict=True)))
+        values = [float(value) for value in meta]  # floats, not numpy scalars, on the wire
+        pipe.hset(self._name(key, "meta"), mapping=dict(zip(META_NAMES, values, strict=True)))
         pipe.expire(self._name(key, "meta"), self.ttl)
         pipe.set(self._name(key, "config"), json.dumps(spec), ex=self.ttl)
         self._call(pipe.execute)
+
+    def holds(self, key: str) -> bool:
+        return bool(self._call(self._client.exists, self._name(key, "config")))
+
+    def _lost(self, key: str | None = None) -> StoreLost:
+        what = "the model" if key is None else f"parameters {key!r}"
+        return StoreLost(
+            f"parameter store {redacted(self.url)} no longer holds {what} of namespace "
+            f"{self.namespace!r}: was its server restarted, or the keys evicted or expired?"
+        )
 
     def optimizer(self, key):
         return self._config(key)[0]
@@ -315,7 +349,7 @@ class RedisStore(ParameterStore):
         pipe.lrange(self._name(key, "log"), 0, -1)
         *blobs, meta, folded, entries = self._call(pipe.execute)
         if blobs[0] is None:
-            raise KeyError(f"no parameters named {key!r} in store {self.namespace!r}")
+            raise self._lost(key)
         # one block, as the local stores keep it (a row's values share a cache line)
         block = np.empty((n_rows, block_width(n_cols, config)))
         table = table_views(block, n_cols, config, np.array(meta, dtype=float))
@@ -339,6 +373,7 @@ class RedisStore(ParameterStore):
                 self._name(key, "folded"),
                 self._name(key, "meta"),
                 self._name(key, "recent"),
+                self._name(key, "config"),
             ],
             args=[entry, cursor, self.ttl, " ".join(META_NAMES), *map(repr, meta_change.tolist())],
         )
@@ -355,7 +390,7 @@ class RedisStore(ParameterStore):
         ``key`` and drop those entries, unless another fold came first: whether it did."""
         names = [name for name, width in self._widths(key).items() if width]
         values = [np.ascontiguousarray(getattr(table, name), "<f8").tobytes() for name in names]
-        keys = [self._name(key, "log"), self._name(key, "folded"), self._name(key, "recent")]
+        keys = [self._name(key, part) for part in ("log", "folded", "recent", "config")]
         done = self._call(
             self._fold_script,
             keys=keys + [self._name(key, name) for name in names],
@@ -395,7 +430,10 @@ class RedisStore(ParameterStore):
 
     def samples_seen(self, key):
         self._config(key)
-        return float(self._call(self._client.hget, self._name(key, "meta"), "t"))
+        seen = self._call(self._client.hget, self._name(key, "meta"), "t")
+        if seen is None:
+            raise self._lost(key)
+        return float(seen)
 
     def scale_learning_rate(self, key, factor):
         self._config(key)
