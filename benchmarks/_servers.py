@@ -9,25 +9,50 @@ import time
 from contextlib import contextmanager
 
 
+class LocalRedis:
+    """redis-server (no persistence) on a free port of 127.0.0.1, with ``options``;
+    ``restart`` brings it back empty, as a server without persistence comes back."""
+
+    def __init__(self, *options: str):
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise SystemExit("redis-server not found: apt-get install redis-server")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.command = [binary, "--port", str(self.port), "--bind", "127.0.0.1"]
+        self.command += ["--save", "", "--appendonly", "no", *options]
+        self.server = None
+
+    def start(self) -> None:
+        self.server = subprocess.Popen(self.command, stdout=subprocess.DEVNULL)
+        for _ in range(400):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.02)
+        raise SystemExit(f"redis-server did not start on port {self.port}")
+
+    def stop(self) -> None:
+        self.server.terminate()
+        self.server.wait()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+
 @contextmanager
 def local_redis():
-    """Start redis-server (no persistence) on 127.0.0.1 and yield its URL."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server not found: apt-get install redis-server")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
+    """Start a :class:`LocalRedis` and yield its URL."""
+    server = LocalRedis()
+    server.start()
     try:
-        time.sleep(0.5)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield server.url
     finally:
-        server.terminate()
-        server.wait()
+        server.stop()
 
 
 def _serve_with_latency(listen_port: int, target_port: int, round_trip_s: float) -> None:

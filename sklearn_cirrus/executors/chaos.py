@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import statistics
 import threading
 import time
 
@@ -27,9 +28,11 @@ from .processes import ProcessExecutor
 class KillingProcessExecutor(ProcessExecutor):
     """Warm worker processes, a ``share`` of whose invocations are killed midway.
 
-    The moment of the kill is uniform over the mean run time of the invocations
+    The moment of the kill is uniform over the median run time of the invocations
     finished so far (``first_delay_s`` until one has finished), so that most aimed
-    kills land while the invocation runs; an invocation that ends first is spared.
+    kills land while the invocation runs (the median: a new process's first invocation,
+    which imports the main script again, is no guide); an invocation that ends first is
+    spared.
     ``kills`` counts the kills that landed.
     """
 
@@ -50,8 +53,8 @@ class KillingProcessExecutor(ProcessExecutor):
     def _run(self, worker, fn, task, resources, future) -> None:
         with self._kill_lock:
             aimed = self._random.random() < self.share
-            mean = sum(self._seconds) / len(self._seconds) if self._seconds else None
-            delay = self._random.uniform(0, mean or self.first_delay_s)
+            typical = statistics.median(self._seconds) if self._seconds else None
+            delay = self._random.uniform(0, typical or self.first_delay_s)
         killer = None
         if aimed:
             killer = threading.Timer(delay, self._kill, (worker,))
