@@ -2,7 +2,7 @@
 
 from importlib import import_module
 
-from .exceptions import WorkerError, WorkerLost, WorkerOutOfMemory, WorkerTimeout
+from .exceptions import StoreLost, WorkerError, WorkerLost, WorkerOutOfMemory, WorkerTimeout
 
 __version__ = "0.1.0"
 
@@ -33,6 +33,7 @@ __all__ = [
     "WorkerLost",
     "WorkerOutOfMemory",
     "WorkerTimeout",
+    "StoreLost",
     "__version__",
     "fetch_libsvm",
     "fetch_movielens",
