@@ -450,3 +450,29 @@ def test_a_fit_survives_a_restart_of_its_redis_server(tmp_path):
     assert restarts == [2] and report["store_losses"] == 1
     assert clf.n_iter_ == 6 and len(clf.loss_curve_) == 6
     assert abs(clf.score(X, y) - clean.score(X, y)) < 0.02
+
+
+def test_a_server_that_stops_answering_is_reported_at_once_not_retried(tmp_path, monkeypatch):
+    import os
+    import signal
+    import time
+
+    from conftest import RedisServer
+
+    from sklearn_cirrus.store import redis_store
+
+    monkeypatch.setattr(redis_store, "REPLY_TIMEOUT_S", 1)  # 10 s in use
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        store = redis_store.RedisStore(f"redis://127.0.0.1:{server.port}/0", retries=5)
+        store.create("w", np.zeros((2, 1)), OptimizerConfig())
+        os.kill(server.process.pid, signal.SIGSTOP)  # hung: connected, silent
+        started = time.perf_counter()
+        with pytest.raises(ConnectionError, match="did not answer in time"):
+            store.pull("w")
+        # one reply timeout; retried five times with backoff it took 6 (was 30) times that
+        assert time.perf_counter() - started < 3.0
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
+        server.stop()

@@ -41,6 +41,10 @@ from .optimizers import META_NAMES, OptimizerConfig, new_meta
 DEFAULT_TTL_SECONDS = 24 * 3600
 # where a password not written in the store URL is read from, in the driver and workers
 PASSWORD_VARIABLE = "SKLEARN_CIRRUS_REDIS_PASSWORD"
+# seconds to connect, and without a byte of a reply (not for a whole reply: a large model
+# streams on)
+CONNECT_TIMEOUT_S = 5
+REPLY_TIMEOUT_S = 10
 ARRAYS = ("params", "state", "aux")
 
 _EXCHANGE = """
@@ -181,7 +185,9 @@ class RedisStore(ParameterStore):
         Seconds after which everything expires if ``delete`` is never called.
     retries : int
         Reconnection attempts, with exponential backoff, before a lost connection is
-        raised as ``ConnectionError``.
+        raised as ``ConnectionError``. A server that accepts no connection within
+        ``CONNECT_TIMEOUT_S`` or sends nothing of a reply for ``REPLY_TIMEOUT_S`` (hung,
+        or stopped) is reported at once, not tried again.
     """
 
     def __init__(
@@ -205,6 +211,7 @@ class RedisStore(ParameterStore):
         self.namespace = namespace or f"cirrus:{uuid.uuid4().hex}"
         self.ttl = ttl
         self._errors = (redis.ConnectionError, redis.TimeoutError)
+        self._timeout = redis.TimeoutError
         self._response_error = redis.ResponseError
         self._refusals = (
             redis.AuthenticationError,
@@ -222,12 +229,16 @@ class RedisStore(ParameterStore):
         self._client = redis.Redis.from_url(
             url,
             **options,
+            # a lost connection is tried again; a server that does not answer is not
+            # (nothing here makes it busy for seconds): every failure is told in seconds
             retry=_retry_but_not_refusals(Retry, self._refusals)(
-                ExponentialBackoff(cap=2.0, base=0.05), retries
+                ExponentialBackoff(cap=2.0, base=0.05),
+                retries,
+                supported_errors=(redis.ConnectionError,),
             ),
-            retry_on_error=list(self._errors),
-            socket_connect_timeout=5,
-            socket_timeout=30,
+            retry_on_error=[redis.ConnectionError],
+            socket_connect_timeout=CONNECT_TIMEOUT_S,
+            socket_timeout=REPLY_TIMEOUT_S,
         )
         self._exchange_script = self._client.register_script(_EXCHANGE)
         self._fold_script = self._client.register_script(_FOLD)
@@ -253,6 +264,12 @@ class RedisStore(ParameterStore):
             if not str(exc).startswith("STORELOST"):
                 raise
             raise self._lost() from None
+        except self._timeout as exc:
+            raise ConnectionError(
+                f"parameter store {redacted(self.url)} did not answer in time ({exc}; "
+                f"{CONNECT_TIMEOUT_S} s to connect, {REPLY_TIMEOUT_S} s for a reply): "
+                "hung, stopped or overloaded?"
+            ) from exc
         except self._errors as exc:
             raise ConnectionError(
                 f"parameter store {redacted(self.url)} is unreachable: {exc}"
