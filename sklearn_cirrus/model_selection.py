@@ -265,20 +265,30 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
         board.stop_candidate(candidate)
 
     def plot_loss_curves(self, axes=None):
-        """Draw every candidate's training loss against time and against cost.
+        """Draw every candidate's held-out score and training loss against time and
+        against cost.
 
-        One line per candidate (its folds averaged epoch by epoch); the candidates the
-        search stopped are dashed and end with a cross. Called from another thread while
-        the search runs, it draws the curves so far. Needs matplotlib.
+        One line per candidate, its folds combined epoch by epoch: the mean held-out
+        score (the one the early-stopping rule judges; drawn when the search scores,
+        i.e. with ``early_stopping``) and the mean training loss of the folds that
+        reached the epoch; the time when the last of them finished it, counted from the
+        end of the search's first epoch (not from the worker pool's start); and the
+        estimated cost of all the candidate's folds so far, a fold that ended earlier
+        counting with its final cost, so that cost never falls. Candidates the search
+        stopped are dashed and end with a cross; the legend is outside the axes, on the
+        right. Called from another thread while the search runs, it draws the curves so
+        far. Needs matplotlib.
 
         Parameters
         ----------
-        axes : pair of matplotlib Axes, default=None
-            Where to draw loss-vs-seconds and loss-vs-dollars; None: a new figure.
+        axes : array of matplotlib Axes of shape (n_rows, 2), default=None
+            Where to draw: a row for the held-out score when there is one, then a row for
+            the training loss; columns against seconds and against dollars. None: a new
+            figure.
 
         Returns
         -------
-        axes : pair of matplotlib Axes
+        axes : array of matplotlib Axes of shape (n_rows, 2)
         """
         try:
             import matplotlib.pyplot as plt
@@ -286,8 +296,6 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
             raise ImportError(
                 "plot_loss_curves needs matplotlib: pip install 'sklearn-cirrus[search]'"
             ) from exc
-        if axes is None:
-            _, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
         board = getattr(self, "_board", None)
         if board is not None:  # running: what the board has so far
             candidates, curves, stopped = board.curves()
@@ -295,35 +303,67 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
             check_is_fitted(self, "loss_curves_")
             candidates, curves = self.cv_results_["params"], self.loss_curves_
             stopped = self.cv_results_["early_stopped"]
-        for i, folds in enumerate(curves):
-            curve = _mean_curve(folds)
-            if curve is None:
-                continue
+        combined = {
+            i: curve for i, folds in enumerate(curves) if (curve := _candidate_curve(folds))
+        }
+        scored = any(np.isfinite(curve["score"]).any() for curve in combined.values())
+        rows = [("score", "held-out score")] if scored else []
+        rows.append(("loss", "training loss"))
+        if axes is None:
+            height = 3.2 * len(rows)
+            _, axes = plt.subplots(
+                len(rows),
+                2,
+                figsize=(12, height),
+                sharex="col",
+                squeeze=False,
+                layout="constrained",
+            )
+        axes = np.asarray(axes).reshape(len(rows), 2)
+        start = min((curve["seconds"][0] for curve in combined.values()), default=0.0)
+        for i, curve in combined.items():
             label = ", ".join(f"{k.split('__')[-1]}={v}" for k, v in candidates[i].items())
             style = "--" if stopped[i] else "-"
-            for ax, x in zip(axes, (curve["seconds"], curve["cost_usd"]), strict=True):
-                (line,) = ax.plot(x, curve["loss"], style, label=label)
-                if stopped[i]:
-                    ax.plot(x[-1], curve["loss"][-1], "x", color=line.get_color())
-        axes[0].set(xlabel="seconds since the search started", ylabel="training loss")
-        axes[1].set(xlabel="estimated cost so far ($, all folds)")
-        axes[1].legend(fontsize="small")
+            for row, (name, _) in zip(axes, rows, strict=True):
+                for ax, x in zip(row, (curve["seconds"] - start, curve["cost_usd"]), strict=True):
+                    (line,) = ax.plot(x, curve[name], style, label=label)
+                    if stopped[i]:
+                        ax.plot(x[-1], curve[name][-1], "x", color=line.get_color())
+        for row, (_, ylabel) in zip(axes, rows, strict=True):
+            row[0].set_ylabel(ylabel)
+        axes[-1, 0].set_xlabel("seconds since the search's first epoch ended")
+        axes[-1, 1].set_xlabel("estimated cost so far ($, all folds)")
+        if combined:
+            axes[0, 1].legend(
+                bbox_to_anchor=(1.02, 1), loc="upper left", borderaxespad=0, fontsize="small"
+            )
         return axes
 
 
-def _mean_curve(folds: list[dict]) -> dict | None:
-    """A candidate's curve: per epoch, over the folds that reached it, the mean loss and
-    seconds and the summed cost."""
+def _candidate_curve(folds: list[dict]) -> dict | None:
+    """A candidate's curve, epoch by epoch (see ``plot_loss_curves``); None before its
+    first epoch."""
     length = max(len(curve["epoch"]) for curve in folds)
     if length == 0:
         return None
-    merged = {"loss": [], "seconds": [], "cost_usd": []}
+    merged = {"score": [], "loss": [], "seconds": [], "cost_usd": []}
     for epoch in range(length):
         reached = [curve for curve in folds if len(curve["epoch"]) > epoch]
-        merged["loss"].append(np.mean([curve["loss"][epoch] for curve in reached]))
-        merged["seconds"].append(np.mean([curve["seconds"][epoch] for curve in reached]))
-        merged["cost_usd"].append(np.sum([curve["cost_usd"][epoch] for curve in reached]))
-    return {name: np.array(values) for name, values in merged.items()}
+        for name in ("score", "loss"):
+            merged[name].append(np.mean([curve[name][epoch] for curve in reached]))
+        merged["seconds"].append(max(curve["seconds"][epoch] for curve in reached))
+        # a fold that ended earlier costs what it cost in all
+        merged["cost_usd"].append(
+            sum(
+                curve["cost_usd"][min(epoch, len(curve["cost_usd"]) - 1)]
+                for curve in folds
+                if len(curve["cost_usd"])
+            )
+        )
+    combined = {name: np.array(values, dtype=float) for name, values in merged.items()}
+    # an epoch is done when all the folds that reach it are: never before the one before
+    combined["seconds"] = np.maximum.accumulate(combined["seconds"])
+    return combined
 
 
 _SEARCH_PARAMETERS_DOC = """

@@ -181,8 +181,8 @@ def test_a_candidate_stopped_by_hand_from_another_thread(binary_data, always_fan
         import matplotlib
 
         matplotlib.use("Agg")
-        by_time, _ = search.plot_loss_curves()  # live: the curves so far
-        assert 1 <= len(by_time.get_lines()) <= 3 + 1
+        axes = search.plot_loss_curves()  # live: the curves so far
+        assert 1 <= len(axes[-1, 0].get_lines()) <= 3 + 1
     runner.join()
     results = search.cv_results_
     assert results["stopped_by"][0] == "by hand" and not results["early_stopped"][1:].any()
@@ -201,14 +201,50 @@ def test_plot_loss_curves_draws_a_line_per_candidate(binary_data):
     with pytest.raises(NotFittedError):
         search.plot_loss_curves()
     search.fit(X, y)
-    by_time, by_cost = search.plot_loss_curves()
+    axes = search.plot_loss_curves()
+    assert axes.shape == (2, 2)  # held-out score and training loss, by time and by cost
     n_stopped = search.cv_results_["early_stopped"].sum()
-    for ax in (by_time, by_cost):
+    for ax in axes.flat:
         # one line per candidate plus one end marker per stopped candidate
         assert len(ax.get_lines()) == 12 + n_stopped
         dashed = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
         assert len(dashed) == n_stopped
-    assert "cost" in by_cost.get_xlabel() and "loss" in by_time.get_ylabel()
+    assert "held-out" in axes[0, 0].get_ylabel() and "loss" in axes[1, 0].get_ylabel()
+    assert "cost" in axes[1, 1].get_xlabel() and "first epoch" in axes[1, 0].get_xlabel()
+
+
+def test_plotted_curves_are_the_searchs_own_figures(binary_data):
+    # the lines carry what loss_curves_ holds: held-out score and loss averaged over the
+    # folds at each epoch, cost summed over all folds (an ended one at its final cost),
+    # time from the end of the search's first epoch; the legend is outside the axes
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    X, y = binary_data
+    search = run_to(6, early_stopping="median").fit(X, y)
+    axes = search.plot_loss_curves()
+    plain = [line for line in axes[1, 1].get_lines() if line.get_marker() != "x"]
+    scores = [line for line in axes[0, 0].get_lines() if line.get_marker() != "x"]
+    start = min(fold["seconds"][0] for folds in search.loss_curves_ for fold in folds)
+    for i, folds in enumerate(search.loss_curves_):
+        epochs = max(len(fold["epoch"]) for fold in folds)
+        loss = [np.mean([f["loss"][e] for f in folds if len(f["loss"]) > e]) for e in range(epochs)]
+        score = [
+            np.mean([f["score"][e] for f in folds if len(f["score"]) > e]) for e in range(epochs)
+        ]
+        cost = [
+            sum(f["cost_usd"][min(e, len(f["cost_usd"]) - 1)] for f in folds) for e in range(epochs)
+        ]
+        np.testing.assert_allclose(plain[i].get_ydata(), loss)
+        np.testing.assert_allclose(plain[i].get_xdata(), cost)
+        np.testing.assert_allclose(scores[i].get_ydata(), score)
+        assert np.all(np.diff(plain[i].get_xdata()) >= 0)  # cost never falls
+        seconds = scores[i].get_xdata()
+        assert np.all(np.diff(seconds) >= 0) and seconds[0] >= 0
+    assert min(line.get_xdata()[0] for line in scores) == 0.0 and start > 0
+    figure = axes[0, 0].figure
+    figure.canvas.draw()
+    legend = axes[0, 1].get_legend()
+    assert legend.get_window_extent().x0 >= axes[0, 1].get_window_extent().x1
 
 
 def test_verbose_shows_a_progress_bar_and_zero_is_silent(binary_data, capsys):
