@@ -6,7 +6,8 @@ this process must also be replaced when killed or over their memory limit.
 """
 
 import pytest
-from test_driver import FailingExecutor, allocate_too_much, die, explode, overspend
+from test_driver import FailingExecutor
+from worker_faults import allocate_too_much, die, explode, overspend
 
 from sklearn_cirrus import ServerlessSGDClassifier, WorkerError
 from sklearn_cirrus.executors import ProcessExecutor, SequentialExecutor, ThreadExecutor

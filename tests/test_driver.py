@@ -6,6 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from sklearn.datasets import make_classification
+from worker_faults import allocate_too_much, die, die_at_first_probe, explode, hang
 
 from sklearn_cirrus import (
     ServerlessSGDClassifier,
@@ -25,34 +26,6 @@ from sklearn_cirrus.runtime.stopping import StopRule
 from sklearn_cirrus.store import memory
 
 EXECUTORS = ["sequential", "threads", "processes"]
-
-
-def explode(task):
-    raise RuntimeError("worker exploded on purpose")
-
-
-def allocate_too_much(task):
-    np.ones(4 * 2**30 // 8)  # 4 GB, far above the worker's limit
-
-
-def overspend(task):
-    """The real worker, with its memory budget already spent: it must stop itself."""
-    from sklearn_cirrus.runtime.worker import run_worker
-
-    return run_worker(replace(task, memory_budget_mb=-1.0))
-
-
-def hang(task):
-    import time
-
-    time.sleep(120)
-
-
-def die(task):
-    import os
-    import signal
-
-    os.kill(os.getpid(), signal.SIGKILL)
 
 
 class FailingExecutor(Executor):
@@ -185,15 +158,31 @@ def test_repeated_failure_is_raised_and_store_cleaned(
     assert len(memory._LIVE_STORES) == 0
 
 
-@pytest.mark.parametrize(
-    "failure, advice",
-    [(explode, "in the data, the parameters or the code"), (die, "killed from outside")],
-)
-def test_the_final_error_says_what_to_change(data, failure, advice):
+def test_the_final_error_says_what_to_change(data):
     X, y = data
-    executor = FailingExecutor(ProcessExecutor(), failure, times=10**6)
-    with pytest.raises(WorkerError, match=advice):
+    executor = FailingExecutor(SequentialExecutor(), explode, times=10**6)
+    with pytest.raises(WorkerError, match="in the data, the parameters or the code"):
         _clf(n_workers=2, executor=executor).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "error, advice",
+    [
+        (WorkerLost("exit code -9"), "killed from outside"),
+        (WorkerOutOfMemory("over"), "Raise worker_memory_mb"),
+        (WorkerTimeout("ended"), "Raise worker_timeout"),
+        (ConnectionError("unreachable"), "check store="),
+    ],
+)
+def test_each_kind_of_failure_gets_its_own_advice(error, advice):
+    from sklearn_cirrus.runtime.driver import TrainingSettings, _raise_failure
+    from sklearn_cirrus.store import OptimizerConfig
+
+    settings = TrainingSettings(optimizer=OptimizerConfig())
+    with pytest.raises(WorkerError, match=advice) as raised:
+        _raise_failure(error, ["a", "b", "c", "d"], 5, settings)
+    assert "4 of 5 worker invocations failed" in str(raised.value)
+    assert isinstance(raised.value, type(error) if isinstance(error, WorkerError) else WorkerError)
 
 
 def test_failures_are_tolerated_as_a_share_of_the_fit_not_per_slice():
@@ -221,27 +210,14 @@ def test_a_fit_survives_many_failures_of_one_slice_within_its_budget(data, alway
     assert failures >= 3 + 3 and model.n_iter_ == 20 and model.score(X, y) > 0.85
 
 
-def die_at_first_probe(_):
-    """The runtime-memory probe, killed from outside the first time it runs."""
-    import os
-    import signal
-    from pathlib import Path
-
-    marker = Path(os.environ["CIRRUS_TEST_PROBE_MARKER"])
-    if not marker.exists():
-        marker.touch()
-        os.kill(os.getpid(), signal.SIGKILL)
-    from sklearn_cirrus.executors.processes import _address_space_mb
-
-    return _address_space_mb()
-
-
 def test_a_killed_runtime_probe_is_tried_again(tmp_path, monkeypatch):
+    from functools import partial
+
     from sklearn_cirrus.executors import processes
 
-    monkeypatch.setenv("CIRRUS_TEST_PROBE_MARKER", str(tmp_path / "probed"))
-    monkeypatch.setattr(processes, "_runtime_mb_probe", die_at_first_probe)
-    executor = ProcessExecutor(start_method="spawn")  # spawned: they see this environment
+    probe = partial(die_at_first_probe, str(tmp_path / "probed"))
+    monkeypatch.setattr(processes, "_runtime_mb_probe", probe)
+    executor = ProcessExecutor()
     try:
         assert executor.runtime_memory_mb > 0
     finally:

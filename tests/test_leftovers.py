@@ -124,19 +124,24 @@ def test_sigterm_ends_a_fit_like_sigint_with_nothing_left(tmp_path):
     assert own_folders(driver.pid) == set()
 
 
-@pytest.mark.parametrize("sweeper", ["next fit", "cleanup command"])
-def test_what_sigkill_leaves_goes_at_the_next_fit_or_cleanup(tmp_path, binary_data, sweeper):
+def test_what_sigkill_leaves_goes_with_the_cleanup_command(tmp_path):
     driver = _start_driver(tmp_path)
     driver.kill()
     driver.wait(timeout=60)
-    left = own_folders(driver.pid)
-    assert len(left) == 2  # nothing could run: the shards and the store stay...
-    if sweeper == "next fit":
-        X, y = binary_data
-        ServerlessSGDClassifier(executor="processes", max_iter=1, tol=None).fit(X, y)
-    else:
-        main(["cleanup"])
-    assert own_folders(driver.pid) == set()  # ... until the next fit or the command
+    assert len(own_folders(driver.pid)) == 2  # nothing could run: shards and store stay...
+    main(["cleanup"])
+    assert own_folders(driver.pid) == set()  # ... until the command
+
+
+def test_the_next_fit_removes_what_a_dead_process_left(binary_data):
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    left = shared_memory_root() / f"sklearn-cirrus-{child.pid}-7-{'c' * 32}"
+    left.mkdir()
+    (left / "shard-000000.npz").write_bytes(b"0" * 1000)
+    X, y = binary_data
+    ServerlessSGDClassifier(executor="processes", max_iter=1, tol=None).fit(X, y)
+    assert not left.exists()
 
 
 def test_cleanup_command_dry_run_lists_and_keeps(tmp_path, capsys):

@@ -1,7 +1,8 @@
 """What is particular to Ray: timeouts cancel tasks, and the actor store needs Ray."""
 
 import pytest
-from test_driver import FailingExecutor, hang
+from test_driver import FailingExecutor
+from worker_faults import hang
 
 from sklearn_cirrus import ServerlessSGDClassifier, WorkerTimeout
 
