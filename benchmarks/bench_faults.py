@@ -18,11 +18,8 @@ import random
 import signal
 import subprocess
 import sys
-import tempfile
-import textwrap
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 from _problems import hashed_split
@@ -138,48 +135,30 @@ def redis_restart(split, runs: int) -> list[list]:
     return [restarted, stopped]
 
 
-DRIVER = textwrap.dedent(
-    """
-    import numpy as np
-    from sklearn_cirrus import ServerlessSGDClassifier
-    from sklearn_cirrus.epoch_callbacks import EpochCallback
-
-    class Announce(EpochCallback):
-        def on_epoch(self, fitted_estimator, X):
-            print("epoch", flush=True)
-
-    if __name__ == "__main__":
-        rng = np.random.RandomState(0)
-        X = rng.normal(size=(200_000, 100))
-        y = (X[:, 0] > 0).astype(int)
-        ServerlessSGDClassifier(
-            executor="processes", n_workers=2, max_iter=10**6, tol=None
-        ).set_callbacks(Announce()).fit(X, y)
-    """
-)
-
-
 def driver_signals() -> list[list]:
+    """The demo's fit (``sklearn-cirrus demo``, processes executor) signalled once its
+    shards and store are written and it trains."""
     rows = []
-    with tempfile.TemporaryDirectory() as folder:
-        script = Path(folder) / "driver.py"
-        script.write_text(DRIVER)
-        for name in ("SIGTERM", "SIGKILL"):
-            driver = subprocess.Popen(
-                [sys.executable, str(script)], stdout=subprocess.PIPE, text=True
-            )
-            driver.stdout.readline()  # in its second epoch: shards and store written
-            during = bytes_left(driver.pid)
-            started = time.perf_counter()
-            driver.send_signal(getattr(signal, name))
-            code = driver.wait()
-            ended = time.perf_counter() - started
-            left = bytes_left(driver.pid)
-            said = f"exit status {code}; {during / 2**20:.0f} MB staged"
-            if name == "SIGKILL":
-                command_line(["cleanup"])
-                said += f"; after `sklearn-cirrus cleanup`: {bytes_left(driver.pid)} B"
-            rows.append([f"driver {name}", "-", "-", left, said, f"{ended:.2f} to exit"])
+    for name in ("SIGTERM", "SIGKILL"):
+        driver = subprocess.Popen(
+            [sys.executable, "-m", "sklearn_cirrus", "demo", "--executor", "processes"]
+            + ["--n-samples", "500000"],
+            stdout=subprocess.DEVNULL,
+        )
+        while len(list(shared_memory_root().glob(f"{PREFIX}{driver.pid}-*"))) < 2:
+            time.sleep(0.05)
+        time.sleep(1.0)  # into its epochs
+        during = bytes_left(driver.pid)
+        started = time.perf_counter()
+        driver.send_signal(getattr(signal, name))
+        code = driver.wait()
+        ended = time.perf_counter() - started
+        left = bytes_left(driver.pid)
+        said = f"exit status {code}; {during / 2**20:.0f} MB staged"
+        if name == "SIGKILL":
+            command_line(["cleanup"])
+            said += f"; after `sklearn-cirrus cleanup`: {bytes_left(driver.pid)} B"
+        rows.append([f"driver {name}", "-", "-", left, said, f"{ended:.2f} to exit"])
     return rows
 
 

@@ -94,7 +94,7 @@ def _serve(conn, resources: WorkerResources) -> None:
     while True:
         try:
             message = conn.recv()
-        except EOFError:
+        except (EOFError, ConnectionResetError):  # the driver is gone (killed, say)
             return
         if message is None:
             return
