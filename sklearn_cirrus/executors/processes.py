@@ -4,8 +4,14 @@ Invocations run in warm worker processes, as a serverless platform reuses warm
 containers: a process started from a forkserver that has already imported the worker
 runtime serves one invocation at a time, then waits for the next. Each invocation is
 still stateless (it gets only its task and reconnects to the store); what stays warm is
-the interpreter, so a fit does not pay a process start per invocation, nor the import
-of the user's ``__main__`` module that ``multiprocessing`` repeats in every new process.
+the interpreter, so a fit does not pay a process start per invocation.
+
+A new worker process never imports the user's main script (``multiprocessing`` would, in
+every new process: seconds of imports for a script that imports scikit-learn, paid again
+by each process that replaces a lost one, and a script without the ``__main__`` guard
+would start fits in its workers). Tasks travel pickled by ``cloudpickle``, as loky's do,
+which carries functions and classes the script defined by value, so the worker does not
+need the script; scripts read from stdin, ``-c`` and notebooks run alike.
 
 Limits: a worker process caps its own address space with ``RLIMIT_AS`` (an allocation
 past ``memory_mb`` raises ``MemoryError``, reported as
@@ -20,7 +26,6 @@ from __future__ import annotations
 
 import atexit
 import multiprocessing
-import os
 import resource
 import sys
 import threading
@@ -29,6 +34,7 @@ from collections import defaultdict
 from concurrent.futures import Future
 from contextlib import contextmanager
 
+import cloudpickle
 import numpy as np
 from threadpoolctl import threadpool_limits
 
@@ -44,10 +50,8 @@ _MAX_IDLE = 8
 # Tries of the runtime-memory probe before the executor gives up.
 _PROBE_TRIES = 3
 _EXITED_AT_START = (
-    "a worker process exited with code {code} as it started, before running anything. "
-    "Most often the script that calls fit has no main guard: worker processes import "
-    'it again, so put the code that fits under `if __name__ == "__main__":` '
-    "(the worker's own message is above, on stderr)"
+    "a worker process exited with code {code} as it started, before running anything "
+    "(its own message is above, on stderr)"
 )
 
 
@@ -101,7 +105,7 @@ def _serve(conn, resources: WorkerResources) -> None:
         if startup_failure is not None:
             conn.send(("oom", startup_failure))
             return
-        fn, task = message
+        fn, task = cloudpickle.loads(message)
         try:
             conn.send(("ok", fn(task)))
         except MemoryError:
@@ -132,25 +136,25 @@ def _child_can_start(method: str):
     - A new process re-applies its parent's global start method; inside a joblib/loky
       worker (``GridSearchCV(n_jobs=2)``) that is ``"loky"``, which a plain child cannot
       resolve: the method ``method`` is presented while it starts.
-    - A new process re-imports its parent's main script from ``__main__.__file__``; a
-      script read from stdin (``python - < script.py``) names ``<stdin>``, no file, and
-      the child would die: such a main is not re-imported (as loky does), the worker's
-      code being the package's.
+    - A new process re-imports its parent's main script (from ``__main__.__file__``, or
+      by name after ``python -m``): the main is hidden while the process starts, so that
+      it is not (see module doc).
     """
     main = sys.modules.get("__main__")
-    path = getattr(main, "__file__", None)
-    hide_main = path is not None and not os.path.isfile(path)
+    hidden = {name: getattr(main, name) for name in ("__file__", "__spec__") if hasattr(main, name)}
     with _start_lock:
         current = multiprocessing.get_start_method(allow_none=True)
         if current not in _STANDARD_START_METHODS:
             multiprocessing.set_start_method(method, force=True)
-        if hide_main:
+        if "__file__" in hidden:
             del main.__file__
+        if "__spec__" in hidden:
+            main.__spec__ = None  # as for a script run by path
         try:
             yield
         finally:
-            if hide_main:
-                main.__file__ = path
+            for name, value in hidden.items():
+                setattr(main, name, value)
             if current not in _STANDARD_START_METHODS:
                 multiprocessing.set_start_method(current, force=True)
 
@@ -233,7 +237,7 @@ class ProcessExecutor(Executor):
         for _ in range(_PROBE_TRIES):
             probe = _WarmProcess(self._context(), WorkerResources(), self.start_method)
             try:
-                probe.connection.send((_runtime_mb_probe, None))
+                probe.connection.send(cloudpickle.dumps((_runtime_mb_probe, None)))
                 status, payload = probe.connection.recv()
             except (EOFError, OSError):
                 probe.process.join(timeout=5)
@@ -282,7 +286,7 @@ class ProcessExecutor(Executor):
 
     def _run(self, worker: _WarmProcess, fn, task, resources: WorkerResources, future) -> None:
         try:
-            worker.connection.send((fn, task))
+            worker.connection.send(cloudpickle.dumps((fn, task)))
             if worker.connection.poll(resources.timeout_s):
                 status, payload = worker.connection.recv()
             else:
