@@ -4,7 +4,10 @@ Serverless workers start cold, so each phase is measured in a brand-new Python p
 (``python -c``), against a shared-memory store and shards staged by this script: the
 interpreter alone, then the import of the worker runtime (compiled kernel included),
 then connecting and training on one shard of 256 rows of the hashed problem (2**20
-features). Each figure is the median of ``REPEATS`` fresh processes.
+features). Each figure is the median of ``REPEATS`` fresh processes. Last, a new process
+of the processes executor's pool (forked from its forkserver, as one that replaces a lost
+worker), from submit to the result of its first invocation, while this script, which
+imports scikit-learn, is the main one. Each figure is the median of ``REPEATS``.
 
 Run from the repository root: ``python benchmarks/bench_cold_start.py``.
 """
@@ -23,6 +26,7 @@ from _table import machine, print_table
 
 from sklearn_cirrus.data import remove, stage
 from sklearn_cirrus.datasets import make_hashed_classification
+from sklearn_cirrus.executors import ProcessExecutor, WorkerResources
 from sklearn_cirrus.kernels import LinearKernel
 from sklearn_cirrus.runtime.worker import WorkerTask
 from sklearn_cirrus.store import OptimizerConfig, SharedMemoryStore
@@ -44,6 +48,16 @@ print(imported - started, done - imported, report.samples)
 def run_fresh(args: list[str]) -> float:
     started = time.perf_counter()
     subprocess.run([sys.executable, *args], check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+_pool = ProcessExecutor()
+
+
+def new_pool_process(i: int) -> float:
+    # a memory limit of its own: no warm process of the pool can take the invocation
+    started = time.perf_counter()
+    _pool.submit(abs, -1, WorkerResources(memory_mb=2000 + i)).result()
     return time.perf_counter() - started
 
 
@@ -71,9 +85,11 @@ def main() -> None:
         imports = statistics.median(p[0] for p in phases)
         first_shard = statistics.median(p[1] for p in phases)
         total = statistics.median(totals)
+        pool_process = statistics.median(new_pool_process(i) for i in range(REPEATS))
     finally:
         store.delete()
         remove(data)
+        _pool.shutdown()
     print_table(
         ["phase (fresh process, median of 7)", "seconds"],
         [
@@ -81,6 +97,7 @@ def main() -> None:
             ["import of the worker runtime", imports],
             ["connect, read the shard, train on it (256 rows, 2**20 features)", first_shard],
             ["whole cold worker, process start to exit", total],
+            ["a new process of the processes executor, submit to first result", pool_process],
         ],
     )
     print(f"\ncold worker: {total:.3f} s (target < 0.5 s)")
