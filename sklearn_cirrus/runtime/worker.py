@@ -103,9 +103,8 @@ def _train_until(trainer, shard: Batch, first_row: int, deadline: float, budget:
         now = time.perf_counter()
         if now > deadline:
             break
-        if now - started < budget / PIECE_SHARE and run_rows * runs < MAX_PIECE_BATCHES * (
-            trainer.batch_size
-        ):
+        quick = now - started < budget / PIECE_SHARE
+        if quick and trainer.exchange_every * runs < MAX_PIECE_BATCHES:
             runs *= 2
     return row
 

@@ -128,7 +128,7 @@ class TLSFailure(Exception):
 def _bounded_tls_connection(ssl_connection):
     """redis-py's SSLConnection, its handshake bounded by the connect timeout and its
     failures raised as TLSFailure: pointed at a plain port, a TLS client otherwise waits
-    the whole socket timeout (30 s) per try for an answer that never comes."""
+    the whole reply timeout per try for an answer that never comes."""
     import ssl
 
     class BoundedTLSConnection(ssl_connection):
