@@ -39,7 +39,7 @@ from .executors import Executor, make_executor
 from .executors.throttle import ThrottledExecutor
 from .namespaces import namespace_name, shared_memory_root
 from .runtime import driver
-from .search_board import EARLY_STOPPING_RULES, SearchBoard
+from .search_board import EARLY_STOPPING_RULES, SearchBoard, candidate_curve
 
 # driver threads at most: each mostly waits on its workers
 _MAX_CONCURRENT_FITS = 64
@@ -88,6 +88,7 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
         "store": [str, None],
         "max_workers": [Interval(Integral, 1, None, closed="left"), None],
         "early_stopping": [StrOptions(set(EARLY_STOPPING_RULES)), None],
+        "dashboard": ["boolean", str],
     }
 
     def fit(self, X, y=None, **params):
@@ -133,6 +134,7 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
             search.cv = splits
             params = {k: v for k, v in params.items() if k not in ("sample_weight", "groups")}
         search._over_dataset = isinstance(X, ShardedDataset)
+        dashboard = self._open_dashboard(board, shared) if self.dashboard else None
         try:
             # fits are drivers that mostly wait: one thread each, all at once
             with (
@@ -144,6 +146,9 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
                 super(_ServerlessSearch, search).fit(X, y, **params)
         finally:
             del self._board
+            if dashboard is not None:
+                dashboard.close()
+                del self._dashboard
             if dataset is not None:
                 dataset.remove()
             if owned:
@@ -247,6 +252,28 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
                 [sum((r.report or {}).get(key, np.nan) for r in folds) for folds in records]
             )
 
+    def _open_dashboard(self, board, shared):
+        """Serve this search's live page (``sklearn_cirrus.dashboard``); say where."""
+        try:
+            from .dashboard import Dashboard
+        except ImportError as exc:
+            raise ImportError(
+                "dashboard=True needs Bokeh: pip install 'sklearn-cirrus[dashboard]'"
+            ) from exc
+        address, _, port = (self.dashboard if isinstance(self.dashboard, str) else "").partition(
+            ":"
+        )
+        dashboard = Dashboard(
+            self,
+            board,
+            lambda: shared.in_flight,
+            address=address or "127.0.0.1",
+            port=int(port) if port else None,
+        )
+        self._dashboard, self.dashboard_url_ = dashboard, dashboard.url
+        print(f"search dashboard: {dashboard.url}", flush=True)
+        return dashboard
+
     def stop_candidate(self, candidate: int) -> None:
         """Stop candidate ``candidate`` (its index in ``cv_results_``) while the search runs.
 
@@ -303,9 +330,7 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
             check_is_fitted(self, "loss_curves_")
             candidates, curves = self.cv_results_["params"], self.loss_curves_
             stopped = self.cv_results_["early_stopped"]
-        combined = {
-            i: curve for i, folds in enumerate(curves) if (curve := _candidate_curve(folds))
-        }
+        combined = {i: curve for i, folds in enumerate(curves) if (curve := candidate_curve(folds))}
         scored = any(np.isfinite(curve["score"]).any() for curve in combined.values())
         rows = [("score", "held-out score")] if scored else []
         rows.append(("loss", "training loss"))
@@ -340,32 +365,6 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
         return axes
 
 
-def _candidate_curve(folds: list[dict]) -> dict | None:
-    """A candidate's curve, epoch by epoch (see ``plot_loss_curves``); None before its
-    first epoch."""
-    length = max(len(curve["epoch"]) for curve in folds)
-    if length == 0:
-        return None
-    merged = {"score": [], "loss": [], "seconds": [], "cost_usd": []}
-    for epoch in range(length):
-        reached = [curve for curve in folds if len(curve["epoch"]) > epoch]
-        for name in ("score", "loss"):
-            merged[name].append(np.mean([curve[name][epoch] for curve in reached]))
-        merged["seconds"].append(max(curve["seconds"][epoch] for curve in reached))
-        # a fold that ended earlier costs what it cost in all
-        merged["cost_usd"].append(
-            sum(
-                curve["cost_usd"][min(epoch, len(curve["cost_usd"]) - 1)]
-                for curve in folds
-                if len(curve["cost_usd"])
-            )
-        )
-    combined = {name: np.array(values, dtype=float) for name, values in merged.items()}
-    # an epoch is done when all the folds that reach it are: never before the one before
-    combined["seconds"] = np.maximum.accumulate(combined["seconds"])
-    return combined
-
-
 _SEARCH_PARAMETERS_DOC = """
     executor : {'threads', 'processes', 'sequential'}, Executor or None, default=None
         The pool every fit's workers share. None: the estimator's own ``executor``
@@ -382,6 +381,12 @@ _SEARCH_PARAMETERS_DOC = """
         at the same epoch, from the second epoch on: below the median (``'median'``),
         or outside the best half at epochs 2, 4, 8... (``'halving'``). A stopped
         candidate is scored as it stands. Needs our estimators, or a ``Pipeline`` ending in one.
+    dashboard : bool or str, default=False
+        Serve a live page while the search runs (``sklearn_cirrus.dashboard``: curves,
+        the candidates' table, buttons to stop candidates or the search); its URL is
+        printed and kept in ``dashboard_url_``. True: on 127.0.0.1 at a free port;
+        ``"host"`` or ``"host:port"``: there, and anywhere but loopback the URL carries
+        a token the page requires. Needs ``pip install "sklearn-cirrus[dashboard]"``.
     verbose : int, default=0
         0: silent. 1 and more: a progress bar over the fits (needs tqdm), and
         scikit-learn's messages.
@@ -400,6 +405,8 @@ _SEARCH_ATTRIBUTES_DOC = """
         ``cost_usd`` so far.
     peak_workers_ : int
         The most invocations that were in flight at once during the search.
+    dashboard_url_ : str
+        Where the live page was served (with ``dashboard``).
 """
 
 
@@ -463,6 +470,7 @@ class ServerlessGridSearchCV(_ServerlessSearch, GridSearchCV):
         store=None,
         max_workers=None,
         early_stopping=None,
+        dashboard=False,
     ):
         super().__init__(
             estimator,
@@ -480,6 +488,7 @@ class ServerlessGridSearchCV(_ServerlessSearch, GridSearchCV):
         self.store = store
         self.max_workers = max_workers
         self.early_stopping = early_stopping
+        self.dashboard = dashboard
 
     def _n_candidates(self) -> int:
         return len(ParameterGrid(self.param_grid))
@@ -544,6 +553,7 @@ class ServerlessRandomizedSearchCV(_ServerlessSearch, RandomizedSearchCV):
         store=None,
         max_workers=None,
         early_stopping=None,
+        dashboard=False,
     ):
         super().__init__(
             estimator,
@@ -563,6 +573,7 @@ class ServerlessRandomizedSearchCV(_ServerlessSearch, RandomizedSearchCV):
         self.store = store
         self.max_workers = max_workers
         self.early_stopping = early_stopping
+        self.dashboard = dashboard
 
     def _n_candidates(self) -> int:
         # the length of a sampler draws nothing: the search's random_state is untouched

@@ -51,6 +51,8 @@ class FitRecord:
     score: list[float] = field(default_factory=list)
     worker_seconds: list[float] = field(default_factory=list)
     cost_usd: list[float] = field(default_factory=list)
+    samples: list[float] = field(default_factory=list)
+    failures: list[int] = field(default_factory=list)
     finished: bool = False
     report: dict | None = None
     n_iter: int | None = None
@@ -123,6 +125,20 @@ class SearchBoard:
             stopped = np.array([i in self._stopped for i in range(n_candidates)], dtype=bool)
             return list(self.candidates), curves, stopped
 
+    @property
+    def started(self) -> float:
+        """When the search started (``time.perf_counter``)."""
+        return self._started
+
+    def totals(self) -> dict[str, float]:
+        """Samples trained and invocations failed so far, over every fit."""
+        with self._lock:
+            records = list(self._records.values())
+        return {
+            "samples": sum(r.samples[-1] for r in records if r.samples),
+            "failures": sum(r.failures[-1] for r in records if r.failures),
+        }
+
     def stop_candidate(self, candidate: int, reason: str = "by hand") -> None:
         """Stop every fit of ``candidate`` at its next epoch checkpoint."""
         with self._lock:
@@ -182,6 +198,8 @@ class SearchBoard:
             record.score.append(score)
             record.worker_seconds.append(report["worker_seconds"])
             record.cost_usd.append(report["estimated_cost_usd"])
+            record.samples.append(report["samples"])
+            record.failures.append(report["failures"])
             last_epoch = fitted.n_iter_ >= getattr(fitted, "max_iter", np.inf)
             if (
                 candidate not in self._stopped
@@ -240,3 +258,32 @@ class SearchBoard:
             return False
         rank, n_at_rung = sum(peer > score for peer in peers), len(peers) + 1
         return rank >= (n_at_rung + 1) // 2
+
+
+def candidate_curve(folds: list[dict]) -> dict | None:
+    """A candidate's curve from its folds' records, epoch by epoch: the mean held-out
+    score and training loss of the folds that reached the epoch, the time the last of
+    them finished it (never before the epoch before), and the cost of all its folds so
+    far (a fold that ended earlier at its final cost); None before its first epoch. What
+    ``plot_loss_curves`` and the dashboard draw."""
+    length = max(len(curve["epoch"]) for curve in folds)
+    if length == 0:
+        return None
+    merged = {"score": [], "loss": [], "seconds": [], "cost_usd": []}
+    for epoch in range(length):
+        reached = [curve for curve in folds if len(curve["epoch"]) > epoch]
+        for name in ("score", "loss"):
+            merged[name].append(np.mean([curve[name][epoch] for curve in reached]))
+        merged["seconds"].append(max(curve["seconds"][epoch] for curve in reached))
+        # a fold that ended earlier costs what it cost in all
+        merged["cost_usd"].append(
+            sum(
+                curve["cost_usd"][min(epoch, len(curve["cost_usd"]) - 1)]
+                for curve in folds
+                if len(curve["cost_usd"])
+            )
+        )
+    combined = {name: np.array(values, dtype=float) for name, values in merged.items()}
+    # an epoch is done when all the folds that reach it are: never before the one before
+    combined["seconds"] = np.maximum.accumulate(combined["seconds"])
+    return combined

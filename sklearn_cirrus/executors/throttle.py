@@ -37,6 +37,11 @@ class ThrottledExecutor(Executor):
         self._lock = threading.Lock()
         self._in_flight = 0
 
+    @property
+    def in_flight(self) -> int:
+        """Invocations running now."""
+        return self._in_flight
+
     def __deepcopy__(self, memo):
         return self
 

@@ -1,0 +1,250 @@
+"""A live page for a running search: curves, the candidates, and buttons to stop them.
+
+``ServerlessGridSearchCV(..., dashboard=True)`` serves it while the search runs, as
+Cirrus's tuning stage did. It is a Bokeh server application, the library Dask's own
+dashboard is built on: Bokeh keeps each open page in sync with a document in this
+process over a websocket, so the page updates itself without reloading and its buttons
+call Python here, with no JavaScript of ours. The server runs on Tornado in a thread of
+its own, bound to loopback by default; bound anywhere else it requires the token its URL
+carries. Imported only when a search asks for it: ``pip install "sklearn-cirrus[dashboard]"``.
+
+Each page shows, refreshed every ``REFRESH_MS``: per candidate the held-out score and the
+training loss against seconds and against estimated dollars (the numbers of
+``plot_loss_curves``), samples per second, invocations in flight and failed invocations
+(each relaunched), and a table of the candidates (parameters, epoch, score, cost, state)
+sortable by any column. "Stop selected" and "Stop the search" go through the search's
+``stop_candidate``, as a call from Python does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from .search_board import SearchBoard, candidate_curve
+
+REFRESH_MS = 500
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def snapshot(board: SearchBoard, in_flight: Callable[[], int] = lambda: 0) -> dict:
+    """What the page shows, read from the board now: ``curves`` (candidate -> the
+    combined curve of ``plot_loss_curves``), ``table`` (columns of the candidates' table)
+    and ``stats``."""
+    candidates, curves, stopped = board.curves()
+    reasons = board.stopped()
+    combined = {i: curve for i, folds in enumerate(curves) if (curve := candidate_curve(folds))}
+    table = snapshot_columns()
+    for i, params in enumerate(candidates):
+        curve = combined.get(i)
+        finished = all(board.record(i, k).finished for k in range(board.n_splits))
+        table["candidate"].append(i)
+        table["params"].append(", ".join(f"{k.split('__')[-1]}={v}" for k, v in params.items()))
+        table["epoch"].append(0 if curve is None else len(curve["loss"]))
+        table["score"].append(np.nan if curve is None else float(curve["score"][-1]))
+        table["cost_usd"].append(0.0 if curve is None else float(curve["cost_usd"][-1]))
+        state = f"stopped ({reasons[i]})" if stopped[i] else "running"
+        table["state"].append("finished" if finished and not stopped[i] else state)
+    totals = board.totals()
+    elapsed = max(time.perf_counter() - board.started, 1e-9)
+    stats = {
+        "samples_per_second": totals["samples"] / elapsed,
+        "in_flight": in_flight(),
+        "failures": totals["failures"],
+    }
+    return {"curves": combined, "table": table, "stats": stats}
+
+
+class Dashboard:
+    """Serve the page of a running search until ``close()`` (see module doc).
+
+    Parameters
+    ----------
+    search : ServerlessGridSearchCV or ServerlessRandomizedSearchCV
+        The running search: its buttons call its ``stop_candidate``.
+    board : SearchBoard
+        Where the search's fits report.
+    in_flight : callable
+        The number of invocations in flight now.
+    address : str
+        Where to listen; anything but loopback requires the token.
+    port : int or None
+        None: a free port.
+    """
+
+    def __init__(self, search, board, in_flight, *, address="127.0.0.1", port=None):
+        from bokeh.server.server import Server  # noqa: F401 (fail here if not installed)
+
+        self.search, self.board, self.in_flight = search, board, in_flight
+        self.token = None if address in LOOPBACK else secrets.token_urlsafe(16)
+        self.address = address
+        self.port = port or _free_port(address)
+        self.pages: list[_Page] = []  # one a page opened, kept while it is served
+        self._ready = threading.Event()
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._serve, name="cirrus-dashboard", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._failure is not None:
+            raise self._failure
+
+    @property
+    def url(self) -> str:
+        host = "127.0.0.1" if self.address in ("0.0.0.0", "::") else self.address
+        query = "" if self.token is None else f"?token={self.token}"
+        return f"http://{host}:{self.port}/{query}"
+
+    def _serve(self) -> None:
+        from bokeh.server.server import Server
+        from tornado.ioloop import IOLoop
+
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        self._loop = IOLoop.current()
+        origins = ["*"] if self.token else [f"{h}:{self.port}" for h in ("127.0.0.1", "localhost")]
+        try:
+            self._server = Server(
+                {"/": self._page},
+                io_loop=self._loop,
+                address=self.address,
+                port=self.port,
+                allow_websocket_origin=origins,
+            )
+            self._server.start()
+        except BaseException as failure:  # raised in the caller's thread
+            self._failure = failure
+            self._ready.set()
+            return
+        self._ready.set()
+        self._loop.start()
+
+    def close(self) -> None:
+        """Stop serving; open pages stop updating."""
+        if self._thread.is_alive():
+            self._loop.add_callback(self._server.stop)
+            self._loop.add_callback(self._loop.stop)
+            self._thread.join(timeout=10)
+
+    def stop_candidates(self, candidates) -> None:
+        """What the page's buttons do: the search's own ``stop_candidate``."""
+        for candidate in candidates:
+            self.search.stop_candidate(int(candidate))
+
+    def _page(self, doc) -> None:
+        if self.token is not None:
+            given = doc.session_context.request.arguments.get("token", [b""])[0].decode()
+            if not hmac.compare_digest(given, self.token):
+                from bokeh.models import Div
+
+                doc.add_root(Div(text="This dashboard needs the token of its URL."))
+                return
+        page = _Page(doc, self)
+        self.pages.append(page)
+        doc.on_session_destroyed(lambda _: self.pages.remove(page))
+
+
+class _Page:
+    """One open page: its document, refreshed from the board."""
+
+    def __init__(self, doc, dashboard: Dashboard):
+        from bokeh.layouts import column, gridplot, row
+        from bokeh.models import (
+            Button,
+            ColumnDataSource,
+            DataTable,
+            Div,
+            NumberFormatter,
+            TableColumn,
+        )
+        from bokeh.plotting import figure
+
+        self.dashboard = dashboard
+        self.sources: dict[int, ColumnDataSource] = {}
+        self.stats = Div(text="starting...")
+        self.figures = {}
+        for name, label in (("score", "held-out score"), ("loss", "training loss")):
+            for x, x_label in (("seconds", "seconds"), ("cost_usd", "estimated cost ($)")):
+                plot = figure(height=260, width=430, x_axis_label=x_label, y_axis_label=label)
+                self.figures[name, x] = plot
+        self.table_source = ColumnDataSource(snapshot_columns())
+        number = NumberFormatter(format="0.0000")
+        self.table = DataTable(
+            source=self.table_source,
+            columns=[
+                TableColumn(field="candidate", title="#"),
+                TableColumn(field="params", title="parameters", width=300),
+                TableColumn(field="epoch", title="epoch"),
+                TableColumn(field="score", title="score", formatter=number),
+                TableColumn(
+                    field="cost_usd", title="cost ($)", formatter=NumberFormatter(format="0.000000")
+                ),
+                TableColumn(field="state", title="state"),
+            ],
+            sortable=True,
+            selectable="checkbox",
+            width=880,
+            height=260,
+        )
+        stop_selected = Button(label="Stop selected candidates", button_type="warning")
+        stop_selected.on_click(self._stop_selected)
+        stop_all = Button(label="Stop the search", button_type="danger")
+        stop_all.on_click(self._stop_all)
+        grid = gridplot(
+            [[self.figures[n, "seconds"], self.figures[n, "cost_usd"]] for n in ("score", "loss")]
+        )
+        doc.title = "sklearn-cirrus search"
+        doc.add_root(column(self.stats, grid, self.table, row(stop_selected, stop_all)))
+        self.refresh()
+        doc.add_periodic_callback(self.refresh, REFRESH_MS)
+
+    def refresh(self) -> None:
+        from bokeh.models import ColumnDataSource
+        from bokeh.palettes import Category10_10
+
+        now = snapshot(self.dashboard.board, self.dashboard.in_flight)
+        start = min((curve["seconds"][0] for curve in now["curves"].values()), default=0.0)
+        for i, curve in now["curves"].items():
+            data = {**curve, "seconds": curve["seconds"] - start}
+            if i not in self.sources:
+                self.sources[i] = ColumnDataSource(data)
+                label = now["table"]["params"][i]
+                color = Category10_10[i % 10]
+                for (name, x), plot in self.figures.items():
+                    plot.line(x, name, source=self.sources[i], color=color, legend_label=label)
+                    plot.legend.visible = name == "score" and x == "cost_usd"
+                    plot.legend.location = "top_left"
+            else:
+                self.sources[i].data = data
+        self.table_source.data = now["table"]
+        stats = now["stats"]
+        self.stats.text = (
+            f"<b>{stats['samples_per_second']:,.0f}</b> samples/s &nbsp; "
+            f"<b>{stats['in_flight']}</b> invocations in flight &nbsp; "
+            f"<b>{stats['failures']}</b> failed invocations (relaunched)"
+        )
+
+    def _selected(self) -> list[int]:
+        rows = self.table_source.selected.indices
+        return [self.table_source.data["candidate"][r] for r in rows]
+
+    def _stop_selected(self) -> None:
+        self.dashboard.stop_candidates(self._selected())
+
+    def _stop_all(self) -> None:
+        self.dashboard.stop_candidates(range(len(self.table_source.data["candidate"])))
+
+
+def snapshot_columns() -> dict:
+    return {"candidate": [], "params": [], "epoch": [], "score": [], "cost_usd": [], "state": []}
+
+
+def _free_port(address: str) -> int:
+    with socket.socket() as probe:
+        probe.bind((address if address not in ("localhost",) else "127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -1,0 +1,117 @@
+"""The live page of a running search: served on loopback, kept up to date, its stops the
+search's own, a token anywhere else, and nothing imported unless asked for."""
+
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification
+
+from sklearn_cirrus import ServerlessGridSearchCV, ServerlessSGDClassifier
+
+pytest.importorskip("bokeh", reason="pip install 'sklearn-cirrus[dashboard]'")
+
+
+def _models(session, kind: str) -> list:
+    return [model for model in session.document.models if type(model).__name__ == kind]
+
+
+def _wait_for(condition, seconds=60.0):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the page never showed it"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def running_search():
+    """A 4-candidate search with its dashboard, running in a thread."""
+    X, y = make_classification(n_samples=20_000, n_features=20, random_state=0)
+    search = ServerlessGridSearchCV(
+        ServerlessSGDClassifier(tol=None, max_iter=60, random_state=0),
+        {"alpha": [1e-5, 1e-4, 1e-3, 1e-2]},
+        cv=3,
+        executor="threads",
+        max_workers=2,
+        early_stopping="median",
+        dashboard=True,
+    )
+    runner = threading.Thread(target=search.fit, args=(X, y))
+    runner.start()
+    _wait_for(lambda: hasattr(search, "dashboard_url_") or not runner.is_alive())
+    yield search, runner
+    runner.join()
+
+
+def test_a_running_search_serves_a_page_that_updates_itself(running_search):
+    from bokeh.client import pull_session
+
+    search, runner = running_search
+    url = search.dashboard_url_
+    assert url.startswith("http://127.0.0.1:")
+    page = urllib.request.urlopen(url)
+    assert page.status == 200 and "bokeh" in page.read().decode().lower()
+    with pull_session(url=url) as session:  # the document a browser gets
+        table = _models(session, "DataTable")[0].source
+        assert set(table.data) == {"candidate", "params", "epoch", "score", "cost_usd", "state"}
+        assert len(_models(session, "Button")) == 2
+    # the page's document refreshes itself from the search, without a reload
+    pages = search._dashboard.pages
+    _wait_for(lambda: pages and len(pages[0].table_source.data["candidate"]) == 4)
+    table = pages[0].table_source
+    first = max(table.data["epoch"])
+    _wait_for(lambda: max(table.data["epoch"]) > first)
+    assert "alpha=0.001" in table.data["params"]
+    lines = [r for plot in pages[0].figures.values() for r in plot.renderers]
+    assert len(lines) >= 4  # a line per candidate with a curve, in each figure
+    assert "samples/s" in pages[0].stats.text
+    runner.join()
+    # the page goes with the search
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(url, timeout=5)
+
+
+def test_a_stop_from_the_page_is_the_searchs_own(running_search):
+    search, runner = running_search
+    _wait_for(lambda: search._board.record(0, 0).epoch or not runner.is_alive())
+    # what the buttons call, with the rows selected (or all of them)
+    search._dashboard.stop_candidates([0])
+    runner.join()
+    results = search.cv_results_
+    assert results["stopped_by"][0] == "by hand"
+    assert any(results[f"split{k}_stop_epoch"][0] < 60 for k in range(3))
+    assert np.isfinite(results["mean_test_score"][0])
+
+
+def test_bound_beyond_loopback_the_page_needs_its_token():
+    from bokeh.client import pull_session
+
+    from sklearn_cirrus.dashboard import Dashboard
+    from sklearn_cirrus.search_board import SearchBoard
+
+    board = SearchBoard(early_stopping=None, scorer=None, X=None, y=None, splits=[])
+    dashboard = Dashboard(search=None, board=board, in_flight=lambda: 0, address="0.0.0.0")
+    try:
+        assert "?token=" in dashboard.url
+        bare = dashboard.url.split("?")[0]
+        with pull_session(url=bare) as session:
+            assert not _models(session, "DataTable")
+            assert "token" in _models(session, "Div")[0].text
+        with pull_session(url=bare, arguments={"token": dashboard.token}) as session:
+            assert _models(session, "DataTable")
+    finally:
+        dashboard.close()
+
+
+def test_nothing_of_the_dashboard_is_imported_unless_asked():
+    code = (
+        "import sys, sklearn_cirrus, sklearn_cirrus.model_selection\n"
+        "print('bokeh' in sys.modules, 'sklearn_cirrus.dashboard' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
