@@ -28,23 +28,28 @@ def _wait_for(condition, seconds=60.0):
         time.sleep(0.05)
 
 
+LONG = 10**4  # epochs: the search runs until a test stops it
+
+
 @pytest.fixture
 def running_search():
-    """A 4-candidate search with its dashboard, running in a thread."""
+    """A 4-candidate search with its dashboard, running in a thread until stopped."""
     X, y = make_classification(n_samples=20_000, n_features=20, random_state=0)
     search = ServerlessGridSearchCV(
-        ServerlessSGDClassifier(tol=None, max_iter=60, random_state=0),
+        ServerlessSGDClassifier(tol=None, max_iter=LONG, random_state=0),
         {"alpha": [1e-5, 1e-4, 1e-3, 1e-2]},
         cv=3,
         executor="threads",
-        max_workers=2,
-        early_stopping="median",
+        max_workers=12,  # every fit at once: none waits for a slot the others hold
+        refit=False,  # the best refitted would run all LONG epochs
         dashboard=True,
     )
     runner = threading.Thread(target=search.fit, args=(X, y))
     runner.start()
     _wait_for(lambda: hasattr(search, "dashboard_url_") or not runner.is_alive())
     yield search, runner
+    if runner.is_alive():
+        search._dashboard.stop_candidates(range(4))  # "Stop the search"
     runner.join()
 
 
@@ -70,7 +75,9 @@ def test_a_running_search_serves_a_page_that_updates_itself(running_search):
     lines = [r for plot in pages[0].figures.values() for r in plot.renderers]
     assert len(lines) >= 4  # a line per candidate with a curve, in each figure
     assert "samples/s" in pages[0].stats.text
+    pages[0]._stop_all()  # the "Stop the search" button's own callback
     runner.join()
+    assert set(search.cv_results_["stopped_by"]) == {"by hand"}
     # the page goes with the search
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(url, timeout=5)
@@ -78,14 +85,15 @@ def test_a_running_search_serves_a_page_that_updates_itself(running_search):
 
 def test_a_stop_from_the_page_is_the_searchs_own(running_search):
     search, runner = running_search
-    _wait_for(lambda: search._board.record(0, 0).epoch or not runner.is_alive())
-    # what the buttons call, with the rows selected (or all of them)
-    search._dashboard.stop_candidates([0])
+    _wait_for(lambda: any(len(f["epoch"]) for fits in search._board.curves()[1] for f in fits))
+    # what "Stop the search" calls (and "Stop selected candidates", with the rows chosen)
+    search._dashboard.stop_candidates(range(4))
     runner.join()
     results = search.cv_results_
-    assert results["stopped_by"][0] == "by hand"
-    assert any(results[f"split{k}_stop_epoch"][0] < 60 for k in range(3))
-    assert np.isfinite(results["mean_test_score"][0])
+    assert set(results["stopped_by"]) == {"by hand"}
+    assert all(results[f"split{k}_stop_epoch"].max() < LONG for k in range(3))
+    assert np.isfinite(results["mean_test_score"]).all()  # scored as they stood
+    assert max(search.cv_results_["split0_stop_epoch"]) >= 1
 
 
 def test_bound_beyond_loopback_the_page_needs_its_token():
