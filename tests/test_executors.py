@@ -228,42 +228,42 @@ def test_process_workers_start_from_a_script_read_from_stdin(tmp_path):
     assert float(done.stdout.split()[-1]) > 0.9
 
 
-def test_a_script_without_a_main_guard_runs_as_with_loky(tmp_path):
-    # worker processes never import the main script: its fit runs once, in the driver
+def _run_script(tmp_path, source: str) -> str:
+    """Run ``source`` as a script file in a fresh interpreter; its standard output."""
     import subprocess
     import sys
 
     script = tmp_path / "fit.py"
-    script.write_text(
-        "import numpy as np\n"
-        "from sklearn_cirrus import ServerlessSGDClassifier\n"
-        "X = np.random.RandomState(0).normal(size=(400, 5)); y = (X[:, 0] > 0).astype(int)\n"
-        "clf = ServerlessSGDClassifier(executor='processes', n_workers=2, random_state=0)\n"
-        "print('score', clf.fit(X, y).score(X, y))\n"
-    )
+    script.write_text(source)
     done = subprocess.run(
         [sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.count("score") == 1 and float(done.stdout.split()[-1]) > 0.9
+    return done.stdout
+
+
+def test_a_script_without_a_main_guard_runs_as_with_loky(tmp_path):
+    # worker processes never import the main script: its fit runs once, in the driver
+    out = _run_script(
+        tmp_path,
+        "import numpy as np\n"
+        "from sklearn_cirrus import ServerlessSGDClassifier\n"
+        "X = np.random.RandomState(0).normal(size=(400, 5)); y = (X[:, 0] > 0).astype(int)\n"
+        "clf = ServerlessSGDClassifier(executor='processes', n_workers=2, random_state=0)\n"
+        "print('score', clf.fit(X, y).score(X, y))\n",
+    )
+    assert out.count("score") == 1 and float(out.split()[-1]) > 0.9
 
 
 def test_what_the_main_script_defines_reaches_the_workers(tmp_path):
     # a function of the script's own, run by the workers: carried by value, not imported
-    import subprocess
-    import sys
-
-    script = tmp_path / "fit.py"
-    script.write_text(
+    out = _run_script(
+        tmp_path,
         "from sklearn_cirrus.executors import ProcessExecutor\n"
         "def triple(x):\n"
         "    return 3 * x\n"
         "executor = ProcessExecutor()\n"
         "print('result', executor.submit(triple, 14).result())\n"
-        "executor.shutdown()\n"
+        "executor.shutdown()\n",
     )
-    done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split() == ["result", "42"]
+    assert out.split() == ["result", "42"]
