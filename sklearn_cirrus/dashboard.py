@@ -44,7 +44,7 @@ def snapshot(board: SearchBoard, in_flight: Callable[[], int] = lambda: 0) -> di
     table = snapshot_columns()
     for i, params in enumerate(candidates):
         curve = combined.get(i)
-        finished = all(board.record(i, k).finished for k in range(board.n_splits))
+        finished = board.finished(i)
         table["candidate"].append(i)
         table["params"].append(", ".join(f"{k.split('__')[-1]}={v}" for k, v in params.items()))
         table["epoch"].append(0 if curve is None else len(curve["loss"]))
@@ -246,5 +246,5 @@ def snapshot_columns() -> dict:
 
 def _free_port(address: str) -> int:
     with socket.socket() as probe:
-        probe.bind((address if address not in ("localhost",) else "127.0.0.1", 0))
+        probe.bind(("127.0.0.1" if address == "localhost" else address, 0))
         return probe.getsockname()[1]

@@ -139,6 +139,12 @@ class SearchBoard:
             "failures": sum(r.failures[-1] for r in records if r.failures),
         }
 
+    def finished(self, candidate: int) -> bool:
+        """Whether every fit of ``candidate`` has ended."""
+        with self._lock:
+            records = [self._records.get((candidate, k)) for k in range(self.n_splits)]
+        return all(record is not None and record.finished for record in records)
+
     def stop_candidate(self, candidate: int, reason: str = "by hand") -> None:
         """Stop every fit of ``candidate`` at its next epoch checkpoint."""
         with self._lock:

@@ -112,6 +112,13 @@ def load_shard(handle: DataHandle, shard_id: int) -> Batch:
     return Batch(X, y, batch.sample_weight)
 
 
+def rows_between(shard: Batch, start: int, stop: int | None = None) -> Batch:
+    """Rows ``start:stop`` of a shard (views, not copies); the shard itself for all."""
+    if start == 0 and stop is None:
+        return shard
+    return Batch(shard.X[start:stop], shard.y[start:stop], shard.sample_weight[start:stop])
+
+
 def minibatches(shard: Batch, batch_size: int) -> Iterator[Batch]:
     """The shard's minibatches, as the compiled kernels cut them: ``batch_size`` rows,
     a tail of less than half a batch joining the last one (``_sgd.batch_stop``)."""
@@ -120,7 +127,7 @@ def minibatches(shard: Batch, batch_size: int) -> Iterator[Batch]:
         stop = start + batch_size
         if stop >= n_samples or 2 * (n_samples - stop) < batch_size:
             stop = n_samples
-        yield Batch(shard.X[start:stop], shard.y[start:stop], shard.sample_weight[start:stop])
+        yield rows_between(shard, start, stop)
         start = stop
 
 

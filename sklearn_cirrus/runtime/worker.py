@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 
 from ..data import DataHandle, ShardReader, minibatches
+from ..data.reader import rows_between
 from ..exceptions import WorkerOutOfMemory
 from ..kernels.base import Batch, Kernel
 from ..store.base import StoreHandle
@@ -83,12 +84,6 @@ def _close(trainer) -> None:
         trainer.close()
 
 
-def _rows_from(shard: Batch, row: int) -> Batch:
-    if row == 0:
-        return shard
-    return Batch(shard.X[row:], shard.y[row:], shard.sample_weight[row:])
-
-
 def _train_until(trainer, shard: Batch, first_row: int, deadline: float, budget: float, report):
     """Train on ``shard`` from ``first_row`` in pieces of whole runs until it is done or
     ``deadline`` has passed (one piece at least); the row reached."""
@@ -97,7 +92,7 @@ def _train_until(trainer, shard: Batch, first_row: int, deadline: float, budget:
     while row < shard.n_samples:
         started = time.perf_counter()
         # cut as the kernel cuts minibatches: a short tail joins the last piece
-        piece = next(minibatches(_rows_from(shard, row), run_rows * runs))
+        piece = next(minibatches(rows_between(shard, row), run_rows * runs))
         trainer.train(piece, report)
         row += piece.n_samples
         now = time.perf_counter()
@@ -131,7 +126,7 @@ def run_worker(task: WorkerTask) -> WorkerReport:
                     _check_memory(task, baseline_mb)
             first_row = task.first_row if position == 0 else 0
             if deadline is None:
-                trainer.train(_rows_from(shard, first_row), report)
+                trainer.train(rows_between(shard, first_row), report)
             else:
                 reached = _train_until(
                     trainer, shard, first_row, deadline, task.time_budget_s, report

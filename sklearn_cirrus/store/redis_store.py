@@ -210,7 +210,7 @@ class RedisStore(ParameterStore):
         options = {}  # for redis-py's client, beyond the URL's
         self.namespace = namespace or f"cirrus:{uuid.uuid4().hex}"
         self.ttl = ttl
-        self._errors = (redis.ConnectionError, redis.TimeoutError)
+        self._lost_connection = redis.ConnectionError
         self._timeout = redis.TimeoutError
         self._response_error = redis.ResponseError
         self._refusals = (
@@ -234,9 +234,9 @@ class RedisStore(ParameterStore):
             retry=_retry_but_not_refusals(Retry, self._refusals)(
                 ExponentialBackoff(cap=2.0, base=0.05),
                 retries,
-                supported_errors=(redis.ConnectionError,),
+                supported_errors=(self._lost_connection,),
             ),
-            retry_on_error=[redis.ConnectionError],
+            retry_on_error=[self._lost_connection],
             socket_connect_timeout=CONNECT_TIMEOUT_S,
             socket_timeout=REPLY_TIMEOUT_S,
         )
@@ -270,7 +270,7 @@ class RedisStore(ParameterStore):
                 f"{CONNECT_TIMEOUT_S} s to connect, {REPLY_TIMEOUT_S} s for a reply): "
                 "hung, stopped or overloaded?"
             ) from exc
-        except self._errors as exc:
+        except self._lost_connection as exc:
             raise ConnectionError(
                 f"parameter store {redacted(self.url)} is unreachable: {exc}"
             ) from exc
