@@ -1,19 +1,23 @@
-"""A live page for a running search: curves, the candidates, and buttons to stop them.
+"""A live page for a running search or a long fit: curves, the candidates, and buttons to
+stop them.
 
 ``ServerlessGridSearchCV(..., dashboard=True)`` serves it while the search runs, as
-Cirrus's tuning stage did. It is a Bokeh server application, the library Dask's own
-dashboard is built on: Bokeh keeps each open page in sync with a document in this
-process over a websocket, so the page updates itself without reloading and its buttons
-call Python here, with no JavaScript of ours. The server runs on Tornado in a thread of
-its own, bound to loopback by default; bound anywhere else it requires the token its URL
-carries. Imported only when a search asks for it: ``pip install "sklearn-cirrus[dashboard]"``.
+Cirrus's tuning stage did; ``estimator.set_callbacks(FitDashboard())`` serves one for a
+single fit (and keeps it up after the fit, until ``close()``). It is a Bokeh server
+application, the library Dask's own dashboard is built on: Bokeh keeps each open page in
+sync with a document in this process over a websocket, so the page updates itself
+without reloading and its buttons call Python here (the only JavaScript of ours is one
+line that makes the table redraw). The server runs on Tornado in a thread of its own,
+bound to loopback by default; bound anywhere else it requires the token its URL carries.
+Imported only when asked for: ``pip install "sklearn-cirrus[dashboard]"``.
 
 Each page shows, refreshed every ``REFRESH_MS``: per candidate the held-out score and the
 training loss against seconds and against estimated dollars (the numbers of
 ``plot_loss_curves``), samples per second, invocations in flight and failed invocations
-(each relaunched), and a table of the candidates (parameters, epoch, score, cost, state)
-sortable by any column. "Stop selected" and "Stop the search" go through the search's
-``stop_candidate``, as a call from Python does.
+and relaunched ones (after a failure, or on the rest of a shard a worker ran out of time
+on), and a table of the candidates (parameters, epoch, score, cost, state) sortable by
+any column. "Stop selected" and "Stop all" go through the search's ``stop_candidate``, as
+a call from Python does.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .search_board import SearchBoard, candidate_curve
+from .search_board import FitBoard, SearchBoard, candidate_curve
 
 REFRESH_MS = 500
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -58,6 +62,7 @@ def snapshot(board: SearchBoard, in_flight: Callable[[], int] = lambda: 0) -> di
         "samples_per_second": totals["samples"] / elapsed,
         "in_flight": in_flight(),
         "failures": totals["failures"],
+        "relaunches": totals["relaunches"],
     }
     return {"curves": combined, "table": table, "stats": stats}
 
@@ -67,22 +72,24 @@ class Dashboard:
 
     Parameters
     ----------
-    search : ServerlessGridSearchCV or ServerlessRandomizedSearchCV
-        The running search: its buttons call its ``stop_candidate``.
+    owner : object with ``stop_candidate(i)``
+        What the buttons stop: the running search, or a :class:`FitDashboard`.
     board : SearchBoard
-        Where the search's fits report.
+        Where the fits report; ``dashboard.board`` may be replaced (a new fit).
     in_flight : callable
         The number of invocations in flight now.
     address : str
         Where to listen; anything but loopback requires the token.
     port : int or None
         None: a free port.
+    title : str
+        The page's title.
     """
 
-    def __init__(self, search, board, in_flight, *, address="127.0.0.1", port=None):
+    def __init__(self, owner, board, in_flight, *, address="127.0.0.1", port=None, title="search"):
         from bokeh.server.server import Server  # noqa: F401 (fail here if not installed)
 
-        self.search, self.board, self.in_flight = search, board, in_flight
+        self.owner, self.board, self.in_flight, self.title = owner, board, in_flight, title
         self.token = None if address in LOOPBACK else secrets.token_urlsafe(16)
         self.address = address
         self.port = port or _free_port(address)
@@ -132,9 +139,9 @@ class Dashboard:
             self._thread.join(timeout=10)
 
     def stop_candidates(self, candidates) -> None:
-        """What the page's buttons do: the search's own ``stop_candidate``."""
+        """What the page's buttons do: the owner's own ``stop_candidate``."""
         for candidate in candidates:
-            self.search.stop_candidate(int(candidate))
+            self.owner.stop_candidate(int(candidate))
 
     def _page(self, doc) -> None:
         if self.token is not None:
@@ -157,6 +164,7 @@ class _Page:
         from bokeh.models import (
             Button,
             ColumnDataSource,
+            CustomJS,
             DataTable,
             Div,
             NumberFormatter,
@@ -172,33 +180,42 @@ class _Page:
             for x, x_label in (("seconds", "seconds"), ("cost_usd", "estimated cost ($)")):
                 plot = figure(height=260, width=430, x_axis_label=x_label, y_axis_label=label)
                 self.figures[name, x] = plot
-        self.table_source = ColumnDataSource(snapshot_columns())
+        self.table_source = ColumnDataSource(snapshot_columns(), name="candidates")
         number = NumberFormatter(format="0.0000")
         self.table = DataTable(
             source=self.table_source,
             columns=[
-                TableColumn(field="candidate", title="#"),
-                TableColumn(field="params", title="parameters", width=300),
-                TableColumn(field="epoch", title="epoch"),
-                TableColumn(field="score", title="score", formatter=number),
+                TableColumn(field="candidate", title="#", width=40),
+                TableColumn(field="params", title="parameters", width=330),
+                TableColumn(field="epoch", title="epoch", width=70),
+                TableColumn(field="score", title="score", formatter=number, width=90),
                 TableColumn(
-                    field="cost_usd", title="cost ($)", formatter=NumberFormatter(format="0.000000")
+                    field="cost_usd",
+                    title="cost ($)",
+                    formatter=NumberFormatter(format="0.000000"),
+                    width=90,
                 ),
-                TableColumn(field="state", title="state"),
+                TableColumn(field="state", title="state", width=170),
             ],
             sortable=True,
             selectable="checkbox",
             width=880,
             height=260,
         )
+        # The browser's table redraws its rows when its view's indices change, i.e. when
+        # the number of rows does; new values in as many rows need a nudge (one line
+        # of JavaScript, run in the page).
+        self.table_source.js_on_change(
+            "data", CustomJS(args={"view": self.table.view}, code="view.change.emit()")
+        )
         stop_selected = Button(label="Stop selected candidates", button_type="warning")
         stop_selected.on_click(self._stop_selected)
-        stop_all = Button(label="Stop the search", button_type="danger")
+        stop_all = Button(label="Stop all", button_type="danger")
         stop_all.on_click(self._stop_all)
         grid = gridplot(
             [[self.figures[n, "seconds"], self.figures[n, "cost_usd"]] for n in ("score", "loss")]
         )
-        doc.title = "sklearn-cirrus search"
+        doc.title = f"sklearn-cirrus {dashboard.title}"
         doc.add_root(column(self.stats, grid, self.table, row(stop_selected, stop_all)))
         self.refresh()
         doc.add_periodic_callback(self.refresh, REFRESH_MS)
@@ -212,7 +229,8 @@ class _Page:
         for i, curve in now["curves"].items():
             data = {**curve, "seconds": curve["seconds"] - start}
             if i not in self.sources:
-                self.sources[i] = ColumnDataSource(data)
+                # named, for scripts that read the page (the browser tests)
+                self.sources[i] = ColumnDataSource(data, name=f"curve-{i}")
                 label = now["table"]["params"][i]
                 color = Category10_10[i % 10]
                 for (name, x), plot in self.figures.items():
@@ -226,7 +244,8 @@ class _Page:
         self.stats.text = (
             f"<b>{stats['samples_per_second']:,.0f}</b> samples/s &nbsp; "
             f"<b>{stats['in_flight']}</b> invocations in flight &nbsp; "
-            f"<b>{stats['failures']}</b> failed invocations (relaunched)"
+            f"<b>{stats['failures']}</b> failed invocations &nbsp; "
+            f"<b>{stats['relaunches']}</b> relaunched"
         )
 
     def _selected(self) -> list[int]:
@@ -238,6 +257,85 @@ class _Page:
 
     def _stop_all(self) -> None:
         self.dashboard.stop_candidates(range(len(self.table_source.data["candidate"])))
+
+
+class FitDashboard:
+    """Watch one long fit live in the browser, and stop it: a scikit-learn fit callback.
+
+    ``model.set_callbacks(FitDashboard()).fit(X, y)`` serves the page of
+    :class:`Dashboard` for the fit (as candidate 0), on 127.0.0.1 at a free port by
+    default; its URL is printed and kept in ``url`` once the fit starts. "Stop all"
+    (or :meth:`stop`) ends the fit at its next epoch, with the model as it stands. The
+    page stays up after the fit, showing its final state, until :meth:`close` (or the
+    end of the Python process); a later fit with the same callback is shown on it.
+    Reaches the model inside a ``Pipeline``.
+
+    Parameters
+    ----------
+    validation : tuple (X, y) or None
+        Held-out data the page scores the model on at every epoch (with the fitted
+        estimator's ``score``: the whole pipeline's, in a pipeline). None: only the
+        training loss is drawn.
+    address : str, default="127.0.0.1"
+        Where to listen; anything but loopback requires the token of ``url``.
+    port : int or None
+        None: a free port.
+    """
+
+    # a scikit-learn auto-propagated callback: reaches the model inside a pipeline
+    max_propagation_depth = None
+
+    def __init__(self, validation=None, *, address="127.0.0.1", port=None):
+        self.validation = validation
+        self.address = address
+        self.port = port
+        self.url = None
+        self.board: FitBoard | None = None
+        self._dashboard: Dashboard | None = None
+
+    def setup(self, estimator, context):
+        self.board = FitBoard(estimator, self.validation)
+        if self._dashboard is None:
+            self._dashboard = Dashboard(
+                self,
+                self.board,
+                self._in_flight,
+                address=self.address,
+                port=self.port,
+                title="fit",
+            )
+            self.url = self._dashboard.url
+            print(f"fit dashboard: {self.url}", flush=True)
+        self._dashboard.board = self.board
+
+    def teardown(self, estimator, context):
+        pass  # the page stays up, showing the fit as it ended
+
+    def on_fit_task_begin(self, estimator, context, **_):
+        pass
+
+    def on_fit_task_end(self, estimator, context, *, fitted_estimator=None):
+        # (scikit-learn builds the fitted estimator for hooks that name it)
+        return self.board.on_fit_task_end(estimator, context, fitted_estimator=fitted_estimator)
+
+    def _in_flight(self) -> int:
+        record = self.board.record(0, 0)
+        return record.in_flight[-1] if record.in_flight and not record.finished else 0
+
+    def stop_candidate(self, candidate: int) -> None:
+        """What the page's buttons call: the fit is candidate 0."""
+        self.stop()
+
+    def stop(self) -> None:
+        """End the running fit at its next epoch checkpoint."""
+        if self.board is not None:
+            self.board.stop_candidate(0)
+
+    def close(self) -> None:
+        """Stop serving the page."""
+        if self._dashboard is not None:
+            self._dashboard.close()
+            self._dashboard = None
 
 
 def snapshot_columns() -> dict:

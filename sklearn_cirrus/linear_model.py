@@ -343,7 +343,10 @@ _COMMON_ATTRIBUTES_DOC = """
         Validation score of every epoch with ``early_stopping``; empty otherwise.
     fit_report_ : dict
         What the fit cost: ``invocations``, ``failures`` (relaunched or not; the last
-        ones' ``failure_reasons``), ``samples``, ``updates``
+        ones' ``failure_reasons``), ``relaunches`` (after a failure, or on the rest of
+        a shard a worker ran out of time on), ``store_losses``, ``in_flight``
+        (invocations running when the report was made: 0 once fitted, the live count
+        in a fit callback's ``fitted_estimator``), ``samples``, ``updates``
         (minibatch steps applied to the model), ``worker_seconds``, ``gb_seconds``,
         ``estimated_cost_usd`` (AWS Lambda prices), ``peak_worker_memory_mb``,
         ``wall_seconds`` (the whole fit),

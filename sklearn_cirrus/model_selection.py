@@ -121,6 +121,7 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
             y=y,
             splits=splits,
             progress=_progress_bar(n_fits) if self.verbose else None,
+            score_epochs=bool(self.dashboard),
         )
         # scikit-learn's search runs on a copy whose estimator uses the shared pool:
         # this search's parameters never change, whoever reads them meanwhile
@@ -386,7 +387,9 @@ _SEARCH_PARAMETERS_DOC = """
         the candidates' table, buttons to stop candidates or the search); its URL is
         printed and kept in ``dashboard_url_``. True: on 127.0.0.1 at a free port;
         ``"host"`` or ``"host:port"``: there, and anywhere but loopback the URL carries
-        a token the page requires. Needs ``pip install "sklearn-cirrus[dashboard]"``.
+        a token the page requires. Every fit is then scored on its fold's held-out
+        part at every epoch, as with ``early_stopping``, for the page's score curves.
+        Needs ``pip install "sklearn-cirrus[dashboard]"``.
     verbose : int, default=0
         0: silent. 1 and more: a progress bar over the fits (needs tqdm), and
         scikit-learn's messages.

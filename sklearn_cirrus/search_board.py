@@ -53,6 +53,8 @@ class FitRecord:
     cost_usd: list[float] = field(default_factory=list)
     samples: list[float] = field(default_factory=list)
     failures: list[int] = field(default_factory=list)
+    relaunches: list[int] = field(default_factory=list)
+    in_flight: list[int] = field(default_factory=list)
     finished: bool = False
     report: dict | None = None
     n_iter: int | None = None
@@ -83,13 +85,16 @@ class SearchBoard:
     X, y : the search's data, and ``splits``, its list of (train, test) index pairs.
     progress : tqdm-like or None
         Advanced by one at every fit's end.
+    score_epochs : bool
+        Score every checkpoint even without a rule (for the dashboard's curves).
     """
 
     # a scikit-learn auto-propagated callback: passed down to nested estimators
     max_propagation_depth = None
 
-    def __init__(self, *, early_stopping, scorer, X, y, splits, progress=None):
+    def __init__(self, *, early_stopping, scorer, X, y, splits, progress=None, score_epochs=False):
         self.early_stopping = early_stopping
+        self.score_epochs = score_epochs
         self._scorer = scorer
         self._X, self._y, self._splits = X, y, splits
         self._progress = progress
@@ -131,12 +136,12 @@ class SearchBoard:
         return self._started
 
     def totals(self) -> dict[str, float]:
-        """Samples trained and invocations failed so far, over every fit."""
+        """Samples trained, invocations failed and relaunched so far, over every fit."""
         with self._lock:
             records = list(self._records.values())
         return {
-            "samples": sum(r.samples[-1] for r in records if r.samples),
-            "failures": sum(r.failures[-1] for r in records if r.failures),
+            name: sum(getattr(r, name)[-1] for r in records if getattr(r, name))
+            for name in ("samples", "failures", "relaunches")
         }
 
     def finished(self, candidate: int) -> bool:
@@ -193,9 +198,7 @@ class SearchBoard:
 
     def _checkpoint(self, candidate: int, fold: int, index: int, fitted) -> bool:
         report = fitted.fit_report_
-        score = np.nan
-        if self.early_stopping is not None:
-            score = self._score(index, fold, fitted)
+        score = self._score(index, fold, fitted) if self._scores_epochs() else np.nan
         record = self.record(candidate, fold)
         with self._lock:
             record.epoch.append(fitted.n_iter_)
@@ -206,6 +209,8 @@ class SearchBoard:
             record.cost_usd.append(report["estimated_cost_usd"])
             record.samples.append(report["samples"])
             record.failures.append(report["failures"])
+            record.relaunches.append(report["relaunches"])
+            record.in_flight.append(report["in_flight"])
             last_epoch = fitted.n_iter_ >= getattr(fitted, "max_iter", np.inf)
             if (
                 candidate not in self._stopped
@@ -215,17 +220,26 @@ class SearchBoard:
                 self._stopped[candidate] = self.early_stopping
             return candidate in self._stopped
 
-    def _score(self, index: int, fold: int, fitted) -> float:
-        """The search's score of the model as it stands, on the fold's held-out part."""
+    def _scores_epochs(self) -> bool:
+        """Whether every checkpoint is scored: the rules need it, a dashboard draws it."""
+        return self.early_stopping is not None or self.score_epochs
+
+    def _held_out_part(self, fold: int) -> tuple:
+        """The fold's held-out rows, taken once."""
         with self._lock:
-            model = self._models.get(index)
             if fold not in self._held_out:
                 test = self._splits[fold][1]
                 self._held_out[fold] = (
                     _safe_indexing(self._X, test),
                     _safe_indexing(self._y, test),
                 )
-        X_test, y_test = self._held_out[fold]
+            return self._held_out[fold]
+
+    def _score(self, index: int, fold: int, fitted) -> float:
+        """The search's score of the model as it stands, on the fold's held-out part."""
+        with self._lock:
+            model = self._models.get(index)
+        X_test, y_test = self._held_out_part(fold)
         if model is None or type(model) is type(fitted):
             model = fitted
         elif isinstance(model, Pipeline):
@@ -264,6 +278,40 @@ class SearchBoard:
             return False
         rank, n_at_rung = sum(peer > score for peer in peers), len(peers) + 1
         return rank >= (n_at_rung + 1) // 2
+
+
+class FitBoard(SearchBoard):
+    """The board of one fit, for its dashboard: its epochs as candidate 0's only fold,
+    scored by the estimator's ``score`` on ``validation`` (X, y) when given, stopped by
+    hand only. Fed by a callback that owns it (``dashboard.FitDashboard``)."""
+
+    def __init__(self, estimator, validation=None):
+        super().__init__(
+            early_stopping=None,
+            scorer=lambda model, X, y: model.score(X, y),
+            X=None,
+            y=None,
+            splits=[(None, None)],
+        )
+        self.candidates = [{"model": " ".join(repr(estimator).split())}]
+        self._models[0] = estimator  # the outermost: a pipeline is scored whole
+        self._validation = validation
+
+    def _scores_epochs(self) -> bool:
+        return self._validation is not None
+
+    def _held_out_part(self, fold: int) -> tuple:
+        return self._validation
+
+    def on_fit_task_begin(self, estimator, context, **_):
+        pass
+
+    def on_fit_task_end(self, estimator, context, *, fitted_estimator=None, **_):
+        if context.task_name == EPOCH_TASK and fitted_estimator is not None:
+            return self._checkpoint(0, 0, 0, fitted_estimator)
+        if context.task_name == FIT_TASK:
+            self._finish(0, 0, 0, fitted_estimator)
+        return False
 
 
 def candidate_curve(folds: list[dict]) -> dict | None:

@@ -1,13 +1,16 @@
 """The live page of a running search: served on loopback, kept up to date, its stops the
 search's own, a token anywhere else, and nothing imported unless asked for."""
 
+import os
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
+import browser
 import numpy as np
 import pytest
 from sklearn.datasets import make_classification
@@ -29,6 +32,10 @@ def _wait_for(condition, seconds=60.0):
 
 
 LONG = 10**4  # epochs: the search runs until a test stops it
+# where the browser test leaves its screenshot (CI keeps the folder)
+ARTIFACTS = Path(
+    os.environ.get("CIRRUS_TEST_ARTIFACTS", Path(__file__).parents[1] / "test-artifacts")
+)
 
 
 @pytest.fixture
@@ -103,7 +110,7 @@ def test_bound_beyond_loopback_the_page_needs_its_token():
     from sklearn_cirrus.search_board import SearchBoard
 
     board = SearchBoard(early_stopping=None, scorer=None, X=None, y=None, splits=[])
-    dashboard = Dashboard(search=None, board=board, in_flight=lambda: 0, address="0.0.0.0")
+    dashboard = Dashboard(owner=None, board=board, in_flight=lambda: 0, address="0.0.0.0")
     try:
         assert "?token=" in dashboard.url
         bare = dashboard.url.split("?")[0]
@@ -123,3 +130,94 @@ def test_nothing_of_the_dashboard_is_imported_unless_asked():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_a_long_fit_gets_its_own_page_stopped_from_it_and_kept_after():
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from sklearn_cirrus.dashboard import FitDashboard
+
+    X, y = make_classification(n_samples=60_000, n_features=20, random_state=0)
+    watch = FitDashboard(validation=(X[:2_000], y[:2_000]))
+    model = ServerlessSGDClassifier(
+        tol=None, max_iter=LONG, executor="threads", n_workers=2, random_state=0
+    )
+    pipeline = make_pipeline(StandardScaler(), model).set_callbacks(watch)
+    runner = threading.Thread(target=pipeline.fit, args=(X, y))
+    runner.start()
+    try:
+        _wait_for(lambda: watch.url is not None and len(watch.board.record(0, 0).epoch) >= 3)
+        urllib.request.urlopen(watch.url)  # opening the page makes its document here
+        _wait_for(lambda: watch._dashboard.pages)
+        page = watch._dashboard.pages[0]
+        _wait_for(
+            lambda: page.table_source.data["epoch"] and page.table_source.data["epoch"][0] >= 3
+        )
+        record = watch.board.record(0, 0)
+        # the whole pipeline scored on the validation rows: its accuracy, not a loss
+        assert all(0.8 < score <= 1 for score in record.score)
+        assert "ServerlessSGDClassifier" in page.table_source.data["params"][0]
+        page._stop_all()  # the page's "Stop all"
+        runner.join()
+    finally:
+        watch.stop()
+        runner.join()
+    assert 3 <= model.n_iter_ < LONG
+    assert model.n_iter_ == len(watch.board.record(0, 0).epoch)
+    # the page outlives the fit, until closed
+    assert urllib.request.urlopen(watch.url).status == 200
+    _wait_for(lambda: page.table_source.data["state"] == ["stopped (by hand)"])
+    watch.close()
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(watch.url, timeout=5)
+
+
+@pytest.fixture
+def chromium():
+    missing = browser.missing()
+    if missing is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{missing}: .ci/run installs it")
+        pytest.skip(missing)
+    driver = browser.headless_chromium()
+    yield driver
+    driver.quit()
+
+
+def test_in_a_real_browser_the_curves_grow_and_a_click_stops_a_candidate(running_search, chromium):
+    search, runner = running_search
+    chromium.get(search.dashboard_url_)
+    # the page loads and draws a curve per candidate, held-out score and loss
+    _wait_for(lambda: all(browser.source_column(chromium, f"curve-{i}", "loss") for i in range(4)))
+    first = len(browser.source_column(chromium, "curve-1", "loss"))
+    _wait_for(lambda: len(browser.source_column(chromium, "curve-1", "loss")) > first)
+    # the table's cells as drawn follow the epochs too
+    drawn = int(browser.table_row(chromium, "1")[4])
+    _wait_for(lambda: int(browser.table_row(chromium, "1")[4]) > drawn)
+    assert np.isfinite(browser.source_column(chromium, "curve-1", "score")).all()
+    # tick candidate 1's row, click "Stop selected candidates"
+    browser.tick_row(chromium, "1")
+    _wait_for(lambda: search._dashboard.pages[0].table_source.selected.indices == [1])
+    browser.button(chromium, "Stop selected").click()
+    _wait_for(lambda: search._board.stopped() == {1: "by hand"})
+    # the table, as drawn, says so
+    _wait_for(lambda: browser.table_row(chromium, "1")[-1] == "stopped (by hand)")
+    assert browser.table_row(chromium, "0")[-1] == "running"
+    # the others go on past the epoch candidate 1 stopped at, then the test stops them
+    _wait_for(lambda: search._board.finished(1))
+    stopped_at = max(search._board.record(1, k).n_iter for k in range(3))
+    _wait_for(
+        lambda: all(
+            len(search._board.record(i, k).epoch) > stopped_at + 1
+            for i in (0, 2, 3)
+            for k in range(3)
+        )
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS / "dashboard.png"
+    assert chromium.save_screenshot(str(screenshot)) and screenshot.stat().st_size > 10_000
+    search._dashboard.stop_candidates([0, 2, 3])
+    runner.join()
+    epochs = np.array([search.cv_results_[f"split{k}_stop_epoch"] for k in range(3)])
+    assert epochs[:, 1].max() == stopped_at < epochs[:, [0, 2, 3]].min()

@@ -127,7 +127,7 @@ def test_failed_invocations_are_relaunched(data, inner, failure, error, no_store
     X, y = data
     executor = FailingExecutor(inner(), failure, times=2)
     model = _clf(n_workers=2, executor=executor).fit(X, y)
-    assert model.fit_report_["failures"] == 2
+    assert model.fit_report_["failures"] == 2 == model.fit_report_["relaunches"]
     # each failure is told: the first line of what the worker raised, typed
     assert len(model.fit_report_["failure_reasons"]) == 2
     assert all(reason.startswith(error.__name__) for reason in model.fit_report_["failure_reasons"])
@@ -237,7 +237,10 @@ def test_workers_return_early_at_their_time_budget_and_are_relaunched(data, name
     X, y = data
     model = _clf(executor=name, worker_timeout=1e-4, max_iter=3, tol=None).fit(X, y)
     # every invocation stopped after one shard; the driver relaunched the rest
-    assert model.fit_report_["invocations"] > 2 * 3
+    report = model.fit_report_
+    assert report["invocations"] > 2 * 3 and report["failures"] == 0
+    # each invocation after an epoch's first ones continued the rest of one
+    assert report["relaunches"] == report["invocations"] - 2 * 3 > 0
     assert model.n_iter_ == 3 and model.score(X, y) > 0.85
 
 

@@ -464,6 +464,7 @@ class _FanOut:
         self.next_epoch = 0
         self.totals = WorkerReport()
         self.invocations = 0
+        self.relaunches = 0  # after a failure, or on the rest of a shard out of time
         self.failures: list[str] = []  # why each failed invocation failed
         self.error: BaseException | None = None
 
@@ -509,6 +510,7 @@ class _FanOut:
                     self.error = exc
                 elif not self.store_lost:
                     self.pending.appendleft(invocation)
+                    self.relaunches += 1
                 continue
             self.totals.absorb(report)
             epoch = self.epochs[invocation.epoch]
@@ -520,6 +522,7 @@ class _FanOut:
                 self.pending.appendleft(
                     _Invocation(invocation.epoch, rest, first_row=report.rows_into_shard)
                 )
+                self.relaunches += 1
 
     def lose_store(self) -> None:
         """The store lost the model: a failure of the fit's, and a stop until restart_at."""
@@ -540,9 +543,16 @@ class _FanOut:
         return None
 
     def report(self) -> dict:
-        report = _report(self.totals, self.invocations, self.failures, self.settings, self.executor)
-        report["store_losses"] = self.store_losses
-        return report
+        return _report(
+            self.totals,
+            self.invocations,
+            self.failures,
+            self.settings,
+            self.executor,
+            relaunches=self.relaunches,
+            in_flight=len(self.in_flight),  # when the report is made: at a checkpoint, live
+            store_losses=self.store_losses,
+        )
 
 
 def _run(
@@ -653,6 +663,10 @@ def _report(
     failures: list[str],
     settings: TrainingSettings,
     executor,
+    *,
+    relaunches: int = 0,
+    in_flight: int = 0,
+    store_losses: int = 0,
 ) -> dict:
     """fit_report_: what the work cost; ``executor`` None for a fit that stayed home."""
     memory_gb = 0.0 if executor is None else (settings.worker_memory_mb or 0) / 1024
@@ -662,6 +676,9 @@ def _report(
         "invocations": invocations,
         "failures": len(failures),
         "failure_reasons": failures[-MAX_FAILURE_REASONS:],
+        "relaunches": relaunches,
+        "in_flight": in_flight,
+        "store_losses": store_losses,
         "samples": totals.samples,
         "updates": totals.steps,
         "worker_seconds": totals.wall_seconds,

@@ -1,0 +1,108 @@
+"""A real browser for the tests and benchmarks of the dashboard: Debian's headless
+chromium driven by selenium, and scripts that read a Bokeh page as the browser has it."""
+
+from __future__ import annotations
+
+import shutil
+
+# every background service off: this machine's network is loopback only, and chromium's
+# own connections would be refused, many at a time
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",  # as root, in a container
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1000,1100",
+)
+
+# every element of the page, through the shadow roots Bokeh draws its widgets in
+ALL_ELEMENTS = """
+function all(root, out) {
+  for (const el of root.querySelectorAll('*')) {
+    out.push(el);
+    if (el.shadowRoot) all(el.shadowRoot, out);
+  }
+  return out;
+}
+const elements = all(document, []);
+"""
+
+
+def missing() -> str | None:
+    """What is missing for a browser test, or None."""
+    for binary in ("chromium", "chromedriver"):
+        if shutil.which(binary) is None:
+            return f"{binary} not found (apt-get install chromium chromium-driver)"
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium not installed (pip install selenium)"
+    return None
+
+
+def headless_chromium():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = shutil.which("chromium")
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+
+
+def source_column(driver, name: str, column: str) -> list | None:
+    """Column ``column`` of the page's data source ``name`` as the browser holds it."""
+    return driver.execute_script(
+        "const docs = window.Bokeh ? Bokeh.documents : [];"
+        "const source = docs.length ? docs[0].get_model_by_name(arguments[0]) : null;"
+        "return source ? Array.from(source.data[arguments[1]]) : null;",
+        name,
+        column,
+    )
+
+
+def button(driver, label: str):
+    """The page's button whose text starts with ``label``."""
+    return driver.execute_script(
+        ALL_ELEMENTS
+        + "return elements.find(e => e.tagName == 'BUTTON'"
+        + " && e.textContent.startsWith(arguments[0]));",
+        label,
+    )
+
+
+FIND_ROW = ALL_ELEMENTS + (
+    "const row = elements.find(e => e.classList.contains('slick-row')"
+    "  && e.querySelectorAll('.slick-cell')[2].textContent == arguments[0]);"
+)
+
+
+def table_row(driver, first_cell: str) -> list[str]:
+    """The cells' text, as drawn, of the table row whose first data cell (after the row
+    number and the checkbox) reads ``first_cell``."""
+    return driver.execute_script(
+        FIND_ROW
+        + "return row ? Array.from(row.querySelectorAll('.slick-cell'), c => c.textContent) : [];",
+        first_cell,
+    )
+
+
+def tick_row(driver, first_cell: str, tries: int = 20) -> None:
+    """Click the checkbox of that row, as a user would; the table redraws its rows at
+    every update, so a row found may be gone by the click: find it again."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    for _ in range(tries):
+        box = driver.execute_script(FIND_ROW + "return row.querySelector('input');", first_cell)
+        try:
+            box.click()
+            return
+        except StaleElementReferenceException:
+            continue
+    raise AssertionError(f"the row of {first_cell} was redrawn at every try to click it")
