@@ -35,6 +35,9 @@ import numpy as np
 from .search_board import FitBoard, SearchBoard, candidate_curve
 
 REFRESH_MS = 500
+# points a curve is drawn with at most: a long fit's thousands of epochs would cost the
+# browser more at every refresh and show nothing more at this size
+MAX_POINTS = 400
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -173,13 +176,21 @@ class _Page:
         from bokeh.plotting import figure
 
         self.dashboard = dashboard
-        self.sources: dict[int, ColumnDataSource] = {}
-        self.stats = Div(text="starting...")
+        self.stats = Div(text="starting...", width=880, height=24)
+        # every candidate's curve in one source, a line each (multi_line): one update
+        # and one redraw per figure at each refresh, whatever the number of candidates
+        # (a source and a renderer per candidate made a refresh take seconds of the
+        # driver's time at 12 candidates); named for scripts that read the page
+        self.curves = ColumnDataSource(curve_columns(), name="curves")
         self.figures = {}
         for name, label in (("score", "held-out score"), ("loss", "training loss")):
             for x, x_label in (("seconds", "seconds"), ("cost_usd", "estimated cost ($)")):
                 plot = figure(height=260, width=430, x_axis_label=x_label, y_axis_label=label)
+                legend = {"legend_field": "label"} if (name, x) == ("score", "cost_usd") else {}
+                plot.multi_line(x, name, source=self.curves, color="color", **legend)
                 self.figures[name, x] = plot
+        self.figures["score", "cost_usd"].legend.location = "top_left"
+        self._shown = None  # what the page shows now, to send only changes
         self.table_source = ColumnDataSource(snapshot_columns(), name="candidates")
         number = NumberFormatter(format="0.0000")
         self.table = DataTable(
@@ -199,6 +210,7 @@ class _Page:
             ],
             sortable=True,
             selectable="checkbox",
+            autosize_mode="none",  # fixed column widths: no layout pass at each update
             width=880,
             height=260,
         )
@@ -221,25 +233,9 @@ class _Page:
         doc.add_periodic_callback(self.refresh, REFRESH_MS)
 
     def refresh(self) -> None:
-        from bokeh.models import ColumnDataSource
         from bokeh.palettes import Category10_10
 
         now = snapshot(self.dashboard.board, self.dashboard.in_flight)
-        start = min((curve["seconds"][0] for curve in now["curves"].values()), default=0.0)
-        for i, curve in now["curves"].items():
-            data = {**curve, "seconds": curve["seconds"] - start}
-            if i not in self.sources:
-                # named, for scripts that read the page (the browser tests)
-                self.sources[i] = ColumnDataSource(data, name=f"curve-{i}")
-                label = now["table"]["params"][i]
-                color = Category10_10[i % 10]
-                for (name, x), plot in self.figures.items():
-                    plot.line(x, name, source=self.sources[i], color=color, legend_label=label)
-                    plot.legend.visible = name == "score" and x == "cost_usd"
-                    plot.legend.location = "top_left"
-            else:
-                self.sources[i].data = data
-        self.table_source.data = now["table"]
         stats = now["stats"]
         self.stats.text = (
             f"<b>{stats['samples_per_second']:,.0f}</b> samples/s &nbsp; "
@@ -247,6 +243,25 @@ class _Page:
             f"<b>{stats['failures']}</b> failed invocations &nbsp; "
             f"<b>{stats['relaunches']}</b> relaunched"
         )
+        shown = (
+            now["table"],
+            [(i, len(c["loss"]), c["loss"][-1]) for i, c in now["curves"].items()],
+        )
+        if _same(shown, self._shown):
+            return
+        self._shown = shown
+        curves = curve_columns()
+        start = min((curve["seconds"][0] for curve in now["curves"].values()), default=0.0)
+        for i, curve in now["curves"].items():
+            curves["candidate"].append(i)
+            curves["label"].append(now["table"]["params"][i])
+            curves["color"].append(Category10_10[i % 10])
+            drawn = _spread(len(curve["loss"]), MAX_POINTS)
+            for name in ("cost_usd", "score", "loss"):
+                curves[name].append(curve[name][drawn])
+            curves["seconds"].append(curve["seconds"][drawn] - start)
+        self.curves.data = curves
+        self.table_source.data = now["table"]
 
     def _selected(self) -> list[int]:
         rows = self.table_source.selected.indices
@@ -336,6 +351,34 @@ class FitDashboard:
         if self._dashboard is not None:
             self._dashboard.close()
             self._dashboard = None
+
+
+def curve_columns() -> dict:
+    return {
+        "candidate": [],
+        "label": [],
+        "color": [],
+        "seconds": [],
+        "cost_usd": [],
+        "score": [],
+        "loss": [],
+    }
+
+
+def _spread(n: int, at_most: int) -> np.ndarray:
+    """Indices of at most ``at_most`` of ``n`` points, evenly spread, the last included."""
+    if n <= at_most:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, at_most).round().astype(int))
+
+
+def _same(shown, before) -> bool:
+    """Whether two of the page's states are equal (NaN scores equal too)."""
+    try:
+        np.testing.assert_equal(shown, before)
+    except AssertionError:
+        return False
+    return True
 
 
 def snapshot_columns() -> dict:

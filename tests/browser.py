@@ -44,7 +44,10 @@ def missing() -> str | None:
     return None
 
 
-def headless_chromium():
+def headless_chromium(niceness: int = 0):
+    """Chromium under its driver; ``niceness`` > 0 runs both at that lower priority."""
+    import os
+
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
@@ -53,17 +56,25 @@ def headless_chromium():
     options.binary_location = shutil.which("chromium")
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
-    return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    service = Service(
+        shutil.which("chromedriver"), popen_kw={"preexec_fn": lambda: os.nice(niceness)}
+    )
+    return webdriver.Chrome(service=service, options=options)
 
 
-def source_column(driver, name: str, column: str) -> list | None:
-    """Column ``column`` of the page's data source ``name`` as the browser holds it."""
-    return driver.execute_script(
-        "const docs = window.Bokeh ? Bokeh.documents : [];"
-        "const source = docs.length ? docs[0].get_model_by_name(arguments[0]) : null;"
-        "return source ? Array.from(source.data[arguments[1]]) : null;",
-        name,
-        column,
+def curves(driver) -> dict[int, dict[str, list]]:
+    """The dashboard's curves as the browser holds them: candidate -> its columns."""
+    return (
+        driver.execute_script(
+            "const docs = window.Bokeh ? Bokeh.documents : [];"
+            "const source = docs.length ? docs[0].get_model_by_name('curves') : null;"
+            "if (!source) return {};"
+            "const out = {};"
+            "source.data.candidate.forEach((c, k) => { out[c] = {"
+            "  loss: Array.from(source.data.loss[k]), score: Array.from(source.data.score[k])}; });"
+            "return out;"
+        )
+        or {}
     )
 
 

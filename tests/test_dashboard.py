@@ -79,8 +79,9 @@ def test_a_running_search_serves_a_page_that_updates_itself(running_search):
     first = max(table.data["epoch"])
     _wait_for(lambda: max(table.data["epoch"]) > first)
     assert "alpha=0.001" in table.data["params"]
-    lines = [r for plot in pages[0].figures.values() for r in plot.renderers]
-    assert len(lines) >= 4  # a line per candidate with a curve, in each figure
+    # a line per candidate, in each figure
+    assert sorted(pages[0].curves.data["candidate"]) == [0, 1, 2, 3]
+    assert all(len(plot.renderers) == 1 for plot in pages[0].figures.values())
     assert "samples/s" in pages[0].stats.text
     pages[0]._stop_all()  # the "Stop the search" button's own callback
     runner.join()
@@ -189,13 +190,13 @@ def test_in_a_real_browser_the_curves_grow_and_a_click_stops_a_candidate(running
     search, runner = running_search
     chromium.get(search.dashboard_url_)
     # the page loads and draws a curve per candidate, held-out score and loss
-    _wait_for(lambda: all(browser.source_column(chromium, f"curve-{i}", "loss") for i in range(4)))
-    first = len(browser.source_column(chromium, "curve-1", "loss"))
-    _wait_for(lambda: len(browser.source_column(chromium, "curve-1", "loss")) > first)
+    _wait_for(lambda: len(browser.curves(chromium)) == 4)
+    first = len(browser.curves(chromium)["1"]["loss"])
+    _wait_for(lambda: len(browser.curves(chromium)["1"]["loss"]) > first)
     # the table's cells as drawn follow the epochs too
     drawn = int(browser.table_row(chromium, "1")[4])
     _wait_for(lambda: int(browser.table_row(chromium, "1")[4]) > drawn)
-    assert np.isfinite(browser.source_column(chromium, "curve-1", "score")).all()
+    assert np.isfinite(browser.curves(chromium)["1"]["score"]).all()
     # tick candidate 1's row, click "Stop selected candidates"
     browser.tick_row(chromium, "1")
     _wait_for(lambda: search._dashboard.pages[0].table_source.selected.indices == [1])
@@ -221,3 +222,12 @@ def test_in_a_real_browser_the_curves_grow_and_a_click_stops_a_candidate(running
     runner.join()
     epochs = np.array([search.cv_results_[f"split{k}_stop_epoch"] for k in range(3)])
     assert epochs[:, 1].max() == stopped_at < epochs[:, [0, 2, 3]].min()
+
+
+def test_a_long_curve_is_drawn_with_at_most_max_points_spread_to_its_last():
+    from sklearn_cirrus.dashboard import MAX_POINTS, _spread
+
+    np.testing.assert_array_equal(_spread(7, MAX_POINTS), np.arange(7))
+    drawn = _spread(10 * MAX_POINTS + 3, MAX_POINTS)
+    assert len(drawn) == MAX_POINTS and drawn[0] == 0 and drawn[-1] == 10 * MAX_POINTS + 2
+    assert np.ptp(np.diff(drawn)) <= 1  # evenly spread
