@@ -90,13 +90,11 @@ def run(X, y, dashboard: bool, rule, driver=None):
     driver.get(runner.dashboard_url_)
     driver.execute_script(COLLECT)
     watching_from = time.time()
-    stamps = []
-    while thread.is_alive():  # read while the page is up: it closes with the search
-        stamps = driver.execute_script("return window.stamps || [];")
-        time.sleep(0.2)
     thread.join()
     seconds = time.perf_counter() - started
     ended = time.time()
+    # the page keeps its stamps once the search has closed its connection
+    stamps = driver.execute_script("return window.stamps || [];")
     driver.get("about:blank")  # nothing left running in the page
     # the board's clock (perf_counter from its start) as wall-clock time
     to_wall = time.time() - time.perf_counter() + board.started

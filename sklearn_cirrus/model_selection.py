@@ -121,7 +121,6 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
             y=y,
             splits=splits,
             progress=_progress_bar(n_fits) if self.verbose else None,
-            score_epochs=bool(self.dashboard),
         )
         # scikit-learn's search runs on a copy whose estimator uses the shared pool:
         # this search's parameters never change, whoever reads them meanwhile
@@ -272,6 +271,8 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
             port=int(port) if port else None,
         )
         self._dashboard, self.dashboard_url_ = dashboard, dashboard.url
+        # held-out scores cost the driver: computed for the page while one is open
+        board.score_epochs = lambda: bool(dashboard.pages)
         print(f"search dashboard: {dashboard.url}", flush=True)
         return dashboard
 
@@ -387,8 +388,9 @@ _SEARCH_PARAMETERS_DOC = """
         the candidates' table, buttons to stop candidates or the search); its URL is
         printed and kept in ``dashboard_url_``. True: on 127.0.0.1 at a free port;
         ``"host"`` or ``"host:port"``: there, and anywhere but loopback the URL carries
-        a token the page requires. Every fit is then scored on its fold's held-out
-        part at every epoch, as with ``early_stopping``, for the page's score curves.
+        a token the page requires. While a page is open, every fit is scored on its
+        fold's held-out part at every epoch, as with ``early_stopping``, for the
+        page's score curves.
         Needs ``pip install "sklearn-cirrus[dashboard]"``.
     verbose : int, default=0
         0: silent. 1 and more: a progress bar over the fits (needs tqdm), and

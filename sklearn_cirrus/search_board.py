@@ -85,14 +85,17 @@ class SearchBoard:
     X, y : the search's data, and ``splits``, its list of (train, test) index pairs.
     progress : tqdm-like or None
         Advanced by one at every fit's end.
-    score_epochs : bool
-        Score every checkpoint even without a rule (for the dashboard's curves).
+    score_epochs : callable
+        ``score_epochs()`` True: score checkpoints even without a rule (while a
+        dashboard's page is open: its score curves).
     """
 
     # a scikit-learn auto-propagated callback: passed down to nested estimators
     max_propagation_depth = None
 
-    def __init__(self, *, early_stopping, scorer, X, y, splits, progress=None, score_epochs=False):
+    def __init__(
+        self, *, early_stopping, scorer, X, y, splits, progress=None, score_epochs=lambda: False
+    ):
         self.early_stopping = early_stopping
         self.score_epochs = score_epochs
         self._scorer = scorer
@@ -222,7 +225,7 @@ class SearchBoard:
 
     def _scores_epochs(self) -> bool:
         """Whether every checkpoint is scored: the rules need it, a dashboard draws it."""
-        return self.early_stopping is not None or self.score_epochs
+        return self.early_stopping is not None or self.score_epochs()
 
     def _held_out_part(self, fold: int) -> tuple:
         """The fold's held-out rows, taken once."""
