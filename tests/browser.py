@@ -44,10 +44,7 @@ def missing() -> str | None:
     return None
 
 
-def headless_chromium(niceness: int = 0):
-    """Chromium under its driver; ``niceness`` > 0 runs both at that lower priority."""
-    import os
-
+def headless_chromium():
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
@@ -56,10 +53,35 @@ def headless_chromium(niceness: int = 0):
     options.binary_location = shutil.which("chromium")
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
-    service = Service(
-        shutil.which("chromedriver"), popen_kw={"preexec_fn": lambda: os.nice(niceness)}
-    )
-    return webdriver.Chrome(service=service, options=options)
+    return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+
+
+def lower_priority(driver, niceness: int = 19) -> list[int]:
+    """Set every process of this browser to ``niceness`` (chromium sets its own
+    processes' priorities as it starts them: a niceness inherited from its driver does
+    not last). Returns the niceness of each, read back."""
+    import os
+
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    todo, seen = [driver.service.process.pid], []
+    while todo:
+        pid = todo.pop()
+        seen.append(pid)
+        todo.extend(children.get(pid, []))
+    for pid in seen:
+        try:
+            os.setpriority(os.PRIO_PROCESS, pid, niceness)
+        except OSError:
+            pass
+    return [os.getpriority(os.PRIO_PROCESS, pid) for pid in seen if os.path.exists(f"/proc/{pid}")]
 
 
 def curves(driver) -> dict[int, dict[str, list]]:
