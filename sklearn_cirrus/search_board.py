@@ -306,9 +306,6 @@ class FitBoard(SearchBoard):
     def _held_out_part(self, fold: int) -> tuple:
         return self._validation
 
-    def on_fit_task_begin(self, estimator, context, **_):
-        pass
-
     def on_fit_task_end(self, estimator, context, *, fitted_estimator=None, **_):
         if context.task_name == EPOCH_TASK and fitted_estimator is not None:
             return self._checkpoint(0, 0, 0, fitted_estimator)

@@ -32,18 +32,6 @@ const elements = all(document, []);
 """
 
 
-def missing() -> str | None:
-    """What is missing for a browser test, or None."""
-    for binary in ("chromium", "chromedriver"):
-        if shutil.which(binary) is None:
-            return f"{binary} not found (apt-get install chromium chromium-driver)"
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "selenium not installed (pip install selenium)"
-    return None
-
-
 def headless_chromium():
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options

@@ -81,10 +81,11 @@ def _free_port() -> int:
 
 
 def require_server(binary: str, install_hint: str) -> str:
-    """The path of a server binary; without it, skip locally but fail in CI."""
+    """The path of a server's (or a browser's) binary; without it, skip locally but fail
+    in CI, where .ci/run installs it."""
     path = shutil.which(binary)
     if path is None:
-        message = f"{binary} not found ({install_hint}): this test needs the real server"
+        message = f"{binary} not found ({install_hint}): this test needs the real one"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)

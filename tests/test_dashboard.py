@@ -178,11 +178,11 @@ def test_a_long_fit_gets_its_own_page_stopped_from_it_and_kept_after():
 
 @pytest.fixture
 def chromium():
-    missing = browser.missing()
-    if missing is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{missing}: .ci/run installs it")
-        pytest.skip(missing)
+    from conftest import require_server
+
+    for binary in ("chromium", "chromedriver"):
+        require_server(binary, "apt-get install chromium chromium-driver")
+    pytest.importorskip("selenium", reason="pip install selenium")
     driver = browser.headless_chromium()
     yield driver
     driver.quit()
