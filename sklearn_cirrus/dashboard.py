@@ -5,14 +5,11 @@ stop them.
 Cirrus's tuning stage did; ``estimator.set_callbacks(FitDashboard())`` serves one for a
 single fit (and keeps it up after the fit, until ``close()``). It is a Bokeh server
 application, the library Dask's own dashboard is built on: Bokeh keeps each open page in
-sync with a document on the server over a websocket, so the page updates itself without
-reloading and its buttons call Python there (the only JavaScript of ours is one line
-that makes the table redraw). The server runs in a process of its own
-(``sklearn_cirrus.page_server``, on Tornado), bound to loopback by default; bound anywhere
-else it requires the token its URL carries. This module is the driver's side: what the
-page shows, read from the search's board, sent to that process while a page is open, and
-the stops its buttons ask for carried out. Imported only when asked for:
-``pip install "sklearn-cirrus[dashboard]"``.
+sync with a document in this process over a websocket, so the page updates itself
+without reloading and its buttons call Python here (the only JavaScript of ours is one
+line that makes the table redraw). The server runs on Tornado in a thread of its own,
+bound to loopback by default; bound anywhere else it requires the token its URL carries.
+Imported only when asked for: ``pip install "sklearn-cirrus[dashboard]"``.
 
 Each page shows, refreshed every ``REFRESH_MS``: per candidate the held-out score and the
 training loss against seconds and against estimated dollars (the numbers of
@@ -25,16 +22,13 @@ a call from Python does.
 
 from __future__ import annotations
 
-import multiprocessing
+import asyncio
+import hmac
 import secrets
 import socket
-import subprocess
-import sys
 import threading
 import time
-import warnings
 from collections.abc import Callable
-from multiprocessing.connection import wait
 
 import numpy as np
 
@@ -54,7 +48,7 @@ def snapshot(board: SearchBoard, in_flight: Callable[[], int] = lambda: 0) -> di
     candidates, curves, stopped = board.curves()
     reasons = board.stopped()
     combined = {i: curve for i, folds in enumerate(curves) if (curve := candidate_curve(folds))}
-    table = {"candidate": [], "params": [], "epoch": [], "score": [], "cost_usd": [], "state": []}
+    table = snapshot_columns()
     for i, params in enumerate(candidates):
         curve = combined.get(i)
         finished = board.finished(i)
@@ -76,27 +70,8 @@ def snapshot(board: SearchBoard, in_flight: Callable[[], int] = lambda: 0) -> di
     return {"curves": combined, "table": table, "stats": stats}
 
 
-def curve_columns(now: dict) -> dict:
-    """The page's curve columns from a :func:`snapshot`: a line per candidate, at most
-    ``MAX_POINTS`` points each, seconds from the first epoch of all."""
-    columns = {name: [] for name in ("candidate", "label", "seconds", "cost_usd", "score", "loss")}
-    start = min((curve["seconds"][0] for curve in now["curves"].values()), default=0.0)
-    for i, curve in now["curves"].items():
-        columns["candidate"].append(i)
-        columns["label"].append(now["table"]["params"][i])
-        drawn = _spread(len(curve["loss"]), MAX_POINTS)
-        for name in ("cost_usd", "score", "loss"):
-            columns[name].append(curve[name][drawn])
-        columns["seconds"].append(curve["seconds"][drawn] - start)
-    return columns
-
-
 class Dashboard:
     """Serve the page of a running search until ``close()`` (see module doc).
-
-    The page is served by a process of its own (``sklearn_cirrus.page_server``); a
-    thread here sends it what the page shows every ``REFRESH_MS`` while a page is open
-    (nothing while none is) and carries out the stops its buttons ask for.
 
     Parameters
     ----------
@@ -115,30 +90,20 @@ class Dashboard:
     """
 
     def __init__(self, owner, board, in_flight, *, address="127.0.0.1", port=None, title="search"):
-        import bokeh  # noqa: F401 (fail here, in the caller, if it is not installed)
+        from bokeh.server.server import Server  # noqa: F401 (fail here if not installed)
 
         self.owner, self.board, self.in_flight, self.title = owner, board, in_flight, title
         self.token = None if address in LOOPBACK else secrets.token_urlsafe(16)
         self.address = address
-        # the port is checked here, so that one in use fails the caller at once
-        self.port = _bindable(address, port or 0)
-        self.pages = 0  # pages open now
-        self.shown: dict | None = None  # the last state sent to the pages
-        self.ready = threading.Event()  # set once the page is served
-        self._connection, theirs = multiprocessing.Pipe()
-        # the page server starts (Bokeh's import, ~1 s) while the caller goes on
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "sklearn_cirrus.page_server", str(theirs.fileno())],
-            pass_fds=(theirs.fileno(),),
-        )
-        theirs.close()
-        self._connection.send(
-            {"address": address, "port": self.port, "token": self.token, "title": title}
-        )
-        self._closing = threading.Event()
-        self._wake, self._waker = multiprocessing.Pipe(duplex=False)  # close() ends a wait
-        self._thread = threading.Thread(target=self._run, name="cirrus-dashboard", daemon=True)
+        self.port = port or _free_port(address)
+        self.pages: list[_Page] = []  # one a page opened, kept while it is served
+        self._ready = threading.Event()
+        self._failure: BaseException | None = None
+        self._thread = threading.Thread(target=self._serve, name="cirrus-dashboard", daemon=True)
         self._thread.start()
+        self._ready.wait()
+        if self._failure is not None:
+            raise self._failure
 
     @property
     def url(self) -> str:
@@ -146,68 +111,167 @@ class Dashboard:
         query = "" if self.token is None else f"?token={self.token}"
         return f"http://{host}:{self.port}/{query}"
 
-    def _receive(self):
-        try:
-            return self._connection.recv()
-        except EOFError:
-            return "failed", f"the page server ended (exit code {self._process.wait()})"
+    def _serve(self) -> None:
+        from bokeh.server.server import Server
+        from tornado.ioloop import IOLoop
 
-    def _run(self) -> None:
-        """Say where the page is once served; then send the pages what changed every
-        ``REFRESH_MS`` and carry out their requests."""
-        status, why = self._receive()
-        if status != "ready":
-            warnings.warn(f"the dashboard could not serve on {self.url}: {why}", stacklevel=1)
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        self._loop = IOLoop.current()
+        origins = ["*"] if self.token else [f"{h}:{self.port}" for h in ("127.0.0.1", "localhost")]
+        try:
+            self._server = Server(
+                {"/": self._page},
+                io_loop=self._loop,
+                address=self.address,
+                port=self.port,
+                allow_websocket_origin=origins,
+            )
+            self._server.start()
+        except BaseException as failure:  # raised in the caller's thread
+            self._failure = failure
+            self._ready.set()
             return
-        self.ready.set()
-        print(f"{self.title} dashboard: {self.url}", flush=True)
-        due = time.monotonic()
-        while not self._closing.is_set():
-            ready = wait([self._connection, self._wake], max(due - time.monotonic(), 0))
-            if self._connection in ready:
-                kind, value = self._receive()
-                if kind == "pages":
-                    self.pages = value
-                    self.shown = None if value == 0 else self.shown
-                elif kind == "stop":
-                    self.stop_candidates(value)
-                elif kind == "failed":
-                    return
-                continue
-            due = time.monotonic() + REFRESH_MS / 1000
-            if self.pages:
-                self._send()
-
-    def _send(self) -> None:
-        now = snapshot(self.board, self.in_flight)
-        update = {"stats": now["stats"], "curves": None, "table": None}
-        shown = (
-            now["table"],
-            [(i, len(c["loss"]), c["loss"][-1]) for i, c in now["curves"].items()],
-        )
-        if not _same(shown, self.shown):
-            self.shown = shown
-            update.update(curves=curve_columns(now), table=now["table"])
-        try:
-            self._connection.send(update)
-        except OSError:  # the page server is gone: nothing more to show
-            self._closing.set()
+        self._ready.set()
+        self._loop.start()
 
     def close(self) -> None:
         """Stop serving; open pages stop updating."""
-        self._closing.set()
-        self._waker.send(None)
-        self._thread.join(timeout=10)
-        for connection in (self._connection, self._wake, self._waker):
-            connection.close()
-        # the page server keeps nothing: ended at once, not after its own shutdown
-        self._process.terminate()
-        self._process.wait()
+        if self._thread.is_alive():
+            self._loop.add_callback(self._server.stop)
+            self._loop.add_callback(self._loop.stop)
+            self._thread.join(timeout=10)
 
     def stop_candidates(self, candidates) -> None:
         """What the page's buttons do: the owner's own ``stop_candidate``."""
         for candidate in candidates:
             self.owner.stop_candidate(int(candidate))
+
+    def _page(self, doc) -> None:
+        if self.token is not None:
+            given = doc.session_context.request.arguments.get("token", [b""])[0].decode()
+            if not hmac.compare_digest(given, self.token):
+                from bokeh.models import Div
+
+                doc.add_root(Div(text="This dashboard needs the token of its URL."))
+                return
+        page = _Page(doc, self)
+        self.pages.append(page)
+        doc.on_session_destroyed(lambda _: self.pages.remove(page))
+
+
+class _Page:
+    """One open page: its document, refreshed from the board."""
+
+    def __init__(self, doc, dashboard: Dashboard):
+        from bokeh.layouts import column, gridplot, row
+        from bokeh.models import (
+            Button,
+            ColumnDataSource,
+            CustomJS,
+            DataTable,
+            Div,
+            NumberFormatter,
+            TableColumn,
+        )
+        from bokeh.plotting import figure
+
+        self.dashboard = dashboard
+        self.stats = Div(text="starting...", width=880, height=24)
+        # every candidate's curve in one source, a line each (multi_line): one update
+        # and one redraw per figure at each refresh, whatever the number of candidates
+        # (a source and a renderer per candidate made a refresh take seconds of the
+        # driver's time at 12 candidates); named for scripts that read the page
+        self.curves = ColumnDataSource(curve_columns(), name="curves")
+        self.figures = {}
+        for name, label in (("score", "held-out score"), ("loss", "training loss")):
+            for x, x_label in (("seconds", "seconds"), ("cost_usd", "estimated cost ($)")):
+                plot = figure(height=260, width=430, x_axis_label=x_label, y_axis_label=label)
+                legend = {"legend_field": "label"} if (name, x) == ("score", "cost_usd") else {}
+                plot.multi_line(x, name, source=self.curves, color="color", **legend)
+                self.figures[name, x] = plot
+        self.figures["score", "cost_usd"].legend.location = "top_left"
+        self._shown = None  # what the page shows now, to send only changes
+        self.table_source = ColumnDataSource(snapshot_columns(), name="candidates")
+        number = NumberFormatter(format="0.0000")
+        self.table = DataTable(
+            source=self.table_source,
+            columns=[
+                TableColumn(field="candidate", title="#", width=40),
+                TableColumn(field="params", title="parameters", width=330),
+                TableColumn(field="epoch", title="epoch", width=70),
+                TableColumn(field="score", title="score", formatter=number, width=90),
+                TableColumn(
+                    field="cost_usd",
+                    title="cost ($)",
+                    formatter=NumberFormatter(format="0.000000"),
+                    width=90,
+                ),
+                TableColumn(field="state", title="state", width=170),
+            ],
+            sortable=True,
+            selectable="checkbox",
+            autosize_mode="none",  # fixed column widths: no layout pass at each update
+            width=880,
+            height=260,
+        )
+        # The browser's table redraws its rows when its view's indices change, i.e. when
+        # the number of rows does; new values in as many rows need a nudge (one line
+        # of JavaScript, run in the page).
+        self.table_source.js_on_change(
+            "data", CustomJS(args={"view": self.table.view}, code="view.change.emit()")
+        )
+        stop_selected = Button(label="Stop selected candidates", button_type="warning")
+        stop_selected.on_click(self._stop_selected)
+        stop_all = Button(label="Stop all", button_type="danger")
+        stop_all.on_click(self._stop_all)
+        grid = gridplot(
+            [[self.figures[n, "seconds"], self.figures[n, "cost_usd"]] for n in ("score", "loss")]
+        )
+        doc.title = f"sklearn-cirrus {dashboard.title}"
+        doc.add_root(column(self.stats, grid, self.table, row(stop_selected, stop_all)))
+        self.refresh()
+        doc.add_periodic_callback(self.refresh, REFRESH_MS)
+
+    def refresh(self) -> None:
+        from bokeh.palettes import Category10_10
+
+        now = snapshot(self.dashboard.board, self.dashboard.in_flight)
+        stats = now["stats"]
+        self.stats.text = (
+            f"<b>{stats['samples_per_second']:,.0f}</b> samples/s &nbsp; "
+            f"<b>{stats['in_flight']}</b> invocations in flight &nbsp; "
+            f"<b>{stats['failures']}</b> failed invocations &nbsp; "
+            f"<b>{stats['relaunches']}</b> relaunched"
+        )
+        shown = (
+            now["table"],
+            [(i, len(c["loss"]), c["loss"][-1]) for i, c in now["curves"].items()],
+        )
+        if _same(shown, self._shown):
+            return
+        self._shown = shown
+        curves = curve_columns()
+        start = min((curve["seconds"][0] for curve in now["curves"].values()), default=0.0)
+        for i, curve in now["curves"].items():
+            curves["candidate"].append(i)
+            curves["label"].append(now["table"]["params"][i])
+            curves["color"].append(Category10_10[i % 10])
+            drawn = _spread(len(curve["loss"]), MAX_POINTS)
+            for name in ("cost_usd", "score", "loss"):
+                curves[name].append(curve[name][drawn])
+            curves["seconds"].append(curve["seconds"][drawn] - start)
+        self.curves.data = curves
+        self.table_source.data = now["table"]
+
+    def _selected(self) -> list[int]:
+        rows = self.table_source.selected.indices
+        return [self.table_source.data["candidate"][r] for r in rows]
+
+    def _stop_selected(self) -> None:
+        self.dashboard.stop_candidates(self._selected())
+
+    def _stop_all(self) -> None:
+        self.dashboard.stop_candidates(range(len(self.table_source.data["candidate"])))
 
 
 class FitDashboard:
@@ -256,6 +320,7 @@ class FitDashboard:
                 title="fit",
             )
             self.url = self._dashboard.url
+            print(f"fit dashboard: {self.url}", flush=True)
         self._dashboard.board = self.board
 
     def teardown(self, estimator, context):
@@ -288,6 +353,18 @@ class FitDashboard:
             self._dashboard = None
 
 
+def curve_columns() -> dict:
+    return {
+        "candidate": [],
+        "label": [],
+        "color": [],
+        "seconds": [],
+        "cost_usd": [],
+        "score": [],
+        "loss": [],
+    }
+
+
 def _spread(n: int, at_most: int) -> np.ndarray:
     """Indices of at most ``at_most`` of ``n`` points, evenly spread, the last included."""
     if n <= at_most:
@@ -304,10 +381,11 @@ def _same(shown, before) -> bool:
     return True
 
 
-def _bindable(address: str, port: int) -> int:
-    """``port`` if a server can listen on it at ``address`` (0: a free one), else the
-    OSError that says why."""
+def snapshot_columns() -> dict:
+    return {"candidate": [], "params": [], "epoch": [], "score": [], "cost_usd": [], "state": []}
+
+
+def _free_port(address: str) -> int:
     with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Tornado's own
-        probe.bind(("127.0.0.1" if address == "localhost" else address, port))
+        probe.bind(("127.0.0.1" if address == "localhost" else address, 0))
         return probe.getsockname()[1]

@@ -273,6 +273,7 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
         self._dashboard, self.dashboard_url_ = dashboard, dashboard.url
         # held-out scores cost the driver: computed for the page while one is open
         board.score_epochs = lambda: bool(dashboard.pages)
+        print(f"search dashboard: {dashboard.url}", flush=True)
         return dashboard
 
     def stop_candidate(self, candidate: int) -> None:
@@ -385,9 +386,7 @@ _SEARCH_PARAMETERS_DOC = """
     dashboard : bool or str, default=False
         Serve a live page while the search runs (``sklearn_cirrus.dashboard``: curves,
         the candidates' table, buttons to stop candidates or the search); its URL is
-        kept in ``dashboard_url_`` and printed once the page is served (its server
-        starts in a process of its own while the fits start, about a second). True: on
-        127.0.0.1 at a free port;
+        printed and kept in ``dashboard_url_``. True: on 127.0.0.1 at a free port;
         ``"host"`` or ``"host:port"``: there, and anywhere but loopback the URL carries
         a token the page requires. While a page is open, every fit is scored on its
         fold's held-out part at every epoch, as with ``early_stopping``, for the

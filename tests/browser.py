@@ -88,14 +88,6 @@ def curves(driver) -> dict[int, dict[str, list]]:
     )
 
 
-def selected_rows(driver) -> list[int]:
-    """The rows of the dashboard's table ticked in the browser."""
-    return driver.execute_script(
-        "const source = Bokeh.documents[0].get_model_by_name('candidates');"
-        "return Array.from(source.selected.indices);"
-    )
-
-
 def button(driver, label: str):
     """The page's button whose text starts with ``label``."""
     return driver.execute_script(

@@ -2,7 +2,6 @@
 search's own, a token anywhere else, and nothing imported unless asked for."""
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -61,50 +60,35 @@ def running_search():
     runner.join()
 
 
-def _table(url, **arguments) -> dict:
-    """The candidates' table of a page opened now, as its server made it."""
-    from bokeh.client import pull_session
-
-    with pull_session(url=url, **arguments) as session:
-        return dict(session.document.get_model_by_name("candidates").data)
-
-
 def test_a_running_search_serves_a_page_that_updates_itself(running_search):
     from bokeh.client import pull_session
 
     search, runner = running_search
     url = search.dashboard_url_
     assert url.startswith("http://127.0.0.1:")
-    dashboard = search._dashboard
-    _wait_for(dashboard.ready.is_set)
     page = urllib.request.urlopen(url)
     assert page.status == 200 and "bokeh" in page.read().decode().lower()
-    with pull_session(url=url) as session:  # the document a browser gets, kept open
+    with pull_session(url=url) as session:  # the document a browser gets
+        table = _models(session, "DataTable")[0].source
+        assert set(table.data) == {"candidate", "params", "epoch", "score", "cost_usd", "state"}
         assert len(_models(session, "Button")) == 2
-        # a line per candidate in each of the 4 figures, all from one source
-        lines = _models(session, "GlyphRenderer")
-        assert [type(line.glyph).__name__ for line in lines] == ["MultiLine"] * 4
-        assert {line.data_source.name for line in lines} == {"curves"}
-        # the driver sends the page server what the page shows while a page is open
-        _wait_for(lambda: dashboard.pages >= 1)
-        _wait_for(lambda: len(_table(url)["candidate"]) == 4)
-        table = _table(url)
-        assert set(table) == {"candidate", "params", "epoch", "score", "cost_usd", "state"}
-        assert "alpha=0.001" in table["params"]
-        _wait_for(lambda: min(_table(url)["epoch"]) > max(table["epoch"]))
-        with pull_session(url=url) as later:
-            curves = later.document.get_model_by_name("curves").data
-            assert sorted(curves["candidate"]) == [0, 1, 2, 3]
-            assert min(len(loss) for loss in curves["loss"]) > max(table["epoch"])
-            stats = [m for m in later.document.models if type(m).__name__ == "Div"][0]
-            assert "samples/s" in stats.text
-    dashboard.stop_candidates(range(4))  # what "Stop all" asks the driver to do
+    # the page's document refreshes itself from the search, without a reload
+    pages = search._dashboard.pages
+    _wait_for(lambda: pages and len(pages[0].table_source.data["candidate"]) == 4)
+    table = pages[0].table_source
+    first = max(table.data["epoch"])
+    _wait_for(lambda: max(table.data["epoch"]) > first)
+    assert "alpha=0.001" in table.data["params"]
+    # a line per candidate, in each figure
+    assert sorted(pages[0].curves.data["candidate"]) == [0, 1, 2, 3]
+    assert all(len(plot.renderers) == 1 for plot in pages[0].figures.values())
+    assert "samples/s" in pages[0].stats.text
+    pages[0]._stop_all()  # the "Stop the search" button's own callback
     runner.join()
     assert set(search.cv_results_["stopped_by"]) == {"by hand"}
-    # the page goes with the search, its server process too
+    # the page goes with the search
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(url, timeout=5)
-    assert dashboard._process.poll() is not None
 
 
 def test_a_stop_from_the_page_is_the_searchs_own(running_search):
@@ -131,7 +115,6 @@ def test_bound_beyond_loopback_the_page_needs_its_token():
     board = SearchBoard(early_stopping=None, scorer=None, X=None, y=None, splits=[])
     dashboard = Dashboard(owner=None, board=board, in_flight=lambda: 0, address="0.0.0.0")
     try:
-        _wait_for(dashboard.ready.is_set)
         assert "?token=" in dashboard.url
         bare = dashboard.url.split("?")[0]
         with pull_session(url=bare) as session:
@@ -141,42 +124,6 @@ def test_bound_beyond_loopback_the_page_needs_its_token():
             assert _models(session, "DataTable")
     finally:
         dashboard.close()
-
-
-def test_a_port_in_use_fails_the_caller_at_once():
-    from sklearn_cirrus.dashboard import Dashboard
-    from sklearn_cirrus.search_board import SearchBoard
-
-    board = SearchBoard(early_stopping=None, scorer=None, X=None, y=None, splits=[])
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        with pytest.raises(OSError, match="in use"):
-            Dashboard(None, board, lambda: 0, port=taken.getsockname()[1])
-
-
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
-    except FileNotFoundError:
-        return False
-
-
-def test_the_page_server_ends_with_the_driver_even_killed():
-    code = (
-        "import os\n"
-        "from sklearn_cirrus.dashboard import Dashboard\n"
-        "from sklearn_cirrus.search_board import SearchBoard\n"
-        "board = SearchBoard(early_stopping=None, scorer=None, X=None, y=None, splits=[])\n"
-        "dashboard = Dashboard(None, board, lambda: 0)\n"
-        "dashboard.ready.wait(60)\n"
-        "print(dashboard._process.pid, flush=True)\n"
-        "os._exit(0)  # no close(), as a killed driver\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    server = int(out.stdout.split()[-1])
-    _wait_for(lambda: not _running(server), seconds=30)
 
 
 def test_nothing_of_the_dashboard_is_imported_unless_asked():
@@ -189,7 +136,6 @@ def test_nothing_of_the_dashboard_is_imported_unless_asked():
 
 
 def test_a_long_fit_gets_its_own_page_stopped_from_it_and_kept_after():
-    from bokeh.client import pull_session
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -205,14 +151,17 @@ def test_a_long_fit_gets_its_own_page_stopped_from_it_and_kept_after():
     runner.start()
     try:
         _wait_for(lambda: watch.url is not None and len(watch.board.record(0, 0).epoch) >= 3)
-        _wait_for(watch._dashboard.ready.is_set)
-        with pull_session(url=watch.url):  # a page open: the driver sends it the fit
-            _wait_for(lambda: _table(watch.url)["epoch"] and _table(watch.url)["epoch"][0] >= 3)
+        urllib.request.urlopen(watch.url)  # opening the page makes its document here
+        _wait_for(lambda: watch._dashboard.pages)
+        page = watch._dashboard.pages[0]
+        _wait_for(
+            lambda: page.table_source.data["epoch"] and page.table_source.data["epoch"][0] >= 3
+        )
         record = watch.board.record(0, 0)
         # the whole pipeline scored on the validation rows: its accuracy, not a loss
         assert all(0.8 < score <= 1 for score in record.score)
-        assert "ServerlessSGDClassifier" in _table(watch.url)["params"][0]
-        watch._dashboard.stop_candidates([0])  # what the page's "Stop all" asks for
+        assert "ServerlessSGDClassifier" in page.table_source.data["params"][0]
+        page._stop_all()  # the page's "Stop all"
         runner.join()
     finally:
         watch.stop()
@@ -221,7 +170,7 @@ def test_a_long_fit_gets_its_own_page_stopped_from_it_and_kept_after():
     assert model.n_iter_ == len(watch.board.record(0, 0).epoch)
     # the page outlives the fit, until closed
     assert urllib.request.urlopen(watch.url).status == 200
-    _wait_for(lambda: _table(watch.url)["state"] == ["stopped (by hand)"])
+    _wait_for(lambda: page.table_source.data["state"] == ["stopped (by hand)"])
     watch.close()
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(watch.url, timeout=5)
@@ -253,7 +202,7 @@ def test_in_a_real_browser_the_curves_grow_and_a_click_stops_a_candidate(running
     assert 0.5 < browser.curves(chromium)["1"]["score"][-1] <= 1
     # tick candidate 1's row, click "Stop selected candidates"
     browser.tick_row(chromium, "1")
-    _wait_for(lambda: browser.selected_rows(chromium) == [1])
+    _wait_for(lambda: search._dashboard.pages[0].table_source.selected.indices == [1])
     browser.button(chromium, "Stop selected").click()
     _wait_for(lambda: search._board.stopped() == {1: "by hand"})
     # the table, as drawn, says so
