@@ -11,7 +11,10 @@ serverless workers'). Without early stopping a dashboard scores every fit at eve
 epoch, which the search did not do; with it, the search scores anyway. A script in the
 page stamps, at the next animation frame after each update of the curves, the time and
 the number of epochs drawn per candidate; an epoch's latency is from the end of the first
-fold's epoch (the board's clock) to the first frame that draws it.
+fold's epoch (the board's clock) to the first frame that draws it. A fifth configuration
+runs the search beside two busy loops at nice 19 and no dashboard: what CPU taken at the
+lowest priority costs the search on this machine. The table adds the CPU seconds this
+process (the driver, and the dashboard's server thread) and the browser used per search.
 
 Targets (issue: the live dashboard): latency under 1 s; overhead on the search's wall
 time under 3%.
@@ -22,6 +25,9 @@ Run from the repository root: ``python benchmarks/bench_dashboard.py [repeats]``
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
 import sys
 import threading
 import time
@@ -75,15 +81,20 @@ def search(dashboard: bool, rule) -> ServerlessGridSearchCV:
 
 
 def run(X, y, dashboard: bool, rule, driver=None, niceness=0):
-    """Wall seconds of one search; with ``driver``, the page's latencies too."""
+    """Wall seconds of one search, the CPU seconds of this process (the search's driver,
+    and the dashboard's server) and of the browser while it ran; with ``driver``, the
+    page's latencies too."""
     runner = search(dashboard, rule)
+    browser_cpu = 0.0 if driver is None else browser.cpu_seconds(driver)
+    driver_cpu = _own_cpu()
     started = time.perf_counter()
     thread = threading.Thread(target=runner.fit, args=(X, y))
     thread.start()
     latencies, missed = [], 0
     if driver is None:
         thread.join()
-        return time.perf_counter() - started, latencies, missed
+        seconds = time.perf_counter() - started
+        return seconds, _own_cpu() - driver_cpu, 0.0, latencies, missed
     while not hasattr(runner, "dashboard_url_"):
         time.sleep(0.005)
     board = runner._board
@@ -95,6 +106,7 @@ def run(X, y, dashboard: bool, rule, driver=None, niceness=0):
     thread.join()
     seconds = time.perf_counter() - started
     ended = time.time()
+    browser_cpu = browser.cpu_seconds(driver) - browser_cpu
     # the page keeps its stamps once the search has closed its connection
     stamps = driver.execute_script("return window.stamps || [];")
     driver.get("about:blank")  # nothing left running in the page
@@ -112,7 +124,28 @@ def run(X, y, dashboard: bool, rule, driver=None, niceness=0):
                 latencies.append(min(shown) - end)
             elif end < ended - 1.0:  # the last refresh may come after the page closed
                 missed += 1
-    return seconds, latencies, missed
+    return seconds, _own_cpu() - driver_cpu, browser_cpu, latencies, missed
+
+
+@contextlib.contextmanager
+def busy_loops(n: int, niceness: int = 19):
+    """``n`` processes spinning at ``niceness`` meanwhile: what CPU taken at the lowest
+    priority costs a search on this machine, whoever takes it."""
+    spinning = [
+        subprocess.Popen(["nice", "-n", str(niceness), sys.executable, "-c", "while True: pass"])
+        for _ in range(n)
+    ]
+    try:
+        yield
+    finally:
+        for process in spinning:
+            process.kill()
+            process.wait()
+
+
+def _own_cpu() -> float:
+    times = os.times()
+    return times.user + times.system
 
 
 def main() -> None:
@@ -126,17 +159,27 @@ def main() -> None:
     missed = dict.fromkeys(browsers, 0)
     try:
         for rule in RULES:
-            walls = {"no dashboard": [], "dashboard, no page open": []}
-            walls.update({f"dashboard + {name}": [] for name in browsers})
+            configs = ["no dashboard", "no dashboard, 2 busy loops at nice 19"]
+            configs += ["dashboard, no page open"]
+            configs += [f"dashboard + {name}" for name in browsers]
+            walls = {name: [] for name in configs}
+            driver_cpu = {name: [] for name in configs}
+            browser_cpu = {name: [] for name in configs}
             for _ in range(repeats):
-                walls["no dashboard"].append(run(X, y, False, rule)[0])
-                walls["dashboard, no page open"].append(run(X, y, True, rule)[0])
-                for name, driver in browsers.items():
+                for config in configs:
+                    name = config.removeprefix("dashboard + ")
+                    driver = browsers.get(name)
                     niceness = 19 if "nice" in name else 0
-                    seconds, page_latencies, page_missed = run(X, y, True, rule, driver, niceness)
-                    walls[f"dashboard + {name}"].append(seconds)
-                    latencies[name] += page_latencies
-                    missed[name] += page_missed
+                    with busy_loops(2 if "busy" in config else 0):
+                        seconds, own, page, page_latencies, page_missed = run(
+                            X, y, config.startswith("dashboard"), rule, driver, niceness
+                        )
+                    walls[config].append(seconds)
+                    driver_cpu[config].append(own)
+                    browser_cpu[config].append(page)
+                    if driver is not None:
+                        latencies[name] += page_latencies
+                        missed[name] += page_missed
             print(
                 f"\n### early_stopping={rule!r}: a9a, 12 candidates x 3 folds, "
                 f"max_iter={MAX_ITER}, {repeats} runs of each, alternated\n"
@@ -148,10 +191,22 @@ def main() -> None:
                     " ".join(f"{s:.2f}" for s in runs),
                     f"{np.median(runs):.2f}",
                     f"{np.median(runs) / base - 1:+.1%}",
+                    f"{np.mean(driver_cpu[name]):.2f}",
+                    f"{np.mean(browser_cpu[name]):.2f}",
                 ]
                 for name, runs in walls.items()
             ]
-            print_table(["search", "wall (s), each run", "median (s)", "vs no dashboard"], rows)
+            print_table(
+                [
+                    "search",
+                    "wall (s), each run",
+                    "median (s)",
+                    "vs no dashboard",
+                    "driver CPU (s)",
+                    "browser CPU (s)",
+                ],
+                rows,
+            )
     finally:
         for driver in browsers.values():
             driver.quit()

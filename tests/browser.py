@@ -44,10 +44,8 @@ def headless_chromium():
     return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
 
 
-def lower_priority(driver, niceness: int = 19) -> list[int]:
-    """Set every process of this browser to ``niceness`` (chromium sets its own
-    processes' priorities as it starts them: a niceness inherited from its driver does
-    not last). Returns the niceness of each, read back."""
+def processes(driver) -> list[int]:
+    """The pids of this browser's processes: its driver's and every descendant."""
     import os
 
     children: dict[int, list[int]] = {}
@@ -64,12 +62,37 @@ def lower_priority(driver, niceness: int = 19) -> list[int]:
         pid = todo.pop()
         seen.append(pid)
         todo.extend(children.get(pid, []))
-    for pid in seen:
+    return seen
+
+
+def lower_priority(driver, niceness: int = 19) -> list[int]:
+    """Set every process of this browser to ``niceness`` (chromium sets its own
+    processes' priorities as it starts them: a niceness inherited from its driver does
+    not last). Returns the niceness of each, read back."""
+    import os
+
+    pids = processes(driver)
+    for pid in pids:
         try:
             os.setpriority(os.PRIO_PROCESS, pid, niceness)
         except OSError:
             pass
-    return [os.getpriority(os.PRIO_PROCESS, pid) for pid in seen if os.path.exists(f"/proc/{pid}")]
+    return [os.getpriority(os.PRIO_PROCESS, pid) for pid in pids if os.path.exists(f"/proc/{pid}")]
+
+
+def cpu_seconds(driver) -> float:
+    """The CPU time the browser's processes running now have used."""
+    import os
+
+    total = 0
+    for pid in processes(driver):
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def curves(driver) -> dict[int, dict[str, list]]:
