@@ -13,9 +13,8 @@ Imported only when asked for: ``pip install "sklearn-cirrus[dashboard]"``.
 
 Each page shows, refreshed every ``REFRESH_MS``: per candidate the held-out score and the
 training loss against seconds and against estimated dollars (the numbers of
-``plot_loss_curves``); every ``TABLE_EVERY`` refreshes, or at once when a candidate
-stops or ends: samples per second, invocations in flight and failed invocations and
-relaunched ones (after a failure, or on the rest of a shard a worker ran out of time
+``plot_loss_curves``), samples per second, invocations in flight and failed invocations
+and relaunched ones (after a failure, or on the rest of a shard a worker ran out of time
 on), and a table of the candidates (parameters, epoch, score, cost, state) sortable by
 any column. "Stop selected" and "Stop all" go through the search's ``stop_candidate``, as
 a call from Python does.
@@ -36,9 +35,6 @@ import numpy as np
 from .search_board import FitBoard, SearchBoard, candidate_curve
 
 REFRESH_MS = 500
-# refreshes between two updates of the table and the figures above it (a candidate's
-# state shows at once): the curves, whose latency matters, are updated at every refresh
-TABLE_EVERY = 4
 # points a curve is drawn with at most: a long fit's thousands of epochs would cost the
 # browser more at every refresh and show nothing more at this size
 MAX_POINTS = 400
@@ -194,8 +190,7 @@ class _Page:
                 plot.multi_line(x, name, source=self.curves, color="color", **legend)
                 self.figures[name, x] = plot
         self.figures["score", "cost_usd"].legend.location = "top_left"
-        # what the page shows now, to send only changes
-        self._drawn, self._table, self._states, self._refreshes = None, None, None, 0
+        self._shown = None  # what the page shows now, to send only changes
         self.table_source = ColumnDataSource(snapshot_columns(), name="candidates")
         number = NumberFormatter(format="0.0000")
         self.table = DataTable(
@@ -241,24 +236,20 @@ class _Page:
         from bokeh.palettes import Category10_10
 
         now = snapshot(self.dashboard.board, self.dashboard.in_flight)
-        self._refreshes += 1
-        # the table and the figures above it every TABLE_EVERY refreshes, or at once when
-        # a candidate's state changes; each update costs the browser a layout pass
-        if self._refreshes % TABLE_EVERY == 1 or now["table"]["state"] != self._states:
-            self._states = now["table"]["state"]
-            stats = now["stats"]
-            self.stats.text = (
-                f"<b>{stats['samples_per_second']:,.0f}</b> samples/s &nbsp; "
-                f"<b>{stats['in_flight']}</b> invocations in flight &nbsp; "
-                f"<b>{stats['failures']}</b> failed invocations &nbsp; "
-                f"<b>{stats['relaunches']}</b> relaunched"
-            )
-            if not _same(now["table"], self._table):
-                self.table_source.data = self._table = now["table"]
-        drawn_now = [(i, len(c["loss"]), c["loss"][-1]) for i, c in now["curves"].items()]
-        if _same(drawn_now, self._drawn):
+        stats = now["stats"]
+        self.stats.text = (
+            f"<b>{stats['samples_per_second']:,.0f}</b> samples/s &nbsp; "
+            f"<b>{stats['in_flight']}</b> invocations in flight &nbsp; "
+            f"<b>{stats['failures']}</b> failed invocations &nbsp; "
+            f"<b>{stats['relaunches']}</b> relaunched"
+        )
+        shown = (
+            now["table"],
+            [(i, len(c["loss"]), c["loss"][-1]) for i, c in now["curves"].items()],
+        )
+        if _same(shown, self._shown):
             return
-        self._drawn = drawn_now
+        self._shown = shown
         curves = curve_columns()
         start = min((curve["seconds"][0] for curve in now["curves"].values()), default=0.0)
         for i, curve in now["curves"].items():
@@ -270,6 +261,7 @@ class _Page:
                 curves[name].append(curve[name][drawn])
             curves["seconds"].append(curve["seconds"][drawn] - start)
         self.curves.data = curves
+        self.table_source.data = now["table"]
 
     def _selected(self) -> list[int]:
         rows = self.table_source.selected.indices
