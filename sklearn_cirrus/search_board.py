@@ -320,24 +320,31 @@ def candidate_curve(folds: list[dict]) -> dict | None:
     them finished it (never before the epoch before), and the cost of all its folds so
     far (a fold that ended earlier at its final cost); None before its first epoch. What
     ``plot_loss_curves`` and the dashboard draw."""
-    length = max(len(curve["epoch"]) for curve in folds)
+    lengths = np.array([len(curve["epoch"]) for curve in folds])
+    length = lengths.max(initial=0)
     if length == 0:
         return None
-    merged = {"score": [], "loss": [], "seconds": [], "cost_usd": []}
-    for epoch in range(length):
-        reached = [curve for curve in folds if len(curve["epoch"]) > epoch]
-        for name in ("score", "loss"):
-            merged[name].append(np.mean([curve[name][epoch] for curve in reached]))
-        merged["seconds"].append(max(curve["seconds"][epoch] for curve in reached))
-        # a fold that ended earlier costs what it cost in all
-        merged["cost_usd"].append(
-            sum(
-                curve["cost_usd"][min(epoch, len(curve["cost_usd"]) - 1)]
-                for curve in folds
-                if len(curve["cost_usd"])
-            )
-        )
-    combined = {name: np.array(values, dtype=float) for name, values in merged.items()}
+    # folds x epochs, a fold's cells past its last epoch marked as not reached
+    reached = np.arange(length) < lengths[:, None]
+
+    def table(name: str, pad: float | None = None) -> np.ndarray:
+        """Folds x epochs of ``name``; past a fold's last epoch, ``pad`` (None: the
+        fold's last value)."""
+        out = np.zeros((len(folds), length))
+        for row, curve in zip(out, folds, strict=True):
+            values = np.asarray(curve[name], dtype=float)
+            row[: len(values)] = values
+            if len(values):
+                row[len(values) :] = values[-1] if pad is None else pad
+        return out
+
+    combined = {
+        # the mean over the folds that reached the epoch (a NaN score stays NaN)
+        name: np.where(reached, table(name), 0.0).sum(axis=0) / reached.sum(axis=0)
+        for name in ("score", "loss")
+    }
     # an epoch is done when all the folds that reach it are: never before the one before
-    combined["seconds"] = np.maximum.accumulate(combined["seconds"])
+    combined["seconds"] = np.maximum.accumulate(table("seconds", pad=-np.inf).max(axis=0))
+    # a fold that ended earlier costs what it cost in all
+    combined["cost_usd"] = table("cost_usd").sum(axis=0)
     return combined
