@@ -36,17 +36,13 @@ ONE_CORE_SEARCH, bench_dashboard.search = bench_dashboard.search, one_worker_sea
 def worker_processes() -> list[int]:
     """This process's Python children: the executor's pool."""
     pids = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for pid in browser.children().get(os.getpid(), []):
         try:
-            with open(f"/proc/{entry}/stat") as stat, open(f"/proc/{entry}/cmdline") as cmd:
-                parent = int(stat.read().rsplit(")", 1)[1].split()[1])
-                command = cmd.read()
+            with open(f"/proc/{pid}/cmdline") as command:
+                if "python" in command.read():
+                    pids.append(pid)
         except OSError:
             continue
-        if parent == os.getpid() and "python" in command:
-            pids.append(int(entry))
     return pids
 
 

@@ -44,11 +44,11 @@ def headless_chromium():
     return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
 
 
-def processes(driver) -> list[int]:
-    """The pids of this browser's processes: its driver's and every descendant."""
+def children() -> dict[int, list[int]]:
+    """Every process's children, by parent pid, from /proc."""
     import os
 
-    children: dict[int, list[int]] = {}
+    found: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
@@ -56,12 +56,18 @@ def processes(driver) -> list[int]:
                     parent = int(stat.read().rsplit(")", 1)[1].split()[1])
             except OSError:
                 continue
-            children.setdefault(parent, []).append(int(entry))
+            found.setdefault(parent, []).append(int(entry))
+    return found
+
+
+def processes(driver) -> list[int]:
+    """The pids of this browser's processes: its driver's and every descendant."""
+    below = children()
     todo, seen = [driver.service.process.pid], []
     while todo:
         pid = todo.pop()
         seen.append(pid)
-        todo.extend(children.get(pid, []))
+        todo.extend(below.get(pid, []))
     return seen
 
 
