@@ -231,13 +231,12 @@ cdef extern from *:
 
 cdef struct Step:
     # one minibatch step: its step size, the L2 decay factor of the SGD family, what it
-    # adds to the global penalty clocks, and their values once it is done (as far as
-    # this worker knows: others may add their steps meanwhile)
+    # adds to the global penalty clocks, and the penalty-steps clock once it is done as
+    # far as this worker knows (others may add their steps meanwhile): the L1 total
     double eta
     double decay
     double log_decay
     double penalty_steps
-    double log_decay_after
     double penalty_steps_after
 
 
@@ -251,7 +250,6 @@ cdef inline Step begin_step(Rule *rule, double *meta) noexcept nogil:
         step.decay = MIN_DECAY
     step.log_decay = log(step.decay)
     step.penalty_steps = step.eta if rule.optimizer == ADAGRAD else penalty_step
-    step.log_decay_after = meta[LOG_DECAY_SLOT] + step.log_decay
     step.penalty_steps_after = meta[PENALTY_STEPS_SLOT] + step.penalty_steps
     return step
 
@@ -301,10 +299,12 @@ cdef inline void update_row(
         if penalised and rule.l1 > 0.0:
             cumulative_l1(&w[k], &aux[1 + k], rule.l1 * the_step.penalty_steps_after)
     if penalised:
-        aux[0] = (
-            the_step.penalty_steps_after if rule.optimizer == ADAGRAD
-            else the_step.log_decay_after
-        )
+        # the row was brought up to date to its clock (the global clock when it was
+        # read); this step's own penalty moves it on. Setting it to "the global clock
+        # when the step began plus this step" instead would charge it again for the
+        # steps other workers finished in between, as if missed: popular rows, touched
+        # by nearly every step of every worker, would pay about twice the penalty.
+        aux[0] += the_step.penalty_steps if rule.optimizer == ADAGRAD else the_step.log_decay
 
 
 cdef inline void loss_and_derivative(
@@ -700,7 +700,7 @@ def train_sparse(
     cdef long long max_nnz = 1
     cdef int start, stop, i, k, n, row, slot, n_batches = 0
     cdef long long j, first
-    cdef double x, loss_sum = 0.0
+    cdef double x, p, d, loss_sum = 0.0
     cdef Step step
     cdef bint penalised = rule.l1 > 0.0 or rule.l2 > 0.0
     start = 0
@@ -739,6 +739,23 @@ def train_sparse(
                 intercept_grad = grad + rows.n_touched * n_outputs
                 # loss and gradient of the minibatch's mean loss
                 for i in range(start, stop):
+                    if n_outputs == 1:
+                        # one output (regression, binary classification): the sums in
+                        # registers, where the general loop below keeps them in memory
+                        # (the compiler cannot tell them from the model's arrays)
+                        p = t.w[model.intercept_row * t.ws]
+                        for j in range(indptr[i], indptr[i + 1]):
+                            p += data[j] * t.w[indices[j] * t.ws]
+                        prediction[0] = p
+                        loss_sum += sample_derivatives(
+                            &model, prediction, y[i], sample_weight[i], 1.0 / n, dloss
+                        )
+                        d = dloss[0]
+                        for j in range(indptr[i], indptr[i + 1]):
+                            grad[rows.place[j - first]] += d * data[j]
+                        if model.fit_intercept:
+                            intercept_grad[0] += d
+                        continue
                     for k in range(n_outputs):
                         prediction[k] = t.w[model.intercept_row * t.ws + k]
                     for j in range(indptr[i], indptr[i + 1]):
@@ -759,6 +776,10 @@ def train_sparse(
                             intercept_grad[k] += dloss[k]
                 # update and scatter
                 for slot in range(rows.n_touched):
+                    if slot + PREFETCH_AHEAD < rows.n_touched:
+                        # the gather's pass brought the rows into the cache, but the
+                        # minibatch's rows and maps outgrow the L2 cache in between
+                        prefetch(t.w + rows.touched[slot + PREFETCH_AHEAD] * t.ws)
                     row = rows.touched[slot]
                     update_row(
                         &rule, &step, penalised, t.w + row * t.ws, state_row(&t, row),
