@@ -587,9 +587,10 @@ def _class_weights(kernel):
 cdef extern from *:
     void prefetch "__builtin_prefetch"(const void *address) noexcept nogil
 
-# how many ids ahead a gather prefetches model rows: enough to overlap cache misses of
-# rows scattered over a large model, few enough to stay in the L1 cache
-cdef int PREFETCH_AHEAD = 64
+# how many distinct rows ahead a pass over a minibatch's rows prefetches them: enough to
+# overlap the cache misses of rows scattered over a large model, few enough to stay in
+# the L1 cache
+cdef int PREFETCH_AHEAD = 16
 
 
 cdef struct RowMap:
@@ -638,17 +639,14 @@ cdef inline void gather_rows(
     bint catch_up, Table *avg, double *scratch,
 ) noexcept nogil:
     """Find the distinct rows of ``ids`` and each id's place among them; with
-    ``catch_up`` (or an average table), bring each distinct row up to date as it is
-    found, while the prefetch has just brought it into the cache (a later pass over the
-    distinct rows would find many of them evicted again)."""
+    ``catch_up`` (or an average table), then bring each distinct row up to date, in a
+    pass of its own: a loop without the map's unpredictable branches, whose rows'
+    closed-form decays the processor overlaps, prefetched a few rows ahead."""
     cdef long long j
-    cdef int row
+    cdef int row, slot
     cdef unsigned int hashed
     rows.n_touched = 0
     for j in range(n):
-        if j + PREFETCH_AHEAD < n:
-            # a row's params, state and clock usually share one cache line
-            prefetch(t.w + ids[j + PREFETCH_AHEAD] * t.ws)
         row = ids[j]
         hashed = (<unsigned int> row * 2654435761u) & rows.mask
         while rows.slot_row[hashed] != row and rows.slot_row[hashed] != -1:
@@ -659,9 +657,14 @@ cdef inline void gather_rows(
             rows.touched[rows.n_touched] = row
             rows.touched_slot[rows.n_touched] = hashed
             rows.n_touched += 1
-            if catch_up or avg.w != NULL:
-                bring_up_to_date(rule, t, avg, row, n_outputs, catch_up, scratch)
         rows.place[j] = rows.slot_place[hashed]
+    if not catch_up and avg.w == NULL:
+        return
+    for slot in range(rows.n_touched):
+        if slot + PREFETCH_AHEAD < rows.n_touched:
+            # a row's params, state and clock usually share one cache line
+            prefetch(t.w + rows.touched[slot + PREFETCH_AHEAD] * t.ws)
+        bring_up_to_date(rule, t, avg, rows.touched[slot], n_outputs, catch_up, scratch)
 
 
 cdef inline void release_rows(RowMap *rows) noexcept nogil:
@@ -777,7 +780,7 @@ def train_sparse(
                 # update and scatter
                 for slot in range(rows.n_touched):
                     if slot + PREFETCH_AHEAD < rows.n_touched:
-                        # the gather's pass brought the rows into the cache, but the
+                        # the catch-up pass brought the rows into the cache, but the
                         # minibatch's rows and maps outgrow the L2 cache in between
                         prefetch(t.w + rows.touched[slot + PREFETCH_AHEAD] * t.ws)
                     row = rows.touched[slot]
