@@ -636,14 +636,15 @@ cdef void row_map_free(RowMap *rows) noexcept:
 
 cdef inline void gather_rows(
     RowMap *rows, const int *ids, long long n, Table *t, Rule *rule, int n_outputs,
-    bint catch_up, Table *avg, double *scratch,
+    bint catch_up, Table *avg, double *scratch, double *snapshot,
 ) noexcept nogil:
     """Find the distinct rows of ``ids`` and each id's place among them; with
     ``catch_up`` (or an average table), then bring each distinct row up to date, in a
     pass of its own: a loop without the map's unpredictable branches, whose rows'
-    closed-form decays the processor overlaps, prefetched a few rows ahead."""
+    closed-form decays the processor overlaps, prefetched a few rows ahead. With a
+    ``snapshot``, that pass also copies each row's params there, in place order."""
     cdef long long j
-    cdef int row, slot
+    cdef int row, slot, k
     cdef unsigned int hashed
     rows.n_touched = 0
     for j in range(n):
@@ -658,13 +659,18 @@ cdef inline void gather_rows(
             rows.touched_slot[rows.n_touched] = hashed
             rows.n_touched += 1
         rows.place[j] = rows.slot_place[hashed]
-    if not catch_up and avg.w == NULL:
+    if not catch_up and avg.w == NULL and snapshot == NULL:
         return
     for slot in range(rows.n_touched):
         if slot + PREFETCH_AHEAD < rows.n_touched:
             # a row's params, state and clock usually share one cache line
             prefetch(t.w + rows.touched[slot + PREFETCH_AHEAD] * t.ws)
-        bring_up_to_date(rule, t, avg, rows.touched[slot], n_outputs, catch_up, scratch)
+        row = rows.touched[slot]
+        if catch_up or avg.w != NULL:
+            bring_up_to_date(rule, t, avg, row, n_outputs, catch_up, scratch)
+        if snapshot != NULL:
+            for k in range(n_outputs):
+                snapshot[slot * n_outputs + k] = t.w[row * t.ws + k]
 
 
 cdef inline void release_rows(RowMap *rows) noexcept nogil:
@@ -720,9 +726,14 @@ def train_sparse(
     cdef double *dloss = <double *> malloc(n_outputs * sizeof(double))
     # a row's values before it is brought up to date (averaged SGD)
     cdef double *scratch = <double *> malloc(n_outputs * sizeof(double))
+    # the distinct rows' params once up to date, side by side: the minibatch's
+    # predictions read them from a few cache lines instead of one line a row of the
+    # model, and the rows' lines do not need to stay in the cache until the update
+    cdef double *snapshot = <double *> malloc(max_nnz * n_outputs * sizeof(double))
     try:
         row_map_init(&rows, max_nnz)
-        if grad == NULL or prediction == NULL or dloss == NULL or scratch == NULL:
+        if (grad == NULL or prediction == NULL or dloss == NULL or scratch == NULL
+                or snapshot == NULL):
             raise MemoryError("no memory for a minibatch's gradient")
         with nogil:
             start = 0
@@ -732,10 +743,10 @@ def train_sparse(
                 step = begin_step(&rule, t.meta)
                 averaging = begin_averaging(&rule, &t, &avg, &model, n, scratch)
                 first = indptr[start]
-                # each distinct row found and brought up to date once
+                # each distinct row found, brought up to date and copied once
                 gather_rows(
                     &rows, &indices[first], indptr[stop] - first, &t, &rule, n_outputs,
-                    penalised, &avg, scratch,
+                    penalised, &avg, scratch, snapshot,
                 )
                 for k in range((rows.n_touched + 1) * n_outputs):
                     grad[k] = 0.0
@@ -748,7 +759,7 @@ def train_sparse(
                         # (the compiler cannot tell them from the model's arrays)
                         p = t.w[model.intercept_row * t.ws]
                         for j in range(indptr[i], indptr[i + 1]):
-                            p += data[j] * t.w[indices[j] * t.ws]
+                            p += data[j] * snapshot[rows.place[j - first]]
                         prediction[0] = p
                         loss_sum += sample_derivatives(
                             &model, prediction, y[i], sample_weight[i], 1.0 / n, dloss
@@ -763,9 +774,9 @@ def train_sparse(
                         prediction[k] = t.w[model.intercept_row * t.ws + k]
                     for j in range(indptr[i], indptr[i + 1]):
                         x = data[j]
-                        row = indices[j]
+                        slot = rows.place[j - first] * n_outputs
                         for k in range(n_outputs):
-                            prediction[k] += x * t.w[row * t.ws + k]
+                            prediction[k] += x * snapshot[slot + k]
                     loss_sum += sample_derivatives(
                         &model, prediction, y[i], sample_weight[i], 1.0 / n, dloss
                     )
@@ -799,6 +810,7 @@ def train_sparse(
         free(prediction)
         free(dloss)
         free(scratch)
+        free(snapshot)
     return loss_sum, n_batches
 
 
@@ -953,10 +965,12 @@ def train_factorization(
                 user_step = begin_step(&rule, u.meta)
                 item_step = begin_step(&rule, v.meta)
                 gather_rows(
-                    &user_map, &user_ids[start], n, &u, &rule, width, False, &no_average, NULL
+                    &user_map, &user_ids[start], n, &u, &rule, width, False, &no_average, NULL,
+                    NULL,
                 )
                 gather_rows(
-                    &item_map, &item_ids[start], n, &v, &rule, width, False, &no_average, NULL
+                    &item_map, &item_ids[start], n, &v, &rule, width, False, &no_average, NULL,
+                    NULL,
                 )
                 for c in range(user_map.n_touched * width):
                     user_grad[c] = 0.0
