@@ -9,7 +9,7 @@ setup(
             Extension(
                 "sklearn_cirrus.kernels._sgd",
                 ["sklearn_cirrus/kernels/_sgd.pyx"],
-                extra_compile_args=["-O3"],
+                extra_compile_args=["-O3", "-fno-math-errno"],
             ),
             Extension(
                 "sklearn_cirrus.kernels._hashing",
