@@ -425,27 +425,33 @@ def test_row_planner_pulls_touched_rows_of_the_model_key(rng):
     assert list(rows) == ["model"] and local.X.shape == (5, rows["model"].size - 1)
 
 
-def test_concurrent_workers_lose_no_step_of_the_shared_clocks():
-    # Hogwild: two threads train one table at once (the kernel runs without the GIL).
-    # The samples seen and the penalty clocks are sums over every step of every worker:
-    # a clock set to "the value my step began from plus mine" would drop the steps the
-    # other worker finished meanwhile, and with them a share of every row's penalty.
+def _train_at_once(kernel, store, shards, batch_size):
+    """Hogwild: one thread a shard trains the one table at once (the kernel runs without
+    the GIL)."""
     import threading
 
-    rng = np.random.RandomState(0)
-    kernel = LinearKernel("log_loss", 50)
-    config = OptimizerConfig(name="sgd", eta0=0.01, alpha=1e-3)
-    store = _table(kernel, kernel.init_params()["model"], config)
-    rule = kernel.update_rules(config)["model"]
-    shards = [_batch(rng, 20_000, 50, 1, True, density=0.05) for _ in range(2)]
     workers = [
-        threading.Thread(target=kernel.train_tables, args=(store.tables(), shard, 1))
+        threading.Thread(target=kernel.train_tables, args=(store.tables(), shard, batch_size))
         for shard in shards
     ]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
+
+
+def test_concurrent_workers_lose_no_step_of_the_shared_clocks():
+    # Two workers train one table at once. The samples seen and the penalty clocks are
+    # sums over every step of every worker: a clock set to "the value my step began from
+    # plus mine" would drop the steps the other worker finished meanwhile, and with them
+    # a share of every row's penalty.
+    rng = np.random.RandomState(0)
+    kernel = LinearKernel("log_loss", 50)
+    config = OptimizerConfig(name="sgd", eta0=0.01, alpha=1e-3)
+    store = _table(kernel, kernel.init_params()["model"], config)
+    rule = kernel.update_rules(config)["model"]
+    shards = [_batch(rng, 20_000, 50, 1, True, density=0.05) for _ in range(2)]
+    _train_at_once(kernel, store, shards, batch_size=1)
     meta = store.table("model").meta
     steps = 2 * 20_000
     assert meta[0] == steps  # samples seen: every step counted
@@ -459,8 +465,6 @@ def test_concurrent_workers_charge_a_row_each_steps_penalty_once():
     # its start value times the decay of every step of both workers, however the steps
     # interleaved. A row whose clock a step set to "the global clock when I began plus
     # my step" would be charged again for the other worker's steps in between.
-    import threading
-
     rng = np.random.RandomState(0)
     kernel = LinearKernel("log_loss", 50, alpha=1e-3)
     config = OptimizerConfig(name="sgd", eta0=0.2)
@@ -473,14 +477,7 @@ def test_concurrent_workers_charge_a_row_each_steps_penalty_once():
         X = sp.hstack([np.ones((batch.n_samples, 1)), batch.X[:, 1:]], format="csr")
         X.data[X.indices == 0] = 0.0  # stored, not eliminated: the row is touched
         shards.append(Batch(X, batch.y, batch.sample_weight))
-    workers = [
-        threading.Thread(target=kernel.train_tables, args=(store.tables(), shard, 50))
-        for shard in shards
-    ]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
+    _train_at_once(kernel, store, shards, batch_size=50)
     table = store.table("model")
     up_to_date = table.params[0, 0] * np.exp(table.meta[2] - table.aux[0, 0])
     # Hogwild's unsynchronised writes to the row (two catch-ups at once) may charge a
