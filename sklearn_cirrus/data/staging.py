@@ -12,6 +12,7 @@ import io
 import json
 import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 
 import fsspec
@@ -26,6 +27,8 @@ from .table import Table
 # Shards are sized for a worker's memory, not the dataset's: a few MB each, so that
 # one being used and one being prefetched fit easily in a small serverless function.
 DEFAULT_SHARD_BYTES = 4 * 2**20
+# shards a stage writes at once (see stage)
+STAGING_THREADS = 2
 # Cut at least this many shards per worker per epoch, so the driver can rebalance work
 # and relaunch a failed invocation without redoing much.
 MIN_SHARDS_PER_WORKER = 4
@@ -159,16 +162,21 @@ def stage(
     )
     fs, root = fsspec.core.url_to_fs(url, **storage_options)
     private_folder(fs, root)
-    shard_rows, max_bytes = [], 0
     handle_url = url.rstrip("/")
-    for shard_id, rows in enumerate(shard_slices(n_samples, rows_per_shard, batch_size)):
+
+    def write(shard_id: int, rows) -> tuple[int, int]:
         if order is not None:
             rows = order[rows]
-        size = write_shard(
-            fs, f"{root}/shard-{shard_id:06d}.npz", X[rows], y[rows], sample_weight[rows]
-        )
-        shard_rows.append(len(y[rows]))
-        max_bytes = max(max_bytes, size)
+        path = f"{root}/shard-{shard_id:06d}.npz"
+        return len(y[rows]), write_shard(fs, path, X[rows], y[rows], sample_weight[rows])
+
+    # two shards at a time: cutting rows, the zip's checksums and the writes release the
+    # GIL, so staging large data takes two cores where the machine has them
+    slices = list(enumerate(shard_slices(n_samples, rows_per_shard, batch_size)))
+    with ThreadPoolExecutor(STAGING_THREADS) as pool:
+        written = list(pool.map(lambda shard: write(*shard), slices))
+    shard_rows = [n_rows for n_rows, _ in written]
+    max_bytes = max((size for _, size in written), default=0)
     handle = DataHandle(
         url=handle_url,
         n_samples=n_samples,
