@@ -258,12 +258,12 @@ def test_a_fit_cut_into_pieces_by_its_time_budget_trains_the_same_model(data, al
 
 @pytest.mark.parametrize("executor", EXECUTORS)
 def test_a_shard_longer_than_worker_timeout_is_trained_in_pieces(executor, tmp_path):
-    # one shard that takes about twice worker_timeout to train: trained whole, every
+    # one shard that takes several times worker_timeout to train: trained whole, every
     # attempt would run out of time (the processes executor ends it); in pieces it is done
     from sklearn_cirrus import ServerlessMatrixFactorization, ShardedDataset
 
     rng = np.random.RandomState(0)
-    X = rng.randint(0, 500, size=(150_000, 2))
+    X = rng.randint(0, 500, size=(400_000, 2))
     dataset = ShardedDataset.from_arrays(
         X, rng.uniform(1, 5, len(X)), str(tmp_path / "ratings"), shard_bytes=2**30
     )
