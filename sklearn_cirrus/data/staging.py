@@ -167,8 +167,9 @@ def stage(
     def write(shard_id: int, rows) -> tuple[int, int]:
         if order is not None:
             rows = order[rows]
+        targets = y[rows]
         path = f"{root}/shard-{shard_id:06d}.npz"
-        return len(y[rows]), write_shard(fs, path, X[rows], y[rows], sample_weight[rows])
+        return len(targets), write_shard(fs, path, X[rows], targets, sample_weight[rows])
 
     # two shards at a time: cutting rows, the zip's checksums and the writes release the
     # GIL, so staging large data takes two cores where the machine has them

@@ -280,10 +280,8 @@ cdef inline void update_row(
         g = grad[k]
         if rule.optimizer == ADAGRAD:
             state[k] += g * g
-            h = sqrt(state[k]) + rule.epsilon
-            if not penalised:
-                w[k] -= eta * g / h
-            elif rule.l1 > 0.0:
+            h = sqrt(state[k]) + epsilon
+            if rule.l1 > 0.0:  # penalised: the unpenalised step returned above
                 step = eta / h
                 w[k] -= step * g
                 aux[1 + n_outputs + k] += step * rule.l1
@@ -718,7 +716,7 @@ def train_sparse(
     cdef long long max_nnz = 1
     cdef int start, stop, i, k, n, row, slot, n_batches = 0
     cdef long long j, first
-    cdef double x, p, d, loss_sum = 0.0
+    cdef double x, loss_sum = 0.0
     cdef Step step
     cdef bint penalised = rule.l1 > 0.0 or rule.l2 > 0.0
     start = 0
@@ -762,23 +760,6 @@ def train_sparse(
                 intercept_grad = grad + rows.n_touched * n_outputs
                 # loss and gradient of the minibatch's mean loss
                 for i in range(start, stop):
-                    if n_outputs == 1:
-                        # one output (regression, binary classification): the sums in
-                        # registers, where the general loop below keeps them in memory
-                        # (the compiler cannot tell them from the model's arrays)
-                        p = t.w[model.intercept_row * t.ws]
-                        for j in range(indptr[i], indptr[i + 1]):
-                            p += data[j] * snapshot[rows.place[j - first]]
-                        prediction[0] = p
-                        loss_sum += sample_derivatives(
-                            &model, prediction, y[i], sample_weight[i], 1.0 / n, dloss
-                        )
-                        d = dloss[0]
-                        for j in range(indptr[i], indptr[i + 1]):
-                            grad[rows.place[j - first]] += d * data[j]
-                        if model.fit_intercept:
-                            intercept_grad[0] += d
-                        continue
                     for k in range(n_outputs):
                         prediction[k] = t.w[model.intercept_row * t.ws + k]
                     for j in range(indptr[i], indptr[i + 1]):
