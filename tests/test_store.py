@@ -284,15 +284,64 @@ def test_workers_on_redis_replicas_fold_the_log_and_match_shared_memory(redis_ur
 
     X, y = make_classification(n_samples=4000, n_features=20, random_state=0)
     client = redis.Redis.from_url(redis_url)
-    folds = client.info("commandstats").get("cmdstat_lmove", {}).get("calls", 0)
+    folds = client.info("commandstats").get("cmdstat_copy", {}).get("calls", 0)  # one a fold
 
     def fit(store):
-        return _fit_sgd(X, y, store, executor="threads", n_workers=2, batch_size=50, max_iter=3)
+        settings = dict(executor="threads", n_workers=2, batch_size=50, exchange_every=2)
+        return _fit_sgd(X, y, store, max_iter=3, **settings)
 
     remote, local = fit(redis_url), fit("shm")
-    assert client.info("commandstats")["cmdstat_lmove"]["calls"] > folds + 10
+    assert client.info("commandstats")["cmdstat_copy"]["calls"] > folds + 10
     assert abs(remote.score(X, y) - local.score(X, y)) < 0.03
     np.testing.assert_allclose(remote.coef_, local.coef_, rtol=0.3, atol=0.05)
+
+
+def test_redis_exchanges_return_the_others_entries_once_across_folds(redis_url):
+    # workers on separate connections: an exchange brings back the entries the others
+    # appended since the caller's cursor, never its own; one caller at a time is told to
+    # fold; after a fold a worker just behind reads the entries moved aside, and one
+    # further behind is told to load the model anew
+    from sklearn_cirrus.store.delta_log import DeltaEntry
+    from sklearn_cirrus.store.optimizers import META_NAMES
+    from sklearn_cirrus.store.redis_store import RedisStore
+
+    one = RedisStore(redis_url)
+    two, late = (RedisStore(redis_url, namespace=one.namespace) for _ in range(2))
+    no_steps = np.zeros(len(META_NAMES))
+
+    def entry(value):
+        rows = np.array([0])
+        return DeltaEntry(rows, np.full((1, 1), value), *np.zeros((2, 1, 0)), None).to_bytes()
+
+    def values(answer):
+        return [DeltaEntry.from_bytes(blob).params[0, 0] for blob in answer.entries]
+
+    try:
+        one.create("w", np.zeros((2, 1)), OptimizerConfig())
+        size = len(entry(1.0))
+        first = one.exchange("w", entry(1.0), no_steps, cursor=0, fold_at=size)
+        assert (first.entries, first.end, first.fold) == ([], 1, False)
+        second = two.exchange("w", entry(2.0), no_steps, cursor=0, fold_at=size)
+        assert (values(second), second.end, second.fold) == ([1.0], 2, True)
+        # the claim is held until the fold: nobody else is told to
+        assert not one.exchange("w", b"", no_steps, cursor=1, fold_at=size).fold
+        replica, end = two.load_replica("w")
+        assert end == 2 and replica.params[0, 0] == 3.0
+        assert two.fold("w", replica, folded=0, end=2)
+        third = two.exchange("w", entry(4.0), no_steps, cursor=2, fold_at=size)
+        assert (third.folded, third.entries, third.end) == (2, [], 3)
+        # one last heard before the fold: its own place, 1, was folded, and the entries
+        # from there come from the list of folded ones and the log
+        assert values(one.exchange("w", entry(8.0), no_steps, cursor=1)) == [2.0, 4.0]
+        assert values(late.exchange("w", b"", no_steps, cursor=0)) == [1.0, 2.0, 4.0, 8.0]
+        replica, end = one.load_replica("w")
+        assert end == 4 and replica.params[0, 0] == 15.0
+        assert one.fold("w", replica, folded=2, end=4)
+        assert not two.fold("w", replica, folded=2, end=4)  # (that fold came first)
+        assert late.exchange("w", b"", no_steps, cursor=1).entries is None  # too far back
+        assert values(late.exchange("w", b"", no_steps, cursor=2)) == [4.0, 8.0]
+    finally:
+        one.delete()
 
 
 @pytest.fixture(scope="module")

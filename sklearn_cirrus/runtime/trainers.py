@@ -111,7 +111,7 @@ class PulledCopyTrainer:
 # the size of the log, in models, at which a worker folds it into the store's base: the
 # store holds about this many models' worth of entries at most, and a worker loading the
 # model holds them all at once (4 did not fit a 2**20-feature model's worker in its
-# default memory)
+# default memory). The store tells one worker at a time to fold.
 FOLD_LOG_SIZE = 1
 
 
@@ -125,8 +125,8 @@ class _Replica:
         self.store_meta = self.table.meta.copy()
         self.sent_meta = self.table.meta.copy()
         self.folded = 0  # entries folded into the store's base, as last heard
-        self.log_bytes = 0  # of the entries this copy includes that are not folded yet
-        self.model_bytes = sum(
+        self.fold_due = False  # the store told this worker to fold its log
+        self.fold_at = FOLD_LOG_SIZE * sum(
             array.nbytes for array in (self.table.params, self.table.state, self.table.aux)
         )
 
@@ -134,7 +134,7 @@ class _Replica:
 class _Exchange(threading.Thread):
     """One exchange with the store per key, run beside the next run's training."""
 
-    def __init__(self, store, sends: dict[str, tuple[bytes, np.ndarray, int]]):
+    def __init__(self, store, sends: dict[str, tuple[bytes, np.ndarray, int, int]]):
         super().__init__(name="sklearn-cirrus-exchange", daemon=True)
         self.store, self.sends = store, sends
         self.answers: dict = {}
@@ -143,8 +143,8 @@ class _Exchange(threading.Thread):
 
     def run(self) -> None:
         try:
-            for key, (blob, meta_change, cursor) in self.sends.items():
-                self.answers[key] = self.store.exchange(key, blob, meta_change, cursor)
+            for key, (blob, meta_change, cursor, fold_at) in self.sends.items():
+                self.answers[key] = self.store.exchange(key, blob, meta_change, cursor, fold_at)
         except BaseException as error:  # raised in the training thread, by finish()
             self.error = error
 
@@ -184,7 +184,7 @@ class ReplicaTrainer:
             computed = time.perf_counter()
             self._finish_exchange(unsent=entries)
             self._start_exchange(entries)
-            if any(r.log_bytes > FOLD_LOG_SIZE * r.model_bytes for r in self.replicas.values()):
+            if any(replica.fold_due for replica in self.replicas.values()):
                 self._finish_exchange()  # a fold needs a copy with nothing unsent
                 self._fold()
             report.seconds["compute"] += computed - started
@@ -192,15 +192,17 @@ class ReplicaTrainer:
             report.record(loss, batch.n_samples, steps)
 
     def close(self) -> None:
-        """Wait for the exchange in flight: what the worker learned is then in the store."""
+        """Wait for the exchange in flight: what the worker learned is then in the store.
+        A fold the store asked of this worker is done now, not left to its claim's end."""
         self._finish_exchange()
+        self._fold()
 
     def _start_exchange(self, entries: dict[str, DeltaEntry]) -> None:
         sends = {}
         for key, replica in self.replicas.items():
             meta_change = replica.table.meta - replica.sent_meta
             replica.sent_meta = replica.table.meta.copy()
-            sends[key] = (entries[key].to_bytes(), meta_change, replica.cursor)
+            sends[key] = (entries[key].to_bytes(), meta_change, replica.cursor, replica.fold_at)
         self._in_flight = _Exchange(self.store, sends)
 
     def _finish_exchange(self, unsent: dict[str, DeltaEntry] | None = None) -> None:
@@ -211,17 +213,16 @@ class ReplicaTrainer:
         exchange, self._in_flight = self._in_flight, None
         for key, answer in exchange.finish().items():
             replica = self.replicas[key]
-            own = len(exchange.sends[key][0])
             if answer.entries is None:  # folded past this copy's place: load it anew
                 self.replicas[key] = fresh = _Replica(self.store, key)
+                fresh.fold_due = answer.fold
                 if unsent is not None:  # the run trained meanwhile, on the old copy
                     apply_entry(fresh.table, unsent[key])
                     fresh.table.meta += replica.table.meta - replica.sent_meta
                 continue
-            for other in answer.entries[:-1]:  # the last one is this worker's own
+            for other in answer.entries:
                 apply_entry(replica.table, DeltaEntry.from_bytes(other))
-                replica.log_bytes += len(other)
-            replica.log_bytes += own
+            replica.fold_due = replica.fold_due or answer.fold
             # the others' steps: what the store's counters gained beyond this copy's own
             others = answer.meta - replica.store_meta - exchange.sends[key][1]
             replica.table.meta += others
@@ -230,13 +231,13 @@ class ReplicaTrainer:
             replica.cursor, replica.folded = answer.end, answer.folded
 
     def _fold(self) -> None:
-        # a log the size of the model is folded into the store's base by whoever sees
-        # it: a fold writes the model; the others read the folded entries kept aside
+        # a log grown to the size of the model is folded into the store's base by the
+        # worker the store told to: a fold writes the model; the others read the folded
+        # entries kept aside
         for key, replica in self.replicas.items():
-            if replica.log_bytes > FOLD_LOG_SIZE * replica.model_bytes and self.store.fold(
-                key, replica.table, replica.folded, replica.cursor
-            ):
-                replica.log_bytes = 0
+            if replica.fold_due:
+                replica.fold_due = False
+                self.store.fold(key, replica.table, replica.folded, replica.cursor)
 
 
 def make_trainer(

@@ -39,7 +39,9 @@ class Exchange(NamedTuple):
     folded: int  # entries folded into the store's base so far
     end: int  # the log's end, as a position counted from its first entry ever
     meta: np.ndarray  # the key's counters, every worker's steps included
-    entries: list[bytes] | None  # the entries from the cursor on; None: folded away
+    # the entries from the cursor on, but the caller's own; None: folded away
+    entries: list[bytes] | None
+    fold: bool = False  # whether the caller is to fold the log into the store's base
 
 
 # an entry's header: rows, then the columns of params, state, aux, and whether the rows

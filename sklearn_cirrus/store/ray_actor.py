@@ -45,13 +45,17 @@ class _StoreActor:
     def load_replica(self, key: str):
         return self.store.pull_table(key), self._log(key).end
 
-    def exchange(self, key: str, entry: bytes, meta_change: np.ndarray, cursor: int) -> Exchange:
+    def exchange(
+        self, key: str, entry: bytes, meta_change: np.ndarray, cursor: int, fold_at: int = 0
+    ) -> Exchange:
         log, table = self._log(key), self.store.table(key)
+        others = log.since(cursor)
         if entry:
             apply_entry(table, DeltaEntry.from_bytes(entry))
             log.append(entry)
         table.meta += meta_change
-        return Exchange(log.end, log.end, table.meta.copy(), log.since(cursor))
+        # (nothing to fold: the actor applies every entry as it arrives)
+        return Exchange(log.end, log.end, table.meta.copy(), others)
 
 
 @dataclass(frozen=True)
@@ -112,7 +116,7 @@ class RayActorStore(ParameterStore):
         table, cursor = self._ray.get(self._actor.load_replica.remote(key))
         return table.copy(), cursor  # (Ray hands arrays back read-only)
 
-    def exchange(self, key, entry, meta_change, cursor):
+    def exchange(self, key, entry, meta_change, cursor, fold_at=0):
         return self._ray.get(self._actor.exchange.remote(key, entry, meta_change, cursor))
 
     def fold(self, key, table, folded, end):

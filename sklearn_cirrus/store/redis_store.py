@@ -10,16 +10,16 @@ update rule a JSON string. Values never travel as pickles, so a store shared by 
 users is no way to run code.
 
 Redis only moves whole strings: a worker loads a replica of the model (the base and the
-log, read in one transaction), trains on it locally, and every few minibatches runs one
-short script that appends its entry, adds its steps to the counters and returns the
-entries the others appended since its last exchange; a worker whose share of the log
-has grown past the size of the model folds it by writing its replica as the new base
+log, read in one transaction), trains on it locally, and every few minibatches sends one
+transaction that appends its entry, adds its steps to the counters and reads the entries
+the others appended since its last exchange. When the log has grown past the size of the
+model, the store tells one worker to fold it, by writing its replica as the new base
 (:class:`~sklearn_cirrus.runtime.trainers.ReplicaTrainer`). The entries of the last
 fold are kept aside, so that a worker one exchange behind reads them rather than
-loading the whole model again. No script loops over
-values, so the store's single thread copies memory at its speed rather than running
-Lua per element. Everything expires after ``ttl`` seconds in case the driver dies;
-``delete`` removes it at the end of a fit.
+loading the whole model again. Entries and arrays never pass through a Lua script (Redis
+hashes every byte of a string handed to Lua), and no script loops over values, so the
+store's single thread copies memory at its speed. Everything expires after ``ttl``
+seconds in case the driver dies; ``delete`` removes it at the end of a fit.
 """
 
 from __future__ import annotations
@@ -46,52 +46,54 @@ PASSWORD_VARIABLE = "SKLEARN_CIRRUS_REDIS_PASSWORD"
 CONNECT_TIMEOUT_S = 5
 REPLY_TIMEOUT_S = 10
 ARRAYS = ("params", "state", "aux")
+# seconds a worker told to fold the log has to do it before another may be told
+FOLD_CLAIM_SECONDS = 60
 
-_EXCHANGE = """
--- KEYS: log, folded, meta, recent, config; ARGV: entry (empty: none), cursor, ttl, the
--- meta hash's counter names joined by spaces, then a value to add to each
--- a namespace without its model (a restarted server) is left as it is: no entry lands
-if redis.call('EXISTS', KEYS[5]) == 0 then return redis.error_reply('STORELOST') end
-local folded = tonumber(redis.call('GET', KEYS[2]) or '0')
-local length
-if #ARGV[1] > 0 then
-  length = redis.call('RPUSH', KEYS[1], ARGV[1])
-  redis.call('EXPIRE', KEYS[1], ARGV[3])
-else
-  length = redis.call('LLEN', KEYS[1])
-end
+# Scripts see no entry and no model: Redis's Lua hashes every byte of every string it
+# is handed, which was a third of the server's time when entries went through them.
+_COUNT = """
+-- KEYS: config, meta, folded, log sizes, fold claim; ARGV: the log's bytes from which the
+-- caller may fold it (0: never), the meta hash's counter names joined by spaces, then a
+-- value to add to each
+if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('STORELOST') end
 local names = {}
-for name in string.gmatch(ARGV[4], '%S+') do names[#names + 1] = name end
+for name in string.gmatch(ARGV[2], '%S+') do names[#names + 1] = name end
 for i, name in ipairs(names) do
-  if tonumber(ARGV[4 + i]) ~= 0 then redis.call('HINCRBYFLOAT', KEYS[3], name, ARGV[4 + i]) end
+  if tonumber(ARGV[2 + i]) ~= 0 then redis.call('HINCRBYFLOAT', KEYS[2], name, ARGV[2 + i]) end
 end
-local meta = redis.call('HMGET', KEYS[3], unpack(names))
-local start = tonumber(ARGV[2]) - folded
-if start >= 0 then
-  return {folded, length, meta, 1, redis.call('LRANGE', KEYS[1], start, -1)}
+local meta = redis.call('HMGET', KEYS[2], unpack(names))
+-- one caller at a time is told to fold a log grown past its size (the claim expires,
+-- should that worker die before its fold)
+local fold = 0
+local fold_at = tonumber(ARGV[1])
+if fold_at > 0 then
+  local bytes = 0
+  for _, size in ipairs(redis.call('LRANGE', KEYS[4], 0, -1)) do bytes = bytes + tonumber(size) end
+  if bytes > fold_at and redis.call('SET', KEYS[5], '1', 'NX', 'EX', FOLD_CLAIM_SECONDS) then
+    fold = 1
+  end
 end
--- folded past the cursor: the entries of the last fold are kept for those just behind
-local recent = folded - redis.call('LLEN', KEYS[4])
-if tonumber(ARGV[2]) < recent then return {folded, length, meta, 0, {}} end
-local entries = redis.call('LRANGE', KEYS[4], tonumber(ARGV[2]) - recent, -1)
-for _, entry in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do entries[#entries + 1] = entry end
-return {folded, length, meta, 1, entries}
-"""
+return {tonumber(redis.call('GET', KEYS[3]) or '0'), meta, fold}
+""".replace("FOLD_CLAIM_SECONDS", str(FOLD_CLAIM_SECONDS))
 
-_FOLD = """
--- KEYS: log, folded, recent, config, then the base arrays; ARGV: folded as the caller
--- saw it, entries it folded, ttl, then the arrays' new values
-if redis.call('EXISTS', KEYS[4]) == 0 then return redis.error_reply('STORELOST') end
-redis.call('EXPIRE', KEYS[4], ARGV[3])
-if tonumber(redis.call('GET', KEYS[2]) or '0') ~= tonumber(ARGV[1]) then return 0 end
-for i = 5, #KEYS do redis.call('SET', KEYS[i], ARGV[i - 1], 'EX', ARGV[3]) end
--- the folded entries move (not copied) to the list of recent ones, which a worker one
--- exchange behind reads rather than loading the whole model again
-redis.call('DEL', KEYS[3])
-for _ = 1, tonumber(ARGV[2]) do redis.call('LMOVE', KEYS[1], KEYS[3], 'LEFT', 'RIGHT') end
-redis.call('EXPIRE', KEYS[3], ARGV[3])
-redis.call('SET', KEYS[2], tonumber(ARGV[1]) + tonumber(ARGV[2]), 'EX', ARGV[3])
-return 1
+_ENTRIES_BETWEEN = """
+-- KEYS: log, folded, recent; ARGV: from, to: positions counted from the first entry ever.
+-- The entries from a fold that moved them out of the log (rare: once a fold a worker)
+local folded = tonumber(redis.call('GET', KEYS[2]) or '0')
+local from, to = tonumber(ARGV[1]), tonumber(ARGV[2])
+local recent = folded - redis.call('LLEN', KEYS[3])
+if from < recent then return {0, {}} end
+local entries = {}
+if from < folded and from < to then
+  entries = redis.call('LRANGE', KEYS[3], from - recent, math.min(to, folded) - recent - 1)
+end
+if to > folded and to > from then
+  local first = math.max(from, folded) - folded
+  for _, entry in ipairs(redis.call('LRANGE', KEYS[1], first, to - folded - 1)) do
+    entries[#entries + 1] = entry
+  end
+end
+return {1, entries}
 """
 
 
@@ -240,8 +242,11 @@ class RedisStore(ParameterStore):
             socket_connect_timeout=CONNECT_TIMEOUT_S,
             socket_timeout=REPLY_TIMEOUT_S,
         )
-        self._exchange_script = self._client.register_script(_EXCHANGE)
-        self._fold_script = self._client.register_script(_FOLD)
+        self._count_script = self._client.register_script(_COUNT)
+        self._entries_script = self._client.register_script(_ENTRIES_BETWEEN)
+        self._watch_error = redis.WatchError
+        # key -> entries folded into the base, as this connection last heard
+        self._folded: dict[str, int] = {}
         # key -> (optimizer, n_rows, n_cols), read once per connection
         self._configs: dict[str, tuple[OptimizerConfig, int, int]] = {}
 
@@ -261,7 +266,7 @@ class RedisStore(ParameterStore):
                 f"parameter store {redacted(self.url)} refused the credentials: {exc}"
             ) from None
         except self._response_error as exc:
-            if not str(exc).startswith("STORELOST"):
+            if "STORELOST" not in str(exc):  # (inside a transaction, told after its place)
                 raise
             raise self._lost() from None
         except self._timeout as exc:
@@ -324,7 +329,8 @@ class RedisStore(ParameterStore):
             pipe.set(
                 self._name(key, name), np.ascontiguousarray(values, "<f8").tobytes(), ex=self.ttl
             )
-        pipe.delete(self._name(key, "log"), self._name(key, "recent"), self._name(key, "meta"))
+        parts = ("log", "recent", "meta", "log_sizes", "fold_claim")
+        pipe.delete(*(self._name(key, part) for part in parts))
         pipe.set(self._name(key, "folded"), 0, ex=self.ttl)
         values = [float(value) for value in meta]  # floats, not numpy scalars, on the wire
         pipe.hset(self._name(key, "meta"), mapping=dict(zip(META_NAMES, values, strict=True)))
@@ -367,6 +373,7 @@ class RedisStore(ParameterStore):
         *blobs, meta, folded, entries = self._call(pipe.execute)
         if blobs[0] is None:
             raise self._lost(key)
+        self._folded[key] = int(folded or 0)
         # one block, as the local stores keep it (a row's values share a cache line)
         block = np.empty((n_rows, block_width(n_cols, config)))
         table = table_views(block, n_cols, config, np.array(meta, dtype=float))
@@ -378,28 +385,54 @@ class RedisStore(ParameterStore):
             apply_entry(table, DeltaEntry.from_bytes(entry))
         return table, int(folded or 0) + len(entries)
 
-    def exchange(self, key: str, entry: bytes, meta_change: np.ndarray, cursor: int) -> Exchange:
+    def exchange(
+        self, key: str, entry: bytes, meta_change: np.ndarray, cursor: int, fold_at: int = 0
+    ) -> Exchange:
         """Append ``entry`` (nothing if empty) to the log of ``key`` and add
-        ``meta_change`` to its counters, then read the counters and the entries from
-        position ``cursor`` on (the appended one last): one round trip, atomic."""
+        ``meta_change`` to its counters, then read the counters and the others' entries
+        from position ``cursor`` on: one round trip, atomic. With ``fold_at``, the
+        answer tells one caller (not two) to fold a log past ``fold_at`` bytes."""
         self._config(key)
-        answer = self._call(
-            self._exchange_script,
-            keys=[
-                self._name(key, "log"),
-                self._name(key, "folded"),
-                self._name(key, "meta"),
-                self._name(key, "recent"),
-                self._name(key, "config"),
-            ],
-            args=[entry, cursor, self.ttl, " ".join(META_NAMES), *map(repr, meta_change.tolist())],
+        log, sizes = self._name(key, "log"), self._name(key, "log_sizes")
+        folded_seen = self._folded.get(key, 0)
+        pipe = self._client.pipeline(transaction=True)
+        if entry:
+            pipe.rpush(log, entry)
+            pipe.rpush(sizes, len(entry))
+            pipe.expire(log, self.ttl)
+            pipe.expire(sizes, self.ttl)
+        else:
+            pipe.llen(log)
+        self._count_script(
+            keys=[self._name(key, part) for part in ("config", "meta", "folded")]
+            + [sizes, self._name(key, "fold_claim")],
+            args=[fold_at, " ".join(META_NAMES), *map(repr, meta_change.tolist())],
+            client=pipe,
         )
-        folded, length, meta, complete, entries = answer
+        # the others' entries, as long as no fold moved them since this worker last heard
+        pipe.lrange(log, max(cursor - folded_seen, 0), -2 if entry else -1)
+        try:
+            length, *_, (folded, meta, fold), others = self._call(pipe.execute)
+        except StoreLost:
+            # the namespace lost its model (a restarted server): what landed goes
+            self._call(self._client.delete, log, sizes)
+            raise
+        end = int(folded) + int(length)
+        self._folded[key] = int(folded)
+        if int(folded) != folded_seen or cursor < folded_seen:
+            complete, others = self._call(
+                self._entries_script,
+                keys=[log, self._name(key, "folded"), self._name(key, "recent")],
+                args=[cursor, end - 1 if entry else end],
+            )
+            if not complete:
+                others = None
         return Exchange(
             int(folded),
-            int(folded) + int(length),
+            end,
             np.array(meta, dtype=float),
-            list(entries) if complete else None,
+            None if others is None else list(others),
+            bool(fold),
         )
 
     def fold(self, key: str, table: ModelTable, folded: int, end: int) -> bool:
@@ -407,13 +440,40 @@ class RedisStore(ParameterStore):
         ``key`` and drop those entries, unless another fold came first: whether it did."""
         names = [name for name, width in self._widths(key).items() if width]
         values = [np.ascontiguousarray(getattr(table, name), "<f8").tobytes() for name in names]
-        keys = [self._name(key, part) for part in ("log", "folded", "recent", "config")]
-        done = self._call(
-            self._fold_script,
-            keys=keys + [self._name(key, name) for name in names],
-            args=[folded, end - folded, self.ttl, *values],
-        )
-        return bool(done)
+
+        def name(part: str) -> str:
+            return self._name(key, part)
+
+        def attempt() -> bool:
+            with self._client.pipeline(transaction=True) as pipe:
+                try:
+                    pipe.watch(name("folded"), name("config"))
+                    if not pipe.exists(name("config")):
+                        raise self._lost(key)
+                    if int(pipe.get(name("folded")) or 0) != folded:
+                        return False
+                    pipe.multi()
+                    for array, value in zip(names, values, strict=True):
+                        pipe.set(name(array), value, ex=self.ttl)
+                    # the folded entries go to the list of recent ones, which a worker
+                    # one exchange behind reads rather than the whole model: copied and
+                    # trimmed in the server (moving them one by one sends each back)
+                    n = end - folded
+                    pipe.copy(name("log"), name("recent"), replace=True)
+                    pipe.ltrim(name("recent"), 0, n - 1)
+                    pipe.ltrim(name("log"), n, -1)
+                    pipe.ltrim(name("log_sizes"), n, -1)
+                    pipe.expire(name("recent"), self.ttl)
+                    pipe.set(name("folded"), end, ex=self.ttl)
+                    pipe.execute()
+                    self._folded[key] = end
+                    return True
+                except self._watch_error:  # another fold came first
+                    return False
+                finally:
+                    self._client.delete(name("fold_claim"))
+
+        return self._call(attempt)
 
     def _pull_params(self, key, rows):
         params = self.load_replica(key)[0].params
