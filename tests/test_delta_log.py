@@ -114,11 +114,11 @@ def test_an_entry_without_clocks_adds_every_column(rng):
 
 
 def test_distinct_rows_in_increasing_order():
-    from sklearn_cirrus.kernels._delta import distinct
+    from sklearn_cirrus.kernels._delta import bitmap_words, distinct
 
-    seen = np.zeros(10, dtype=np.uint8)
-    ids = np.array([7, 2, 7, 0, 2, 9], dtype=np.int32)
-    np.testing.assert_array_equal(distinct(ids, seen), [0, 2, 7, 9])
+    seen = np.zeros(bitmap_words(200), dtype=np.uint64)
+    ids = np.array([7, 2, 7, 0, 2, 199, 64, 63, 9], dtype=np.int32)
+    np.testing.assert_array_equal(distinct(ids, seen), [0, 2, 7, 9, 63, 64, 199])
     assert not seen.any()  # ready for the next run
     np.testing.assert_array_equal(distinct(ids[:2], seen), [2, 7])
 
