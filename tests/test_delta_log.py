@@ -76,6 +76,44 @@ def test_two_workers_decaying_one_row_decay_it_once_in_either_order(name, rng):
     np.testing.assert_allclose(folded[0], expected, rtol=1e-12)
 
 
+@pytest.mark.parametrize("name", ["sgd", "adagrad"])
+def test_a_single_precision_entry_rebuilds_the_replica_it_rounded(name, rng):
+    # a worker's replica, its rows decayed and stepped, sends a single-precision entry:
+    # the replica keeps the rounded changes, so a store that adds the entry to the rows
+    # the replica started from holds the replica's values, bit for bit
+    base = _table(name, rng)
+    base.params[:] *= 1 + 1e-9 * rng.normal(size=base.params.shape)  # (all 53 bits used)
+    rows = np.array([0, 2, 3])
+    replica = ModelTable(
+        base.params.copy(), base.state.copy(), base.aux.copy(), base.meta.copy(), base.optimizer
+    )
+    before = rows_of(replica, rows)
+    clock = 0.3 if name == "adagrad" else -0.3
+    replica.meta[_clock_slot(name)] = clock
+    replica.params[:] = up_to_date_params(replica, None, pulled=False)
+    replica.aux[: N_ROWS - 1, 0] = clock + 1e-9  # (an offset from the base that rounds)
+    replica.params[rows] += rng.normal(size=(3, 2)) / 3
+    if replica.state.shape[0]:
+        replica.state[rows] += rng.uniform(size=(3, 2)) / 3
+    trained = replica.params.copy()
+    entry = entry_since(replica, rows, before, single=True)
+    assert entry.single and not np.array_equal(replica.params, trained)  # rounded
+    np.testing.assert_allclose(replica.params, trained, rtol=1e-6)
+
+    blob = entry.to_bytes()
+    double = DeltaEntry(entry.rows, entry.params, entry.state, entry.aux, entry.clocks)
+    header_and_rows = 7 * 8 + 4 * rows.size
+    assert len(blob) - header_and_rows == (len(double.to_bytes()) - header_and_rows) / 2
+    received = DeltaEntry.from_bytes(blob)
+    store = ModelTable(
+        base.params.copy(), base.state.copy(), base.aux.copy(), base.meta.copy(), base.optimizer
+    )
+    apply_entry(store, received)
+    np.testing.assert_array_equal(store.aux[rows], replica.aux[rows])
+    np.testing.assert_array_equal(store.state, replica.state)
+    np.testing.assert_allclose(store.params[rows], replica.params[rows], rtol=1e-15, atol=0)
+
+
 @pytest.mark.parametrize("clocked", [True, False])
 def test_an_entry_travels_as_bytes(clocked, rng):
     entry = DeltaEntry(

@@ -229,12 +229,16 @@ def _fit_sgd(X, y, store, **settings):
     return ServerlessSGDClassifier(store=store, tol=None, random_state=0, **settings).fit(X, y)
 
 
-def test_workers_exchange_with_redis_every_k_minibatches(redis_url):
+def test_workers_exchange_with_redis_every_k_minibatches(redis_url, monkeypatch):
     # a fit's exchange_every reaches the workers: k times fewer scripts run in Redis,
     # and alone a worker trains the same model as with an exchange every minibatch
+    # (entries in double precision: single precision rounds each run's changes)
     import redis
     from sklearn.datasets import make_classification
 
+    from sklearn_cirrus.runtime import trainers
+
+    monkeypatch.setattr(trainers, "SINGLE_PRECISION_ENTRIES", False)
     X, y = make_classification(n_samples=2000, n_features=20, random_state=0)
     client = redis.Redis.from_url(redis_url)
 
@@ -258,12 +262,18 @@ def test_workers_exchange_with_redis_every_k_minibatches(redis_url):
     assert scripts_every_ten * 5 <= scripts_every_step
 
 
+@pytest.mark.parametrize("single", [False, True])
 @pytest.mark.parametrize("k", [1, 7])
-def test_one_worker_on_redis_trains_the_model_of_the_memory_store(redis_url, k):
+def test_one_worker_on_redis_trains_the_model_of_the_memory_store(
+    redis_url, k, single, monkeypatch
+):
     # alone, a worker's replica is the model: its entries (changes at their penalty
-    # clocks) rebuild in the store exactly what it trained, whatever k
+    # clocks) rebuild in the store exactly what it trained, whatever k; in single
+    # precision, each run's changes rounded, as near as that allows
     from sklearn_cirrus.datasets import make_hashed_classification
+    from sklearn_cirrus.runtime import trainers
 
+    monkeypatch.setattr(trainers, "SINGLE_PRECISION_ENTRIES", single)
     X, y = make_hashed_classification(5000, n_features=2**14, random_state=1)
 
     def fit(store):
@@ -271,7 +281,9 @@ def test_one_worker_on_redis_trains_the_model_of_the_memory_store(redis_url, k):
             X, y, store, executor="sequential", n_workers=1, exchange_every=k, max_iter=3
         )
 
-    np.testing.assert_allclose(fit(redis_url).coef_, fit("memory").coef_, rtol=0, atol=1e-12)
+    remote, local = fit(redis_url).coef_, fit("memory").coef_
+    np.testing.assert_allclose(remote, local, rtol=0, atol=1e-6 if single else 1e-12)
+    assert single == (np.abs(remote - local).max() > 1e-12)  # (it did round)
 
 
 def test_workers_on_redis_replicas_fold_the_log_and_match_shared_memory(redis_url):

@@ -82,24 +82,36 @@ def apply_entry(
                 aux[row, first_aux + k] += aux_change[i, k]
 
 
+cdef inline double to_single(double value, bint single) noexcept nogil:
+    """``value`` rounded to the nearest single-precision float, with ``single``."""
+    return <double> <float> value if single else value
+
+
 def entry_changes(
     bint adagrad,
     double l2,
     double epsilon,
     long long penalised_rows,
     bint clocked,
-    const double[:, :] params,
-    const double[:, :] state,
-    const double[:, :] aux,
+    double[:, :] params,
+    double[:, :] state,
+    double[:, :] aux,
     const long long[::1] rows,
     const double[:, :] old_params,
     const double[:, :] old_state,
     const double[:, :] old_aux,
+    bint single=False,
+    double base_clock=0.0,
 ):
     """What rows ``rows`` of the table changed since their copies ``old_*``:
     ``(change, state_change, aux_change, clocks)``. With ``clocked``, ``clocks`` are the
     rows' penalty clocks now and a penalised row's change is from its old value decayed
-    up to its clock; ``aux_change`` leaves the clock column out."""
+    up to its clock; ``aux_change`` leaves the clock column out.
+
+    With ``single``, every change, and every clock's offset from ``base_clock``, is
+    rounded to single precision, to travel in half the bytes, and the table's rows are
+    set to their old values plus the rounded changes: the table stays equal to what the
+    store rebuilds from them, exactly."""
     cdef Py_ssize_t n = rows.shape[0], n_cols = params.shape[1]
     cdef Py_ssize_t n_state = old_state.shape[1] if old_state.shape[0] else 0
     cdef Py_ssize_t first_aux = 1 if clocked else 0
@@ -120,7 +132,10 @@ def entry_changes(
             if i + ROWS_AHEAD < n:
                 prefetch(&params[rows[i + ROWS_AHEAD], 0])
             row = rows[i]
-            if clocked:
+            if clocked and row < penalised_rows:
+                clocks[i] = base_clock + to_single(aux[row, 0] - base_clock, single)
+                aux[row, 0] = clocks[i]
+            elif clocked:  # (a clock no penalty reads: the store leaves it as it is)
                 clocks[i] = aux[row, 0]
             for k in range(n_cols):
                 old = old_params[i, k]
@@ -129,11 +144,18 @@ def entry_changes(
                         adagrad, l2, epsilon, old_state[i, k] if adagrad else 0.0,
                         old_aux[i, 0], clocks[i],
                     )
-                change[i, k] = params[row, k] - old
+                change[i, k] = to_single(params[row, k] - old, single)
+                if single:
+                    params[row, k] = old + change[i, k]
             for k in range(n_state):
-                state_change[i, k] = state[row, k] - old_state[i, k]
+                state_change[i, k] = to_single(state[row, k] - old_state[i, k], single)
+                if single:
+                    state[row, k] = old_state[i, k] + state_change[i, k]
             for k in range(n_aux):
-                aux_change[i, k] = aux[row, first_aux + k] - old_aux[i, first_aux + k]
+                old = old_aux[i, first_aux + k]
+                aux_change[i, k] = to_single(aux[row, first_aux + k] - old, single)
+                if single:
+                    aux[row, first_aux + k] = old + aux_change[i, k]
     return change_array, state_array, aux_array, clocks_array if clocked else None
 
 

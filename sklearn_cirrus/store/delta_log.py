@@ -30,7 +30,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .base import ModelTable, table_views
-from .optimizers import OptimizerConfig
+from .optimizers import META_NAMES, OptimizerConfig
 
 
 class Exchange(NamedTuple):
@@ -44,54 +44,61 @@ class Exchange(NamedTuple):
     fold: bool = False  # whether the caller is to fold the log into the store's base
 
 
-# an entry's header: rows, then the columns of params, state, aux, and whether the rows
-# carry clocks (the floats follow, then the rows as int32, so that floats stay aligned)
-_HEADER = 5
+# an entry's header: rows, the columns of params, state and aux, whether the rows carry
+# clocks and whether its floats are single precision, then the clocks' base (a float64);
+# the floats follow, then the rows as int32, so that floats stay aligned
+_HEADER = 7
 
 
 @dataclass(frozen=True)
 class DeltaEntry:
     """Changes to rows ``rows`` of a table; ``clocks`` (one per row, or None when the
-    rows are not penalised) are the penalty clocks the changes are expressed at."""
+    rows are not penalised) are the penalty clocks the changes are expressed at.
+
+    ``single``: the changes, and the clocks' offsets from ``base_clock``, are single
+    precision values (held as float64) and travel as such, in half the bytes."""
 
     rows: np.ndarray
     params: np.ndarray
     state: np.ndarray
     aux: np.ndarray  # every aux column's change, but the clock's when there are ``clocks``
     clocks: np.ndarray | None
+    single: bool = False
+    base_clock: float = 0.0
 
     def to_bytes(self) -> bytes:
         n = self.rows.size
-        header = np.array(
-            [
-                n,
-                self.params.shape[1],
-                self.state.shape[1],
-                self.aux.shape[1],
-                self.clocks is not None,
-            ],
-            dtype="<i8",
-        )
+        shape = [n, self.params.shape[1], self.state.shape[1], self.aux.shape[1]]
+        header = np.array([*shape, self.clocks is not None, self.single], dtype="<i8")
         floats = [self.params, self.state, self.aux]
         if self.clocks is not None:
-            floats.append(self.clocks)
-        floats = b"".join(np.ascontiguousarray(f, dtype="<f8").tobytes() for f in floats)
-        return header.tobytes() + floats + self.rows.astype("<i4").tobytes()
+            floats.append(self.clocks - self.base_clock if self.single else self.clocks)
+        dtype = "<f4" if self.single else "<f8"
+        floats = b"".join(np.ascontiguousarray(f, dtype=dtype).tobytes() for f in floats)
+        base = np.array([self.base_clock], dtype="<f8")
+        return header.tobytes() + base.tobytes() + floats + self.rows.astype("<i4").tobytes()
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> DeltaEntry:
-        n, p, s, a, clocked = np.frombuffer(blob, dtype="<i8", count=_HEADER)
+        n, p, s, a, clocked, single = np.frombuffer(blob, dtype="<i8", count=_HEADER - 1)
+        (base_clock,) = np.frombuffer(blob, dtype="<f8", offset=8 * (_HEADER - 1), count=1)
+        dtype = np.dtype("<f4" if single else "<f8")
         floats = np.frombuffer(
-            blob, dtype="<f8", offset=8 * _HEADER, count=n * (p + s + a + clocked)
-        )
+            blob, dtype=dtype, offset=8 * _HEADER, count=n * (p + s + a + clocked)
+        ).astype(np.float64)
         params, state, aux, clocks = np.split(floats, np.cumsum([n * p, n * s, n * a]))
-        rows = np.frombuffer(blob, dtype="<i4", offset=8 * (_HEADER + floats.size), count=n)
+        if single:
+            clocks = clocks + base_clock
+        rows_at = 8 * _HEADER + dtype.itemsize * floats.size
+        rows = np.frombuffer(blob, dtype="<i4", offset=rows_at, count=n)
         return cls(
             rows.astype(np.intp),
             params.reshape(n, p),
             state.reshape(n, s),
             aux.reshape(n, a),
             clocks if clocked else None,
+            bool(single),
+            float(base_clock),
         )
 
 
@@ -124,12 +131,19 @@ def rows_of(table: ModelTable, rows: np.ndarray) -> ModelTable:
     )
 
 
-def entry_since(table: ModelTable, rows: np.ndarray, before: ModelTable) -> DeltaEntry:
+def entry_since(
+    table: ModelTable, rows: np.ndarray, before: ModelTable, single: bool = False
+) -> DeltaEntry:
     """The entry of what ``table`` (a replica) changed in ``rows`` since ``before``
-    (``rows_of`` those rows), each row's change expressed at the clock it reached."""
+    (``rows_of`` those rows), each row's change expressed at the clock it reached.
+
+    With ``single``, the entry is single precision and ``table``'s rows are set to the
+    values the store rebuilds from it (``entry_changes``)."""
     from ..kernels._delta import entry_changes  # here: kernels import this package
 
     optimizer = table.optimizer
+    # the clocks travel as offsets from the penalty clock of the optimizer's rule
+    base_clock = float(table.meta[META_NAMES.index(_clock_name(optimizer))])
     changes = entry_changes(
         optimizer.name == "adagrad",
         optimizer.l2,
@@ -141,8 +155,15 @@ def entry_since(table: ModelTable, rows: np.ndarray, before: ModelTable) -> Delt
         np.ascontiguousarray(rows, dtype=np.int64),
         before.params,
         *(_some_rows(array) for array in (before.state, before.aux)),
+        single,
+        base_clock,
     )
-    return DeltaEntry(rows, *changes)
+    return DeltaEntry(rows, *changes, single=single, base_clock=base_clock)
+
+
+def _clock_name(optimizer: OptimizerConfig) -> str:
+    """The counter a row's penalty clock follows (``kernels/_sgd.pyx``)."""
+    return "penalty_steps" if optimizer.name == "adagrad" else "log_decay"
 
 
 def _some_rows(array: np.ndarray) -> np.ndarray:
