@@ -61,16 +61,16 @@ ENGINE_PARAMETERS_DOC = """
         can read, e.g. ``"s3://bucket/prefix"`` for cloud functions); removed after the
         fit. None: memory for in-process workers, else shared memory on this machine.
     exchange_every : int or None, default=None
-        Against a remote store, minibatches a worker trains between two exchanges
-        with the store. On Redis a worker trains on a replica of the whole model and
-        each exchange sends what it changed and brings back what the others changed:
-        more means fewer, bigger exchanges, but rows as stale as that many steps of
-        the other workers; measured on hashed click logs with two workers, 16 and 64
-        kept the test loss of shared memory at 2.6x and 3x the speed of 1
-        (docs/benchmarks.md). None: 16 for linear models, 1 for matrix factorization,
-        whose factors suffer more from stale rows. On the Ray actor store a worker pulls the rows
-        those minibatches touch and pushes what changed, and the workers' changes are
-        summed: 8 cost no accuracy and 32 cost much. None: 1. Workers that share the
+        Against a remote store (Redis, the Ray actor), minibatches a worker trains
+        between two exchanges with the store. A worker trains on a replica of the whole
+        model; each exchange sends what it changed, in single precision, and brings
+        back what the others changed: more means fewer, bigger exchanges, but rows as
+        stale as that many steps of the other workers. Measured on hashed click logs
+        with two workers (docs/benchmarks.md): 64 keeps the test loss of shared memory
+        at 0.3-0.4x its speed; 128 and 256 cost test loss. None: 64 for linear models,
+        1 for matrix factorization, whose factors suffer more from stale rows, and at
+        most an eighth of the minibatches a worker trains an epoch (on a9a with four
+        workers, one exchange an epoch cost accuracy). Workers that share the
         store's memory ('memory', 'shm') update it in place at every minibatch,
         whatever this says.
     worker_memory_mb : int or None, default=1024

@@ -205,3 +205,29 @@ def distinct(const int[::1] ids, unsigned long long[::1] seen):
 def bitmap_words(Py_ssize_t n):
     """Words of the bitmap ``distinct`` needs for ids below ``n``."""
     return (n + 63) // 64
+
+
+def unmarked(const long long[::1] rows, unsigned long long[::1] marks):
+    """The values of ``rows`` (distinct) not marked in the bitmap ``marks`` yet, in
+    order; marks them. A run of minibatches that spans shards takes its rows' copies
+    once, from the first piece that touches them."""
+    out = np.empty(rows.shape[0], dtype=np.int64)
+    cdef long long[::1] found = out
+    cdef Py_ssize_t i, n = 0
+    cdef unsigned long long bit
+    with nogil:
+        for i in range(rows.shape[0]):
+            bit = 1ULL << (rows[i] & 63)
+            if not marks[rows[i] >> 6] & bit:
+                marks[rows[i] >> 6] |= bit
+                found[n] = rows[i]
+                n += 1
+    return out[:n]
+
+
+def unmark(const long long[::1] rows, unsigned long long[::1] marks):
+    """Clear the marks of ``rows`` in ``marks``."""
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(rows.shape[0]):
+            marks[rows[i] >> 6] &= ~(1ULL << (rows[i] & 63))

@@ -28,8 +28,9 @@ from typing import Protocol
 import numpy as np
 
 from ..data import minibatches
+from ..kernels._delta import bitmap_words, unmark, unmarked
 from ..kernels.base import Batch, Kernel
-from ..store.base import ParameterStore
+from ..store.base import ModelTable, ParameterStore
 from ..store.delta_log import DeltaEntry, apply_entry, entry_since, rows_of
 from .report import WorkerReport
 
@@ -66,14 +67,19 @@ class InPlaceTrainer:
 # minibatches between exchanges with a remote store when the fit does not say. On pulled
 # copies more is faster but, with several workers, sums deltas each computed from the
 # same stale rows: on 200,000 hashed rows, 2 workers, k=32 gave test log-loss 0.683
-# against 0.597 for k=1 and k=8. On replicas (Redis) the entries carry their penalty
-# clocks and are applied to each copy: on 1,000,000 hashed rows k=1, 16 and 64 gave the
-# test loss of shared memory (0.4796-0.4797 against 0.4802), at 38k, 97k and 115k
-# samples/s (benchmarks/bench_remote_store.py; docs/benchmarks.md). A kernel may say
+# against 0.597 for k=1 and k=8. On replicas (Redis, the Ray actor) the entries carry
+# their penalty clocks and are applied to each copy: on 1,000,000 hashed rows, 2
+# process workers, k=64 gave shared memory's test loss (0.4793-0.4797 against
+# 0.4796-0.4797) at 0.35-0.39x its speed, and k=128 and 256 lost test loss (0.4801-0.4965)
+# to stale rows (benchmarks/bench_remote_store.py; docs/benchmarks.md). A kernel may say
 # otherwise (``REPLICA_EXCHANGE_EVERY``): matrix factorization's factors are more
 # sensitive to stale rows.
 DEFAULT_EXCHANGE_EVERY = 1
-REPLICA_EXCHANGE_EVERY = 16
+REPLICA_EXCHANGE_EVERY = 64
+# ... but at least this many exchanges a worker an epoch: on a9a with 4 workers, 32
+# minibatches each an epoch, k=64 (one exchange an epoch) ended at accuracy 0.843 and
+# log-loss 0.331 where k=16 kept 0.850 and 0.324
+REPLICA_EXCHANGES_PER_EPOCH = 8
 
 
 class PulledCopyTrainer:
@@ -161,10 +167,59 @@ class _Exchange(threading.Thread):
         return self.answers
 
 
+class _Run:
+    """The run of minibatches a replica trainer is in: the rows it touched so far, per
+    key, and their copies from before it touched them. A run can span shards: its rows
+    are marked, so that a later piece copies only the rows new to the run."""
+
+    def __init__(self, replicas: dict[str, _Replica]):
+        self.marks = {
+            key: np.zeros(bitmap_words(replica.table.params.shape[0]), dtype=np.uint64)
+            for key, replica in replicas.items()
+        }
+        self.rows: dict[str, list[np.ndarray]] = {key: [] for key in replicas}
+        self.before: dict[str, list[ModelTable]] = {key: [] for key in replicas}
+        self.samples = 0
+
+    def touch(self, tables: dict[str, ModelTable], rows: dict[str, np.ndarray]) -> None:
+        """Note the rows a piece is about to train, copying those new to the run."""
+        for key, table in tables.items():
+            new = unmarked(np.asarray(rows[key], dtype=np.int64), self.marks[key])
+            self.rows[key].append(new)
+            self.before[key].append(rows_of(table, new))
+
+    def entries(self, tables: dict[str, ModelTable]) -> dict[str, DeltaEntry]:
+        """The run's entries; the run is empty again after."""
+        entries = {}
+        for key, table in tables.items():
+            rows = np.concatenate(self.rows[key])
+            entries[key] = entry_since(
+                table, rows, _concatenate(self.before[key]), SINGLE_PRECISION_ENTRIES
+            )
+            unmark(rows, self.marks[key])
+            self.rows[key], self.before[key] = [], []
+        self.samples = 0
+        return entries
+
+
+def _concatenate(tables: list[ModelTable]) -> ModelTable:
+    """One table of the rows of ``tables``, in order."""
+    if len(tables) == 1:
+        return tables[0]
+    first = tables[0]
+    arrays = [
+        np.concatenate([getattr(table, name) for table in tables])
+        for name in ("params", "state", "aux")
+    ]
+    return ModelTable(*arrays, first.meta, first.optimizer)
+
+
 class ReplicaTrainer:
     """Trains in place on replicas of the model; its exchange with the store for one run
     of minibatches goes on while the next run trains (bounded: one in flight), so the
-    rows a run starts from miss the other workers' last run at most."""
+    rows a run starts from miss the other workers' last run at most. A run is
+    ``exchange_every`` minibatches whatever the shards: a shard shorter than a run (the
+    data is cut into shards of a few MB) does not cut the run short."""
 
     def __init__(self, kernel: Kernel, store, batch_size: int, exchange_every: int = 1):
         self.kernel = kernel
@@ -173,36 +228,47 @@ class ReplicaTrainer:
         self.exchange_every = exchange_every
         self.planner = kernel.row_planner()
         self.replicas: dict[str, _Replica] = {}
+        self._run: _Run | None = None
         self._in_flight: _Exchange | None = None
 
     def train(self, shard: Batch, report: WorkerReport) -> None:
         if not self.replicas:
             started = time.perf_counter()
             self.replicas = {key: _Replica(self.store, key) for key in self.kernel.KEYS}
+            self._run = _Run(self.replicas)
             report.seconds["pull"] += time.perf_counter() - started
-        for batch in minibatches(shard, self.batch_size * self.exchange_every):
+        run_samples = self.batch_size * self.exchange_every
+        for batch in minibatches(shard, run_samples):
             started = time.perf_counter()
             tables = {key: replica.table for key, replica in self.replicas.items()}
-            rows = self.planner.rows(batch)
-            before = {key: rows_of(tables[key], rows[key]) for key in tables}
+            self._run.touch(tables, self.planner.rows(batch))
             loss, steps = self.kernel.train_tables(tables, batch, self.batch_size)
-            entries = {
-                key: entry_since(tables[key], rows[key], before[key], SINGLE_PRECISION_ENTRIES)
-                for key in tables
-            }
-            computed = time.perf_counter()
-            self._finish_exchange(unsent=entries)
-            self._start_exchange(entries)
-            if any(replica.fold_due for replica in self.replicas.values()):
-                self._finish_exchange()  # a fold needs a copy with nothing unsent
-                self._fold()
-            report.seconds["compute"] += computed - started
-            report.seconds["push"] += time.perf_counter() - computed
+            self._run.samples += batch.n_samples
+            report.seconds["compute"] += time.perf_counter() - started
+            if self._run.samples >= run_samples:
+                self._end_run(report)
             report.record(loss, batch.n_samples, steps)
 
-    def close(self) -> None:
-        """Wait for the exchange in flight: what the worker learned is then in the store.
-        A fold the store asked of this worker is done now, not left to its claim's end."""
+    def _end_run(self, report: WorkerReport) -> None:
+        """Send the run's entries, and apply the others' that the last exchange brought."""
+        started = time.perf_counter()
+        tables = {key: replica.table for key, replica in self.replicas.items()}
+        entries = self._run.entries(tables)
+        computed = time.perf_counter()
+        self._finish_exchange(unsent=entries)
+        self._start_exchange(entries)
+        if any(replica.fold_due for replica in self.replicas.values()):
+            self._finish_exchange()  # a fold needs a copy with nothing unsent
+            self._fold()
+        report.seconds["compute"] += computed - started
+        report.seconds["push"] += time.perf_counter() - computed
+
+    def close(self, report: WorkerReport | None = None) -> None:
+        """Send the run begun and wait for the exchange in flight: what the worker
+        learned is then in the store. A fold the store asked of this worker is done now,
+        not left to its claim's end."""
+        if self._run is not None and self._run.samples:
+            self._end_run(report or WorkerReport())
         self._finish_exchange()
         self._fold()
 
@@ -250,15 +316,22 @@ class ReplicaTrainer:
 
 
 def make_trainer(
-    kernel: Kernel, store: ParameterStore, batch_size: int, exchange_every: int | None = None
+    kernel: Kernel,
+    store: ParameterStore,
+    batch_size: int,
+    exchange_every: int | None = None,
+    batches_per_worker: int | None = None,
 ) -> Trainer:
-    """The way ``kernel`` trains against ``store`` (module doc)."""
+    """The way ``kernel`` trains against ``store`` (module doc). ``batches_per_worker``:
+    the minibatches a worker trains an epoch, which bounds the default run."""
     if all(store.table(key) is not None for key in kernel.KEYS):
         return InPlaceTrainer(kernel, store, batch_size)
     if hasattr(store, "load_replica"):
         every = exchange_every
         if every is None:
             every = getattr(kernel, "REPLICA_EXCHANGE_EVERY", REPLICA_EXCHANGE_EVERY)
+            if batches_per_worker is not None:
+                every = max(1, min(every, batches_per_worker // REPLICA_EXCHANGES_PER_EPOCH))
         return ReplicaTrainer(kernel, store, batch_size, every)
     every = DEFAULT_EXCHANGE_EVERY if exchange_every is None else exchange_every
     return PulledCopyTrainer(kernel, store, batch_size, every)

@@ -55,6 +55,7 @@ class WorkerTask:
     time_budget_s: float | None = None
     prefetch: int = 1
     exchange_every: int | None = None  # minibatches between exchanges with a remote store
+    batches_per_worker: int | None = None  # minibatches a worker trains an epoch
     # growth of the process's resident memory this invocation may cause, checked by the
     # worker itself where the executor cannot enforce worker_memory_mb (Dask, Ray)
     memory_budget_mb: float | None = None
@@ -111,7 +112,9 @@ def run_worker(task: WorkerTask) -> WorkerReport:
     report = WorkerReport()
     store = task.store.connect()
     reader = ShardReader(task.data, task.shard_ids, prefetch=task.prefetch)
-    trainer = make_trainer(task.kernel, store, task.data.batch_size, task.exchange_every)
+    trainer = make_trainer(
+        task.kernel, store, task.data.batch_size, task.exchange_every, task.batches_per_worker
+    )
     baseline_mb = _resident_mb() if task.memory_budget_mb is not None else 0.0
     last_check = 0.0
     try:
