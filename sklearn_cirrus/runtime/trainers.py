@@ -229,9 +229,11 @@ class ReplicaTrainer:
         self.planner = kernel.row_planner()
         self.replicas: dict[str, _Replica] = {}
         self._run: _Run | None = None
+        self._report: WorkerReport | None = None  # the last train()'s: close() adds to it
         self._in_flight: _Exchange | None = None
 
     def train(self, shard: Batch, report: WorkerReport) -> None:
+        self._report = report
         if not self.replicas:
             started = time.perf_counter()
             self.replicas = {key: _Replica(self.store, key) for key in self.kernel.KEYS}
@@ -263,12 +265,12 @@ class ReplicaTrainer:
         report.seconds["compute"] += computed - started
         report.seconds["push"] += time.perf_counter() - computed
 
-    def close(self, report: WorkerReport | None = None) -> None:
+    def close(self) -> None:
         """Send the run begun and wait for the exchange in flight: what the worker
         learned is then in the store. A fold the store asked of this worker is done now,
         not left to its claim's end."""
         if self._run is not None and self._run.samples:
-            self._end_run(report or WorkerReport())
+            self._end_run(self._report)
         self._finish_exchange()
         self._fold()
 

@@ -450,8 +450,8 @@ class RedisStore(ParameterStore):
                     pipe.watch(name("folded"), name("config"))
                     if not pipe.exists(name("config")):
                         raise self._lost(key)
-                    if int(pipe.get(name("folded")) or 0) != folded:
-                        return False
+                    if int(pipe.get(name("folded")) or 0) != folded or end <= folded:
+                        return False  # another fold came first, or nothing to fold
                     pipe.multi()
                     for array, value in zip(names, values, strict=True):
                         pipe.set(name(array), value, ex=self.ttl)
