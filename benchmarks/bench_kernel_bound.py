@@ -1,0 +1,92 @@
+"""How fast one worker could train at best, next to scikit-learn's one core and ours.
+
+The problem of ``bench_throughput.py`` (1,000,000 hashed rows, 2**20 features, power-law
+popularity). Each line is samples/s over the same rows, one core:
+
+- ``SGDClassifier(loss="log_loss")``, 2 epochs;
+- our kernel: ``ServerlessSGDClassifier()`` with only ``tol=None``, one sequential
+  worker, 2 epochs, its compiled training time (``fit_report_["seconds_compute"]``);
+- loops that do only part of a step's work (``_bound.pyx``): reading the model rows
+  each sample's prediction needs; plain SGD one sample a step over one double a row;
+  AdaGrad one sample a step over the store's 24-byte rows (weight, accumulator, clock).
+
+No minibatch bookkeeping, penalty or loss in the loops: a kernel that trains the issue's
+objective on these rows cannot be faster than the AdaGrad loop.
+
+Needs Cython (a build dependency of the package) to compile ``_bound.pyx`` at first run.
+Run from the repository root: ``python benchmarks/bench_kernel_bound.py [n_rows]``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+import pyximport
+from _problems import hashed_split
+from _table import machine, print_table
+from sklearn.linear_model import SGDClassifier
+
+from sklearn_cirrus import ServerlessSGDClassifier
+
+pyximport.install(language_level=3)  # (_bound.pyxbld: the package's compiler flags)
+import _bound  # noqa: E402 (compiled by the line above)
+
+EPOCHS = 2
+
+
+def best_rate(loop, n_samples: int, repeats: int = 3) -> float:
+    """Samples/s of the fastest of ``repeats`` calls of ``loop()``."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        loop()
+        best = min(best, time.perf_counter() - started)
+    return n_samples / best
+
+
+def main() -> None:
+    n_train = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    print(f"machine: {machine()}")
+    X, y, _, _ = hashed_split(n_train)
+    data, indices = X.data.astype(np.float64), X.indices.astype(np.int32)
+    indptr, n_features = X.indptr.astype(np.int64), X.shape[1]
+
+    started = time.perf_counter()
+    SGDClassifier(loss="log_loss", max_iter=EPOCHS, tol=None, random_state=0).fit(X, y)
+    sklearn_rate = EPOCHS * n_train / (time.perf_counter() - started)
+    ours = ServerlessSGDClassifier(
+        executor="sequential", n_workers=1, max_iter=EPOCHS, tol=None, random_state=0
+    ).fit(X, y)
+    ours_rate = ours.fit_report_["samples"] / ours.fit_report_["seconds_compute"]
+
+    # filled, not zeros: rows never written would all read the one zero page
+    store_rows = np.full(3 * n_features, 1e-3)
+    single = np.full(n_features, 1e-3)
+    loops = [
+        (
+            "read the rows of each prediction (24-byte rows)",
+            lambda: _bound.predict_only(store_rows, 3, data, indices, indptr),
+        ),
+        (
+            "plain SGD, a sample a step (8-byte rows)",
+            lambda: _bound.sgd_per_sample(single, data, indices, indptr),
+        ),
+        (
+            "AdaGrad, a sample a step (24-byte rows)",
+            lambda: _bound.adagrad_per_sample(store_rows, data, indices, indptr),
+        ),
+    ]
+    rows = [["SGDClassifier(loss='log_loss'), one core", sklearn_rate, 1.0]]
+    rows.append(
+        ["ours: one sequential worker's kernel, defaults", ours_rate, ours_rate / sklearn_rate]
+    )
+    for name, loop in loops:
+        rate = best_rate(loop, n_train)
+        rows.append([f"bound: {name}", rate, rate / sklearn_rate])
+    print_table(["loop", "samples/s", "x SGDClassifier"], rows)
+
+
+if __name__ == "__main__":
+    main()
