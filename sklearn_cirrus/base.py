@@ -67,10 +67,12 @@ ENGINE_PARAMETERS_DOC = """
         back what the others changed: more means fewer, bigger exchanges, but rows as
         stale as that many steps of the other workers. Measured on hashed click logs
         with two workers (docs/benchmarks.md): 64 keeps the test loss of shared memory
-        at 0.3-0.4x its speed; 128 and 256 cost test loss. None: 64 for linear models,
-        1 for matrix factorization, whose factors suffer more from stale rows, and at
-        most an eighth of the minibatches a worker trains an epoch (on a9a with four
-        workers, one exchange an epoch cost accuracy). Workers that share the
+        at 0.3-0.4x its speed; 128 and 256 cost test loss. Each worker's changes of a
+        popular row start from the same stale row and add up, so more workers need
+        shorter runs. None: 64 for linear models, 1 for matrix factorization, whose
+        factors suffer more from stale rows; at most 512 / n_workers**3 (4 workers: 8;
+        8 workers: 1) and an eighth of the minibatches a worker trains an epoch (on a9a
+        with four workers, one exchange an epoch cost accuracy). Workers that share the
         store's memory ('memory', 'shm') update it in place at every minibatch,
         whatever this says.
     worker_memory_mb : int or None, default=1024

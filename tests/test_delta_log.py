@@ -174,3 +174,29 @@ def test_an_entry_log_keeps_the_latest_entries_within_its_bytes():
     assert log.since(0) is None  # fell behind what is kept: load the whole table
     log.append(b"x" * 50)  # one entry over the budget stays: the newest is always kept
     assert log.since(3) == [b"x" * 50]
+
+
+@pytest.mark.parametrize(
+    "n_workers, batches_per_worker, expected",
+    [(1, 1000, 64), (2, 1000, 64), (4, 1000, 8), (8, 1000, 1), (2, 40, 5), (4, 4, 1)],
+)
+def test_default_runs_shorten_with_more_workers_and_less_data(
+    n_workers, batches_per_worker, expected
+):
+    # n workers' changes of a popular row, each from the same stale row, add up: the
+    # default run is 64 minibatches, at most 512 / n**3 and an eighth of a worker's epoch
+    from sklearn_cirrus.kernels.linear import LinearKernel
+    from sklearn_cirrus.runtime.trainers import ReplicaTrainer, make_trainer
+
+    class ReplicaStore:  # a remote store: no table to lend, replicas to load
+        def table(self, key):
+            return None
+
+        def load_replica(self, key):
+            raise AssertionError("not loaded before training")
+
+    kernel, store = LinearKernel(n_features=10, loss="log_loss"), ReplicaStore()
+    trainer = make_trainer(kernel, store, 256, None, batches_per_worker, n_workers)
+    assert isinstance(trainer, ReplicaTrainer) and trainer.exchange_every == expected
+    explicit = make_trainer(kernel, store, 256, 100, 4, 8)
+    assert explicit.exchange_every == 100  # what the fit says is kept

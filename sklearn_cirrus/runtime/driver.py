@@ -457,6 +457,7 @@ class _FanOut:
             prefetch=settings.prefetch,
             exchange_every=settings.exchange_every,
             batches_per_worker=data.n_samples // (data.batch_size * settings.n_workers),
+            n_workers=settings.n_workers,
             memory_budget_mb=memory_budget,
         )
         self.epoch_seeds: dict[int, int] = {}

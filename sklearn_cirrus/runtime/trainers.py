@@ -80,6 +80,13 @@ REPLICA_EXCHANGE_EVERY = 64
 # minibatches each an epoch, k=64 (one exchange an epoch) ended at accuracy 0.843 and
 # log-loss 0.331 where k=16 kept 0.850 and 0.324
 REPLICA_EXCHANGES_PER_EPOCH = 8
+# ... and at most this over the cube of the workers: each worker's change of a popular
+# row is computed from the same stale row and the changes add up, so n workers overshoot
+# by up to n times a run's move, from rows the n - 1 others left stale. On 1,000,000
+# hashed rows, one epoch, processes on 2 cores (shared memory: 0.4797-0.4799): 2
+# workers k=64 0.4793-0.4798; 4 workers k=64 0.7244, k=16 0.4784-0.4879, k=8
+# 0.4791-0.4794; 8 workers k=9-16 0.4977-0.4998, k=4 0.4790
+REPLICA_RUN_WORKERS_CUBED = 512
 
 
 class PulledCopyTrainer:
@@ -323,17 +330,20 @@ def make_trainer(
     batch_size: int,
     exchange_every: int | None = None,
     batches_per_worker: int | None = None,
+    n_workers: int = 1,
 ) -> Trainer:
-    """The way ``kernel`` trains against ``store`` (module doc). ``batches_per_worker``:
-    the minibatches a worker trains an epoch, which bounds the default run."""
+    """The way ``kernel`` trains against ``store`` (module doc). ``batches_per_worker``
+    (the minibatches a worker trains an epoch) and ``n_workers`` bound the default run."""
     if all(store.table(key) is not None for key in kernel.KEYS):
         return InPlaceTrainer(kernel, store, batch_size)
     if hasattr(store, "load_replica"):
         every = exchange_every
         if every is None:
             every = getattr(kernel, "REPLICA_EXCHANGE_EVERY", REPLICA_EXCHANGE_EVERY)
+            every = min(every, REPLICA_RUN_WORKERS_CUBED // n_workers**3)
             if batches_per_worker is not None:
-                every = max(1, min(every, batches_per_worker // REPLICA_EXCHANGES_PER_EPOCH))
+                every = min(every, batches_per_worker // REPLICA_EXCHANGES_PER_EPOCH)
+            every = max(1, every)
         return ReplicaTrainer(kernel, store, batch_size, every)
     every = DEFAULT_EXCHANGE_EVERY if exchange_every is None else exchange_every
     return PulledCopyTrainer(kernel, store, batch_size, every)

@@ -56,6 +56,7 @@ class WorkerTask:
     prefetch: int = 1
     exchange_every: int | None = None  # minibatches between exchanges with a remote store
     batches_per_worker: int | None = None  # minibatches a worker trains an epoch
+    n_workers: int = 1  # the fit's
     # growth of the process's resident memory this invocation may cause, checked by the
     # worker itself where the executor cannot enforce worker_memory_mb (Dask, Ray)
     memory_budget_mb: float | None = None
@@ -113,7 +114,12 @@ def run_worker(task: WorkerTask) -> WorkerReport:
     store = task.store.connect()
     reader = ShardReader(task.data, task.shard_ids, prefetch=task.prefetch)
     trainer = make_trainer(
-        task.kernel, store, task.data.batch_size, task.exchange_every, task.batches_per_worker
+        task.kernel,
+        store,
+        task.data.batch_size,
+        task.exchange_every,
+        task.batches_per_worker,
+        task.n_workers,
     )
     baseline_mb = _resident_mb() if task.memory_budget_mb is not None else 0.0
     last_check = 0.0
