@@ -196,7 +196,8 @@ def test_default_runs_shorten_with_more_workers_and_less_data(
             raise AssertionError("not loaded before training")
 
     kernel, store = LinearKernel(n_features=10, loss="log_loss"), ReplicaStore()
-    trainer = make_trainer(kernel, store, 256, None, batches_per_worker, n_workers)
+    n_samples = batches_per_worker * 256 * n_workers
+    trainer = make_trainer(kernel, store, 256, None, n_workers, n_samples)
     assert isinstance(trainer, ReplicaTrainer) and trainer.exchange_every == expected
-    explicit = make_trainer(kernel, store, 256, 100, 4, 8)
+    explicit = make_trainer(kernel, store, 256, 100, 8, 4 * 256 * 8)
     assert explicit.exchange_every == 100  # what the fit says is kept

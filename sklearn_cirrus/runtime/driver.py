@@ -386,8 +386,10 @@ def _run_in_process(
     kernel: Kernel, shards: list, store: ParameterStore, settings: TrainingSettings
 ) -> TrainingResult:
     """Epochs over in-memory shards, in the order of one sequential worker (see train)."""
-    n_batches = sum(-(-shard.n_samples // settings.batch_size) for shard in shards)
-    trainer = make_trainer(kernel, store, settings.batch_size, settings.exchange_every, n_batches)
+    n_samples = sum(shard.n_samples for shard in shards)
+    trainer = make_trainer(
+        kernel, store, settings.batch_size, settings.exchange_every, n_samples=n_samples
+    )
     rng = np.random.RandomState(settings.random_state) if settings.shuffle else None
     totals = WorkerReport()
     progress = _Progress(kernel, store, settings, lambda: _report(totals, 0, [], settings, None))
@@ -456,7 +458,6 @@ class _FanOut:
             time_budget_s=budget,
             prefetch=settings.prefetch,
             exchange_every=settings.exchange_every,
-            batches_per_worker=data.n_samples // (data.batch_size * settings.n_workers),
             n_workers=settings.n_workers,
             memory_budget_mb=memory_budget,
         )

@@ -329,11 +329,11 @@ def make_trainer(
     store: ParameterStore,
     batch_size: int,
     exchange_every: int | None = None,
-    batches_per_worker: int | None = None,
     n_workers: int = 1,
+    n_samples: int | None = None,
 ) -> Trainer:
-    """The way ``kernel`` trains against ``store`` (module doc). ``batches_per_worker``
-    (the minibatches a worker trains an epoch) and ``n_workers`` bound the default run."""
+    """The way ``kernel`` trains against ``store`` (module doc). The fit's ``n_workers``
+    and ``n_samples`` (a dataset's rows an epoch) bound the default run."""
     if all(store.table(key) is not None for key in kernel.KEYS):
         return InPlaceTrainer(kernel, store, batch_size)
     if hasattr(store, "load_replica"):
@@ -341,7 +341,8 @@ def make_trainer(
         if every is None:
             every = getattr(kernel, "REPLICA_EXCHANGE_EVERY", REPLICA_EXCHANGE_EVERY)
             every = min(every, REPLICA_RUN_WORKERS_CUBED // n_workers**3)
-            if batches_per_worker is not None:
+            if n_samples is not None:
+                batches_per_worker = n_samples // (batch_size * n_workers)
                 every = min(every, batches_per_worker // REPLICA_EXCHANGES_PER_EPOCH)
             every = max(1, every)
         return ReplicaTrainer(kernel, store, batch_size, every)

@@ -55,7 +55,6 @@ class WorkerTask:
     time_budget_s: float | None = None
     prefetch: int = 1
     exchange_every: int | None = None  # minibatches between exchanges with a remote store
-    batches_per_worker: int | None = None  # minibatches a worker trains an epoch
     n_workers: int = 1  # the fit's
     # growth of the process's resident memory this invocation may cause, checked by the
     # worker itself where the executor cannot enforce worker_memory_mb (Dask, Ray)
@@ -118,8 +117,8 @@ def run_worker(task: WorkerTask) -> WorkerReport:
         store,
         task.data.batch_size,
         task.exchange_every,
-        task.batches_per_worker,
         task.n_workers,
+        task.data.n_samples,
     )
     baseline_mb = _resident_mb() if task.memory_budget_mb is not None else 0.0
     last_check = 0.0

@@ -30,7 +30,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .base import ModelTable, table_views
-from .optimizers import META_NAMES, OptimizerConfig
+from .optimizers import LOG_DECAY_SLOT, PENALTY_STEPS_SLOT, OptimizerConfig
 
 
 class Exchange(NamedTuple):
@@ -143,7 +143,9 @@ def entry_since(
 
     optimizer = table.optimizer
     # the clocks travel as offsets from the penalty clock of the optimizer's rule
-    base_clock = float(table.meta[META_NAMES.index(_clock_name(optimizer))])
+    # (``kernels/_sgd.pyx``: AdaGrad's counts penalty steps, the SGD family's log-decay)
+    clock_slot = PENALTY_STEPS_SLOT if optimizer.name == "adagrad" else LOG_DECAY_SLOT
+    base_clock = float(table.meta[clock_slot])
     changes = entry_changes(
         optimizer.name == "adagrad",
         optimizer.l2,
@@ -159,11 +161,6 @@ def entry_since(
         base_clock,
     )
     return DeltaEntry(rows, *changes, single=single, base_clock=base_clock)
-
-
-def _clock_name(optimizer: OptimizerConfig) -> str:
-    """The counter a row's penalty clock follows (``kernels/_sgd.pyx``)."""
-    return "penalty_steps" if optimizer.name == "adagrad" else "log_decay"
 
 
 def _some_rows(array: np.ndarray) -> np.ndarray:

@@ -45,9 +45,7 @@ class _StoreActor:
     def load_replica(self, key: str):
         return self.store.pull_table(key), self._log(key).end
 
-    def exchange(
-        self, key: str, entry: bytes, meta_change: np.ndarray, cursor: int, fold_at: int = 0
-    ) -> Exchange:
+    def exchange(self, key: str, entry: bytes, meta_change: np.ndarray, cursor: int) -> Exchange:
         log, table = self._log(key), self.store.table(key)
         others = log.since(cursor)
         if entry:
@@ -117,6 +115,7 @@ class RayActorStore(ParameterStore):
         return table.copy(), cursor  # (Ray hands arrays back read-only)
 
     def exchange(self, key, entry, meta_change, cursor, fold_at=0):
+        # (fold_at unused: the actor applies every entry as it arrives, nothing to fold)
         return self._ray.get(self._actor.exchange.remote(key, entry, meta_change, cursor))
 
     def fold(self, key, table, folded, end):
