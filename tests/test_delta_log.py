@@ -201,3 +201,20 @@ def test_default_runs_shorten_with_more_workers_and_less_data(
     assert isinstance(trainer, ReplicaTrainer) and trainer.exchange_every == expected
     explicit = make_trainer(kernel, store, 256, 100, 8, 4 * 256 * 8)
     assert explicit.exchange_every == 100  # what the fit says is kept
+
+
+def test_a_process_keeps_the_replicas_of_one_model_only():
+    # the next invocation of a model in a process starts from the replicas the last
+    # left; an invocation for another model (or the model written anew) drops them
+    from sklearn_cirrus.runtime.trainers import _KeptReplicas
+
+    kept, first, second = _KeptReplicas(), {"w": "replica 1"}, {"w": "replica 2"}
+    assert kept.take("a") is None
+    kept.give_back("a", first)
+    kept.give_back("a", second)  # (two workers' threads in one process)
+    assert {kept.take("a")["w"], kept.take("a")["w"]} == {"replica 1", "replica 2"}
+    assert kept.take("a") is None
+    kept.give_back("a", first)
+    assert kept.take("b") is None
+    kept.give_back("a", first)  # an invocation of the old model ending late: not kept
+    assert kept.take("b") is None and kept.model == "b"

@@ -269,11 +269,17 @@ def test_one_worker_on_redis_trains_the_model_of_the_memory_store(
 ):
     # alone, a worker's replica is the model: its entries (changes at their penalty
     # clocks) rebuild in the store exactly what it trained, whatever k; in single
-    # precision, each run's changes rounded, as near as that allows
+    # precision, each run's changes rounded, as near as that allows. The replica is
+    # loaded once: the invocations of the next epochs start from the one the last left
     from sklearn_cirrus.datasets import make_hashed_classification
     from sklearn_cirrus.runtime import trainers
 
     monkeypatch.setattr(trainers, "SINGLE_PRECISION_ENTRIES", single)
+    loads = []
+    load = trainers.Replica.__init__
+    monkeypatch.setattr(
+        trainers.Replica, "__init__", lambda self, *args: loads.append(1) or load(self, *args)
+    )
     X, y = make_hashed_classification(5000, n_features=2**14, random_state=1)
 
     def fit(store):
@@ -284,6 +290,8 @@ def test_one_worker_on_redis_trains_the_model_of_the_memory_store(
     remote, local = fit(redis_url).coef_, fit("memory").coef_
     np.testing.assert_allclose(remote, local, rtol=0, atol=1e-6 if single else 1e-12)
     assert single == (np.abs(remote - local).max() > 1e-12)  # (it did round)
+    assert len(loads) == 1  # three invocations, one an epoch
+    assert trainers.KEPT_REPLICAS.model is None  # the fit's end dropped it
 
 
 def test_workers_on_redis_replicas_fold_the_log_and_match_shared_memory(redis_url):
@@ -516,6 +524,36 @@ def test_a_fit_survives_a_restart_of_its_redis_server(tmp_path):
     assert restarts == [2] and report["store_losses"] == 1
     assert clf.n_iter_ == 6 and len(clf.loss_curve_) == 6
     assert abs(clf.score(X, y) - clean.score(X, y)) < 0.02
+
+
+def test_epochs_are_saved_unless_saving_would_take_over_a_tenth_of_the_time(monkeypatch):
+    # saving a small model on a store nearby took longer than its epochs: an epoch is
+    # saved when the last save took at most a tenth of the time since it, and the
+    # fit's last epoch always is
+    from sklearn_cirrus.runtime import recovery
+    from sklearn_cirrus.runtime.stopping import StopRule
+
+    clock = [0.0]
+    monkeypatch.setattr(recovery.time, "perf_counter", lambda: clock[0])
+
+    class SlowToRead(MemoryStore):
+        may_lose_state = True
+
+        def pull_table(self, key, rows=None):
+            clock[0] += 1.0  # a save takes 1 s
+            return super().pull_table(key, rows)
+
+    store = SlowToRead()
+    store.create("w", np.zeros((2, 1)), OptimizerConfig())
+    rule = StopRule(tol=None, n_iter_no_change=5)
+    saver = recovery.EpochSaver(store, ["w"], lambda store: None, rule)
+    saved = set()
+    for epoch in range(1, 31):
+        clock[0] += 2.0  # an epoch takes 2 s
+        saver.save(epoch, rule, last=epoch == 30)
+        saved.add(saver.saved.n_iter)
+    # 1 s of saving, then 10 s of epochs before the next
+    assert saved == {1, 6, 11, 16, 21, 26, 30}
 
 
 def test_a_server_that_stops_answering_is_reported_at_once_not_retried(tmp_path, monkeypatch):

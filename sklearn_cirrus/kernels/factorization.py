@@ -61,11 +61,14 @@ class FactorizationKernel:
     global_mean: float = 0.0
     alpha_bias: float | None = None
 
-    # minibatches between a worker's exchanges with a replica store (Redis) by default:
-    # on ml-latest-small, 4 process workers, k=1, 4 and 16 gave test RMSE 0.8571, 0.8596
-    # and 0.8608 (shared memory 0.8556-0.8567); the factors of a user and an item move
-    # together, and stale ones pull them apart
-    REPLICA_EXCHANGE_EVERY = 1
+    # minibatches between a worker's exchanges with a replica store (Redis) by default,
+    # by the fit's number of workers (more workers: 1). A user's and an item's factors
+    # move together, and stale ones pull them apart: on ml-latest-small, process
+    # workers, test RMSE for seeds 0-3, 2 workers: shared memory 0.8550-0.8560, k=8
+    # 0.8548-0.8575, 16 0.8552-0.8579, 32 0.8547-0.8579 (mean +0.0013); seeds 0-1, 4
+    # workers: shared memory 0.8552-0.8571, k=1 0.8569-0.8573, 2 0.8570-0.8593, 4
+    # 0.8596-0.8599. One worker's runs meet no other worker's changes.
+    REPLICA_RUNS = {1: 64, 2: 32}
     USERS = "users"
     ITEMS = "items"
     KEYS = (USERS, ITEMS)

@@ -17,6 +17,7 @@ import copy
 import math
 import re
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, wait
@@ -37,7 +38,7 @@ from .cleanup import Cleanup, sigterm_cleans_up
 from .recovery import EpochSaver
 from .report import WorkerReport
 from .stopping import ADAPTIVE_DECAY, StopRule
-from .trainers import make_trainer
+from .trainers import KEPT_REPLICAS, make_trainer
 from .worker import STOP_FLAG, TIME_BUDGET_FRACTION, WorkerTask, run_worker
 
 # Executors whose workers would run in this process anyway; with them, a fit on data
@@ -265,6 +266,8 @@ def train(
                 cleanup.add(executor.shutdown)
             store = make_store(settings.store, in_process=executor.in_process)
             cleanup.add(store.delete)
+            if executor.in_process:  # the workers' replicas, kept in this process
+                cleanup.add(KEPT_REPLICAS.clear)
             data = given
             if given is None:
                 url = _staging_url(settings, executor)
@@ -358,8 +361,9 @@ class _Progress:
         if not stop and decision == "decay":
             for key in self.keys:
                 self.store.scale_learning_rate(key, ADAPTIVE_DECAY)
-        self.saver.save(self.n_iter, self.rule)
-        return bool(stop) or decision == "stop" or self.n_iter >= settings.max_iter
+        stops = bool(stop) or decision == "stop" or self.n_iter >= settings.max_iter
+        self.saver.save(self.n_iter, self.rule, last=stops)
+        return stops
 
     def roll_back(self) -> int:
         """After the store lost the model: put the saved epoch back, forget the epochs
@@ -460,6 +464,7 @@ class _FanOut:
             exchange_every=settings.exchange_every,
             n_workers=settings.n_workers,
             memory_budget_mb=memory_budget,
+            model=uuid.uuid4().hex,
         )
         self.epoch_seeds: dict[int, int] = {}
         self.pending: deque[_Invocation] = deque()
@@ -536,6 +541,8 @@ class _FanOut:
 
     def restart_at(self, epoch: int) -> None:
         """Plan anew from ``epoch``, the model being back as it was before it."""
+        # the model was written anew: replicas the workers kept of it are not it
+        self.base_task = replace(self.base_task, model=uuid.uuid4().hex)
         self.pending.clear()
         self.epochs.clear()
         self.next_epoch = epoch

@@ -72,8 +72,8 @@ class InPlaceTrainer:
 # process workers, k=64 gave shared memory's test loss (0.4793-0.4797 against
 # 0.4796-0.4797) at 0.35-0.39x its speed, and k=128 and 256 lost test loss (0.4801-0.4965)
 # to stale rows (benchmarks/bench_remote_store.py; docs/benchmarks.md). A kernel may say
-# otherwise (``REPLICA_EXCHANGE_EVERY``): matrix factorization's factors are more
-# sensitive to stale rows.
+# otherwise (``REPLICA_RUNS``): matrix factorization's factors are more sensitive to
+# stale rows.
 DEFAULT_EXCHANGE_EVERY = 1
 REPLICA_EXCHANGE_EVERY = 64
 # ... but at least this many exchanges a worker an epoch: on a9a with 4 workers, 32
@@ -134,7 +134,7 @@ FOLD_LOG_SIZE = 1
 SINGLE_PRECISION_ENTRIES = True
 
 
-class _Replica:
+class Replica:
     """A worker's copy of one key and where it stands in the store's log."""
 
     def __init__(self, store, key: str):
@@ -148,6 +148,52 @@ class _Replica:
         self.fold_at = FOLD_LOG_SIZE * sum(
             array.nbytes for array in (self.table.params, self.table.state, self.table.aux)
         )
+
+    def catch_up(self, store, key: str) -> bool:
+        """Apply the entries the store's log gained since this copy last heard from it,
+        the copy holding nothing unsent; False when a fold took them away (load the
+        model anew then)."""
+        answer = store.exchange(key, b"", np.zeros_like(self.table.meta), self.cursor)
+        if answer.entries is None:
+            return False
+        for entry in answer.entries:
+            apply_entry(self.table, DeltaEntry.from_bytes(entry))
+        self.table.meta[...] = answer.meta
+        self.store_meta, self.sent_meta = answer.meta, answer.meta.copy()
+        self.cursor, self.folded = answer.end, answer.folded
+        return True
+
+
+class _KeptReplicas:
+    """Replicas a worker process keeps between the invocations of one model (a pool's
+    process, a warm serverless function): the next invocation catches its copy up from
+    the store's log rather than loading the whole model again. Only one model's are
+    kept, named by the token the driver gives it (anew whenever it writes the model
+    again): an invocation for another drops them."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.model: str | None = None  # whose replicas are kept
+        self._free: list[dict[str, Replica]] = []  # one set a worker thread
+
+    def take(self, model: str) -> dict[str, Replica] | None:
+        with self._lock:
+            if model != self.model:
+                self.model, self._free = model, []
+            return self._free.pop() if self._free else None
+
+    def give_back(self, model: str, replicas: dict[str, Replica]) -> None:
+        with self._lock:
+            if model == self.model:
+                self._free.append(replicas)
+
+    def clear(self) -> None:
+        """Drop them all (a fit that ran its workers in this process has ended)."""
+        with self._lock:
+            self.model, self._free = None, []
+
+
+KEPT_REPLICAS = _KeptReplicas()
 
 
 class _Exchange(threading.Thread):
@@ -179,7 +225,7 @@ class _Run:
     key, and their copies from before it touched them. A run can span shards: its rows
     are marked, so that a later piece copies only the rows new to the run."""
 
-    def __init__(self, replicas: dict[str, _Replica]):
+    def __init__(self, replicas: dict[str, Replica]):
         self.marks = {
             key: np.zeros(bitmap_words(replica.table.params.shape[0]), dtype=np.uint64)
             for key, replica in replicas.items()
@@ -228,13 +274,23 @@ class ReplicaTrainer:
     ``exchange_every`` minibatches whatever the shards: a shard shorter than a run (the
     data is cut into shards of a few MB) does not cut the run short."""
 
-    def __init__(self, kernel: Kernel, store, batch_size: int, exchange_every: int = 1):
+    def __init__(
+        self,
+        kernel: Kernel,
+        store,
+        batch_size: int,
+        exchange_every: int = 1,
+        model: str | None = None,
+    ):
         self.kernel = kernel
         self.store = store
         self.batch_size = batch_size
         self.exchange_every = exchange_every
         self.planner = kernel.row_planner()
-        self.replicas: dict[str, _Replica] = {}
+        # the driver's token for the model: with one, this process keeps the replicas
+        # for its next invocation (KEPT_REPLICAS)
+        self.model = model
+        self.replicas: dict[str, Replica] = {}
         self._run: _Run | None = None
         self._report: WorkerReport | None = None  # the last train()'s: close() adds to it
         self._in_flight: _Exchange | None = None
@@ -243,7 +299,9 @@ class ReplicaTrainer:
         self._report = report
         if not self.replicas:
             started = time.perf_counter()
-            self.replicas = {key: _Replica(self.store, key) for key in self.kernel.KEYS}
+            self.replicas = self._kept_replicas() or {
+                key: Replica(self.store, key) for key in self.kernel.KEYS
+            }
             self._run = _Run(self.replicas)
             report.seconds["pull"] += time.perf_counter() - started
         run_samples = self.batch_size * self.exchange_every
@@ -265,28 +323,42 @@ class ReplicaTrainer:
         entries = self._run.entries(tables)
         computed = time.perf_counter()
         self._finish_exchange(unsent=entries)
-        self._start_exchange(entries)
+        self._start_exchange({key: entry.to_bytes() for key, entry in entries.items()})
         if any(replica.fold_due for replica in self.replicas.values()):
             self._finish_exchange()  # a fold needs a copy with nothing unsent
             self._fold()
         report.seconds["compute"] += computed - started
         report.seconds["push"] += time.perf_counter() - computed
 
+    def _kept_replicas(self) -> dict[str, Replica] | None:
+        """The replicas an earlier invocation of this model left in this process,
+        brought up to date with the store's log; None when there are none."""
+        if self.model is None or (kept := KEPT_REPLICAS.take(self.model)) is None:
+            return None
+        return {
+            key: replica if replica.catch_up(self.store, key) else Replica(self.store, key)
+            for key, replica in kept.items()
+        }
+
     def close(self) -> None:
         """Send the run begun and wait for the exchange in flight: what the worker
         learned is then in the store. A fold the store asked of this worker is done now,
-        not left to its claim's end."""
+        not left to its claim's end. The replicas, equal to the store's model as of
+        their last exchange, are kept for the process's next invocation."""
         if self._run is not None and self._run.samples:
             self._end_run(self._report)
         self._finish_exchange()
         self._fold()
+        if self.model is not None and self.replicas:
+            KEPT_REPLICAS.give_back(self.model, self.replicas)
+            self.replicas = {}
 
-    def _start_exchange(self, entries: dict[str, DeltaEntry]) -> None:
+    def _start_exchange(self, entries: dict[str, bytes]) -> None:
         sends = {}
         for key, replica in self.replicas.items():
             meta_change = replica.table.meta - replica.sent_meta
             replica.sent_meta = replica.table.meta.copy()
-            sends[key] = (entries[key].to_bytes(), meta_change, replica.cursor, replica.fold_at)
+            sends[key] = (entries[key], meta_change, replica.cursor, replica.fold_at)
         self._in_flight = _Exchange(self.store, sends)
 
     def _finish_exchange(self, unsent: dict[str, DeltaEntry] | None = None) -> None:
@@ -298,7 +370,7 @@ class ReplicaTrainer:
         for key, answer in exchange.finish().items():
             replica = self.replicas[key]
             if answer.entries is None:  # folded past this copy's place: load it anew
-                self.replicas[key] = fresh = _Replica(self.store, key)
+                self.replicas[key] = fresh = Replica(self.store, key)
                 fresh.fold_due = answer.fold
                 if unsent is not None:  # the run trained meanwhile, on the old copy
                     apply_entry(fresh.table, unsent[key])
@@ -331,20 +403,33 @@ def make_trainer(
     exchange_every: int | None = None,
     n_workers: int = 1,
     n_samples: int | None = None,
+    model: str | None = None,
 ) -> Trainer:
     """The way ``kernel`` trains against ``store`` (module doc). The fit's ``n_workers``
-    and ``n_samples`` (a dataset's rows an epoch) bound the default run."""
+    and ``n_samples`` (a dataset's rows an epoch) bound the default run; ``model``, the
+    driver's token for the model, lets a replica outlive the invocation."""
     if all(store.table(key) is not None for key in kernel.KEYS):
         return InPlaceTrainer(kernel, store, batch_size)
     if hasattr(store, "load_replica"):
         every = exchange_every
         if every is None:
-            every = getattr(kernel, "REPLICA_EXCHANGE_EVERY", REPLICA_EXCHANGE_EVERY)
-            every = min(every, REPLICA_RUN_WORKERS_CUBED // n_workers**3)
-            if n_samples is not None:
-                batches_per_worker = n_samples // (batch_size * n_workers)
-                every = min(every, batches_per_worker // REPLICA_EXCHANGES_PER_EPOCH)
-            every = max(1, every)
-        return ReplicaTrainer(kernel, store, batch_size, every)
+            every = _default_replica_run(kernel, batch_size, n_workers, n_samples)
+        return ReplicaTrainer(kernel, store, batch_size, every, model)
     every = DEFAULT_EXCHANGE_EVERY if exchange_every is None else exchange_every
     return PulledCopyTrainer(kernel, store, batch_size, every)
+
+
+def _default_replica_run(
+    kernel: Kernel, batch_size: int, n_workers: int, n_samples: int | None
+) -> int:
+    """Minibatches a replica trainer's run when the fit does not say: the kernel's
+    ``REPLICA_RUNS`` by number of workers where it names them, else
+    ``REPLICA_EXCHANGE_EVERY`` within the bounds by workers and by data above."""
+    runs = getattr(kernel, "REPLICA_RUNS", None)
+    if runs is not None:
+        return runs.get(n_workers, 1)
+    every = min(REPLICA_EXCHANGE_EVERY, REPLICA_RUN_WORKERS_CUBED // n_workers**3)
+    if n_samples is not None:
+        batches_per_worker = n_samples // (batch_size * n_workers)
+        every = min(every, batches_per_worker // REPLICA_EXCHANGES_PER_EPOCH)
+    return max(1, every)

@@ -56,6 +56,9 @@ class WorkerTask:
     prefetch: int = 1
     exchange_every: int | None = None  # minibatches between exchanges with a remote store
     n_workers: int = 1  # the fit's
+    # the driver's token for the model as it last wrote it: replicas a worker process
+    # keeps between invocations are of one model (trainers.KEPT_REPLICAS)
+    model: str | None = None
     # growth of the process's resident memory this invocation may cause, checked by the
     # worker itself where the executor cannot enforce worker_memory_mb (Dask, Ray)
     memory_budget_mb: float | None = None
@@ -119,6 +122,7 @@ def run_worker(task: WorkerTask) -> WorkerReport:
         task.exchange_every,
         task.n_workers,
         task.data.n_samples,
+        task.model,
     )
     baseline_mb = _resident_mb() if task.memory_budget_mb is not None else 0.0
     last_check = 0.0

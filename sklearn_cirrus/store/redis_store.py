@@ -76,26 +76,6 @@ end
 return {tonumber(redis.call('GET', KEYS[3]) or '0'), meta, fold}
 """.replace("FOLD_CLAIM_SECONDS", str(FOLD_CLAIM_SECONDS))
 
-_ENTRIES_BETWEEN = """
--- KEYS: log, folded, recent; ARGV: from, to: positions counted from the first entry ever.
--- The entries from a fold that moved them out of the log (rare: once a fold a worker)
-local folded = tonumber(redis.call('GET', KEYS[2]) or '0')
-local from, to = tonumber(ARGV[1]), tonumber(ARGV[2])
-local recent = folded - redis.call('LLEN', KEYS[3])
-if from < recent then return {0, {}} end
-local entries = {}
-if from < folded and from < to then
-  entries = redis.call('LRANGE', KEYS[3], from - recent, math.min(to, folded) - recent - 1)
-end
-if to > folded and to > from then
-  local first = math.max(from, folded) - folded
-  for _, entry in ipairs(redis.call('LRANGE', KEYS[1], first, to - folded - 1)) do
-    entries[#entries + 1] = entry
-  end
-end
-return {1, entries}
-"""
-
 
 class _NotRetried(Exception):
     def __init__(self, error: Exception):
@@ -243,7 +223,6 @@ class RedisStore(ParameterStore):
             socket_timeout=REPLY_TIMEOUT_S,
         )
         self._count_script = self._client.register_script(_COUNT)
-        self._entries_script = self._client.register_script(_ENTRIES_BETWEEN)
         self._watch_error = redis.WatchError
         # key -> entries folded into the base, as this connection last heard
         self._folded: dict[str, int] = {}
@@ -420,13 +399,7 @@ class RedisStore(ParameterStore):
         end = int(folded) + int(length)
         self._folded[key] = int(folded)
         if int(folded) != folded_seen or cursor < folded_seen:
-            complete, others = self._call(
-                self._entries_script,
-                keys=[log, self._name(key, "folded"), self._name(key, "recent")],
-                args=[cursor, end - 1 if entry else end],
-            )
-            if not complete:
-                others = None
+            others = self._call(self._entries_between, key, cursor, end - 1 if entry else end)
         return Exchange(
             int(folded),
             end,
@@ -434,6 +407,37 @@ class RedisStore(ParameterStore):
             None if others is None else list(others),
             bool(fold),
         )
+
+    def _entries_between(self, key: str, start: int, stop: int) -> list[bytes] | None:
+        """The entries from position ``start`` to ``stop`` (counted from the first entry
+        ever), from the log and the entries of the last fold; None when a fold took
+        some away. For a worker whose last exchange was before a fold (rare: once a
+        fold a worker, and a kept replica's first): the positions in the lists are
+        known once the fold count is, read under WATCH (a fold meanwhile: read again)."""
+
+        def name(part: str) -> str:
+            return self._name(key, part)
+
+        while True:
+            with self._client.pipeline(transaction=True) as pipe:
+                try:
+                    pipe.watch(name("folded"))
+                    folded = int(pipe.get(name("folded")) or 0)
+                    first_recent = folded - pipe.llen(name("recent"))
+                    if start < first_recent:
+                        return None
+                    pipe.multi()
+                    if start < min(stop, folded):
+                        pipe.lrange(
+                            name("recent"),
+                            start - first_recent,
+                            min(stop, folded) - first_recent - 1,
+                        )
+                    if max(start, folded) < stop:
+                        pipe.lrange(name("log"), max(start, folded) - folded, stop - folded - 1)
+                    return [entry for entries in pipe.execute() for entry in entries]
+                except self._watch_error:
+                    continue  # a fold came between: the positions moved
 
     def fold(self, key: str, table: ModelTable, folded: int, end: int) -> bool:
         """Make ``table`` (a replica that includes the log up to ``end``) the base of
