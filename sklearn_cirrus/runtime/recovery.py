@@ -23,12 +23,11 @@ from dataclasses import dataclass
 from ..store.base import ModelTable, ParameterStore
 from .stopping import StopRule
 
-
 # at most this share of a fit's time goes to saving epochs: an epoch ending sooner after
 # the last save than that save's cost allows is not saved (a loss of the model then
-# trains the epochs since the one saved again). Epochs of a small model on a store nearby are shorter
-# than a save: on ml-latest-small, 2 process workers on Redis, a save took 13-20 ms of
-# a 75 ms epoch, while servers are lost hours apart.
+# trains the epochs since the one saved again). A small model's epochs on a store
+# nearby are short: on ml-latest-small, 2 process workers on Redis, a save took 13-20
+# ms of a 75 ms epoch, while servers are lost hours apart.
 SAVE_COST_SHARE = 0.1
 
 
