@@ -160,6 +160,7 @@ def ray_actor_rows(fit, exchanges) -> list[list]:
         fit("shm", executor=executor)  # Ray's workers started and warm
         local_rate, local_loss = max(fit("shm", executor=executor) for _ in range(3))
         rows = [["shared memory, Ray tasks", "-", local_rate, 1.0, local_loss, "-"]]
+        fit("ray", exchanges[0], executor=executor)  # (Ray starts the actor's process)
         for k in exchanges:
             rate, loss = fit("ray", k, executor=executor)
             rows.append(["Ray actor, Ray tasks", k, rate, rate / local_rate, loss, "-"])

@@ -316,26 +316,31 @@ def test_workers_on_redis_replicas_fold_the_log_and_match_shared_memory(redis_ur
     np.testing.assert_allclose(remote.coef_, local.coef_, rtol=0.3, atol=0.05)
 
 
+def _entry(value: float) -> bytes:
+    """A log entry that adds ``value`` to row 0 of a one-column table."""
+    from sklearn_cirrus.store.delta_log import DeltaEntry
+
+    rows = np.array([0])
+    return DeltaEntry(rows, np.full((1, 1), value), *np.zeros((2, 1, 0)), None).to_bytes()
+
+
+def _values(answer) -> list[float]:
+    """What the entries an exchange brought back add to row 0."""
+    from sklearn_cirrus.store.delta_log import DeltaEntry
+
+    return [DeltaEntry.from_bytes(blob).params[0, 0] for blob in answer.entries]
+
+
 def test_redis_exchanges_return_the_others_entries_once_across_folds(redis_url):
     # workers on separate connections: an exchange brings back the entries the others
     # appended since the caller's cursor, never its own; one caller at a time is told to
     # fold; after a fold a worker just behind reads the entries moved aside, and one
     # further behind is told to load the model anew
-    from sklearn_cirrus.store.delta_log import DeltaEntry
-    from sklearn_cirrus.store.optimizers import META_NAMES
     from sklearn_cirrus.store.redis_store import RedisStore
 
     one = RedisStore(redis_url)
     two, late = (RedisStore(redis_url, namespace=one.namespace) for _ in range(2))
-    no_steps = np.zeros(len(META_NAMES))
-
-    def entry(value):
-        rows = np.array([0])
-        return DeltaEntry(rows, np.full((1, 1), value), *np.zeros((2, 1, 0)), None).to_bytes()
-
-    def values(answer):
-        return [DeltaEntry.from_bytes(blob).params[0, 0] for blob in answer.entries]
-
+    entry, values, no_steps = _entry, _values, np.zeros(META_SIZE)
     try:
         one.create("w", np.zeros((2, 1)), OptimizerConfig())
         size = len(entry(1.0))
@@ -362,6 +367,33 @@ def test_redis_exchanges_return_the_others_entries_once_across_folds(redis_url):
         assert values(late.exchange("w", b"", no_steps, cursor=2)) == [4.0, 8.0]
     finally:
         one.delete()
+
+
+def test_the_ray_actor_keeps_entries_until_a_worker_folds_them():
+    # as Redis: the actor keeps the entries (for the others, and for the worker it
+    # tells to fold them into its table by sending its replica) rather than apply each
+    # itself; a read of the table applies what it lacks, and a fold told before that
+    # read, which would undo those entries, is refused
+    from sklearn_cirrus.store.ray_actor import _StoreActor
+
+    actor, no_steps = _StoreActor(), np.zeros(META_SIZE)
+    actor.call("create", "w", np.zeros((100, 1)), OptimizerConfig())  # (it keeps 2 models' worth)
+    size = len(_entry(1.0))
+    first = actor.exchange("w", _entry(1.0), no_steps, 0, size)
+    assert (first.entries, first.end, first.fold) == ([], 1, False)
+    second = actor.exchange("w", _entry(2.0), no_steps, 0, size)
+    assert (_values(second), second.end, second.fold) == ([1.0], 2, True)
+    assert not actor.exchange("w", b"", no_steps, 1, size).fold  # one worker is told
+    assert actor.store.table("w").params[0, 0] == 0.0  # not applied by the actor
+    replica = actor.store.pull_table("w")
+    replica.params[0, 0] = 3.0  # the told worker's replica: both entries applied
+    assert actor.fold("w", replica, folded=0, end=2)
+    third = actor.exchange("w", _entry(4.0), no_steps, 2, size)
+    assert (third.folded, third.entries, third.end) == (2, [], 3)
+    assert _values(actor.exchange("w", b"", no_steps, 0, size)) == [1.0, 2.0, 4.0]
+    assert actor.call("pull", "w")[0, 0] == 7.0  # a read applies what the table lacks
+    assert not actor.fold("w", replica, folded=2, end=3)
+    assert actor.call("pull", "w")[0, 0] == 7.0
 
 
 @pytest.fixture(scope="module")

@@ -66,6 +66,18 @@ def table_views(block: np.ndarray, n_cols: int, optimizer: OptimizerConfig, meta
     return ModelTable(block[:, :n_cols], state, aux, meta, optimizer)
 
 
+def block_copy(table: ModelTable) -> ModelTable:
+    """A copy of ``table`` whose arrays interleave in one block (``block_width``), as a
+    replica a worker trains on in place should be."""
+    n_rows, n_cols = table.params.shape
+    block = np.empty((n_rows, block_width(n_cols, table.optimizer)))
+    copy = table_views(block, n_cols, table.optimizer, np.array(table.meta, dtype=float))
+    for name in ("params", "state", "aux"):
+        if getattr(copy, name).size:
+            getattr(copy, name)[...] = getattr(table, name)
+    return copy
+
+
 def up_to_date_params(table: ModelTable, rows: np.ndarray | None, pulled: bool) -> np.ndarray:
     """A copy of the model's rows ``rows`` (every row if None) with the penalty each row
     still owes; ``table`` is the store's live arrays, or with ``pulled`` a copy of those

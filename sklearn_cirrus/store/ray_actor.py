@@ -3,11 +3,14 @@
 The actor keeps a :class:`~sklearn_cirrus.store.memory.MemoryStore` and serves one call at
 a time, so adds are atomic. Workers train on replicas of the whole model, as against
 Redis (``store/redis_store.py``), and exchange log entries with the actor every few
-minibatches; the actor applies each entry to its table as it arrives and keeps the latest
-ones (:class:`~sklearn_cirrus.store.delta_log.EntryLog`) for the others to catch up from.
-Its handle is a Ray actor handle: only Ray tasks (the ``RayExecutor``) and the driver that
-started Ray can use it. Arrays travel through Ray's object store, never as pickled Python
-objects of the user's.
+minibatches. As Redis does, the actor only keeps the entries (the latest ones,
+:class:`~sklearn_cirrus.store.delta_log.EntryLog`, for the others to catch up from) and
+tells one worker now and then to fold those its table lacks by sending its replica:
+the workers apply every entry to their replicas anyway, and the actor applying them
+too took a core's third of the two a fit had. A read of the table (a replica's load,
+the driver's pulls) first applies what is left. Its handle is a Ray actor handle: only
+Ray tasks (the ``RayExecutor``) and the driver that started Ray can use it. Arrays travel
+through Ray's object store, never as pickled Python objects of the user's.
 """
 
 from __future__ import annotations
@@ -17,43 +20,89 @@ from typing import Any
 
 import numpy as np
 
-from .base import ParameterStore
+from .base import ParameterStore, block_copy
 from .delta_log import DeltaEntry, EntryLog, Exchange, apply_entry
 from .memory import MemoryStore
 
 # the entries the actor keeps for workers to catch up from, in models' worth of bytes
 KEEP_LOG_SIZE = 2
+# the calls that read or change the table's arrays: the entries it lacks are applied first
+_TABLE_CALLS = frozenset({"pull", "_pull_params", "pull_table", "pull_state", "add_table"})
 
 
 class _StoreActor:
     def __init__(self):
         self.store = MemoryStore()
         self.logs: dict[str, EntryLog] = {}
+        # per key: the entries the table lacks (from position ``folded`` on), their
+        # bytes, and whether a worker has been told to fold them
+        self.unfolded: dict[str, list[bytes]] = {}
+        self.unfolded_bytes: dict[str, int] = {}
+        self.folded: dict[str, int] = {}
+        self.fold_told: set[str] = set()
 
     def call(self, method: str, *args, **kwargs):
         if method == "create":
-            self.logs.pop(args[0], None)
+            self._forget(args[0])
+        elif method in _TABLE_CALLS:
+            self._apply_unfolded(args[0])
         return getattr(self.store, method)(*args, **kwargs)
+
+    def _forget(self, key: str) -> None:
+        for per_key in (self.logs, self.unfolded, self.unfolded_bytes, self.folded):
+            per_key.pop(key, None)
+        self.fold_told.discard(key)
 
     def _log(self, key: str) -> EntryLog:
         if key not in self.logs:
             table = self.store.table(key)
             size = sum(a.nbytes for a in (table.params, table.state, table.aux))
             self.logs[key] = EntryLog(KEEP_LOG_SIZE * size)
+            self.unfolded[key], self.unfolded_bytes[key], self.folded[key] = [], 0, 0
         return self.logs[key]
 
+    def _apply_unfolded(self, key: str) -> None:
+        """Apply to the table the entries it lacks (a fold told to a worker is then
+        refused: its replica would undo them)."""
+        log, table = self._log(key), self.store.table(key)
+        for entry in self.unfolded[key]:
+            apply_entry(table, DeltaEntry.from_bytes(entry))
+        self.unfolded[key], self.unfolded_bytes[key], self.folded[key] = [], 0, log.end
+
     def load_replica(self, key: str):
+        self._apply_unfolded(key)
         return self.store.pull_table(key), self._log(key).end
 
-    def exchange(self, key: str, entry: bytes, meta_change: np.ndarray, cursor: int) -> Exchange:
+    def exchange(
+        self, key: str, entry: bytes, meta_change: np.ndarray, cursor: int, fold_at: int
+    ) -> Exchange:
         log, table = self._log(key), self.store.table(key)
         others = log.since(cursor)
         if entry:
-            apply_entry(table, DeltaEntry.from_bytes(entry))
             log.append(entry)
+            self.unfolded[key].append(entry)
+            self.unfolded_bytes[key] += len(entry)
         table.meta += meta_change
-        # (nothing to fold: the actor applies every entry as it arrives)
-        return Exchange(log.end, log.end, table.meta.copy(), others)
+        # one worker at a time is told to fold a log grown past fold_at bytes
+        fold = 0 < fold_at < self.unfolded_bytes[key] and key not in self.fold_told
+        if fold:
+            self.fold_told.add(key)
+        return Exchange(self.folded[key], log.end, table.meta.copy(), others, fold)
+
+    def fold(self, key: str, replica, folded: int, end: int) -> bool:
+        """Take ``replica`` (a worker's, the log applied up to ``end``) as the table,
+        unless the table has taken entries since the worker last heard (``folded``)."""
+        self.fold_told.discard(key)
+        if folded != self.folded[key] or end <= folded:
+            return False
+        table = self.store.table(key)
+        for name in ("params", "state", "aux"):
+            getattr(table, name)[...] = getattr(replica, name)
+        taken = self.unfolded[key][: end - folded]
+        self.unfolded[key] = self.unfolded[key][end - folded :]
+        self.unfolded_bytes[key] -= sum(len(entry) for entry in taken)
+        self.folded[key] = end
+        return True
 
 
 @dataclass(frozen=True)
@@ -112,14 +161,15 @@ class RayActorStore(ParameterStore):
 
     def load_replica(self, key):
         table, cursor = self._ray.get(self._actor.load_replica.remote(key))
-        return table.copy(), cursor  # (Ray hands arrays back read-only)
+        # (Ray hands arrays back read-only; a replica's rows are one block, as a
+        # local store's: a row's values in one cache line)
+        return block_copy(table), cursor
 
     def exchange(self, key, entry, meta_change, cursor, fold_at=0):
-        # (fold_at unused: the actor applies every entry as it arrives, nothing to fold)
-        return self._ray.get(self._actor.exchange.remote(key, entry, meta_change, cursor))
+        return self._ray.get(self._actor.exchange.remote(key, entry, meta_change, cursor, fold_at))
 
     def fold(self, key, table, folded, end):
-        return True  # the actor applies every entry as it arrives: nothing to fold
+        return self._ray.get(self._actor.fold.remote(key, table, folded, end))
 
     def pull_state(self, key):
         return self._call("pull_state", key)
