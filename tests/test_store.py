@@ -14,7 +14,7 @@ from sklearn_cirrus.store import (
     SharedMemoryStore,
     make_store,
 )
-from sklearn_cirrus.store.base import ModelTable
+from sklearn_cirrus.store.base import ModelTable, block_of
 from sklearn_cirrus.store.optimizers import META_SIZE
 
 
@@ -385,8 +385,8 @@ def test_the_ray_actor_keeps_entries_until_a_worker_folds_them():
     assert (_values(second), second.end, second.fold) == ([1.0], 2, True)
     assert not actor.exchange("w", b"", no_steps, 1, size).fold  # one worker is told
     assert actor.store.table("w").params[0, 0] == 0.0  # not applied by the actor
-    replica = actor.store.pull_table("w")
-    replica.params[0, 0] = 3.0  # the told worker's replica: both entries applied
+    replica = np.zeros_like(block_of(actor.store.table("w")))
+    replica[0, 0] = 3.0  # the told worker's replica: both entries applied
     assert actor.fold("w", replica, folded=0, end=2)
     third = actor.exchange("w", _entry(4.0), no_steps, 2, size)
     assert (third.folded, third.entries, third.end) == (2, [], 3)

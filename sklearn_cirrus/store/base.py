@@ -66,6 +66,21 @@ def table_views(block: np.ndarray, n_cols: int, optimizer: OptimizerConfig, meta
     return ModelTable(block[:, :n_cols], state, aux, meta, optimizer)
 
 
+def block_of(table: ModelTable) -> np.ndarray | None:
+    """The one block ``table``'s arrays interleave in (``table_views``), or None when
+    they are arrays of their own."""
+    block = table.params.base
+    if (
+        block is not None
+        and block.ndim == 2
+        and block.flags.c_contiguous
+        and block.shape[0] == table.params.shape[0]
+        and all(array.base is block for array in (table.state, table.aux) if array.shape[0])
+    ):
+        return block
+    return None
+
+
 def block_copy(table: ModelTable) -> ModelTable:
     """A copy of ``table`` whose arrays interleave in one block (``block_width``), as a
     replica a worker trains on in place should be."""

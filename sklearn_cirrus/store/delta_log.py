@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .base import ModelTable, table_views
+from .base import ModelTable, block_of, table_views
 from .optimizers import LOG_DECAY_SLOT, PENALTY_STEPS_SLOT, OptimizerConfig
 
 
@@ -39,7 +39,8 @@ class Exchange(NamedTuple):
     folded: int  # entries folded into the store's base so far
     end: int  # the log's end, as a position counted from its first entry ever
     meta: np.ndarray  # the key's counters, every worker's steps included
-    # the entries from the cursor on, but the caller's own; None: folded away
+    # the entries from the cursor on, but the caller's own (bytes, or byte arrays from
+    # the Ray actor); None: folded away
     entries: list[bytes] | None
     fold: bool = False  # whether the caller is to fold the log into the store's base
 
@@ -111,13 +112,8 @@ def rows_of(table: ModelTable, rows: np.ndarray) -> ModelTable:
     SGD's state) stays one of no rows."""
     from ..kernels._delta import take_rows  # here: kernels import this package
 
-    block = table.params.base
-    if (
-        block is not None
-        and block.ndim == 2
-        and block.flags.c_contiguous
-        and all(array.base is block for array in (table.state, table.aux) if array.shape[0])
-    ):
+    block = block_of(table)
+    if block is not None:
         # the arrays interleave in one block (store.base.table_views): one gather of its
         # rows rather than one an array
         rows_block = take_rows(block, np.asarray(rows, dtype=np.int64))
