@@ -40,6 +40,7 @@ ENGINE_PARAMETER_CONSTRAINTS: dict = {
     "data_url": [str, None],
     "batch_size": [Interval(Integral, 1, None, closed="left")],
     "exchange_every": [Interval(Integral, 1, None, closed="left"), None],
+    "significance": [Interval(Real, 0, None, closed="neither"), None],
     "worker_memory_mb": [Interval(Integral, 1, None, closed="left"), None],
     "worker_timeout": [Interval(Real, 0, None, closed="neither"), None],
 }
@@ -69,12 +70,20 @@ ENGINE_PARAMETERS_DOC = """
         with two workers (docs/benchmarks.md): 64 keeps the test loss of shared memory
         at 0.3-0.4x its speed; 128 and 256 cost test loss. Each worker's changes of a
         popular row start from the same stale row and add up, so more workers need
-        shorter runs. None: 64 for linear models, 1 for matrix factorization, whose
-        factors suffer more from stale rows; at most 512 / n_workers**3 (4 workers: 8;
-        8 workers: 1) and an eighth of the minibatches a worker trains an epoch (on a9a
-        with four workers, one exchange an epoch cost accuracy). Workers that share the
-        store's memory ('memory', 'shm') update it in place at every minibatch,
-        whatever this says.
+        shorter runs. None: for linear models 64, at most 512 / n_workers**3 (4
+        workers: 8; 8 workers: 1) and an eighth of the minibatches a worker trains an
+        epoch (on a9a with four workers, one exchange an epoch cost accuracy); for
+        matrix factorization, whose factors suffer more from stale rows, 32 with up to
+        two workers and 1 with more. Workers that share the store's memory ('memory',
+        'shm') update it in place at every minibatch, whatever this says.
+    significance : float or None, default=None
+        Against a remote store, the significance filter of MLLess: an exchange sends a
+        row's change only when it is larger than ``significance`` times the row's
+        value in some column (a row at zero: any change); a smaller one stays in the
+        worker's replica and is sent with the row's next changes once they add up to
+        a significant one, and at the end of the worker's invocation whatever its
+        size. Fewer bytes an exchange, for changes the other workers see later; a
+        worker then holds two copies of the model. None sends every change.
     worker_memory_mb : int or None, default=1024
         Memory of one worker, in MB, enforced by the 'processes' executor. Too small
         a value for one batch is rejected before any worker starts.
@@ -201,6 +210,7 @@ class ServerlessEstimatorMixin(
                 data_url=self.data_url,
                 batch_size=self.batch_size,
                 exchange_every=self.exchange_every,
+                significance=self.significance,
                 worker_memory_mb=self.worker_memory_mb,
                 worker_timeout=self.worker_timeout,
                 max_iter=max_iter,

@@ -458,6 +458,7 @@ default='log_loss'
         batch_size=256,
         optimizer="adagrad",
         exchange_every=None,
+        significance=None,
         worker_memory_mb=1024,
         worker_timeout=300.0,
     ):
@@ -489,6 +490,7 @@ default='log_loss'
         self.batch_size = batch_size
         self.optimizer = optimizer
         self.exchange_every = exchange_every
+        self.significance = significance
         self.worker_memory_mb = worker_memory_mb
         self.worker_timeout = worker_timeout
 
@@ -794,6 +796,7 @@ class ServerlessSGDRegressor(DatasetScoreMixin, RegressorMixin, _BaseServerlessS
         batch_size=256,
         optimizer="adagrad",
         exchange_every=None,
+        significance=None,
         worker_memory_mb=1024,
         worker_timeout=300.0,
     ):
@@ -823,6 +826,7 @@ class ServerlessSGDRegressor(DatasetScoreMixin, RegressorMixin, _BaseServerlessS
         self.batch_size = batch_size
         self.optimizer = optimizer
         self.exchange_every = exchange_every
+        self.significance = significance
         self.worker_memory_mb = worker_memory_mb
         self.worker_timeout = worker_timeout
 

@@ -239,6 +239,7 @@ class ServerlessMatrixFactorization(
         store=None,
         data_url=None,
         exchange_every=None,
+        significance=None,
         worker_memory_mb=1024,
         worker_timeout=300.0,
         random_state=None,
@@ -262,6 +263,7 @@ class ServerlessMatrixFactorization(
         self.store = store
         self.data_url = data_url
         self.exchange_every = exchange_every
+        self.significance = significance
         self.worker_memory_mb = worker_memory_mb
         self.worker_timeout = worker_timeout
         self.random_state = random_state

@@ -278,7 +278,9 @@ def test_one_worker_on_redis_trains_the_model_of_the_memory_store(
     loads = []
     load = trainers.Replica.__init__
     monkeypatch.setattr(
-        trainers.Replica, "__init__", lambda self, *args: loads.append(1) or load(self, *args)
+        trainers.Replica,
+        "__init__",
+        lambda self, *args, **kwargs: loads.append(1) or load(self, *args, **kwargs),
     )
     X, y = make_hashed_classification(5000, n_features=2**14, random_state=1)
 
@@ -294,11 +296,47 @@ def test_one_worker_on_redis_trains_the_model_of_the_memory_store(
     assert trainers.KEPT_REPLICAS.model is None  # the fit's end dropped it
 
 
-def test_workers_on_redis_replicas_fold_the_log_and_match_shared_memory(redis_url):
+def test_a_significance_filter_sends_less_and_loses_no_change(redis_url, monkeypatch):
+    # a worker alone, most of its changes too small to send at once (significance 1:
+    # as large as the row's value in the store): they are carried and sent with the
+    # row's later changes or at the end of the invocation, so the store ends with the
+    # model the worker trained, from fewer bytes
+    import redis
+
+    from sklearn_cirrus.datasets import make_hashed_classification
+
+    X, y = make_hashed_classification(5000, n_features=2**14, random_state=1)
+    client = redis.Redis.from_url(redis_url)
+
+    def fit(store, significance=None):
+        received = client.info("stats")["total_net_input_bytes"]
+        model = _fit_sgd(
+            X,
+            y,
+            store,
+            executor="sequential",
+            n_workers=1,
+            exchange_every=3,
+            max_iter=3,
+            significance=significance,
+        )
+        return model.coef_, client.info("stats")["total_net_input_bytes"] - received
+
+    local, _ = fit("memory")
+    every_change, sent_all = fit(redis_url)
+    filtered, sent_filtered = fit(redis_url, significance=1.0)
+    np.testing.assert_allclose(filtered, local, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(every_change, local, rtol=0, atol=1e-6)
+    assert sent_filtered < 0.8 * sent_all
+
+
+@pytest.mark.parametrize("significance", [None, 0.5])
+def test_workers_on_redis_replicas_fold_the_log_and_match_shared_memory(redis_url, significance):
     # two workers on a small dense model: every entry holds the whole model, so the log
     # is folded into the base at almost every exchange and a worker often finds its
-    # place folded away (it reads the recent entries rather than the whole model); the
-    # model still scores as the shared-memory one does
+    # place folded away (it reads the recent entries rather than the whole model, or
+    # loads it anew, its unsent changes then carried over); the model still scores as
+    # the shared-memory one does
     import redis
     from sklearn.datasets import make_classification
 
@@ -308,7 +346,7 @@ def test_workers_on_redis_replicas_fold_the_log_and_match_shared_memory(redis_ur
 
     def fit(store):
         settings = dict(executor="threads", n_workers=2, batch_size=50, exchange_every=2)
-        return _fit_sgd(X, y, store, max_iter=3, **settings)
+        return _fit_sgd(X, y, store, max_iter=3, significance=significance, **settings)
 
     remote, local = fit(redis_url), fit("shm")
     assert client.info("commandstats")["cmdstat_copy"]["calls"] > folds + 10

@@ -78,6 +78,7 @@ class TrainingSettings:
     store: str | None = None
     batch_size: int = 256
     exchange_every: int | None = None
+    significance: float | None = None  # a replica's changes sent once this large
     worker_memory_mb: int | None = 1024
     worker_timeout: float | None = 300.0
     max_iter: int = 1000
@@ -154,6 +155,8 @@ def check_worker_memory(
     # a shard is held decoded and as file bytes, plus the prefetched ones
     data_bytes = shard_bytes * (settings.prefetch + 2)
     model_bytes = kernel.worker_model_bytes(settings.batch_size, sparse)
+    if settings.significance is not None:  # a replica and its shadow (trainers.Replica)
+        model_bytes *= 2
     needed = runtime_memory_mb + math.ceil((data_bytes + model_bytes) / 2**20)
     if settings.worker_memory_mb < needed:
         raise ValueError(
@@ -462,6 +465,7 @@ class _FanOut:
             time_budget_s=budget,
             prefetch=settings.prefetch,
             exchange_every=settings.exchange_every,
+            significance=settings.significance,
             n_workers=settings.n_workers,
             memory_budget_mb=memory_budget,
             model=uuid.uuid4().hex,

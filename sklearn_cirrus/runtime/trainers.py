@@ -30,7 +30,7 @@ import numpy as np
 from ..data import minibatches
 from ..kernels._delta import bitmap_words, unmark, unmarked
 from ..kernels.base import Batch, Kernel
-from ..store.base import ModelTable, ParameterStore
+from ..store.base import ModelTable, ParameterStore, block_copy
 from ..store.delta_log import DeltaEntry, apply_entry, entry_since, rows_of
 from .report import WorkerReport
 
@@ -135,10 +135,16 @@ SINGLE_PRECISION_ENTRIES = True
 
 
 class Replica:
-    """A worker's copy of one key and where it stands in the store's log."""
+    """A worker's copy of one key and where it stands in the store's log.
 
-    def __init__(self, store, key: str):
+    ``shadowed``: the copy comes with a second one, its *shadow*, of the model as the
+    store holds it as far as this worker knows (the entries it sent and received
+    applied), for a worker that does not send every change (``significance``): its
+    unsent changes are the rows where the copy and the shadow differ."""
+
+    def __init__(self, store, key: str, shadowed: bool = False):
         self.table, self.cursor = store.load_replica(key)
+        self.shadow = block_copy(self.table) if shadowed else None
         # the store's counters as last heard, and this copy's as last sent: what the
         # copy's counters gained since is its own steps, not sent yet
         self.store_meta = self.table.meta.copy()
@@ -157,11 +163,22 @@ class Replica:
         if answer.entries is None:
             return False
         for entry in answer.entries:
-            apply_entry(self.table, DeltaEntry.from_bytes(entry))
+            self.apply(DeltaEntry.from_bytes(entry))
         self.table.meta[...] = answer.meta
         self.store_meta, self.sent_meta = answer.meta, answer.meta.copy()
         self.cursor, self.folded = answer.end, answer.folded
         return True
+
+    def apply(self, entry: DeltaEntry) -> None:
+        """Apply another worker's entry (to the copy and its shadow)."""
+        apply_entry(self.table, entry)
+        if self.shadow is not None:
+            apply_entry(self.shadow, entry)
+
+    def unsent(self, rows: np.ndarray) -> DeltaEntry:
+        """What this copy changed in ``rows`` and the store has not been sent (a
+        shadowed copy's)."""
+        return entry_since(self.table, rows, rows_of(self.shadow, rows), SINGLE_PRECISION_ENTRIES)
 
 
 class _KeptReplicas:
@@ -223,15 +240,23 @@ class _Exchange(threading.Thread):
 class _Run:
     """The run of minibatches a replica trainer is in: the rows it touched so far, per
     key, and their copies from before it touched them. A run can span shards: its rows
-    are marked, so that a later piece copies only the rows new to the run."""
+    are marked, so that a later piece copies only the rows new to the run.
 
-    def __init__(self, replicas: dict[str, Replica]):
+    With ``significance`` (the replicas then shadowed), a row's change is sent only
+    when it is significant, larger than ``significance`` times the row's value in the
+    store in a column (MLLess's significance filter); the others' are *carried*, their rows kept
+    marked, into the next run, and sent with its changes once significant. The copies
+    from before are the shadow's rows then, taken at the run's end."""
+
+    def __init__(self, replicas: dict[str, Replica], significance: float | None = None):
         self.marks = {
             key: np.zeros(bitmap_words(replica.table.params.shape[0]), dtype=np.uint64)
             for key, replica in replicas.items()
         }
         self.rows: dict[str, list[np.ndarray]] = {key: [] for key in replicas}
         self.before: dict[str, list[ModelTable]] = {key: [] for key in replicas}
+        self.significance = significance
+        self.carried = {key: np.zeros(0, dtype=np.int64) for key in replicas}
         self.samples = 0
 
     def touch(self, tables: dict[str, ModelTable], rows: dict[str, np.ndarray]) -> None:
@@ -239,20 +264,41 @@ class _Run:
         for key, table in tables.items():
             new = unmarked(np.asarray(rows[key], dtype=np.int64), self.marks[key])
             self.rows[key].append(new)
-            self.before[key].append(rows_of(table, new))
+            if self.significance is None:
+                self.before[key].append(rows_of(table, new))
 
-    def entries(self, tables: dict[str, ModelTable]) -> dict[str, DeltaEntry]:
-        """The run's entries; the run is empty again after."""
+    def entries(self, replicas: dict[str, Replica], flush: bool = False) -> dict[str, DeltaEntry]:
+        """The entries to send for the run (with ``flush``, every change carried too);
+        the run is empty again after, but for the rows carried."""
         entries = {}
-        for key, table in tables.items():
-            rows = np.concatenate(self.rows[key])
-            entries[key] = entry_since(
-                table, rows, _concatenate(self.before[key]), SINGLE_PRECISION_ENTRIES
-            )
-            unmark(rows, self.marks[key])
+        for key, replica in replicas.items():
+            rows = np.concatenate([*self.rows[key], np.zeros(0, dtype=np.int64)])
+            if self.significance is None:
+                entry = entry_since(
+                    replica.table, rows, _concatenate(self.before[key]), SINGLE_PRECISION_ENTRIES
+                )
+            else:
+                entry = replica.unsent(np.concatenate([rows, self.carried[key]]))
+                if not flush:
+                    entry, carried = _significant_or_not(entry, replica.shadow, self.significance)
+                    self.carried[key] = carried.rows
+                apply_entry(replica.shadow, entry)
+            unmark(entry.rows, self.marks[key])
+            entries[key] = entry
             self.rows[key], self.before[key] = [], []
         self.samples = 0
         return entries
+
+
+def _significant_or_not(
+    entry: DeltaEntry, shadow: ModelTable, significance: float
+) -> tuple[DeltaEntry, DeltaEntry]:
+    """``entry``'s rows whose change is larger than ``significance`` times the row's
+    value in the store (``shadow``) in some column (a row at zero: any change), and
+    the others."""
+    values = np.abs(shadow.params[entry.rows])
+    significant = (np.abs(entry.params) > significance * values).any(axis=1)
+    return entry.where(significant), entry.where(~significant)
 
 
 def _concatenate(tables: list[ModelTable]) -> ModelTable:
@@ -281,11 +327,13 @@ class ReplicaTrainer:
         batch_size: int,
         exchange_every: int = 1,
         model: str | None = None,
+        significance: float | None = None,
     ):
         self.kernel = kernel
         self.store = store
         self.batch_size = batch_size
         self.exchange_every = exchange_every
+        self.significance = significance
         self.planner = kernel.row_planner()
         # the driver's token for the model: with one, this process keeps the replicas
         # for its next invocation (KEPT_REPLICAS)
@@ -300,9 +348,9 @@ class ReplicaTrainer:
         if not self.replicas:
             started = time.perf_counter()
             self.replicas = self._kept_replicas() or {
-                key: Replica(self.store, key) for key in self.kernel.KEYS
+                key: self._load(key) for key in self.kernel.KEYS
             }
-            self._run = _Run(self.replicas)
+            self._run = _Run(self.replicas, self.significance)
             report.seconds["pull"] += time.perf_counter() - started
         run_samples = self.batch_size * self.exchange_every
         for batch in minibatches(shard, run_samples):
@@ -316,11 +364,14 @@ class ReplicaTrainer:
                 self._end_run(report)
             report.record(loss, batch.n_samples, steps)
 
-    def _end_run(self, report: WorkerReport) -> None:
-        """Send the run's entries, and apply the others' that the last exchange brought."""
+    def _load(self, key: str) -> Replica:
+        return Replica(self.store, key, shadowed=self.significance is not None)
+
+    def _end_run(self, report: WorkerReport, flush: bool = False) -> None:
+        """Send the run's entries (``flush``: and every change carried), and apply the
+        others' that the last exchange brought."""
         started = time.perf_counter()
-        tables = {key: replica.table for key, replica in self.replicas.items()}
-        entries = self._run.entries(tables)
+        entries = self._run.entries(self.replicas, flush)
         computed = time.perf_counter()
         self._finish_exchange(unsent=entries)
         self._start_exchange({key: entry.to_bytes() for key, entry in entries.items()})
@@ -336,7 +387,7 @@ class ReplicaTrainer:
         if self.model is None or (kept := KEPT_REPLICAS.take(self.model)) is None:
             return None
         return {
-            key: replica if replica.catch_up(self.store, key) else Replica(self.store, key)
+            key: replica if replica.catch_up(self.store, key) else self._load(key)
             for key, replica in kept.items()
         }
 
@@ -345,8 +396,10 @@ class ReplicaTrainer:
         learned is then in the store. A fold the store asked of this worker is done now,
         not left to its claim's end. The replicas, equal to the store's model as of
         their last exchange, are kept for the process's next invocation."""
-        if self._run is not None and self._run.samples:
-            self._end_run(self._report)
+        if self._run is not None and (
+            self._run.samples or any(rows.size for rows in self._run.carried.values())
+        ):
+            self._end_run(self._report, flush=True)
         self._finish_exchange()
         self._fold()
         if self.model is not None and self.replicas:
@@ -370,14 +423,16 @@ class ReplicaTrainer:
         for key, answer in exchange.finish().items():
             replica = self.replicas[key]
             if answer.entries is None:  # folded past this copy's place: load it anew
-                self.replicas[key] = fresh = Replica(self.store, key)
+                self.replicas[key] = fresh = self._load(key)
                 fresh.fold_due = answer.fold
                 if unsent is not None:  # the run trained meanwhile, on the old copy
-                    apply_entry(fresh.table, unsent[key])
+                    fresh.apply(unsent[key])  # (in the shadow too: it is sent next)
                     fresh.table.meta += replica.table.meta - replica.sent_meta
+                if replica.shadow is not None:  # the changes carried, on the old copy
+                    apply_entry(fresh.table, replica.unsent(self._run.carried[key]))
                 continue
             for other in answer.entries:
-                apply_entry(replica.table, DeltaEntry.from_bytes(other))
+                replica.apply(DeltaEntry.from_bytes(other))
             replica.fold_due = replica.fold_due or answer.fold
             # the others' steps: what the store's counters gained beyond this copy's own
             others = answer.meta - replica.store_meta - exchange.sends[key][1]
@@ -393,7 +448,9 @@ class ReplicaTrainer:
         for key, replica in self.replicas.items():
             if replica.fold_due:
                 replica.fold_due = False
-                self.store.fold(key, replica.table, replica.folded, replica.cursor)
+                # (a shadowed copy's shadow: the copy holds changes the store lacks)
+                model = replica.table if replica.shadow is None else replica.shadow
+                self.store.fold(key, model, replica.folded, replica.cursor)
 
 
 def make_trainer(
@@ -404,17 +461,19 @@ def make_trainer(
     n_workers: int = 1,
     n_samples: int | None = None,
     model: str | None = None,
+    significance: float | None = None,
 ) -> Trainer:
     """The way ``kernel`` trains against ``store`` (module doc). The fit's ``n_workers``
     and ``n_samples`` (a dataset's rows an epoch) bound the default run; ``model``, the
-    driver's token for the model, lets a replica outlive the invocation."""
+    driver's token for the model, lets a replica outlive the invocation;
+    ``significance`` filters a replica's changes (``_Run``)."""
     if all(store.table(key) is not None for key in kernel.KEYS):
         return InPlaceTrainer(kernel, store, batch_size)
     if hasattr(store, "load_replica"):
         every = exchange_every
         if every is None:
             every = _default_replica_run(kernel, batch_size, n_workers, n_samples)
-        return ReplicaTrainer(kernel, store, batch_size, every, model)
+        return ReplicaTrainer(kernel, store, batch_size, every, model, significance)
     every = DEFAULT_EXCHANGE_EVERY if exchange_every is None else exchange_every
     return PulledCopyTrainer(kernel, store, batch_size, every)
 

@@ -55,6 +55,7 @@ class WorkerTask:
     time_budget_s: float | None = None
     prefetch: int = 1
     exchange_every: int | None = None  # minibatches between exchanges with a remote store
+    significance: float | None = None  # a replica's changes are sent once this large
     n_workers: int = 1  # the fit's
     # the driver's token for the model as it last wrote it: replicas a worker process
     # keeps between invocations are of one model (trainers.KEPT_REPLICAS)
@@ -123,6 +124,7 @@ def run_worker(task: WorkerTask) -> WorkerReport:
         task.n_workers,
         task.data.n_samples,
         task.model,
+        task.significance,
     )
     baseline_mb = _resident_mb() if task.memory_budget_mb is not None else 0.0
     last_check = 0.0

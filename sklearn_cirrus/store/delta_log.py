@@ -79,6 +79,18 @@ class DeltaEntry:
         base = np.array([self.base_clock], dtype="<f8")
         return header.tobytes() + base.tobytes() + floats + self.rows.astype("<i4").tobytes()
 
+    def where(self, mask: np.ndarray) -> DeltaEntry:
+        """The entry of the rows ``mask`` selects."""
+        return DeltaEntry(
+            self.rows[mask],
+            self.params[mask],
+            self.state[mask],
+            self.aux[mask],
+            None if self.clocks is None else self.clocks[mask],
+            self.single,
+            self.base_clock,
+        )
+
     @classmethod
     def from_bytes(cls, blob: bytes) -> DeltaEntry:
         n, p, s, a, clocked, single = np.frombuffer(blob, dtype="<i8", count=_HEADER - 1)
