@@ -296,6 +296,27 @@ def test_one_worker_on_redis_trains_the_model_of_the_memory_store(
     assert trainers.KEPT_REPLICAS.model is None  # the fit's end dropped it
 
 
+def test_workers_far_from_redis_train_the_model_they_train_near_it(redis_url, monkeypatch):
+    # 2 ms added to every round trip by the benchmarks' forwarder (a function far from
+    # its store): loads, exchanges (overlapping the next run's training) and folds all
+    # cross it, and the model scores as on loopback
+    from pathlib import Path
+
+    from sklearn.datasets import make_classification
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from _servers import latency_proxy
+
+    X, y = make_classification(n_samples=4000, n_features=20, random_state=0)
+    settings = dict(executor="threads", n_workers=2, batch_size=50, exchange_every=4)
+    near = _fit_sgd(X, y, redis_url, max_iter=3, **settings)
+    with latency_proxy(redis_url, round_trip_ms=2.0) as far_url:
+        assert far_url != redis_url
+        far = _fit_sgd(X, y, far_url, max_iter=3, **settings)
+    assert far.n_iter_ == near.n_iter_ == 3
+    assert abs(far.score(X, y) - near.score(X, y)) < 0.03
+
+
 def test_a_significance_filter_sends_less_and_loses_no_change(redis_url, monkeypatch):
     # a worker alone, most of its changes too small to send at once (significance 1:
     # as large as the row's value in the store): they are carried and sent with the

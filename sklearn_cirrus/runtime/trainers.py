@@ -8,7 +8,8 @@ pulled copies.
   ``exchange_every`` minibatches it sends what it changed in the rows they touched and
   applies what the other workers sent (``store/delta_log.py``). The exchange runs in a
   background thread while the next ``exchange_every`` minibatches train, so a worker's
-  rows miss at most the others' last two runs; the store copies arrays only.
+  rows miss at most the others' last two runs; the store copies arrays only. The
+  process keeps its replica for the fit's next invocation there (``KEPT_REPLICAS``).
 - Pulled copies: against a remote store (Redis, a Ray actor) the kernel trains
   ``exchange_every`` minibatches at a time on a copy of the rows they touch, pulled at
   once, and the worker adds what changed back at once: a round trip and a pass of the
