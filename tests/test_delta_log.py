@@ -176,6 +176,28 @@ def test_an_entry_log_keeps_the_latest_entries_within_its_bytes():
     assert log.since(3) == [b"x" * 50]
 
 
+class _ReplicaStore:
+    """A remote store to choose a trainer for: no table to lend, replicas to load."""
+
+    def table(self, key):
+        return None
+
+    def load_replica(self, key):
+        raise AssertionError("not loaded before training")
+
+
+@pytest.mark.parametrize("n_workers, expected", [(1, 64), (2, 32), (3, 1), (4, 1)])
+def test_factorization_runs_are_long_for_two_workers_at_most(n_workers, expected):
+    # a user's and an item's factors move together: stale ones from more than one
+    # other worker pulled them apart (RMSE over the bar with 4 workers at k=2-4)
+    from sklearn_cirrus.kernels.factorization import FactorizationKernel
+    from sklearn_cirrus.runtime.trainers import make_trainer
+
+    kernel = FactorizationKernel(n_users=10, n_items=10, n_components=2)
+    trainer = make_trainer(kernel, _ReplicaStore(), 512, None, n_workers, 80_000)
+    assert trainer.exchange_every == expected
+
+
 @pytest.mark.parametrize(
     "n_workers, batches_per_worker, expected",
     [(1, 1000, 64), (2, 1000, 64), (4, 1000, 8), (8, 1000, 1), (2, 40, 5), (4, 4, 1)],
@@ -188,14 +210,7 @@ def test_default_runs_shorten_with_more_workers_and_less_data(
     from sklearn_cirrus.kernels.linear import LinearKernel
     from sklearn_cirrus.runtime.trainers import ReplicaTrainer, make_trainer
 
-    class ReplicaStore:  # a remote store: no table to lend, replicas to load
-        def table(self, key):
-            return None
-
-        def load_replica(self, key):
-            raise AssertionError("not loaded before training")
-
-    kernel, store = LinearKernel(n_features=10, loss="log_loss"), ReplicaStore()
+    kernel, store = LinearKernel(n_features=10, loss="log_loss"), _ReplicaStore()
     n_samples = batches_per_worker * 256 * n_workers
     trainer = make_trainer(kernel, store, 256, None, n_workers, n_samples)
     assert isinstance(trainer, ReplicaTrainer) and trainer.exchange_every == expected
