@@ -5,7 +5,7 @@ The problem (``make_hashed_classification``): 200,000 training rows and 20,000 t
 by default, 2**20 hashed features, power-law feature popularity, as hashed click logs
 are. ``ServerlessSGDClassifier(executor="processes", n_workers=2, max_iter=1,
 tol=None)``; shared memory first, then ``store="redis://..."`` with ``exchange_every``
-k = 1, 16 and 64 (the default at 1,000,000 rows: 64), and at the default k with the significance
+k = 1, 16, 32 and 64 (the default at 1,000,000 rows: 32), and at the default k with the significance
 filter (``significance``) at 0.3 and 1; then the same through a forwarder that adds
 0.5 ms to every round trip (a function far from its store).
 
@@ -45,7 +45,7 @@ from sklearn.model_selection import train_test_split
 
 from sklearn_cirrus import ServerlessMatrixFactorization, ServerlessSGDClassifier, load_movielens
 
-EXCHANGES = (1, 16, 64)
+EXCHANGES = (1, 16, 32, 64)
 # fits of each k on the Ray actor store (its test loss varies more from fit to fit)
 RAY_ACTOR_FITS = 3
 # the significance filter's thresholds tried, at the default exchange_every

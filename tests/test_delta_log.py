@@ -200,13 +200,13 @@ def test_factorization_runs_are_long_for_two_workers_at_most(n_workers, expected
 
 @pytest.mark.parametrize(
     "n_workers, batches_per_worker, expected",
-    [(1, 1000, 64), (2, 1000, 64), (4, 1000, 8), (8, 1000, 1), (2, 40, 5), (4, 4, 1)],
+    [(1, 1000, 32), (2, 1000, 32), (4, 1000, 8), (8, 1000, 1), (2, 40, 5), (4, 4, 1)],
 )
 def test_default_runs_shorten_with_more_workers_and_less_data(
     n_workers, batches_per_worker, expected
 ):
     # n workers' changes of a popular row, each from the same stale row, add up: the
-    # default run is 64 minibatches, at most 512 / n**3 and an eighth of a worker's epoch
+    # default run is 32 minibatches, at most 512 / n**3 and an eighth of a worker's epoch
     from sklearn_cirrus.kernels.linear import LinearKernel
     from sklearn_cirrus.runtime.trainers import ReplicaTrainer, make_trainer
 

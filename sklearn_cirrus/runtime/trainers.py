@@ -70,13 +70,14 @@ class InPlaceTrainer:
 # same stale rows: on 200,000 hashed rows, 2 workers, k=32 gave test log-loss 0.683
 # against 0.597 for k=1 and k=8. On replicas (Redis, the Ray actor) the entries carry
 # their penalty clocks and are applied to each copy: on 1,000,000 hashed rows, 2
-# process workers, k=64 gave shared memory's test loss (0.4793-0.4797 against
-# 0.4796-0.4797) at 0.35-0.39x its speed, and k=128 and 256 lost test loss (0.4801-0.4965)
-# to stale rows (benchmarks/bench_remote_store.py; docs/benchmarks.md). A kernel may say
-# otherwise (``REPLICA_RUNS``): matrix factorization's factors are more sensitive to
-# stale rows.
+# process workers (shared memory's test log-loss 0.4796-0.4797), k=32 ended at
+# 0.4795-0.4801 in 19 fits on Redis and the Ray actor, at 0.33-0.44x shared memory's
+# speed; k=64 at 0.4797-0.4799 in most fits but 0.4812-0.5030 in 7 of 20, and k=128 and
+# 256 lost test loss (0.4801-0.4965) to stale rows (benchmarks/bench_remote_store.py;
+# docs/benchmarks.md). A kernel may say otherwise (``REPLICA_RUNS``): matrix
+# factorization's factors are more sensitive to stale rows.
 DEFAULT_EXCHANGE_EVERY = 1
-REPLICA_EXCHANGE_EVERY = 64
+REPLICA_EXCHANGE_EVERY = 32
 # ... but at least this many exchanges a worker an epoch: on a9a with 4 workers, 32
 # minibatches each an epoch, k=64 (one exchange an epoch) ended at accuracy 0.843 and
 # log-loss 0.331 where k=16 kept 0.850 and 0.324
@@ -125,8 +126,10 @@ class PulledCopyTrainer:
 # the size of the log, in models, at which a worker folds it into the store's base: the
 # store holds about this many models' worth of entries at most, and a worker loading the
 # model holds them all at once (4 did not fit a 2**20-feature model's worker in its
-# default memory). The store tells one worker at a time to fold.
-FOLD_LOG_SIZE = 1
+# default memory). Each fold writes the whole model: at 2 rather than 1, half as many,
+# for 3-7% more samples/s on 1,000,000 hashed rows (k=32). The store tells one worker
+# at a time to fold.
+FOLD_LOG_SIZE = 2
 
 
 # whether a replica's entries travel in single precision: a run's changes need no more,
