@@ -5,9 +5,9 @@ The problem (``make_hashed_classification``): 200,000 training rows and 20,000 t
 by default, 2**20 hashed features, power-law feature popularity, as hashed click logs
 are. ``ServerlessSGDClassifier(executor="processes", n_workers=2, max_iter=1,
 tol=None)``; shared memory first, then ``store="redis://..."`` with ``exchange_every``
-k = 1, 16, 32 and 64 (the default at 1,000,000 rows: 32), and at the default k with the significance
-filter (``significance``) at 0.3 and 1; then the same through a forwarder that adds
-0.5 ms to every round trip (a function far from its store).
+k = 1, 16, 32 and 64 (the default at 1,000,000 rows: 32), and at the default k with
+the significance filter (``significance``) at 0.3 and 1; then the same through a
+forwarder that adds 0.5 ms to every round trip (a function far from its store).
 
 Reported: training samples/s (the driver's staging left out) and its ratio to shared
 memory's (the best of three shared-memory fits), test log-loss, and the bytes Redis
