@@ -70,9 +70,10 @@ ENGINE_PARAMETERS_DOC = """
         with two workers (docs/benchmarks.md): 32 keeps the test loss of shared memory
         at 0.33-0.44x its speed; 64 lost some in a third of the fits, 128 and 256 more.
         Each worker's changes of a popular row start from the same stale row and add
-        up, so more workers need shorter runs. None: for linear models 32, at most 512
-        / n_workers**3 (4 workers: 8; 8 workers: 1) and an eighth of the minibatches a worker trains an
-        epoch (on a9a with four workers, one exchange an epoch cost accuracy); for
+        up, so more workers need shorter runs. None: for linear models 32, at most
+        512 / n_workers**3 (4 workers: 8; 8 workers: 1) and an eighth of the
+        minibatches a worker trains an epoch (on a9a with four workers, one exchange an
+        epoch cost accuracy); for
         matrix factorization, whose factors suffer more from stale rows, 32 with up to
         two workers and 1 with more. Workers that share the store's memory ('memory',
         'shm') update it in place at every minibatch, whatever this says.
