@@ -378,11 +378,13 @@ class _Progress:
         return saved.n_iter
 
     def result(self) -> TrainingResult:
+        # the last epoch's tables when the saver has just read them (a remote store)
+        store = self.saver.epoch(self.n_iter) or self.store
         return TrainingResult(
-            params=self.pull(),
-            optimizer_state={key: self.store.pull_state(key) for key in self.keys},
+            params=self.kernel.read(store),
+            optimizer_state={key: store.pull_state(key) for key in self.keys},
             n_iter=self.n_iter,
-            samples_seen=self.store.samples_seen(self.keys[0]),
+            samples_seen=store.samples_seen(self.keys[0]),
             loss_curve=self.loss_curve,
             validation_scores=self.scores,
             report=self.report(),

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..store.base import ModelTable, ParameterStore
+from ..store.memory import MemoryStore
 from .stopping import StopRule
 
 # at most this share of a fit's time goes to saving epochs: an epoch ending sooner after
@@ -67,6 +68,13 @@ class EpochSaver:
         self.saved = SavedEpoch(n_iter, tables, copy.deepcopy(rule))
         self.last_saved_at = time.perf_counter()
         self.last_save_seconds = self.last_saved_at - started
+
+    def epoch(self, n_iter: int) -> MemoryStore | None:
+        """The model as epoch ``n_iter`` ended, if it is the epoch saved: a store to
+        read it from without reading the remote one again."""
+        if self.saved.n_iter != n_iter or self.saved.tables is None:
+            return None
+        return MemoryStore.holding(self.saved.tables)
 
     def lost(self) -> bool:
         """Whether the store no longer holds the model (asked after a failure)."""

@@ -46,6 +46,14 @@ class MemoryStore(ArrayStore):
         self._counter_lock = threading.Lock()
         _LIVE_STORES[self.namespace] = self
 
+    @classmethod
+    def holding(cls, tables: dict[str, ModelTable]) -> MemoryStore:
+        """A store of ``tables`` as they are: a model already read, to read again."""
+        store = cls()
+        for key, table in tables.items():
+            store._keys[key], store._locks[key] = table, threading.Lock()
+        return store
+
     def _allocate(self, key, shape, optimizer):
         block = np.zeros((shape[0], block_width(shape[1], optimizer)))
         self._keys[key] = table_views(block, shape[1], optimizer, new_meta())
