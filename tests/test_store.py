@@ -645,6 +645,9 @@ def test_epochs_are_saved_unless_saving_would_take_over_a_tenth_of_the_time(monk
         saved.add(saver.saved.n_iter)
     # 1 s of saving, then 10 s of epochs before the next
     assert saved == {1, 6, 11, 16, 21, 26, 30}
+    # the fit's result is read from the last epoch's saved tables, not the store again
+    store.table("w").params[0, 0] = 5.0  # (the store itself is not read)
+    assert saver.epoch(30).pull("w")[0, 0] == 0.0 and saver.epoch(29) is None
 
 
 def test_a_server_that_stops_answering_is_reported_at_once_not_retried(tmp_path, monkeypatch):
