@@ -32,6 +32,10 @@ import numpy as np
 from .base import ModelTable, block_of, table_views
 from .optimizers import LOG_DECAY_SLOT, PENALTY_STEPS_SLOT, OptimizerConfig
 
+# seconds a worker told to fold the log has to do it before another may be told (should
+# it have died first)
+FOLD_CLAIM_SECONDS = 60
+
 
 class Exchange(NamedTuple):
     """What a store's exchange with its log returns."""

@@ -35,7 +35,7 @@ import numpy as np
 from ..credentials import redacted
 from ..exceptions import StoreLost
 from .base import ModelTable, ParameterStore, block_width, table_views
-from .delta_log import DeltaEntry, Exchange, apply_entry
+from .delta_log import FOLD_CLAIM_SECONDS, DeltaEntry, Exchange, apply_entry
 from .optimizers import META_NAMES, OptimizerConfig, new_meta
 
 DEFAULT_TTL_SECONDS = 24 * 3600
@@ -46,8 +46,6 @@ PASSWORD_VARIABLE = "SKLEARN_CIRRUS_REDIS_PASSWORD"
 CONNECT_TIMEOUT_S = 5
 REPLY_TIMEOUT_S = 10
 ARRAYS = ("params", "state", "aux")
-# seconds a worker told to fold the log has to do it before another may be told
-FOLD_CLAIM_SECONDS = 60
 
 # Scripts see no entry and no model: Redis's Lua hashes every byte of every string it
 # is handed, which was a third of the server's time when entries went through them.
