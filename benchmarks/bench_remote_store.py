@@ -19,9 +19,9 @@ three fits of each k.
 
 Last, matrix factorization on MovieLens latest-small (80/20, seed 0; ``../shared/datasets``),
 ``ServerlessMatrixFactorization(executor="processes", n_workers=2)`` at its defaults,
-seeds 0-2, on shared memory and on Redis (loopback, and +0.5 ms): fit time (the
-driver's staging left out; the best of the three seeds) and its ratio to shared
-memory's, and test RMSE (the mean of the three). Target: within 3x shared memory's time,
+seeds 0-7, on shared memory and on Redis (loopback, and +0.5 ms): fit time (the
+driver's staging left out; the best of the eight seeds) and its ratio to shared
+memory's, and test RMSE (the mean of the eight). Target: within 3x shared memory's time,
 RMSE within 0.002.
 
 Run from the repository root, in a loopback-only network namespace for Ray's sake:
@@ -52,7 +52,7 @@ RAY_ACTOR_FITS = 3
 SIGNIFICANCES = (0.3, 1.0)
 ROUND_TRIP_MS = 0.5
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-FACTORIZATION_SEEDS = (0, 1, 2)
+FACTORIZATION_SEEDS = tuple(range(8))
 
 
 def _net_bytes(url: str) -> int:
@@ -122,7 +122,8 @@ def main() -> None:
 
 def factorization_rows() -> list[list]:
     """MovieLens latest-small at the estimator's defaults, 2 process workers, on shared
-    memory and on Redis: the best fit time of three seeds, the mean test RMSE."""
+    memory and on Redis: the best fit time of eight seeds, the mean test RMSE (the
+    difference between the stores is about a tenth of the seeds' spread)."""
     ratings, stars = load_movielens(DATASETS / "ml-latest-small_ratings.csv.gz")
     R_train, R_test, s_train, s_test = train_test_split(
         ratings, stars, test_size=0.2, random_state=0
