@@ -65,9 +65,10 @@ class FactorizationKernel:
     # by the fit's number of workers (more workers: 1). A user's and an item's factors
     # move together, and stale ones pull them apart: on ml-latest-small, process
     # workers, test RMSE for seeds 0-3, 2 workers: shared memory 0.8550-0.8560, k=8
-    # 0.8548-0.8575, 16 0.8552-0.8579, 32 0.8547-0.8579 (mean +0.0013); seeds 0-1, 4
-    # workers: shared memory 0.8552-0.8571, k=1 0.8569-0.8573, 2 0.8570-0.8593, 4
-    # 0.8596-0.8599. One worker's runs meet no other worker's changes.
+    # 0.8548-0.8575, 16 0.8552-0.8579, 32 0.8547-0.8579 (mean +0.0013; +0.0018-0.0022
+    # over seeds 0-7, k=64 alike: docs/benchmarks.md); seeds 0-1, 4 workers: shared
+    # memory 0.8552-0.8571, k=1 0.8569-0.8573, 2 0.8570-0.8593, 4 0.8596-0.8599. One
+    # worker's runs meet no other worker's changes.
     REPLICA_RUNS = {1: 64, 2: 32}
     USERS = "users"
     ITEMS = "items"
