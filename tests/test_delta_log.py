@@ -233,3 +233,27 @@ def test_a_process_keeps_the_replicas_of_one_model_only():
     assert kept.take("b") is None
     kept.give_back("a", first)  # an invocation of the old model ending late: not kept
     assert kept.take("b") is None and kept.model == "b"
+
+
+def test_default_runs_start_short_while_the_model_is_young():
+    # a young model's steps are its largest: by default a run is at most a quarter of
+    # the samples the model has seen, 4 minibatches at least; a run the fit names is kept
+    from types import SimpleNamespace
+
+    from sklearn_cirrus.kernels.factorization import FactorizationKernel
+    from sklearn_cirrus.runtime.trainers import make_trainer
+    from sklearn_cirrus.store.optimizers import META_SIZE, T_SLOT
+
+    kernel = FactorizationKernel(n_users=10, n_items=10, n_components=2)
+
+    def run_at(trainer, seen):
+        meta = np.zeros(META_SIZE)
+        meta[T_SLOT] = seen
+        trainer.replicas = {"users": SimpleNamespace(table=SimpleNamespace(meta=meta))}
+        return trainer._run_minibatches()
+
+    default = make_trainer(kernel, _ReplicaStore(), 512, None, 2, 80_000)
+    runs = [run_at(default, seen) for seen in (0, 4 * 512 * 8, 4 * 512 * 20, 10**9)]
+    assert runs == [4, 8, 20, 32]
+    named = make_trainer(kernel, _ReplicaStore(), 512, 32, 2, 80_000)
+    assert run_at(named, 0) == 32
