@@ -74,9 +74,10 @@ ENGINE_PARAMETERS_DOC = """
         512 / n_workers**3 (4 workers: 8; 8 workers: 1) and an eighth of the
         minibatches a worker trains an epoch (on a9a with four workers, one exchange an
         epoch cost accuracy); for matrix factorization, whose factors suffer more from
-        stale rows, 32 with up to two workers and 1 with more. Workers that share the
-        store's memory ('memory', 'shm') update it in place at every minibatch,
-        whatever this says.
+        stale rows, 32 with up to two workers and 1 with more. By default the first
+        runs are shorter while the model is young: at most a quarter of the samples it
+        has seen, 4 minibatches at least. Workers that share the store's memory
+        ('memory', 'shm') update it in place at every minibatch, whatever this says.
     significance : float or None, default=None
         Against a remote store, the significance filter of MLLess: an exchange sends a
         row's change only when it is larger than ``significance`` times the row's
