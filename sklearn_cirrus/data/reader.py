@@ -119,14 +119,22 @@ def rows_between(shard: Batch, start: int, stop: int | None = None) -> Batch:
     return Batch(shard.X[start:stop], shard.y[start:stop], shard.sample_weight[start:stop])
 
 
+def piece_stop(start: int, rows: int, n_samples: int, batch_size: int) -> int:
+    """Where a piece of ``rows`` rows from ``start`` ends, as the compiled kernels cut
+    minibatches of ``batch_size`` (``_sgd.batch_stop``): a tail of less than half a
+    batch after it joins it."""
+    stop = start + rows
+    if stop >= n_samples or 2 * (n_samples - stop) < batch_size:
+        stop = n_samples
+    return stop
+
+
 def minibatches(shard: Batch, batch_size: int) -> Iterator[Batch]:
     """The shard's minibatches, as the compiled kernels cut them: ``batch_size`` rows,
-    a tail of less than half a batch joining the last one (``_sgd.batch_stop``)."""
+    a tail of less than half a batch joining the last one."""
     start, n_samples = 0, shard.n_samples
     while start < n_samples:
-        stop = start + batch_size
-        if stop >= n_samples or 2 * (n_samples - stop) < batch_size:
-            stop = n_samples
+        stop = piece_stop(start, batch_size, n_samples, batch_size)
         yield rows_between(shard, start, stop)
         start = stop
 

@@ -29,7 +29,7 @@ from typing import Protocol
 import numpy as np
 
 from ..data import minibatches
-from ..data.reader import rows_between
+from ..data.reader import piece_stop, rows_between
 from ..kernels._delta import bitmap_words, unmark, unmarked
 from ..kernels.base import Batch, Kernel
 from ..store.base import ModelTable, ParameterStore, block_copy
@@ -373,13 +373,9 @@ class ReplicaTrainer:
         while start < n_samples:
             if not self._run.samples:
                 self._run.length = self.batch_size * self._run_minibatches()
-            # up to the run's end, in whole minibatches from the shard's start (where the
-            # kernel cuts them; a tail of less than half a batch joins the last)
-            stop = start + -(-(self._run.length - self._run.samples) // self.batch_size) * (
-                self.batch_size
-            )
-            if stop >= n_samples or 2 * (n_samples - stop) < self.batch_size:
-                stop = n_samples
+            # up to the run's end, in whole minibatches from the shard's start
+            minibatches_left = -(-(self._run.length - self._run.samples) // self.batch_size)
+            stop = piece_stop(start, minibatches_left * self.batch_size, n_samples, self.batch_size)
             batch, start = rows_between(shard, start, stop), stop
             started = time.perf_counter()
             tables = {key: replica.table for key, replica in self.replicas.items()}

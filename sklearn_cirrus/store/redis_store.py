@@ -371,7 +371,9 @@ class RedisStore(ParameterStore):
         answer tells one caller (not two) to fold a log past ``fold_at`` bytes."""
         self._config(key)
         log, sizes = self._name(key, "log"), self._name(key, "log_sizes")
-        folded_seen = self._folded.get(key, 0)
+        # entries folded, as this connection last heard (None: never, as a kept
+        # replica's first exchange on a new connection)
+        folded_seen = self._folded.get(key)
         pipe = self._client.pipeline(transaction=True)
         if entry:
             pipe.rpush(log, entry)
@@ -387,7 +389,10 @@ class RedisStore(ParameterStore):
             client=pipe,
         )
         # the others' entries, as long as no fold moved them since this worker last heard
-        pipe.lrange(log, max(cursor - folded_seen, 0), -2 if entry else -1)
+        if folded_seen is not None:
+            pipe.lrange(log, max(cursor - folded_seen, 0), -2 if entry else -1)
+        else:
+            pipe.echo(b"")  # (no guess at where they start: read across the folds below)
         try:
             length, *_, (folded, meta, fold), others = self._call(pipe.execute)
         except StoreLost:
@@ -396,7 +401,7 @@ class RedisStore(ParameterStore):
             raise
         end = int(folded) + int(length)
         self._folded[key] = int(folded)
-        if int(folded) != folded_seen or cursor < folded_seen:
+        if folded_seen is None or int(folded) != folded_seen or cursor < folded_seen:
             others = self._call(self._entries_between, key, cursor, end - 1 if entry else end)
         return Exchange(
             int(folded),
