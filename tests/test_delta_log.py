@@ -77,10 +77,11 @@ def test_two_workers_decaying_one_row_decay_it_once_in_either_order(name, rng):
 
 
 @pytest.mark.parametrize("name", ["sgd", "adagrad"])
-def test_a_single_precision_entry_rebuilds_the_replica_it_rounded(name, rng):
-    # a worker's replica, its rows decayed and stepped, sends a single-precision entry:
-    # the replica keeps the rounded changes, so a store that adds the entry to the rows
-    # the replica started from holds the replica's values, bit for bit
+@pytest.mark.parametrize("float_bytes", [4, 2])
+def test_a_rounded_entry_rebuilds_the_replica_it_rounded(name, float_bytes, rng):
+    # a worker's replica, its rows decayed and stepped, sends a single- or
+    # half-precision entry: the replica keeps the rounded changes, so a store that adds
+    # the entry to the rows the replica started from holds the replica's values
     base = _table(name, rng)
     base.params[:] *= 1 + 1e-9 * rng.normal(size=base.params.shape)  # (all 53 bits used)
     rows = np.array([0, 2, 3])
@@ -96,14 +97,17 @@ def test_a_single_precision_entry_rebuilds_the_replica_it_rounded(name, rng):
     if replica.state.shape[0]:
         replica.state[rows] += rng.uniform(size=(3, 2)) / 3
     trained = replica.params.copy()
-    entry = entry_since(replica, rows, before, single=True)
-    assert entry.single and not np.array_equal(replica.params, trained)  # rounded
-    np.testing.assert_allclose(replica.params, trained, rtol=1e-6)
+    entry = entry_since(replica, rows, before, float_bytes)
+    assert entry.float_bytes == float_bytes and not np.array_equal(replica.params, trained)
+    np.testing.assert_allclose(replica.params, trained, rtol=1e-3 if float_bytes == 2 else 1e-6)
 
     blob = entry.to_bytes()
     double = DeltaEntry(entry.rows, entry.params, entry.state, entry.aux, entry.clocks)
-    header_and_rows = 7 * 8 + 4 * rows.size
-    assert len(blob) - header_and_rows == (len(double.to_bytes()) - header_and_rows) / 2
+    header_and_rows = 7 * 8 + 4 * rows.size  # then the clocks: single, or double
+    changes = len(blob) - header_and_rows - 4 * rows.size
+    if float_bytes == 2:  # (a row's scales, for params and state)
+        changes -= (2 if entry.state.shape[1] else 1) * rows.size
+    assert changes == (len(double.to_bytes()) - header_and_rows - 8 * rows.size) * float_bytes / 8
     received = DeltaEntry.from_bytes(blob)
     store = ModelTable(
         base.params.copy(), base.state.copy(), base.aux.copy(), base.meta.copy(), base.optimizer
@@ -112,6 +116,49 @@ def test_a_single_precision_entry_rebuilds_the_replica_it_rounded(name, rng):
     np.testing.assert_array_equal(store.aux[rows], replica.aux[rows])
     np.testing.assert_array_equal(store.state, replica.state)
     np.testing.assert_allclose(store.params[rows], replica.params[rows], rtol=1e-15, atol=0)
+
+
+def test_half_precision_changes_round_as_numpy_rounds_to_float16(rng):
+    # unpenalised rows, so that a change is the plain difference: each row's changes in
+    # a group of columns are scaled by the power of two that brings the largest to
+    # [2**14, 2**15), then rounded to the nearest float16 (ties to even); those below
+    # float16's normal range (2**-14, 2**-28 of the row's largest) go to zero
+    optimizer = OptimizerConfig("adagrad")
+    n = 2000
+    params = rng.normal(size=(n, 3))
+    state = rng.uniform(0.5, 2.0, size=(n, 3))
+    table = ModelTable(params, state, np.zeros((n, 0)), np.zeros(4), optimizer)
+    rows = np.arange(n)
+    before = rows_of(table, rows)
+    # changes spanning 40 binary orders of magnitude within rows, exact ties, a row
+    # with no change
+    change = rng.normal(size=(n, 3)) * 2.0 ** rng.randint(-40, 0, size=(n, 3))
+    change[0] = 2.0**-30 * np.array([1 + 2**-11, 1 + 3 * 2**-11, 2**15])  # (ties, at 2**14)
+    change[1] = 0.0
+    table.params[:] = before.params + change
+    table.state[:] = before.state + 1e3 * np.abs(change)
+    exact_params = table.params - before.params
+    exact_state = table.state - before.state
+    entry = entry_since(table, rows, before, float_bytes=2)
+
+    for group, (sent, exact) in enumerate(
+        ((entry.params, exact_params), (entry.state, exact_state))
+    ):
+        scales = entry.scales[:, group].astype(int)[:, None]
+        scaled = np.ldexp(exact, -scales)
+        moved = np.abs(exact).max(axis=1) > 0
+        assert (2.0**14 <= np.abs(scaled[moved]).max(axis=1)).all()
+        assert (np.abs(scaled[moved]).max(axis=1) < 2.0**15).all()
+        expected = np.ldexp(scaled.astype(np.float16).astype(float), scales)
+        expected[np.abs(scaled) < 2.0**-14] = 0.0
+        np.testing.assert_array_equal(sent, expected)
+        assert (sent == 0).sum() > (exact == 0).sum()  # (some went to zero)
+    assert entry.params[0, 0] == 2.0**-30 and entry.params[0, 1] == 2.0**-30 * (1 + 4 * 2**-11)
+    # the replica holds what the store rebuilds, and the entry travels as it is
+    np.testing.assert_array_equal(table.params, before.params + entry.params)
+    back = DeltaEntry.from_bytes(entry.to_bytes())
+    for name in ("params", "state", "aux", "scales"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(entry, name))
 
 
 @pytest.mark.parametrize("clocked", [True, False])

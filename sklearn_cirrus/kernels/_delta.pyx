@@ -3,7 +3,9 @@
 rows where numpy took a dozen (``store/delta_log.py`` states the maths), and the
 distinct rows a run of minibatches touches, in order, where ``IdIndexer`` takes five passes."""
 
-from libc.math cimport exp, sqrt
+from libc.math cimport INFINITY, NAN, exp, fabs, sqrt
+from libc.stdint cimport uint64_t
+from libc.string cimport memcpy
 
 import numpy as np
 
@@ -87,6 +89,60 @@ cdef inline double to_single(double value, bint single) noexcept nogil:
     return <double> <float> value if single else value
 
 
+cdef inline double to_half(double value) noexcept nogil:
+    """``value`` (scaled below 2**15 in magnitude) rounded to 11 significant bits, a
+    half-precision float's, by Veltkamp's splitting (exact in IEEE arithmetic; the
+    extension is compiled without fused multiply-adds, which would break it); below
+    2**-14, half floats' normal range, zero."""
+    cdef double split = value * 4398046511105.0  # (2**42 + 1)
+    cdef double high = split - (split - value)
+    return high if fabs(high) >= 6.103515625e-05 else 0.0
+
+
+cdef inline bint rows_contiguous(const double[:, :] array) noexcept:
+    return array.shape[0] == 0 or array.shape[1] < 2 or array.strides[1] == sizeof(double)
+
+
+cdef inline signed char half_scale(double largest) noexcept nogil:
+    """The power of two that brings ``largest`` (a row's largest change in a group of
+    columns) to [2**14, 2**15), near the top of the half floats' range: the row's
+    smaller changes keep 11 significant bits down to 2**-28 of it, and go to zero
+    below (``to_half``). Read from the bits (a row of one column: a call to ``frexp``
+    would cost as much as the rest)."""
+    cdef uint64_t bits
+    memcpy(&bits, &largest, 8)
+    cdef int exponent = <int> ((bits >> 52) & 0x7FF) - 1022  # (frexp's)
+    if largest == 0.0:
+        return 0
+    return <signed char> max(min(exponent - 15, 127), -128)
+
+
+cdef inline double power_of_two(int exponent) noexcept nogil:
+    """``2.0 ** exponent``, for a scale's exponent (within int8's range), from its bits."""
+    cdef uint64_t bits = <uint64_t> (exponent + 1023) << 52
+    cdef double value
+    memcpy(&value, &bits, 8)
+    return value
+
+
+cdef inline void round_row_to_half(
+    double *values, const double *old, double *changes, Py_ssize_t n, signed char *scale
+) noexcept nogil:
+    """``changes[k]`` holding nothing yet: the changes ``values[k] - old[k]`` rounded
+    to half floats at the row's scale, which goes to ``scale``; ``values`` set to
+    ``old`` plus them. (``old`` may be ``changes``: each is read before it is written.)"""
+    cdef Py_ssize_t k
+    cdef double largest = 0.0, down, up, change
+    for k in range(n):
+        largest = max(largest, fabs(values[k] - old[k]))
+    scale[0] = half_scale(largest)
+    down, up = power_of_two(-scale[0]), power_of_two(scale[0])
+    for k in range(n):
+        change = to_half((values[k] - old[k]) * down) * up
+        values[k] = old[k] + change
+        changes[k] = change
+
+
 def entry_changes(
     bint adagrad,
     double l2,
@@ -100,33 +156,45 @@ def entry_changes(
     const double[:, :] old_params,
     const double[:, :] old_state,
     const double[:, :] old_aux,
-    bint single=False,
+    int float_bytes=8,
     double base_clock=0.0,
 ):
     """What rows ``rows`` of the table changed since their copies ``old_*``:
-    ``(change, state_change, aux_change, clocks)``. With ``clocked``, ``clocks`` are the
-    rows' penalty clocks now and a penalised row's change is from its old value decayed
-    up to its clock; ``aux_change`` leaves the clock column out.
+    ``(change, state_change, aux_change, clocks, scales)``. With ``clocked``, ``clocks``
+    are the rows' penalty clocks now and a penalised row's change is from its old value
+    decayed up to its clock; ``aux_change`` leaves the clock column out.
 
-    With ``single``, every change, and every clock's offset from ``base_clock``, is
-    rounded to single precision, to travel in half the bytes, and the table's rows are
-    set to their old values plus the rounded changes: the table stays equal to what the
-    store rebuilds from them, exactly."""
+    ``float_bytes`` (8, 4 or 2): the precision the changes travel in. Below 8, the
+    changes are rounded to it, every clock's offset from ``base_clock`` to single
+    precision, and the table's rows are set to their old values plus the rounded
+    changes: the table stays equal to what the store rebuilds from them, exactly. At 2,
+    each row's changes in a group of columns (params, state, aux) are first scaled by
+    the power of two ``2**-scale`` that fits the largest to half floats' range:
+    ``scales`` (int8, a row's three; None above 2 bytes)."""
     cdef Py_ssize_t n = rows.shape[0], n_cols = params.shape[1]
     cdef Py_ssize_t n_state = old_state.shape[1] if old_state.shape[0] else 0
     cdef Py_ssize_t first_aux = 1 if clocked else 0
     cdef Py_ssize_t n_aux = (old_aux.shape[1] if old_aux.shape[0] else 0) - first_aux
+    cdef bint half = float_bytes == 2, single = float_bytes < 8
     change_array = np.empty((n, n_cols))
     state_array = np.empty((n, n_state))
     aux_array = np.empty((n, max(n_aux, 0)))
     clocks_array = np.empty(n if clocked else 0)
+    scales_array = np.zeros((n if half else 0, 3), dtype=np.int8)
     cdef double[:, ::1] change = change_array
     cdef double[:, ::1] state_change = state_array
     cdef double[:, ::1] aux_change = aux_array
     cdef double[::1] clocks = clocks_array
+    cdef signed char[:, ::1] scales = scales_array
     cdef Py_ssize_t i, k
     cdef long long row
     cdef double old
+    if half and not (
+        rows_contiguous(params) and rows_contiguous(state) and rows_contiguous(aux)
+        and rows_contiguous(old_params) and rows_contiguous(old_state)
+        and rows_contiguous(old_aux)
+    ):  # (a row's values are read through a pointer)
+        raise ValueError("half-precision entries need rows of contiguous values")
     with nogil:
         for i in range(n):
             if i + ROWS_AHEAD < n:
@@ -144,9 +212,25 @@ def entry_changes(
                         adagrad, l2, epsilon, old_state[i, k] if adagrad else 0.0,
                         old_aux[i, 0], clocks[i],
                     )
+                if half:  # (the old value, decayed, until the row's scale is known)
+                    change[i, k] = old
+                    continue
                 change[i, k] = to_single(params[row, k] - old, single)
                 if single:
                     params[row, k] = old + change[i, k]
+            if half:  # (the rows' values are in cache: rounded as they are read)
+                round_row_to_half(&params[row, 0], &change[i, 0], &change[i, 0], n_cols, &scales[i, 0])
+                if n_state:
+                    round_row_to_half(
+                        &state[row, 0], &old_state[i, 0], &state_change[i, 0], n_state,
+                        &scales[i, 1],
+                    )
+                if n_aux > 0:
+                    round_row_to_half(
+                        &aux[row, first_aux], &old_aux[i, first_aux], &aux_change[i, 0], n_aux,
+                        &scales[i, 2],
+                    )
+                continue
             for k in range(n_state):
                 state_change[i, k] = to_single(state[row, k] - old_state[i, k], single)
                 if single:
@@ -156,12 +240,84 @@ def entry_changes(
                 aux_change[i, k] = to_single(aux[row, first_aux + k] - old, single)
                 if single:
                     aux[row, first_aux + k] = old + aux_change[i, k]
-    return change_array, state_array, aux_array, clocks_array if clocked else None
+    return (
+        change_array,
+        state_array,
+        aux_array,
+        clocks_array if clocked else None,
+        scales_array if half else None,
+    )
 
 
-def take_rows(const double[:, ::1] block, const long long[::1] rows):
-    """``block[rows]``, prefetched a few rows ahead (``np.take`` waits on each row)."""
-    taken = np.empty((rows.shape[0], block.shape[1]))
+def half_bits(const double[:, ::1] values, const signed char[::1] scales):
+    """The bits of the half floats of each row of ``values`` times ``2**-scales[row]``,
+    each exactly a half float (``entry_changes`` rounded them): numpy's own conversion
+    takes six times as long."""
+    bits_array = np.empty(values.shape[0] * values.shape[1], dtype=np.uint16)
+    cdef unsigned short[::1] bits = bits_array
+    cdef Py_ssize_t i, k, width = values.shape[1]
+    cdef double value, down
+    cdef uint64_t double_bits
+    cdef unsigned short sign
+    cdef int exponent
+    with nogil:
+        for i in range(values.shape[0]):
+            down = power_of_two(-scales[i])
+            for k in range(width):
+                value = values[i, k] * down
+                memcpy(&double_bits, &value, 8)
+                sign = <unsigned short> ((double_bits >> 48) & 0x8000)
+                exponent = <int> ((double_bits >> 52) & 0x7FF) - 1023
+                if exponent == 1024:  # inf, or nan
+                    bits[i * width + k] = sign | (0x7C00 if value == value else 0x7E00)
+                elif exponent >= -14:
+                    bits[i * width + k] = sign | <unsigned short> (
+                        ((exponent + 15) << 10) | ((double_bits >> 42) & 0x3FF)
+                    )
+                else:  # a subnormal half float (or zero): a multiple of 2**-24
+                    bits[i * width + k] = sign | <unsigned short> (fabs(value) * 16777216.0)
+    return bits_array
+
+
+def from_half_bits(const unsigned short[::1] bits, const signed char[::1] scales):
+    """The values the half floats of ``bits`` hold, as float64 rows of ``bits.size /
+    scales.size``, each row times ``2**scales[row]``."""
+    cdef Py_ssize_t n = scales.shape[0], width = bits.shape[0] // n if n else 0
+    values_array = np.empty((n, width))
+    cdef double[:, ::1] values = values_array
+    cdef Py_ssize_t i, k
+    cdef unsigned short half
+    cdef int exponent
+    cdef uint64_t double_bits
+    cdef double value, up
+    with nogil:
+        for i in range(n):
+            up = power_of_two(scales[i])
+            for k in range(width):
+                half = bits[i * width + k]
+                exponent = (half >> 10) & 0x1F
+                if exponent == 0:  # subnormal, or zero
+                    value = (half & 0x3FF) * 5.9604644775390625e-08  # (2**-24)
+                elif exponent == 31:
+                    value = INFINITY if (half & 0x3FF) == 0 else NAN
+                else:  # (a double's bits: the exponent rebiased, the fraction's 10 bits on top)
+                    double_bits = (<uint64_t> (exponent - 15 + 1023) << 52) | (
+                        <uint64_t> (half & 0x3FF) << 42
+                    )
+                    memcpy(&value, &double_bits, 8)
+                # the sign as a bit (a branch on it would be mispredicted half the time)
+                memcpy(&double_bits, &value, 8)
+                double_bits |= <uint64_t> (half & 0x8000) << 48
+                memcpy(&value, &double_bits, 8)
+                values[i, k] = value * up
+    return values_array
+
+
+def take_rows(const double[:, ::1] block, const long long[::1] rows, taken=None):
+    """``block[rows]``, prefetched a few rows ahead (``np.take`` waits on each row); into
+    ``taken`` when given (a C-contiguous array of those rows' shape)."""
+    if taken is None:
+        taken = np.empty((rows.shape[0], block.shape[1]))
     cdef double[:, ::1] out = taken
     cdef Py_ssize_t i, k, n = rows.shape[0], width = block.shape[1]
     with nogil:

@@ -33,7 +33,11 @@ class FactorizationPlanner:
 
     def rows(self, batch: Batch) -> dict[str, np.ndarray]:
         """Just the store rows ``batch`` touches (a worker that trains on a replica)."""
-        return self(batch)[0]
+        pairs = np.asarray(batch.X)
+        return {
+            FactorizationKernel.USERS: self.users.distinct(pairs[:, 0]),
+            FactorizationKernel.ITEMS: self.items.distinct(pairs[:, 1]),
+        }
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import _delta, _sgd
+from . import _sgd
 from .base import Batch, SparseRows
 from .indexing import IdIndexer
 
@@ -237,20 +237,15 @@ class RowIndexer:
     def __init__(self, n_features: int):
         self.n_features = n_features
         self._ids = IdIndexer(n_features)
-        self._seen: np.ndarray | None = None  # rows(): one bit per feature
 
     def scratch_bytes(self) -> int:
-        # (and rows()' one bit a row)
-        return self._ids.scratch_bytes() + 8 * _delta.bitmap_words(self.n_features)
+        return self._ids.scratch_bytes()
 
     def rows(self, X) -> np.ndarray:
         """The store rows ``X`` touches: its distinct column indices, then the intercept."""
         if isinstance(X, np.ndarray):
             return np.arange(self.n_features + 1)
-        if self._seen is None:
-            self._seen = np.zeros(_delta.bitmap_words(self.n_features), dtype=np.uint64)
-        indices = np.asarray(X.indices, dtype=np.int32)
-        return np.append(_delta.distinct(indices, self._seen), self.n_features)
+        return np.append(self._ids.distinct(X.indices), self.n_features)
 
     def __call__(self, X) -> tuple[np.ndarray, np.ndarray | SparseRows]:
         if isinstance(X, np.ndarray):

@@ -285,7 +285,6 @@ def train(
                 sparse=data.sparse,
                 runtime_memory_mb=executor.runtime_memory_mb,
             )
-            create_keys(store)
             result = _run(
                 kernel, data, store, executor, settings, create_keys, reshuffle=given is not None
             )
@@ -583,6 +582,7 @@ def _run(
     reshuffle: bool = False,
 ) -> TrainingResult:
     progress = _Progress(kernel, store, settings, lambda: fan_out.report(), create_keys)
+    progress.saver.write_start()
     fan_out = _FanOut(data, store, executor, settings, kernel, reshuffle, progress.saver)
     stopping, overflow = False, None
     while True:
@@ -596,6 +596,12 @@ def _run(
             continue
         fan_out.collect()
         stopping = stopping or fan_out.error is not None
+        if not executor.in_process and not stopping and not fan_out.store_lost:
+            # the worker that just ended starts again before the epoch is booked: booking
+            # may save the model from a remote store (20-35 ms on ml-latest-small) or
+            # score it, which would idle the worker. (Workers in this process stay in
+            # step with the booking: a sequential one trains inside submit.)
+            fan_out.dispatch()
         while (
             not stopping
             and not fan_out.store_lost

@@ -57,6 +57,15 @@ class EpochSaver:
         self.last_save_seconds = 0.0
         self.last_saved_at = -math.inf
 
+    def write_start(self) -> None:
+        """Write the fit's starting point into the store. It counts as the first save
+        (``put_back`` writes it again), and writing it as costing what a save does: on
+        a small model, the first epochs end sooner than a save's budget allows."""
+        started = time.perf_counter()
+        self.create_keys(self.store)
+        self.last_saved_at = time.perf_counter()
+        self.last_save_seconds = self.last_saved_at - started
+
     def save(self, n_iter: int, rule: StopRule, last: bool = False) -> None:
         """Keep the model as epoch ``n_iter`` ended, unless the last save was too recent
         for its cost (``SAVE_COST_SHARE``) and this is not the fit's ``last`` epoch."""

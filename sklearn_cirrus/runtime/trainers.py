@@ -32,8 +32,8 @@ from ..data import minibatches
 from ..data.reader import piece_stop, rows_between
 from ..kernels._delta import bitmap_words, unmark, unmarked
 from ..kernels.base import Batch, Kernel
-from ..store.base import ModelTable, ParameterStore, block_copy
-from ..store.delta_log import DeltaEntry, apply_entry, entry_since, rows_of
+from ..store.base import ModelTable, ParameterStore, block_copy, block_of, table_views
+from ..store.delta_log import DeltaEntry, Exchange, apply_entry, entry_since, rows_of
 from ..store.optimizers import T_SLOT
 from .report import WorkerReport
 
@@ -142,10 +142,11 @@ class PulledCopyTrainer:
 FOLD_LOG_SIZE = 2
 
 
-# whether a replica's entries travel in single precision: a run's changes need no more,
-# and the log, the store's traffic and its folds shrink by two fifths (the replica
-# keeps the rounded changes too, so it stays equal to what the store rebuilds)
-SINGLE_PRECISION_ENTRIES = True
+# the bytes a change in a replica's entries travels in: half precision (each group of
+# columns scaled to fit its range) is as much as a run's changes need, and the log, the
+# store's traffic and its folds shrink by two thirds against double precision (the
+# replica keeps the rounded changes too, so it stays equal to what the store rebuilds)
+ENTRY_FLOAT_BYTES = 2
 
 
 class Replica:
@@ -169,11 +170,11 @@ class Replica:
             array.nbytes for array in (self.table.params, self.table.state, self.table.aux)
         )
 
-    def catch_up(self, store, key: str) -> bool:
-        """Apply the entries the store's log gained since this copy last heard from it,
-        the copy holding nothing unsent; False when a fold took them away (load the
-        model anew then)."""
-        answer = store.exchange(key, b"", np.zeros_like(self.table.meta), self.cursor)
+    def catch_up(self, answer: Exchange) -> bool:
+        """Apply the entries the store's log gained since this copy last heard from it
+        (``answer``: an exchange that sent nothing, from ``catching_up``), the copy
+        holding nothing unsent; False when a fold took them away (load the model anew
+        then)."""
         if answer.entries is None:
             return False
         for entry in answer.entries:
@@ -182,6 +183,10 @@ class Replica:
         self.store_meta, self.sent_meta = answer.meta, answer.meta.copy()
         self.cursor, self.folded = answer.end, answer.folded
         return True
+
+    def catching_up(self) -> tuple[bytes, np.ndarray, int, int]:
+        """The exchange that asks the store for what this copy missed."""
+        return b"", np.zeros_like(self.table.meta), self.cursor, 0
 
     def apply(self, entry: DeltaEntry) -> None:
         """Apply another worker's entry (to the copy and its shadow)."""
@@ -192,7 +197,7 @@ class Replica:
     def unsent(self, rows: np.ndarray) -> DeltaEntry:
         """What this copy changed in ``rows`` and the store has not been sent (a
         shadowed copy's)."""
-        return entry_since(self.table, rows, rows_of(self.shadow, rows), SINGLE_PRECISION_ENTRIES)
+        return entry_since(self.table, rows, rows_of(self.shadow, rows), ENTRY_FLOAT_BYTES)
 
 
 class _KeptReplicas:
@@ -228,27 +233,74 @@ KEPT_REPLICAS = _KeptReplicas()
 
 
 class _Exchange(threading.Thread):
-    """One exchange with the store per key, run beside the next run's training."""
+    """One exchange with the store per key, run beside the next run's training: the
+    entry encoded, sent, and the others' entries received and decoded (``answers``:
+    the store's answer and the decoded entries, by key)."""
 
-    def __init__(self, store, sends: dict[str, tuple[bytes, np.ndarray, int, int]]):
+    def __init__(self, store, sends: dict[str, tuple[DeltaEntry, np.ndarray, int, int]]):
         super().__init__(name="sklearn-cirrus-exchange", daemon=True)
         self.store, self.sends = store, sends
-        self.answers: dict = {}
+        self.answers: dict[str, tuple[Exchange, list[DeltaEntry] | None]] = {}
         self.error: BaseException | None = None
         self.start()
 
     def run(self) -> None:
         try:
-            for key, (blob, meta_change, cursor, fold_at) in self.sends.items():
-                self.answers[key] = self.store.exchange(key, blob, meta_change, cursor, fold_at)
+            requests = {
+                key: (entry.to_bytes(), *rest) for key, (entry, *rest) in self.sends.items()
+            }
+            for key, answer in self.store.exchange_keys(requests).items():
+                others = answer.entries
+                if others is not None:
+                    others = [DeltaEntry.from_bytes(other) for other in others]
+                self.answers[key] = (answer, others)
         except BaseException as error:  # raised in the training thread, by finish()
             self.error = error
 
-    def finish(self) -> dict:
+    def finish(self) -> dict[str, tuple[Exchange, list[DeltaEntry] | None]]:
         self.join()
         if self.error is not None:
             raise self.error
         return self.answers
+
+
+class _RowCopies:
+    """Copies of a replica's rows from before a run changed them, gathered piece by
+    piece into one block kept from run to run: no copy of them all again at the run's
+    end, no new block every run."""
+
+    def __init__(self):
+        self._block = np.zeros((0, 0))
+        self._count = 0
+        self._pieces: list[ModelTable] = []  # (of a table that is not one block)
+
+    def add(self, table: ModelTable, rows: np.ndarray) -> None:
+        from ..kernels._delta import take_rows
+
+        block = block_of(table)
+        if block is None:
+            self._pieces.append(rows_of(table, rows))
+            return
+        needed = self._count + rows.size
+        if self._block.shape[1] != block.shape[1]:
+            self._block = np.zeros((0, block.shape[1]))
+        if needed > self._block.shape[0]:
+            grown = np.empty((max(needed, 2 * self._block.shape[0]), block.shape[1]))
+            grown[: self._count] = self._block[: self._count]
+            self._block = grown
+        take_rows(block, rows, self._block[self._count : needed])
+        self._count = needed
+
+    def take(self, table: ModelTable) -> ModelTable:
+        """The copies gathered since the last ``take``, as a table like ``table``."""
+        if self._pieces:
+            copies, self._pieces = _concatenate(self._pieces), []
+            return copies
+        copies = table_views(
+            self._block[: self._count], table.params.shape[1], table.optimizer, table.meta.copy()
+        )
+        self._count = 0
+        return copies
 
 
 class _Run:
@@ -268,7 +320,7 @@ class _Run:
             for key, replica in replicas.items()
         }
         self.rows: dict[str, list[np.ndarray]] = {key: [] for key in replicas}
-        self.before: dict[str, list[ModelTable]] = {key: [] for key in replicas}
+        self.before = {key: _RowCopies() for key in replicas}
         self.significance = significance
         self.carried = {key: np.zeros(0, dtype=np.int64) for key in replicas}
         self.samples = 0
@@ -280,7 +332,7 @@ class _Run:
             new = unmarked(np.asarray(rows[key], dtype=np.int64), self.marks[key])
             self.rows[key].append(new)
             if self.significance is None:
-                self.before[key].append(rows_of(table, new))
+                self.before[key].add(table, new)
 
     def entries(self, replicas: dict[str, Replica], flush: bool = False) -> dict[str, DeltaEntry]:
         """The entries to send for the run (with ``flush``, every change carried too);
@@ -290,7 +342,7 @@ class _Run:
             rows = np.concatenate([*self.rows[key], np.zeros(0, dtype=np.int64)])
             if self.significance is None:
                 entry = entry_since(
-                    replica.table, rows, _concatenate(self.before[key]), SINGLE_PRECISION_ENTRIES
+                    replica.table, rows, self.before[key].take(replica.table), ENTRY_FLOAT_BYTES
                 )
             else:
                 entry = replica.unsent(np.concatenate([rows, self.carried[key]]))
@@ -300,7 +352,7 @@ class _Run:
                 apply_entry(replica.shadow, entry)
             unmark(entry.rows, self.marks[key])
             entries[key] = entry
-            self.rows[key], self.before[key] = [], []
+            self.rows[key] = []
         self.samples = 0
         return entries
 
@@ -408,7 +460,7 @@ class ReplicaTrainer:
         entries = self._run.entries(self.replicas, flush)
         computed = time.perf_counter()
         self._finish_exchange(unsent=entries)
-        self._start_exchange({key: entry.to_bytes() for key, entry in entries.items()})
+        self._start_exchange(entries)
         if any(replica.fold_due for replica in self.replicas.values()):
             self._finish_exchange()  # a fold needs a copy with nothing unsent
             self._fold()
@@ -420,8 +472,11 @@ class ReplicaTrainer:
         brought up to date with the store's log; None when there are none."""
         if self.model is None or (kept := KEPT_REPLICAS.take(self.model)) is None:
             return None
+        answers = self.store.exchange_keys(
+            {key: replica.catching_up() for key, replica in kept.items()}
+        )
         return {
-            key: replica if replica.catch_up(self.store, key) else self._load(key)
+            key: replica if replica.catch_up(answers[key]) else self._load(key)
             for key, replica in kept.items()
         }
 
@@ -440,7 +495,7 @@ class ReplicaTrainer:
             KEPT_REPLICAS.give_back(self.model, self.replicas)
             self.replicas = {}
 
-    def _start_exchange(self, entries: dict[str, bytes]) -> None:
+    def _start_exchange(self, entries: dict[str, DeltaEntry]) -> None:
         sends = {}
         for key, replica in self.replicas.items():
             meta_change = replica.table.meta - replica.sent_meta
@@ -454,9 +509,9 @@ class ReplicaTrainer:
         if self._in_flight is None:
             return
         exchange, self._in_flight = self._in_flight, None
-        for key, answer in exchange.finish().items():
+        for key, (answer, others) in exchange.finish().items():
             replica = self.replicas[key]
-            if answer.entries is None:  # folded past this copy's place: load it anew
+            if others is None:  # folded past this copy's place: load it anew
                 self.replicas[key] = fresh = self._load(key)
                 fresh.fold_due = answer.fold
                 if unsent is not None:  # the run trained meanwhile, on the old copy
@@ -465,8 +520,8 @@ class ReplicaTrainer:
                 if replica.shadow is not None:  # the changes carried, on the old copy
                     apply_entry(fresh.table, replica.unsent(self._run.carried[key]))
                 continue
-            for other in answer.entries:
-                replica.apply(DeltaEntry.from_bytes(other))
+            for other in others:
+                replica.apply(other)
             replica.fold_due = replica.fold_due or answer.fold
             # the others' steps: what the store's counters gained beyond this copy's own
             others = answer.meta - replica.store_meta - exchange.sends[key][1]

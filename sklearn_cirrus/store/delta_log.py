@@ -50,9 +50,11 @@ class Exchange(NamedTuple):
 
 
 # an entry's header: rows, the columns of params, state and aux, whether the rows carry
-# clocks and whether its floats are single precision, then the clocks' base (a float64);
-# the floats follow, then the rows as int32, so that floats stay aligned
+# clocks and the bytes a change travels in (8, 4 or 2), then the clocks' base (a
+# float64); the rows follow as int32, then the clocks, then each group of columns' changes
+# (in half precision, after the rows' scales for the group, when it has columns)
 _HEADER = 7
+_FLOAT_TYPES = {8: "<f8", 4: "<f4"}  # (half floats: kernels._delta)
 
 
 @dataclass(frozen=True)
@@ -60,28 +62,44 @@ class DeltaEntry:
     """Changes to rows ``rows`` of a table; ``clocks`` (one per row, or None when the
     rows are not penalised) are the penalty clocks the changes are expressed at.
 
-    ``single``: the changes, and the clocks' offsets from ``base_clock``, are single
-    precision values (held as float64) and travel as such, in half the bytes."""
+    ``float_bytes``: the precision the changes travel in (held as float64 values it
+    represents exactly): 8, 4 (single) or 2 (half precision, each row's changes in a
+    group of columns scaled by ``2**-scale`` to fit half floats' range: ``scales``,
+    int8, a row's for its params, state and aux). Below 8, the clocks travel as
+    single-precision offsets from ``base_clock``."""
 
     rows: np.ndarray
     params: np.ndarray
     state: np.ndarray
     aux: np.ndarray  # every aux column's change, but the clock's when there are ``clocks``
     clocks: np.ndarray | None
-    single: bool = False
+    float_bytes: int = 8
     base_clock: float = 0.0
+    scales: np.ndarray | None = None
 
     def to_bytes(self) -> bytes:
+        from ..kernels._delta import half_bits  # here: kernels import this package
+
         n = self.rows.size
         shape = [n, self.params.shape[1], self.state.shape[1], self.aux.shape[1]]
-        header = np.array([*shape, self.clocks is not None, self.single], dtype="<i8")
-        floats = [self.params, self.state, self.aux]
+        header = np.array([*shape, self.clocks is not None, self.float_bytes], dtype="<i8")
+        parts = [header.tobytes(), np.array([self.base_clock], dtype="<f8").tobytes()]
+        parts.append(self.rows.astype("<i4").tobytes())
+        single = self.float_bytes < 8
         if self.clocks is not None:
-            floats.append(self.clocks - self.base_clock if self.single else self.clocks)
-        dtype = "<f4" if self.single else "<f8"
-        floats = b"".join(np.ascontiguousarray(f, dtype=dtype).tobytes() for f in floats)
-        base = np.array([self.base_clock], dtype="<f8")
-        return header.tobytes() + base.tobytes() + floats + self.rows.astype("<i4").tobytes()
+            offsets = self.clocks - self.base_clock if single else self.clocks
+            parts.append(offsets.astype("<f4" if single else "<f8").tobytes())
+        groups = (self.params, self.state, self.aux)
+        if self.float_bytes == 2:  # a group of columns: its rows' scales, its changes
+            for group, changes in enumerate(groups):
+                if changes.shape[1]:
+                    scales = np.ascontiguousarray(self.scales[:, group])
+                    parts.append(scales.tobytes())
+                    parts.append(half_bits(np.ascontiguousarray(changes), scales).tobytes())
+        else:
+            dtype = _FLOAT_TYPES[self.float_bytes]
+            parts.extend(changes.astype(dtype).tobytes() for changes in groups)
+        return b"".join(parts)
 
     def where(self, mask: np.ndarray) -> DeltaEntry:
         """The entry of the rows ``mask`` selects."""
@@ -91,32 +109,44 @@ class DeltaEntry:
             self.state[mask],
             self.aux[mask],
             None if self.clocks is None else self.clocks[mask],
-            self.single,
+            self.float_bytes,
             self.base_clock,
+            None if self.scales is None else self.scales[mask],
         )
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> DeltaEntry:
-        n, p, s, a, clocked, single = np.frombuffer(blob, dtype="<i8", count=_HEADER - 1)
-        (base_clock,) = np.frombuffer(blob, dtype="<f8", offset=8 * (_HEADER - 1), count=1)
-        dtype = np.dtype("<f4" if single else "<f8")
-        floats = np.frombuffer(
-            blob, dtype=dtype, offset=8 * _HEADER, count=n * (p + s + a + clocked)
-        ).astype(np.float64)
-        params, state, aux, clocks = np.split(floats, np.cumsum([n * p, n * s, n * a]))
-        if single:
-            clocks = clocks + base_clock
-        rows_at = 8 * _HEADER + dtype.itemsize * floats.size
-        rows = np.frombuffer(blob, dtype="<i4", offset=rows_at, count=n)
-        return cls(
-            rows.astype(np.intp),
-            params.reshape(n, p),
-            state.reshape(n, s),
-            aux.reshape(n, a),
-            clocks if clocked else None,
-            bool(single),
-            float(base_clock),
+        from ..kernels._delta import from_half_bits  # here: kernels import this package
+
+        n, p, s, a, clocked, float_bytes = (
+            int(value) for value in np.frombuffer(blob, dtype="<i8", count=_HEADER - 1)
         )
+        (base_clock,) = np.frombuffer(blob, dtype="<f8", offset=8 * (_HEADER - 1), count=1)
+        at = 8 * _HEADER
+        rows = np.frombuffer(blob, dtype="<i4", offset=at, count=n).astype(np.intp)
+        at += 4 * n
+        clocks, groups = None, []
+        if clocked:
+            single = float_bytes < 8
+            clocks = np.frombuffer(blob, dtype="<f4" if single else "<f8", offset=at, count=n)
+            at += clocks.nbytes
+            clocks = clocks + base_clock if single else clocks.astype(np.float64)
+        scales = np.zeros((n, 3), dtype=np.int8) if float_bytes == 2 else None
+        for group, columns in enumerate((p, s, a)):
+            if float_bytes == 2:
+                if columns:
+                    scales[:, group] = np.frombuffer(blob, dtype=np.int8, offset=at, count=n)
+                    at += n
+                bits = np.frombuffer(blob, dtype="<u2", offset=at, count=n * columns)
+                changes = from_half_bits(bits, scales[:, group].copy()).reshape(n, columns)
+            else:
+                bits = np.frombuffer(
+                    blob, dtype=_FLOAT_TYPES[float_bytes], offset=at, count=n * columns
+                )
+                changes = bits.astype(np.float64).reshape(n, columns)
+            at += bits.nbytes
+            groups.append(changes)
+        return cls(rows, *groups, clocks, float_bytes, float(base_clock), scales)
 
 
 def _clocked(optimizer: OptimizerConfig, table: ModelTable) -> bool:
@@ -144,13 +174,14 @@ def rows_of(table: ModelTable, rows: np.ndarray) -> ModelTable:
 
 
 def entry_since(
-    table: ModelTable, rows: np.ndarray, before: ModelTable, single: bool = False
+    table: ModelTable, rows: np.ndarray, before: ModelTable, float_bytes: int = 8
 ) -> DeltaEntry:
     """The entry of what ``table`` (a replica) changed in ``rows`` since ``before``
     (``rows_of`` those rows), each row's change expressed at the clock it reached.
 
-    With ``single``, the entry is single precision and ``table``'s rows are set to the
-    values the store rebuilds from it (``entry_changes``)."""
+    Below 8 ``float_bytes``, the entry's changes are rounded to that precision and
+    ``table``'s rows are set to the values the store rebuilds from it
+    (``entry_changes``)."""
     from ..kernels._delta import entry_changes  # here: kernels import this package
 
     optimizer = table.optimizer
@@ -169,10 +200,11 @@ def entry_since(
         np.ascontiguousarray(rows, dtype=np.int64),
         before.params,
         *(_some_rows(array) for array in (before.state, before.aux)),
-        single,
+        float_bytes,
         base_clock,
     )
-    return DeltaEntry(rows, *changes, single=single, base_clock=base_clock)
+    *changes, scales = changes
+    return DeltaEntry(rows, *changes, float_bytes, base_clock, scales)
 
 
 def _some_rows(array: np.ndarray) -> np.ndarray:

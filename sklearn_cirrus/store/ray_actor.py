@@ -95,6 +95,9 @@ class _StoreActor:
             self.fold_told[key] = now
         return Exchange(self.folded[key], log.end, table.meta.copy(), others, fold)
 
+    def exchange_keys(self, requests: dict) -> dict[str, Exchange]:
+        return {key: self.exchange(key, *request) for key, request in requests.items()}
+
     def fold(self, key: str, replica: np.ndarray, folded: int, end: int) -> bool:
         """Take ``replica`` (the block of a worker's, the log applied up to ``end``) as
         the table, unless the table has taken entries since the worker last heard
@@ -171,11 +174,18 @@ class RayActorStore(ParameterStore):
         return block_copy(table), cursor
 
     def exchange(self, key, entry, meta_change, cursor, fold_at=0):
-        # as an array, which Ray moves through its object store without copying it into
-        # a pickle (as bytes: 12-24 ms an exchange of 2.8 MB entries, both ways; the
-        # entries come back as arrays too, read as bytes are)
-        entry = np.frombuffer(entry, dtype=np.uint8)
-        return self._ray.get(self._actor.exchange.remote(key, entry, meta_change, cursor, fold_at))
+        return self.exchange_keys({key: (entry, meta_change, cursor, fold_at)})[key]
+
+    def exchange_keys(self, requests):
+        """``exchange`` for several keys, in one call of the actor."""
+        # entries as arrays, which Ray moves through its object store without copying
+        # them into a pickle (as bytes: 12-24 ms an exchange of 2.8 MB entries, both
+        # ways; the entries come back as arrays too, read as bytes are)
+        requests = {
+            key: (np.frombuffer(entry, dtype=np.uint8), *rest)
+            for key, (entry, *rest) in requests.items()
+        }
+        return self._ray.get(self._actor.exchange_keys.remote(requests))
 
     def fold(self, key, table, folded, end):
         # the replica's block, one buffer that Ray moves without pickling it (a table's

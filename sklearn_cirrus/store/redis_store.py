@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import uuid
 from dataclasses import asdict, dataclass
 from urllib.parse import urlsplit
@@ -46,6 +47,16 @@ PASSWORD_VARIABLE = "SKLEARN_CIRRUS_REDIS_PASSWORD"
 CONNECT_TIMEOUT_S = 5
 REPLY_TIMEOUT_S = 10
 ARRAYS = ("params", "state", "aux")
+# arguments longer than this are sent as they are, not copied into the command's buffer
+# (redis-py's own cutoff)
+PACKING_CUTOFF_BYTES = 6000
+
+# this process's connections, by server and settings: the invocations a worker process
+# runs one after another reuse them (a new connection costs redis-py three round trips
+# and a look-up of its own version, 2 ms an invocation on ml-latest-small: 7% of a
+# worker's time). A store's ``close`` leaves them open.
+_POOLS: dict[tuple, object] = {}
+_POOLS_LOCK = threading.Lock()
 
 # Scripts see no entry and no model: Redis's Lua hashes every byte of every string it
 # is handed, which was a third of the server's time when entries went through them.
@@ -187,7 +198,15 @@ class RedisStore(ParameterStore):
                 "store='redis://...' needs the redis client: pip install sklearn-cirrus[redis]"
             ) from None
         self.url = url
-        options = {}  # for redis-py's client, beyond the URL's
+        # for redis-py's client, beyond the URL's. Commands are packed in Python:
+        # hiredis's packer copies a command's arguments into one buffer, which took
+        # 4-13 ms for the 3.7 MB of a fold's array where the Python one sends large
+        # arguments as they are (0.8-2.8 ms)
+        options = {
+            "command_packer": redis.connection.PythonRespSerializer(
+                PACKING_CUTOFF_BYTES, redis.connection.Encoder("utf-8", "strict", False).encode
+            )
+        }
         self.namespace = namespace or f"cirrus:{uuid.uuid4().hex}"
         self.ttl = ttl
         self._lost_connection = redis.ConnectionError
@@ -206,21 +225,30 @@ class RedisStore(ParameterStore):
             password = os.environ.get(PASSWORD_VARIABLE)
         if password:
             options["password"] = password
-        self._client = redis.Redis.from_url(
-            url,
-            **options,
-            # a lost connection is tried again; a server that does not answer is not
-            # (nothing here makes it busy for seconds): every failure is told in seconds
-            retry=_retry_but_not_refusals(Retry, self._refusals)(
-                ExponentialBackoff(cap=2.0, base=0.05),
-                retries,
-                supported_errors=(self._lost_connection,),
-            ),
-            retry_on_error=[self._lost_connection],
-            socket_connect_timeout=CONNECT_TIMEOUT_S,
-            socket_timeout=REPLY_TIMEOUT_S,
-        )
-        self._count_script = self._client.register_script(_COUNT)
+        settings = (url, password, retries, CONNECT_TIMEOUT_S, REPLY_TIMEOUT_S)
+        with _POOLS_LOCK:
+            if settings not in _POOLS:
+                _POOLS[settings] = redis.ConnectionPool.from_url(
+                    url,
+                    **options,
+                    # a lost connection is tried again; a server that does not answer is
+                    # not (nothing here makes it busy for seconds): every failure is
+                    # told in seconds
+                    retry=_retry_but_not_refusals(Retry, self._refusals)(
+                        ExponentialBackoff(cap=2.0, base=0.05),
+                        retries,
+                        supported_errors=(self._lost_connection,),
+                    ),
+                    retry_on_error=[self._lost_connection],
+                    socket_connect_timeout=CONNECT_TIMEOUT_S,
+                    socket_timeout=REPLY_TIMEOUT_S,
+                )
+            self._client = redis.Redis(connection_pool=_POOLS[settings])
+        # the count script's SHA1 once loaded (by this connection: once an invocation;
+        # redis-py's scripts in a pipeline ask the server whether it knows them at every
+        # exchange, a round trip more each)
+        self._count_sha: str | None = None
+        self._no_script = redis.exceptions.NoScriptError
         self._watch_error = redis.WatchError
         # key -> entries folded into the base, as this connection last heard
         self._folded: dict[str, int] = {}
@@ -369,47 +397,83 @@ class RedisStore(ParameterStore):
         ``meta_change`` to its counters, then read the counters and the others' entries
         from position ``cursor`` on: one round trip, atomic. With ``fold_at``, the
         answer tells one caller (not two) to fold a log past ``fold_at`` bytes."""
-        self._config(key)
-        log, sizes = self._name(key, "log"), self._name(key, "log_sizes")
+        return self.exchange_keys({key: (entry, meta_change, cursor, fold_at)})[key]
+
+    def exchange_keys(
+        self, requests: dict[str, tuple[bytes, np.ndarray, int, int]]
+    ) -> dict[str, Exchange]:
+        """``exchange`` for several keys (``key: (entry, meta_change, cursor,
+        fold_at)``), in one round trip and one transaction."""
+        if self._count_sha is None:
+            self._count_sha = self._call(self._client.script_load, _COUNT)
+        pipe = self._client.pipeline(transaction=True)
         # entries folded, as this connection last heard (None: never, as a kept
         # replica's first exchange on a new connection)
-        folded_seen = self._folded.get(key)
-        pipe = self._client.pipeline(transaction=True)
-        if entry:
-            pipe.rpush(log, entry)
-            pipe.rpush(sizes, len(entry))
-            pipe.expire(log, self.ttl)
-            pipe.expire(sizes, self.ttl)
-        else:
-            pipe.llen(log)
-        self._count_script(
-            keys=[self._name(key, part) for part in ("config", "meta", "folded")]
-            + [sizes, self._name(key, "fold_claim")],
-            args=[fold_at, " ".join(META_NAMES), *map(repr, meta_change.tolist())],
-            client=pipe,
-        )
-        # the others' entries, as long as no fold moved them since this worker last heard
-        if folded_seen is not None:
-            pipe.lrange(log, max(cursor - folded_seen, 0), -2 if entry else -1)
-        else:
-            pipe.echo(b"")  # (no guess at where they start: read across the folds below)
+        folded_seen = {key: self._folded.get(key) for key in requests}
+        for key, (entry, meta_change, cursor, fold_at) in requests.items():
+            self._config(key)
+            log, sizes = self._name(key, "log"), self._name(key, "log_sizes")
+            if entry:
+                pipe.rpush(log, entry)
+                pipe.rpush(sizes, len(entry))
+                pipe.expire(log, self.ttl)
+                pipe.expire(sizes, self.ttl)
+            else:
+                pipe.llen(log)
+            pipe.evalsha(
+                self._count_sha,
+                5,
+                *[self._name(key, part) for part in ("config", "meta", "folded")],
+                sizes,
+                self._name(key, "fold_claim"),
+                fold_at,
+                " ".join(META_NAMES),
+                *map(repr, meta_change.tolist()),
+            )
+            # the others' entries, as long as no fold moved them since this worker last
+            # heard
+            if folded_seen[key] is not None:
+                pipe.lrange(log, max(cursor - folded_seen[key], 0), -2 if entry else -1)
+            else:
+                pipe.echo(b"")  # (no guess at where they start: read across the folds below)
         try:
-            length, *_, (folded, meta, fold), others = self._call(pipe.execute)
+            try:
+                replies = self._call(pipe.execute)
+            except self._no_script:  # the server forgot its scripts: restarted?
+                self._count_sha = None
+                if not all(self.holds(key) for key in requests):
+                    raise self._lost() from None
+                raise ConnectionError(
+                    f"parameter store {redacted(self.url)} dropped its scripts during the "
+                    "fit (SCRIPT FLUSH?)"
+                ) from None
         except StoreLost:
             # the namespace lost its model (a restarted server): what landed goes
-            self._call(self._client.delete, log, sizes)
+            for key in requests:
+                self._call(
+                    self._client.delete, self._name(key, "log"), self._name(key, "log_sizes")
+                )
             raise
-        end = int(folded) + int(length)
-        self._folded[key] = int(folded)
-        if folded_seen is None or int(folded) != folded_seen or cursor < folded_seen:
-            others = self._call(self._entries_between, key, cursor, end - 1 if entry else end)
-        return Exchange(
-            int(folded),
-            end,
-            np.array(meta, dtype=float),
-            None if others is None else list(others),
-            bool(fold),
-        )
+        answers = {}
+        for key, (entry, _, cursor, _) in requests.items():
+            n_replies = 6 if entry else 3
+            (length, *_, (folded, meta, fold), others), replies = (
+                replies[:n_replies],
+                replies[n_replies:],
+            )
+            end = int(folded) + int(length)
+            self._folded[key] = int(folded)
+            seen = folded_seen[key]
+            if seen is None or int(folded) != seen or cursor < seen:
+                others = self._call(self._entries_between, key, cursor, end - 1 if entry else end)
+            answers[key] = Exchange(
+                int(folded),
+                end,
+                np.array(meta, dtype=float),
+                None if others is None else list(others),
+                bool(fold),
+            )
+        return answers
 
     def _entries_between(self, key: str, start: int, stop: int) -> list[bytes] | None:
         """The entries from position ``start`` to ``stop`` (counted from the first entry
@@ -446,7 +510,11 @@ class RedisStore(ParameterStore):
         """Make ``table`` (a replica that includes the log up to ``end``) the base of
         ``key`` and drop those entries, unless another fold came first: whether it did."""
         names = [name for name, width in self._widths(key).items() if width]
-        values = [np.ascontiguousarray(getattr(table, name), "<f8").tobytes() for name in names]
+        # (sent as they are: no copy of the whole model more)
+        values = [
+            memoryview(np.ascontiguousarray(getattr(table, name), "<f8")).cast("B")
+            for name in names
+        ]
 
         def name(part: str) -> str:
             return self._name(key, part)
@@ -547,4 +615,4 @@ class RedisStore(ParameterStore):
         return RedisStoreHandle(self.url, self.namespace, self.ttl)
 
     def close(self):
-        self._client.close()
+        self._client.close()  # (its connections stay in the process's pool: _POOLS)
