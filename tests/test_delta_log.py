@@ -116,6 +116,13 @@ def test_a_rounded_entry_rebuilds_the_replica_it_rounded(name, float_bytes, rng)
     np.testing.assert_array_equal(store.aux[rows], replica.aux[rows])
     np.testing.assert_array_equal(store.state, replica.state)
     np.testing.assert_allclose(store.params[rows], replica.params[rows], rtol=1e-15, atol=0)
+    # applied as it travels (half floats decoded as they are added): the same values
+    as_sent = ModelTable(
+        base.params.copy(), base.state.copy(), base.aux.copy(), base.meta.copy(), base.optimizer
+    )
+    apply_entry(as_sent, blob)
+    for name in ("params", "state", "aux"):
+        np.testing.assert_array_equal(getattr(as_sent, name), getattr(store, name))
 
 
 def test_half_precision_changes_round_as_numpy_rounds_to_float16(rng):

@@ -29,6 +29,47 @@ cdef inline double decay(
     return exp(until - since)
 
 
+cdef inline void add_row(
+    bint adagrad,
+    double l2,
+    double epsilon,
+    bint clocked,
+    long long row,
+    double[:, :] params,
+    double[:, :] state,
+    double[:, :] aux,
+    const double *change,
+    const double *state_change,
+    const double *aux_change,
+    Py_ssize_t n_state,
+    Py_ssize_t n_aux,
+    double clock,
+) noexcept nogil:
+    """Add one row's changes (an entry's ``i``-th; see ``apply_entry``)."""
+    cdef Py_ssize_t k, n_cols = params.shape[1], first_aux = aux.shape[1] - n_aux
+    cdef double own, factor
+    cdef bint behind
+    if clocked:
+        own = aux[row, 0]
+        behind = clock > own if adagrad else clock < own
+        for k in range(n_cols):
+            if behind:
+                factor = decay(adagrad, l2, epsilon, state[row, k] if adagrad else 0.0, own, clock)
+                params[row, k] = params[row, k] * factor + change[k]
+            else:
+                factor = decay(adagrad, l2, epsilon, state[row, k] if adagrad else 0.0, clock, own)
+                params[row, k] += change[k] * factor
+        if behind:
+            aux[row, 0] = clock
+    else:
+        for k in range(n_cols):
+            params[row, k] += change[k]
+    for k in range(n_state):
+        state[row, k] += state_change[k]
+    for k in range(n_aux):
+        aux[row, first_aux + k] += aux_change[k]
+
+
 def apply_entry(
     bint adagrad,
     double l2,
@@ -38,50 +79,76 @@ def apply_entry(
     double[:, :] state,
     double[:, :] aux,
     const long long[::1] rows,
-    const double[:, :] change,
-    const double[:, :] state_change,
-    const double[:, :] aux_change,
+    const double[:, ::1] change,
+    const double[:, ::1] state_change,
+    const double[:, ::1] aux_change,
     const double[::1] clocks,
 ):
     """Add the entry's changes to rows ``rows`` of the table in place. With ``clocks``
     (not None), a penalised row behind its entry's clock first decays up to it and takes
     that clock; one ahead takes the change decayed up to its own clock. ``aux_change``
     fills the last columns of ``aux`` (all of them without clocks)."""
-    cdef Py_ssize_t n = rows.shape[0], n_cols = params.shape[1]
-    cdef Py_ssize_t first_aux = aux.shape[1] - aux_change.shape[1]
-    cdef Py_ssize_t i, k
-    cdef long long row
-    cdef double own, clock, factor
-    cdef bint behind
+    cdef Py_ssize_t i, n = rows.shape[0]
+    cdef Py_ssize_t n_state = state_change.shape[1], n_aux = aux_change.shape[1]
     cdef bint clocked = clocks is not None
+    cdef long long row
     with nogil:
         for i in range(n):
             if i + ROWS_AHEAD < n:
                 prefetch(&params[rows[i + ROWS_AHEAD], 0])
             row = rows[i]
-            if clocked and row < penalised_rows:
-                own, clock = aux[row, 0], clocks[i]
-                behind = clock > own if adagrad else clock < own
-                for k in range(n_cols):
-                    if behind:
-                        factor = decay(
-                            adagrad, l2, epsilon, state[row, k] if adagrad else 0.0, own, clock
-                        )
-                        params[row, k] = params[row, k] * factor + change[i, k]
-                    else:
-                        factor = decay(
-                            adagrad, l2, epsilon, state[row, k] if adagrad else 0.0, clock, own
-                        )
-                        params[row, k] += change[i, k] * factor
-                if behind:
-                    aux[row, 0] = clock
-            else:
-                for k in range(n_cols):
-                    params[row, k] += change[i, k]
-            for k in range(state_change.shape[1]):
-                state[row, k] += state_change[i, k]
-            for k in range(aux_change.shape[1]):
-                aux[row, first_aux + k] += aux_change[i, k]
+            add_row(
+                adagrad, l2, epsilon, clocked and row < penalised_rows, row, params, state, aux,
+                &change[i, 0], &state_change[i, 0] if n_state else NULL,
+                &aux_change[i, 0] if n_aux else NULL, n_state, n_aux,
+                clocks[i] if clocked else 0.0,
+            )
+
+
+def apply_half_entry(
+    bint adagrad,
+    double l2,
+    double epsilon,
+    long long penalised_rows,
+    double[:, :] params,
+    double[:, :] state,
+    double[:, :] aux,
+    const int[::1] rows,
+    const double[::1] clocks,
+    const signed char[:, ::1] scales,
+    const unsigned short[::1] change_bits,
+    const unsigned short[::1] state_bits,
+    const unsigned short[::1] aux_bits,
+    Py_ssize_t n_state,
+    Py_ssize_t n_aux,
+):
+    """``apply_entry`` for an entry in half precision as it travels: each row's half
+    floats (``*_bits``, row after row; ``scales``: a row's powers of two, a group's
+    column) decoded as it is added, into no array of the entry's size."""
+    cdef Py_ssize_t i, k, n = rows.shape[0], n_cols = params.shape[1]
+    cdef bint clocked = clocks is not None
+    cdef long long row
+    # a row's decoded changes: params', state's, aux's
+    decoded_array = np.empty(n_cols + n_state + n_aux + 1)
+    cdef double[::1] decoded = decoded_array
+    cdef double *change = &decoded[0]
+    cdef double *state_change = change + n_cols
+    cdef double *aux_change = state_change + n_state
+    with nogil:
+        for i in range(n):
+            if i + ROWS_AHEAD < n:
+                prefetch(&params[rows[i + ROWS_AHEAD], 0])
+            row = rows[i]
+            for k in range(n_cols):
+                change[k] = from_half(change_bits[i * n_cols + k], scales[i, 0])
+            for k in range(n_state):
+                state_change[k] = from_half(state_bits[i * n_state + k], scales[i, 1])
+            for k in range(n_aux):
+                aux_change[k] = from_half(aux_bits[i * n_aux + k], scales[i, 2])
+            add_row(
+                adagrad, l2, epsilon, clocked and row < penalised_rows, row, params, state, aux,
+                change, state_change, aux_change, n_state, n_aux, clocks[i] if clocked else 0.0,
+            )
 
 
 cdef inline double to_single(double value, bint single) noexcept nogil:
@@ -279,6 +346,25 @@ def half_bits(const double[:, ::1] values, const signed char[::1] scales):
     return bits_array
 
 
+cdef inline double from_half(unsigned short half, signed char scale) noexcept nogil:
+    """The value of the half float ``half`` times ``2**scale``."""
+    cdef int exponent = (half >> 10) & 0x1F
+    cdef uint64_t double_bits
+    cdef double value
+    if exponent == 0:  # subnormal, or zero
+        value = (half & 0x3FF) * 5.9604644775390625e-08  # (2**-24)
+    elif exponent == 31:
+        value = INFINITY if (half & 0x3FF) == 0 else NAN
+    else:  # (a double's bits: the exponent rebiased, the fraction's 10 bits on top)
+        double_bits = (<uint64_t> (exponent - 15 + 1023) << 52) | (<uint64_t> (half & 0x3FF) << 42)
+        memcpy(&value, &double_bits, 8)
+    # the sign as a bit (a branch on it would be mispredicted half the time)
+    memcpy(&double_bits, &value, 8)
+    double_bits |= <uint64_t> (half & 0x8000) << 48
+    memcpy(&value, &double_bits, 8)
+    return value * power_of_two(scale)
+
+
 def from_half_bits(const unsigned short[::1] bits, const signed char[::1] scales):
     """The values the half floats of ``bits`` hold, as float64 rows of ``bits.size /
     scales.size``, each row times ``2**scales[row]``."""
@@ -286,30 +372,10 @@ def from_half_bits(const unsigned short[::1] bits, const signed char[::1] scales
     values_array = np.empty((n, width))
     cdef double[:, ::1] values = values_array
     cdef Py_ssize_t i, k
-    cdef unsigned short half
-    cdef int exponent
-    cdef uint64_t double_bits
-    cdef double value, up
     with nogil:
         for i in range(n):
-            up = power_of_two(scales[i])
             for k in range(width):
-                half = bits[i * width + k]
-                exponent = (half >> 10) & 0x1F
-                if exponent == 0:  # subnormal, or zero
-                    value = (half & 0x3FF) * 5.9604644775390625e-08  # (2**-24)
-                elif exponent == 31:
-                    value = INFINITY if (half & 0x3FF) == 0 else NAN
-                else:  # (a double's bits: the exponent rebiased, the fraction's 10 bits on top)
-                    double_bits = (<uint64_t> (exponent - 15 + 1023) << 52) | (
-                        <uint64_t> (half & 0x3FF) << 42
-                    )
-                    memcpy(&value, &double_bits, 8)
-                # the sign as a bit (a branch on it would be mispredicted half the time)
-                memcpy(&double_bits, &value, 8)
-                double_bits |= <uint64_t> (half & 0x8000) << 48
-                memcpy(&value, &double_bits, 8)
-                values[i, k] = value * up
+                values[i, k] = from_half(bits[i * width + k], scales[i])
     return values_array
 
 

@@ -178,7 +178,7 @@ class Replica:
         if answer.entries is None:
             return False
         for entry in answer.entries:
-            self.apply(DeltaEntry.from_bytes(entry))
+            self.apply(entry)
         self.table.meta[...] = answer.meta
         self.store_meta, self.sent_meta = answer.meta, answer.meta.copy()
         self.cursor, self.folded = answer.end, answer.folded
@@ -188,8 +188,9 @@ class Replica:
         """The exchange that asks the store for what this copy missed."""
         return b"", np.zeros_like(self.table.meta), self.cursor, 0
 
-    def apply(self, entry: DeltaEntry) -> None:
-        """Apply another worker's entry (to the copy and its shadow)."""
+    def apply(self, entry: DeltaEntry | bytes) -> None:
+        """Apply an entry (to the copy and its shadow): another worker's, as it
+        travels, or the copy's own."""
         apply_entry(self.table, entry)
         if self.shadow is not None:
             apply_entry(self.shadow, entry)
@@ -233,14 +234,13 @@ KEPT_REPLICAS = _KeptReplicas()
 
 
 class _Exchange(threading.Thread):
-    """One exchange with the store per key, run beside the next run's training: the
-    entry encoded, sent, and the others' entries received and decoded (``answers``:
-    the store's answer and the decoded entries, by key)."""
+    """One exchange with the store for all keys, run beside the next run's training:
+    the entries encoded and sent, the others' received (``answers``, by key)."""
 
     def __init__(self, store, sends: dict[str, tuple[DeltaEntry, np.ndarray, int, int]]):
         super().__init__(name="sklearn-cirrus-exchange", daemon=True)
         self.store, self.sends = store, sends
-        self.answers: dict[str, tuple[Exchange, list[DeltaEntry] | None]] = {}
+        self.answers: dict[str, Exchange] = {}
         self.error: BaseException | None = None
         self.start()
 
@@ -249,15 +249,11 @@ class _Exchange(threading.Thread):
             requests = {
                 key: (entry.to_bytes(), *rest) for key, (entry, *rest) in self.sends.items()
             }
-            for key, answer in self.store.exchange_keys(requests).items():
-                others = answer.entries
-                if others is not None:
-                    others = [DeltaEntry.from_bytes(other) for other in others]
-                self.answers[key] = (answer, others)
+            self.answers = self.store.exchange_keys(requests)
         except BaseException as error:  # raised in the training thread, by finish()
             self.error = error
 
-    def finish(self) -> dict[str, tuple[Exchange, list[DeltaEntry] | None]]:
+    def finish(self) -> dict[str, Exchange]:
         self.join()
         if self.error is not None:
             raise self.error
@@ -509,9 +505,9 @@ class ReplicaTrainer:
         if self._in_flight is None:
             return
         exchange, self._in_flight = self._in_flight, None
-        for key, (answer, others) in exchange.finish().items():
+        for key, answer in exchange.finish().items():
             replica = self.replicas[key]
-            if others is None:  # folded past this copy's place: load it anew
+            if answer.entries is None:  # folded past this copy's place: load it anew
                 self.replicas[key] = fresh = self._load(key)
                 fresh.fold_due = answer.fold
                 if unsent is not None:  # the run trained meanwhile, on the old copy
@@ -520,7 +516,7 @@ class ReplicaTrainer:
                 if replica.shadow is not None:  # the changes carried, on the old copy
                     apply_entry(fresh.table, replica.unsent(self._run.carried[key]))
                 continue
-            for other in others:
+            for other in answer.entries:
                 replica.apply(other)
             replica.fold_due = replica.fold_due or answer.fold
             # the others' steps: what the store's counters gained beyond this copy's own

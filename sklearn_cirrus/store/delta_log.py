@@ -118,35 +118,47 @@ class DeltaEntry:
     def from_bytes(cls, blob: bytes) -> DeltaEntry:
         from ..kernels._delta import from_half_bits  # here: kernels import this package
 
-        n, p, s, a, clocked, float_bytes = (
-            int(value) for value in np.frombuffer(blob, dtype="<i8", count=_HEADER - 1)
-        )
+        wire = _WireEntry(blob)
+        groups = []
+        for group, (columns, raw) in enumerate(zip(wire.columns, wire.groups, strict=True)):
+            if wire.float_bytes == 2:
+                changes = from_half_bits(raw, wire.scales[:, group].copy())
+            else:
+                changes = raw.astype(np.float64)
+            groups.append(changes.reshape(wire.rows.size, columns))
+        rows = wire.rows.astype(np.intp)
+        return cls(rows, *groups, wire.clocks, wire.float_bytes, wire.base_clock, wire.scales)
+
+
+class _WireEntry:
+    """An entry's parts as it travels (``DeltaEntry.to_bytes``): views into its bytes,
+    the changes not decoded (``groups``: params', state's, aux's; ``scales`` of half
+    precision's rows, a group a column)."""
+
+    def __init__(self, blob):
+        header = np.frombuffer(blob, dtype="<i8", count=_HEADER - 1)
+        n, p, s, a, clocked, self.float_bytes = (int(value) for value in header)
         (base_clock,) = np.frombuffer(blob, dtype="<f8", offset=8 * (_HEADER - 1), count=1)
+        self.base_clock, self.columns = float(base_clock), (p, s, a)
         at = 8 * _HEADER
-        rows = np.frombuffer(blob, dtype="<i4", offset=at, count=n).astype(np.intp)
+        self.rows = np.frombuffer(blob, dtype="<i4", offset=at, count=n)
         at += 4 * n
-        clocks, groups = None, []
+        self.clocks = None
+        single = self.float_bytes < 8
         if clocked:
-            single = float_bytes < 8
             clocks = np.frombuffer(blob, dtype="<f4" if single else "<f8", offset=at, count=n)
             at += clocks.nbytes
-            clocks = clocks + base_clock if single else clocks.astype(np.float64)
-        scales = np.zeros((n, 3), dtype=np.int8) if float_bytes == 2 else None
-        for group, columns in enumerate((p, s, a)):
-            if float_bytes == 2:
-                if columns:
-                    scales[:, group] = np.frombuffer(blob, dtype=np.int8, offset=at, count=n)
-                    at += n
-                bits = np.frombuffer(blob, dtype="<u2", offset=at, count=n * columns)
-                changes = from_half_bits(bits, scales[:, group].copy()).reshape(n, columns)
-            else:
-                bits = np.frombuffer(
-                    blob, dtype=_FLOAT_TYPES[float_bytes], offset=at, count=n * columns
-                )
-                changes = bits.astype(np.float64).reshape(n, columns)
-            at += bits.nbytes
-            groups.append(changes)
-        return cls(rows, *groups, clocks, float_bytes, float(base_clock), scales)
+            self.clocks = clocks + base_clock if single else clocks.astype(np.float64)
+        half = self.float_bytes == 2
+        self.scales = np.zeros((n, 3), dtype=np.int8) if half else None
+        self.groups = []
+        for group, columns in enumerate(self.columns):
+            if half and columns:
+                self.scales[:, group] = np.frombuffer(blob, dtype=np.int8, offset=at, count=n)
+                at += n
+            dtype = "<u2" if half else _FLOAT_TYPES[self.float_bytes]
+            self.groups.append(np.frombuffer(blob, dtype=dtype, offset=at, count=n * columns))
+            at += self.groups[-1].nbytes
 
 
 def _clocked(optimizer: OptimizerConfig, table: ModelTable) -> bool:
@@ -212,14 +224,39 @@ def _some_rows(array: np.ndarray) -> np.ndarray:
     return array if array.shape[0] else np.zeros((0, 0))
 
 
-def apply_entry(table: ModelTable, entry: DeltaEntry) -> None:
+def apply_entry(table: ModelTable, entry: DeltaEntry | bytes) -> None:
     """Add ``entry`` to ``table`` in place, each row's penalty first brought to the
-    entry's clock, or the change brought to the row's (module doc)."""
-    from ..kernels._delta import apply_entry as compiled  # here: kernels import this package
+    entry's clock, or the change brought to the row's (module doc). ``entry`` may be
+    one as it travels (bytes, or a uint8 array): in half precision, its changes are
+    added as they are decoded, with no array of them made."""
+    from ..kernels import _delta  # here: kernels import this package
 
     optimizer = table.optimizer
+    if not isinstance(entry, DeltaEntry):
+        wire = _WireEntry(entry)
+        if wire.float_bytes != 2:
+            entry = DeltaEntry.from_bytes(entry)
+        else:
+            _, n_state, n_aux = wire.columns
+            clocked = wire.clocks is not None and _clocked(optimizer, table)
+            _delta.apply_half_entry(
+                optimizer.name == "adagrad",
+                optimizer.l2,
+                optimizer.adagrad_epsilon,
+                optimizer.penalised_rows,
+                table.params,
+                _some_rows(table.state),
+                _some_rows(table.aux),
+                wire.rows,
+                wire.clocks if clocked else None,
+                wire.scales,
+                *wire.groups,
+                n_state if table.state.shape[0] else 0,
+                n_aux,
+            )
+            return
     clocked = entry.clocks is not None and _clocked(optimizer, table)
-    compiled(
+    _delta.apply_entry(
         optimizer.name == "adagrad",
         optimizer.l2,
         optimizer.adagrad_epsilon,
@@ -228,9 +265,11 @@ def apply_entry(table: ModelTable, entry: DeltaEntry) -> None:
         _some_rows(table.state),
         _some_rows(table.aux),
         np.ascontiguousarray(entry.rows, dtype=np.int64),
-        entry.params,
-        entry.state if table.state.shape[0] else np.zeros((entry.rows.size, 0)),
-        entry.aux,
+        np.ascontiguousarray(entry.params),
+        np.ascontiguousarray(entry.state)
+        if table.state.shape[0]
+        else np.zeros((entry.rows.size, 0)),
+        np.ascontiguousarray(entry.aux),
         entry.clocks if clocked else None,
     )
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from .base import ParameterStore, block_copy, block_of
-from .delta_log import FOLD_CLAIM_SECONDS, DeltaEntry, EntryLog, Exchange, apply_entry
+from .delta_log import FOLD_CLAIM_SECONDS, EntryLog, Exchange, apply_entry
 from .memory import MemoryStore
 
 # the entries the actor keeps for workers to catch up from, in models' worth of bytes
@@ -68,7 +68,7 @@ class _StoreActor:
         refused: its replica would undo them)."""
         log, table = self._log(key), self.store.table(key)
         for entry in self.unfolded[key]:
-            apply_entry(table, DeltaEntry.from_bytes(entry))
+            apply_entry(table, entry)
         self.unfolded[key], self.unfolded_bytes[key], self.folded[key] = [], 0, log.end
 
     def load_replica(self, key: str):

@@ -387,7 +387,7 @@ class RedisStore(ParameterStore):
             if array.size:
                 array[...] = np.frombuffer(blob, "<f8").reshape(array.shape)
         for entry in entries:
-            apply_entry(table, DeltaEntry.from_bytes(entry))
+            apply_entry(table, entry)
         return table, int(folded or 0) + len(entries)
 
     def exchange(
