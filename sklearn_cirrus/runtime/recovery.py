@@ -6,7 +6,8 @@ service's maintenance) comes back empty: the workers' next exchange finds no mod
 store. For such stores (``may_lose_state``) the driver keeps the tables of a finished
 epoch (parameters, optimizer state, penalty columns and counters, as ``pull_table``
 reads them): the last one's, unless saving every epoch would take more than a tenth
-of the fit's time. Once the invocations in flight have ended, it puts them back and
+of the fit's time, or come more often than once a second. Once the invocations in
+flight have ended, it puts them back and
 trains again from there. Local stores cannot lose their arrays while their fit
 runs, so nothing is kept for them.
 """
@@ -30,6 +31,10 @@ from .stopping import StopRule
 # nearby are short: on ml-latest-small, 2 process workers on Redis, a save took 13-20
 # ms of a 75 ms epoch, while servers are lost hours apart.
 SAVE_COST_SHARE = 0.1
+# nor more often than this: training a second again costs less than saving within it
+# (the first save of a fit on ml-latest-small took 65 ms, 6 times the time writing the
+# starting point took, and came after its first epoch, 126 ms in)
+SAVE_MIN_SECONDS = 1.0
 
 
 @dataclass
@@ -68,9 +73,11 @@ class EpochSaver:
 
     def save(self, n_iter: int, rule: StopRule, last: bool = False) -> None:
         """Keep the model as epoch ``n_iter`` ended, unless the last save was too recent
-        for its cost (``SAVE_COST_SHARE``) and this is not the fit's ``last`` epoch."""
+        for its cost (``SAVE_COST_SHARE``, ``SAVE_MIN_SECONDS``) and this is not the
+        fit's ``last`` epoch."""
         started = time.perf_counter()
-        too_soon = started - self.last_saved_at < self.last_save_seconds / SAVE_COST_SHARE
+        since = started - self.last_saved_at
+        too_soon = since < max(self.last_save_seconds / SAVE_COST_SHARE, SAVE_MIN_SECONDS)
         if not self.enabled or (too_soon and not last):
             return
         tables = {key: self.store.pull_table(key) for key in self.keys}
