@@ -252,6 +252,59 @@ def test_factorization_runs_are_long_for_two_workers_at_most(n_workers, expected
     assert trainer.exchange_every == expected
 
 
+def test_a_replica_counts_the_other_workers_squared_gradients_while_a_run_trains():
+    # matrix factorization, 2 workers on a replica store: AdaGrad's accumulators gain
+    # each squared gradient twice while a run trains (the other worker's share on a
+    # shared table), and the run's entry, and the replica after it, hold it once
+    from sklearn_cirrus.kernels.base import Batch
+    from sklearn_cirrus.kernels.factorization import FactorizationKernel
+    from sklearn_cirrus.runtime.trainers import make_trainer
+
+    kernel = FactorizationKernel(n_users=3, n_items=3, n_components=2, global_mean=3.0)
+    optimizer = OptimizerConfig("adagrad", eta0=0.1)
+    rng = np.random.RandomState(0)
+
+    def table():
+        return ModelTable(
+            rng.normal(size=(3, 3)), np.ones((3, 3)), np.zeros((3, 0)), np.zeros(4), optimizer
+        )
+
+    start = {"users": table(), "items": table()}
+    one_rating = Batch(np.array([[1, 2]]), np.array([5.0]), np.ones(1))
+    gained = {}
+    for scale in (1.0, 2.0):
+        tables = {key: t.copy() for key, t in start.items()}
+        for key in tables:
+            tables[key].optimizer = OptimizerConfig("adagrad", eta0=0.1, accumulator_scale=scale)
+        kernel.train_tables(tables, one_rating, 1)
+        gained[scale] = tables["users"].state[1] - start["users"].state[1]
+    np.testing.assert_allclose(gained[2.0], 2 * gained[1.0], rtol=1e-12)
+    assert (gained[1.0] > 0).all()
+
+    # the entry divides the run's gain by the scale, in the replica too
+    replica = start["users"].copy()
+    rows = np.array([1])
+    before = rows_of(replica, rows)
+    replica.state[1] += 2 * gained[1.0]
+    entry = entry_since(replica, rows, before, state_scale=2.0)
+    np.testing.assert_allclose(entry.state[0], gained[1.0], rtol=1e-12)
+    np.testing.assert_allclose(replica.state[1], start["users"].state[1] + gained[1.0])
+
+    # who scales: matrix factorization's replicas, by workers, unless significance
+    # filters their changes (carried from run to run); a linear model's do not
+    def scale(kernel, n_workers, significance=None):
+        trainer = make_trainer(
+            kernel, _ReplicaStore(), 512, None, n_workers, 80_000, None, significance
+        )
+        return trainer.accumulator_scale
+
+    from sklearn_cirrus.kernels.linear import LinearKernel
+
+    assert [scale(kernel, n) for n in (1, 2, 4)] == [1.0, 2.0, 4.0]
+    assert scale(kernel, 2, significance=0.5) == 1.0
+    assert scale(LinearKernel("log_loss", 10), 2) == 1.0
+
+
 @pytest.mark.parametrize(
     "n_workers, batches_per_worker, expected",
     [(1, 1000, 32), (2, 1000, 32), (4, 1000, 8), (8, 1000, 1), (2, 40, 5), (4, 4, 1)],

@@ -225,6 +225,7 @@ def entry_changes(
     const double[:, :] old_aux,
     int float_bytes=8,
     double base_clock=0.0,
+    double state_scale=1.0,
 ):
     """What rows ``rows`` of the table changed since their copies ``old_*``:
     ``(change, state_change, aux_change, clocks, scales)``. With ``clocked``, ``clocks``
@@ -237,7 +238,11 @@ def entry_changes(
     changes: the table stays equal to what the store rebuilds from them, exactly. At 2,
     each row's changes in a group of columns (params, state, aux) are first scaled by
     the power of two ``2**-scale`` that fits the largest to half floats' range:
-    ``scales`` (int8, a row's three; None above 2 bytes)."""
+    ``scales`` (int8, a row's three; None above 2 bytes).
+
+    ``state_scale``: the table's optimizer state gained each squared gradient that many
+    times (``OptimizerConfig.accumulator_scale``): its change is divided by it first, in
+    the table too."""
     cdef Py_ssize_t n = rows.shape[0], n_cols = params.shape[1]
     cdef Py_ssize_t n_state = old_state.shape[1] if old_state.shape[0] else 0
     cdef Py_ssize_t first_aux = 1 if clocked else 0
@@ -267,6 +272,9 @@ def entry_changes(
             if i + ROWS_AHEAD < n:
                 prefetch(&params[rows[i + ROWS_AHEAD], 0])
             row = rows[i]
+            if state_scale != 1.0:
+                for k in range(n_state):
+                    state[row, k] = old_state[i, k] + (state[row, k] - old_state[i, k]) / state_scale
             if clocked and row < penalised_rows:
                 clocks[i] = base_clock + to_single(aux[row, 0] - base_clock, single)
                 aux[row, 0] = clocks[i]

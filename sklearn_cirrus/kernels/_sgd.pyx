@@ -100,6 +100,7 @@ cdef struct Rule:
     # penalty step = eta * penalty_scale (1 / (1 - momentum) for the momentum methods)
     double penalty_scale
     double step_scale
+    double accumulator_scale
 
 
 cdef struct Model:
@@ -129,6 +130,7 @@ cdef Rule make_rule(config):
     rule.l1 = config.l1
     rule.penalty_scale = 1.0
     rule.step_scale = config.step_scale
+    rule.accumulator_scale = config.accumulator_scale
     if rule.optimizer == MOMENTUM or rule.optimizer == NESTEROV:
         rule.penalty_scale = 1.0 / (1.0 - config.momentum)
     return rule
@@ -273,13 +275,13 @@ cdef inline void update_row(
     if rule.optimizer == ADAGRAD and not penalised:
         # without branches, for the compiler to vectorise: factorization's long rows
         for k in range(n_outputs):
-            state[k] += grad[k] * grad[k]
+            state[k] += grad[k] * grad[k] * rule.accumulator_scale
             w[k] -= eta * grad[k] / (sqrt(state[k]) + epsilon)
         return
     for k in range(n_outputs):
         g = grad[k]
         if rule.optimizer == ADAGRAD:
-            state[k] += g * g
+            state[k] += g * g * rule.accumulator_scale
             h = sqrt(state[k]) + epsilon
             if rule.l1 > 0.0:  # penalised: the unpenalised step returned above
                 step = eta / h

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from typing import Protocol
 
 import numpy as np
@@ -310,7 +311,13 @@ class _Run:
     marked, into the next run, and sent with its changes once significant. The copies
     from before are the shadow's rows then, taken at the run's end."""
 
-    def __init__(self, replicas: dict[str, Replica], significance: float | None = None):
+    def __init__(
+        self,
+        replicas: dict[str, Replica],
+        significance: float | None = None,
+        accumulator_scale: float = 1.0,
+    ):
+        self.accumulator_scale = accumulator_scale
         self.marks = {
             key: np.zeros(bitmap_words(replica.table.params.shape[0]), dtype=np.uint64)
             for key, replica in replicas.items()
@@ -337,8 +344,9 @@ class _Run:
         for key, replica in replicas.items():
             rows = np.concatenate([*self.rows[key], np.zeros(0, dtype=np.int64)])
             if self.significance is None:
+                before = self.before[key].take(replica.table)
                 entry = entry_since(
-                    replica.table, rows, self.before[key].take(replica.table), ENTRY_FLOAT_BYTES
+                    replica.table, rows, before, ENTRY_FLOAT_BYTES, self.accumulator_scale
                 )
             else:
                 entry = replica.unsent(np.concatenate([rows, self.carried[key]]))
@@ -381,7 +389,12 @@ class ReplicaTrainer:
     of minibatches goes on while the next run trains (bounded: one in flight), so the
     rows a run starts from miss the other workers' last run at most. A run is
     ``exchange_every`` minibatches whatever the shards: a shard shorter than a run (the
-    data is cut into shards of a few MB) does not cut the run short."""
+    data is cut into shards of a few MB) does not cut the run short.
+
+    ``accumulator_scale``: while a run trains, AdaGrad's accumulators gain each squared
+    gradient that many times, standing in for the other workers' (a shared table's
+    would gain theirs meanwhile); the run's entries, and the replica after them, hold
+    its own once (``OptimizerConfig.accumulator_scale``)."""
 
     def __init__(
         self,
@@ -392,6 +405,7 @@ class ReplicaTrainer:
         model: str | None = None,
         significance: float | None = None,
         ramp: bool = False,
+        accumulator_scale: float = 1.0,
     ):
         self.kernel = kernel
         self.store = store
@@ -399,6 +413,7 @@ class ReplicaTrainer:
         self.exchange_every = exchange_every
         self.significance = significance
         self.ramp = ramp
+        self.accumulator_scale = accumulator_scale
         self.planner = kernel.row_planner()
         # the driver's token for the model: with one, this process keeps the replicas
         # for its next invocation (KEPT_REPLICAS)
@@ -415,7 +430,7 @@ class ReplicaTrainer:
             self.replicas = self._kept_replicas() or {
                 key: self._load(key) for key in self.kernel.KEYS
             }
-            self._run = _Run(self.replicas, self.significance)
+            self._run = _Run(self.replicas, self.significance, self.accumulator_scale)
             report.seconds["pull"] += time.perf_counter() - started
         start, n_samples = 0, shard.n_samples
         while start < n_samples:
@@ -428,12 +443,24 @@ class ReplicaTrainer:
             started = time.perf_counter()
             tables = {key: replica.table for key, replica in self.replicas.items()}
             self._run.touch(tables, self.planner.rows(batch))
-            loss, steps = self.kernel.train_tables(tables, batch, self.batch_size)
+            loss, steps = self.kernel.train_tables(self._training(tables), batch, self.batch_size)
             self._run.samples += batch.n_samples
             report.seconds["compute"] += time.perf_counter() - started
             if self._run.samples >= self._run.length:
                 self._end_run(report)
             report.record(loss, batch.n_samples, steps)
+
+    def _training(self, tables: dict[str, ModelTable]) -> dict[str, ModelTable]:
+        """``tables`` as the kernel trains them: with the accumulators' scale."""
+        if self.accumulator_scale == 1.0:
+            return tables
+        return {
+            key: replace(
+                table,
+                optimizer=replace(table.optimizer, accumulator_scale=self.accumulator_scale),
+            )
+            for key, table in tables.items()
+        }
 
     def _run_minibatches(self) -> int:
         """Minibatches of the run about to start: ``exchange_every``; with ``ramp``,
@@ -559,7 +586,10 @@ def make_trainer(
         if every is None:
             every = _default_replica_run(kernel, batch_size, n_workers, n_samples)
         ramp = exchange_every is None  # (a run length the fit names is kept from the start)
-        return ReplicaTrainer(kernel, store, batch_size, every, model, significance, ramp)
+        # (a filtered replica carries changes from run to run: no scale to take back)
+        shared = getattr(kernel, "REPLICA_SHARED_ACCUMULATORS", False) and significance is None
+        scale = float(n_workers) if shared else 1.0
+        return ReplicaTrainer(kernel, store, batch_size, every, model, significance, ramp, scale)
     every = DEFAULT_EXCHANGE_EVERY if exchange_every is None else exchange_every
     return PulledCopyTrainer(kernel, store, batch_size, every)
 

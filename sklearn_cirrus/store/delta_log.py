@@ -186,14 +186,19 @@ def rows_of(table: ModelTable, rows: np.ndarray) -> ModelTable:
 
 
 def entry_since(
-    table: ModelTable, rows: np.ndarray, before: ModelTable, float_bytes: int = 8
+    table: ModelTable,
+    rows: np.ndarray,
+    before: ModelTable,
+    float_bytes: int = 8,
+    state_scale: float = 1.0,
 ) -> DeltaEntry:
     """The entry of what ``table`` (a replica) changed in ``rows`` since ``before``
     (``rows_of`` those rows), each row's change expressed at the clock it reached.
 
     Below 8 ``float_bytes``, the entry's changes are rounded to that precision and
-    ``table``'s rows are set to the values the store rebuilds from it
-    (``entry_changes``)."""
+    ``table``'s rows are set to the values the store rebuilds from it; a state that
+    gained each squared gradient ``state_scale`` times has its change divided by it,
+    in ``table`` too (``entry_changes``)."""
     from ..kernels._delta import entry_changes  # here: kernels import this package
 
     optimizer = table.optimizer
@@ -214,6 +219,7 @@ def entry_since(
         *(_some_rows(array) for array in (before.state, before.aux)),
         float_bytes,
         base_clock,
+        state_scale,
     )
     *changes, scales = changes
     return DeltaEntry(rows, *changes, float_bytes, base_clock, scales)

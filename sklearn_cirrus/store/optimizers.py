@@ -48,6 +48,10 @@ class OptimizerConfig:
         Multiplies every step size: the units of the weights. AdaGrad moves a weight by
         at most about ``eta`` a step whatever the gradient's size, so a regressor whose
         weights are in the target's units scales its steps by the target's size.
+    accumulator_scale : float
+        AdaGrad adds each squared gradient this many times to the accumulator its steps
+        read. 1 but for a worker training on a replica, whose run stands in for the
+        squared gradients the other workers add meanwhile (``runtime.trainers``).
     """
 
     name: str = "adagrad"
@@ -62,6 +66,7 @@ class OptimizerConfig:
     l1: float = 0.0
     penalised_rows: int = 0
     step_scale: float = 1.0
+    accumulator_scale: float = 1.0
 
     def __post_init__(self):
         if self.name not in OPTIMIZERS:
