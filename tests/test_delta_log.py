@@ -252,6 +252,21 @@ def test_factorization_runs_are_long_for_two_workers_at_most(n_workers, expected
     assert trainer.exchange_every == expected
 
 
+def test_wide_rows_travel_in_half_precision_narrow_ones_in_single():
+    # matrix factorization's rows (factors and their AdaGrad state) halve their entries
+    # in half precision; a linear model's one weight a row saves too little to scale it
+    from sklearn_cirrus.runtime.trainers import entry_float_bytes
+
+    def table(columns, name):
+        optimizer = OptimizerConfig(name)
+        state = np.zeros((4, columns)) if optimizer.has_state else np.zeros((0, columns))
+        return ModelTable(np.zeros((4, columns)), state, np.zeros((4, 0)), np.zeros(4), optimizer)
+
+    assert entry_float_bytes(table(51, "adagrad")) == 2
+    assert entry_float_bytes(table(1, "adagrad")) == 4
+    assert entry_float_bytes(table(1, "sgd")) == 4
+
+
 def test_a_replica_counts_the_other_workers_squared_gradients_while_a_run_trains():
     # matrix factorization, 2 workers on a replica store: AdaGrad's accumulators gain
     # each squared gradient twice while a run trains (the other worker's share on a
