@@ -64,8 +64,9 @@ ENGINE_PARAMETERS_DOC = """
     exchange_every : int or None, default=None
         Against a remote store (Redis, the Ray actor), minibatches a worker trains
         between two exchanges with the store. A worker trains on a replica of the whole
-        model; each exchange sends what it changed, in single precision, and brings
-        back what the others changed: more means fewer, bigger exchanges, but rows as
+        model; each exchange sends what it changed (in single precision, half for
+        wide rows such as matrix factorization's), and brings back what the others
+        changed: more means fewer, bigger exchanges, but rows as
         stale as that many steps of the other workers. Measured on hashed click logs
         with two workers (docs/benchmarks.md): 32 keeps the test loss of shared memory
         at 0.33-0.44x its speed; 64 lost some in a third of the fits, 128 and 256 more.
