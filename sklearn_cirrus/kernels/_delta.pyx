@@ -29,12 +29,17 @@ cdef inline double decay(
     return exp(until - since)
 
 
+cdef struct Penalty:
+    bint adagrad
+    double l2
+    double epsilon
+    long long penalised_rows
+
+
 cdef inline void add_row(
-    bint adagrad,
-    double l2,
-    double epsilon,
-    bint clocked,
+    Penalty *penalty,
     long long row,
+    double clock,
     double[:, :] params,
     double[:, :] state,
     double[:, :] aux,
@@ -43,21 +48,27 @@ cdef inline void add_row(
     const double *aux_change,
     Py_ssize_t n_state,
     Py_ssize_t n_aux,
-    double clock,
 ) noexcept nogil:
-    """Add one row's changes (an entry's ``i``-th; see ``apply_entry``)."""
+    """Add one row's changes (an entry's; see ``apply_entry``); ``clock`` is NaN for a
+    row without one."""
     cdef Py_ssize_t k, n_cols = params.shape[1], first_aux = aux.shape[1] - n_aux
     cdef double own, factor
-    cdef bint behind
-    if clocked:
+    cdef bint behind, adagrad = penalty.adagrad
+    if clock == clock and row < penalty.penalised_rows:
         own = aux[row, 0]
         behind = clock > own if adagrad else clock < own
         for k in range(n_cols):
             if behind:
-                factor = decay(adagrad, l2, epsilon, state[row, k] if adagrad else 0.0, own, clock)
+                factor = decay(
+                    adagrad, penalty.l2, penalty.epsilon, state[row, k] if adagrad else 0.0,
+                    own, clock,
+                )
                 params[row, k] = params[row, k] * factor + change[k]
             else:
-                factor = decay(adagrad, l2, epsilon, state[row, k] if adagrad else 0.0, clock, own)
+                factor = decay(
+                    adagrad, penalty.l2, penalty.epsilon, state[row, k] if adagrad else 0.0,
+                    clock, own,
+                )
                 params[row, k] += change[k] * factor
         if behind:
             aux[row, 0] = clock
@@ -79,41 +90,51 @@ def apply_entry(
     double[:, :] state,
     double[:, :] aux,
     const long long[::1] rows,
+    const double[::1] clocks,
     const double[:, ::1] change,
     const double[:, ::1] state_change,
     const double[:, ::1] aux_change,
-    const double[::1] clocks,
+    half=None,
 ):
     """Add the entry's changes to rows ``rows`` of the table in place. With ``clocks``
     (not None), a penalised row behind its entry's clock first decays up to it and takes
     that clock; one ahead takes the change decayed up to its own clock. ``aux_change``
-    fills the last columns of ``aux`` (all of them without clocks)."""
-    cdef Py_ssize_t i, n = rows.shape[0]
+    fills the last columns of ``aux`` (all of them without clocks).
+
+    ``half``: the changes in half precision as they travel, ``(scales, params' bits,
+    state's bits, aux's bits)`` (a row's bits after the other's; ``scales``, int8: a
+    row's powers of two, a group a column), decoded row by row as they are added; the
+    change arrays then only tell the groups' columns (they hold no row)."""
+    cdef Py_ssize_t i, k, n = rows.shape[0], n_cols = params.shape[1]
     cdef Py_ssize_t n_state = state_change.shape[1], n_aux = aux_change.shape[1]
+    cdef Penalty penalty = Penalty(adagrad, l2, epsilon, penalised_rows)
     cdef bint clocked = clocks is not None
     cdef long long row
+    if half is not None:
+        scales, change_bits, state_bits, aux_bits = half
+        apply_half(
+            &penalty, params, state, aux, rows, clocks, scales, change_bits, state_bits,
+            aux_bits, n_state, n_aux,
+        )
+        return
     with nogil:
         for i in range(n):
             if i + ROWS_AHEAD < n:
                 prefetch(&params[rows[i + ROWS_AHEAD], 0])
             row = rows[i]
             add_row(
-                adagrad, l2, epsilon, clocked and row < penalised_rows, row, params, state, aux,
+                &penalty, row, clocks[i] if clocked else NAN, params, state, aux,
                 &change[i, 0], &state_change[i, 0] if n_state else NULL,
                 &aux_change[i, 0] if n_aux else NULL, n_state, n_aux,
-                clocks[i] if clocked else 0.0,
             )
 
 
-def apply_half_entry(
-    bint adagrad,
-    double l2,
-    double epsilon,
-    long long penalised_rows,
+cdef void apply_half(
+    Penalty *penalty,
     double[:, :] params,
     double[:, :] state,
     double[:, :] aux,
-    const int[::1] rows,
+    const long long[::1] rows,
     const double[::1] clocks,
     const signed char[:, ::1] scales,
     const unsigned short[::1] change_bits,
@@ -122,9 +143,7 @@ def apply_half_entry(
     Py_ssize_t n_state,
     Py_ssize_t n_aux,
 ):
-    """``apply_entry`` for an entry in half precision as it travels: each row's half
-    floats (``*_bits``, row after row; ``scales``: a row's powers of two, a group's
-    column) decoded as it is added, into no array of the entry's size."""
+    """``apply_entry``'s loop over an entry in half precision."""
     cdef Py_ssize_t i, k, n = rows.shape[0], n_cols = params.shape[1]
     cdef bint clocked = clocks is not None
     cdef long long row
@@ -146,8 +165,8 @@ def apply_half_entry(
             for k in range(n_aux):
                 aux_change[k] = from_half(aux_bits[i * n_aux + k], scales[i, 2])
             add_row(
-                adagrad, l2, epsilon, clocked and row < penalised_rows, row, params, state, aux,
-                change, state_change, aux_change, n_state, n_aux, clocks[i] if clocked else 0.0,
+                penalty, row, clocks[i] if clocked else NAN, params, state, aux, change,
+                state_change, aux_change, n_state, n_aux,
             )
 
 

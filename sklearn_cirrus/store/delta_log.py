@@ -237,31 +237,18 @@ def apply_entry(table: ModelTable, entry: DeltaEntry | bytes) -> None:
     added as they are decoded, with no array of them made."""
     from ..kernels import _delta  # here: kernels import this package
 
-    optimizer = table.optimizer
-    if not isinstance(entry, DeltaEntry):
-        wire = _WireEntry(entry)
-        if wire.float_bytes != 2:
-            entry = DeltaEntry.from_bytes(entry)
-        else:
-            _, n_state, n_aux = wire.columns
-            clocked = wire.clocks is not None and _clocked(optimizer, table)
-            _delta.apply_half_entry(
-                optimizer.name == "adagrad",
-                optimizer.l2,
-                optimizer.adagrad_epsilon,
-                optimizer.penalised_rows,
-                table.params,
-                _some_rows(table.state),
-                _some_rows(table.aux),
-                wire.rows,
-                wire.clocks if clocked else None,
-                wire.scales,
-                *wire.groups,
-                n_state if table.state.shape[0] else 0,
-                n_aux,
-            )
-            return
-    clocked = entry.clocks is not None and _clocked(optimizer, table)
+    optimizer, half = table.optimizer, None
+    wire = None if isinstance(entry, DeltaEntry) else _WireEntry(entry)
+    if wire is not None and wire.float_bytes != 2:
+        entry, wire = DeltaEntry.from_bytes(entry), None
+    if wire is None:
+        rows, clocks = np.ascontiguousarray(entry.rows, dtype=np.int64), entry.clocks
+        changes = [np.ascontiguousarray(c) for c in (entry.params, entry.state, entry.aux)]
+    else:  # (the change arrays only tell the groups' columns)
+        rows, clocks, half = wire.rows.astype(np.int64), wire.clocks, (wire.scales, *wire.groups)
+        changes = [np.zeros((0, columns)) for columns in wire.columns]
+    if not table.state.shape[0]:  # (a table without state takes none)
+        changes[1] = np.zeros((changes[1].shape[0], 0))
     _delta.apply_entry(
         optimizer.name == "adagrad",
         optimizer.l2,
@@ -270,13 +257,10 @@ def apply_entry(table: ModelTable, entry: DeltaEntry | bytes) -> None:
         table.params,
         _some_rows(table.state),
         _some_rows(table.aux),
-        np.ascontiguousarray(entry.rows, dtype=np.int64),
-        np.ascontiguousarray(entry.params),
-        np.ascontiguousarray(entry.state)
-        if table.state.shape[0]
-        else np.zeros((entry.rows.size, 0)),
-        np.ascontiguousarray(entry.aux),
-        entry.clocks if clocked else None,
+        rows,
+        clocks if clocks is not None and _clocked(optimizer, table) else None,
+        *changes,
+        half,
     )
 
 
