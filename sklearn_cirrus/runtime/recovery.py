@@ -7,9 +7,8 @@ store. For such stores (``may_lose_state``) the driver keeps the tables of a fin
 epoch (parameters, optimizer state, penalty columns and counters, as ``pull_table``
 reads them): the last one's, unless saving every epoch would take more than a tenth
 of the fit's time, or come more often than once a second. Once the invocations in
-flight have ended, it puts them back and
-trains again from there. Local stores cannot lose their arrays while their fit
-runs, so nothing is kept for them.
+flight have ended, it puts them back and trains again from there. Local stores cannot
+lose their arrays while their fit runs, so nothing is kept for them.
 """
 
 from __future__ import annotations

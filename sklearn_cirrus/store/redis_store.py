@@ -244,13 +244,13 @@ class RedisStore(ParameterStore):
                     socket_timeout=REPLY_TIMEOUT_S,
                 )
             self._client = redis.Redis(connection_pool=_POOLS[settings])
-        # the count script's SHA1 once loaded (by this connection: once an invocation;
+        # the count script's SHA1 once loaded (once a store, so once an invocation:
         # redis-py's scripts in a pipeline ask the server whether it knows them at every
         # exchange, a round trip more each)
         self._count_sha: str | None = None
         self._no_script = redis.exceptions.NoScriptError
         self._watch_error = redis.WatchError
-        # key -> entries folded into the base, as this connection last heard
+        # key -> entries folded into the base, as this store last heard
         self._folded: dict[str, int] = {}
         # key -> (optimizer, n_rows, n_cols), read once per connection
         self._configs: dict[str, tuple[OptimizerConfig, int, int]] = {}
@@ -407,8 +407,8 @@ class RedisStore(ParameterStore):
         if self._count_sha is None:
             self._count_sha = self._call(self._client.script_load, _COUNT)
         pipe = self._client.pipeline(transaction=True)
-        # entries folded, as this connection last heard (None: never, as a kept
-        # replica's first exchange on a new connection)
+        # entries folded, as this store last heard (None: never, as a kept replica's
+        # first exchange in a new invocation)
         folded_seen = {key: self._folded.get(key) for key in requests}
         for key, (entry, meta_change, cursor, fold_at) in requests.items():
             self._config(key)
