@@ -433,6 +433,28 @@ def test_redis_exchanges_return_the_others_entries_once_across_folds(redis_url):
         one.delete()
 
 
+def test_the_stores_of_a_process_reuse_its_redis_connections(redis_url):
+    # a worker process's invocations one after another: the second store opens no
+    # connection (a new one costs three round trips), and closing a store leaves the
+    # process's connections open for the next
+    import redis
+
+    from sklearn_cirrus.store.redis_store import RedisStore
+
+    server = redis.Redis.from_url(redis_url)
+    first = RedisStore(redis_url)
+    try:
+        first.create("w", np.zeros((2, 1)), OptimizerConfig())
+        first.close()
+        connections = {client["id"] for client in server.client_list()}
+        second = RedisStore(redis_url, namespace=first.namespace)
+        assert second.holds("w")
+        second.close()
+        assert {client["id"] for client in server.client_list()} == connections
+    finally:
+        first.delete()
+
+
 def test_a_redis_exchange_of_several_keys_is_one_transaction(redis_url):
     # a model of two keys (matrix factorization's users and items) exchanges both in
     # one round trip: each key's answer is the one a single exchange gives, and the
@@ -696,6 +718,36 @@ def test_epochs_are_saved_unless_saving_would_take_over_a_tenth_of_the_time(monk
     # the fit's result is read from the last epoch's saved tables, not the store again
     store.table("w").params[0, 0] = 5.0  # (the store itself is not read)
     assert saver.epoch(30).pull("w")[0, 0] == 0.0 and saver.epoch(29) is None
+
+
+def test_epochs_are_saved_at_most_once_a_second(monkeypatch):
+    # a small model's saves are cheap, its epochs short: a save comes a second after the
+    # last at the soonest, however little it costs, and the last epoch is saved anyway
+    from sklearn_cirrus.runtime import recovery
+    from sklearn_cirrus.runtime.stopping import StopRule
+
+    clock = [0.0]
+    monkeypatch.setattr(recovery.time, "perf_counter", lambda: clock[0])
+
+    class QuickToRead(MemoryStore):
+        may_lose_state = True
+
+        def pull_table(self, key, rows=None):
+            clock[0] += 0.001  # a save takes 1 ms
+            return super().pull_table(key, rows)
+
+    store = QuickToRead()
+    rule = StopRule(tol=None, n_iter_no_change=5)
+    saver = recovery.EpochSaver(
+        store, ["w"], lambda store: store.create("w", np.zeros((2, 1)), OptimizerConfig()), rule
+    )
+    saver.write_start()
+    saved = set()
+    for epoch in range(1, 13):
+        clock[0] += 0.3  # an epoch takes 0.3 s
+        saver.save(epoch, rule, last=epoch == 12)
+        saved.add(saver.saved.n_iter)
+    assert saved == {0, 4, 8, 12}
 
 
 def test_a_server_that_stops_answering_is_reported_at_once_not_retried(tmp_path, monkeypatch):
