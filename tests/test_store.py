@@ -680,73 +680,55 @@ def test_a_fit_survives_a_restart_of_its_redis_server(tmp_path, monkeypatch):
     assert abs(clf.score(X, y) - clean.score(X, y)) < 0.02
 
 
-def test_epochs_are_saved_unless_saving_would_take_over_a_tenth_of_the_time(monkeypatch):
-    # saving a small model on a store nearby took longer than its epochs: an epoch is
-    # saved when the last save took at most a tenth of the time since it, and the
-    # fit's last epoch always is; writing the starting point counts as the first save
+def _epochs_saved(monkeypatch, write_s, save_s, epoch_s, n_epochs):
+    """Which epochs an EpochSaver keeps over a fit of ``n_epochs`` epochs of
+    ``epoch_s`` seconds each, on a clock where writing the starting point takes
+    ``write_s`` and a save ``save_s``; and the saver."""
     from sklearn_cirrus.runtime import recovery
     from sklearn_cirrus.runtime.stopping import StopRule
 
     clock = [0.0]
     monkeypatch.setattr(recovery.time, "perf_counter", lambda: clock[0])
 
-    class SlowToRead(MemoryStore):
+    class TimedStore(MemoryStore):
         may_lose_state = True
 
         def pull_table(self, key, rows=None):
-            clock[0] += 1.0  # a save takes 1 s
+            clock[0] += save_s
             return super().pull_table(key, rows)
 
-    store = SlowToRead()
-    store.create("w", np.zeros((2, 1)), OptimizerConfig())
-    rule = StopRule(tol=None, n_iter_no_change=5)
-
     def write_start(store):
-        clock[0] += 0.5  # writing the model takes 0.5 s
+        clock[0] += write_s
         store.create("w", np.zeros((2, 1)), OptimizerConfig())
 
-    saver = recovery.EpochSaver(store, ["w"], write_start, rule)
+    rule = StopRule(tol=None, n_iter_no_change=5)
+    saver = recovery.EpochSaver(TimedStore(), ["w"], write_start, rule)
     saver.write_start()
     saved = set()
-    for epoch in range(1, 31):
-        clock[0] += 2.0  # an epoch takes 2 s
-        saver.save(epoch, rule, last=epoch == 30)
+    for epoch in range(1, n_epochs + 1):
+        clock[0] += epoch_s
+        saver.save(epoch, rule, last=epoch == n_epochs)
         saved.add(saver.saved.n_iter)
+    return saved, saver
+
+
+def test_epochs_are_saved_unless_saving_would_take_over_a_tenth_of_the_time(monkeypatch):
+    # saving a small model on a store nearby took longer than its epochs: an epoch is
+    # saved when the last save took at most a tenth of the time since it, and the
+    # fit's last epoch always is; writing the starting point counts as the first save
+    saved, saver = _epochs_saved(monkeypatch, write_s=0.5, save_s=1.0, epoch_s=2.0, n_epochs=30)
     # 0.5 s of writing, 5 s of epochs before the first save; 1 s of saving, then 10 s
     # of epochs before the next (0: the starting point, the only save before epoch 3)
     assert saved == {0, 3, 8, 13, 18, 23, 28, 30}
     # the fit's result is read from the last epoch's saved tables, not the store again
-    store.table("w").params[0, 0] = 5.0  # (the store itself is not read)
+    saver.store.table("w").params[0, 0] = 5.0  # (the store itself is not read)
     assert saver.epoch(30).pull("w")[0, 0] == 0.0 and saver.epoch(29) is None
 
 
 def test_epochs_are_saved_at_most_once_a_second(monkeypatch):
     # a small model's saves are cheap, its epochs short: a save comes a second after the
     # last at the soonest, however little it costs, and the last epoch is saved anyway
-    from sklearn_cirrus.runtime import recovery
-    from sklearn_cirrus.runtime.stopping import StopRule
-
-    clock = [0.0]
-    monkeypatch.setattr(recovery.time, "perf_counter", lambda: clock[0])
-
-    class QuickToRead(MemoryStore):
-        may_lose_state = True
-
-        def pull_table(self, key, rows=None):
-            clock[0] += 0.001  # a save takes 1 ms
-            return super().pull_table(key, rows)
-
-    store = QuickToRead()
-    rule = StopRule(tol=None, n_iter_no_change=5)
-    saver = recovery.EpochSaver(
-        store, ["w"], lambda store: store.create("w", np.zeros((2, 1)), OptimizerConfig()), rule
-    )
-    saver.write_start()
-    saved = set()
-    for epoch in range(1, 13):
-        clock[0] += 0.3  # an epoch takes 0.3 s
-        saver.save(epoch, rule, last=epoch == 12)
-        saved.add(saver.saved.n_iter)
+    saved, _ = _epochs_saved(monkeypatch, write_s=0.001, save_s=0.001, epoch_s=0.3, n_epochs=12)
     assert saved == {0, 4, 8, 12}
 
 
