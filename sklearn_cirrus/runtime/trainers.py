@@ -281,20 +281,16 @@ class _Exchange(threading.Thread):
 class _RowCopies:
     """Copies of a replica's rows from before a run changed them, gathered piece by
     piece into one block kept from run to run: no copy of them all again at the run's
-    end, no new block every run."""
+    end, no new block every run. (A replica is one block: ``load_replica``.)"""
 
     def __init__(self):
         self._block = np.zeros((0, 0))
         self._count = 0
-        self._pieces: list[ModelTable] = []  # (of a table that is not one block)
 
     def add(self, table: ModelTable, rows: np.ndarray) -> None:
         from ..kernels._delta import take_rows
 
         block = block_of(table)
-        if block is None:
-            self._pieces.append(rows_of(table, rows))
-            return
         needed = self._count + rows.size
         if self._block.shape[1] != block.shape[1]:
             self._block = np.zeros((0, block.shape[1]))
@@ -307,9 +303,6 @@ class _RowCopies:
 
     def take(self, table: ModelTable) -> ModelTable:
         """The copies gathered since the last ``take``, as a table like ``table``."""
-        if self._pieces:
-            copies, self._pieces = _concatenate(self._pieces), []
-            return copies
         copies = table_views(
             self._block[: self._count], table.params.shape[1], table.optimizer, table.meta.copy()
         )
@@ -391,18 +384,6 @@ def _significant_or_not(
     values = np.abs(shadow.params[entry.rows])
     significant = (np.abs(entry.params) > significance * values).any(axis=1)
     return entry.where(significant), entry.where(~significant)
-
-
-def _concatenate(tables: list[ModelTable]) -> ModelTable:
-    """One table of the rows of ``tables``, in order."""
-    if len(tables) == 1:
-        return tables[0]
-    first = tables[0]
-    arrays = [
-        np.concatenate([getattr(table, name) for table in tables])
-        for name in ("params", "state", "aux")
-    ]
-    return ModelTable(*arrays, first.meta, first.optimizer)
 
 
 class ReplicaTrainer:

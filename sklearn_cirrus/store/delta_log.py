@@ -116,9 +116,12 @@ class DeltaEntry:
 
     @classmethod
     def from_bytes(cls, blob: bytes) -> DeltaEntry:
+        return cls._decoded(_WireEntry(blob))
+
+    @classmethod
+    def _decoded(cls, wire: _WireEntry) -> DeltaEntry:
         from ..kernels._delta import from_half_bits  # here: kernels import this package
 
-        wire = _WireEntry(blob)
         groups = []
         for group, (columns, raw) in enumerate(zip(wire.columns, wire.groups, strict=True)):
             if wire.float_bytes == 2:
@@ -240,7 +243,7 @@ def apply_entry(table: ModelTable, entry: DeltaEntry | bytes) -> None:
     optimizer, half = table.optimizer, None
     wire = None if isinstance(entry, DeltaEntry) else _WireEntry(entry)
     if wire is not None and wire.float_bytes != 2:
-        entry, wire = DeltaEntry.from_bytes(entry), None
+        entry, wire = DeltaEntry._decoded(wire), None
     if wire is None:
         rows, clocks = np.ascontiguousarray(entry.rows, dtype=np.int64), entry.clocks
         changes = [np.ascontiguousarray(c) for c in (entry.params, entry.state, entry.aux)]
