@@ -5,8 +5,8 @@ The problem (``make_hashed_classification``): 200,000 training rows and 20,000 t
 by default, 2**20 hashed features, power-law feature popularity, as hashed click logs
 are. ``ServerlessSGDClassifier(executor="processes", n_workers=2, max_iter=1,
 tol=None)``; shared memory first, then ``store="redis://..."`` with ``exchange_every``
-k = 1, 16, 32, the default (32 at 1,000,000 rows, the first runs shorter while the model
-is young) and 64, and at the default with the significance filter (``significance``)
+k = 1, 16, 32, the default (64 at 1,000,000 rows, the first runs shorter while the model
+is young) and 128, and at the default with the significance filter (``significance``)
 at 0.3 and 1; then the same through a forwarder that adds 0.5 ms to every round trip (a
 function far from its store).
 
@@ -46,9 +46,9 @@ from sklearn.model_selection import train_test_split
 
 from sklearn_cirrus import ServerlessMatrixFactorization, ServerlessSGDClassifier, load_movielens
 
-# minibatches between exchanges; None: the default (32 here, its first runs shorter
+# minibatches between exchanges; None: the default (64 here, its first runs shorter
 # while the model is young)
-EXCHANGES = (1, 16, 32, None, 64)
+EXCHANGES = (1, 16, 32, None, 128)
 # fits of each k on the Ray actor store (its test loss varies more from fit to fit)
 RAY_ACTOR_FITS = 3
 # the significance filter's thresholds tried, at the default exchange_every

@@ -67,11 +67,13 @@ ENGINE_PARAMETERS_DOC = """
         model; each exchange sends what it changed (in single precision, half for
         wide rows such as matrix factorization's), and brings back what the others
         changed: more means fewer, bigger exchanges, but rows as
-        stale as that many steps of the other workers. Measured on hashed click logs
-        with two workers (docs/benchmarks.md): 32 keeps the test loss of shared memory
-        at 0.33-0.44x its speed; 64 lost some in a third of the fits, 128 and 256 more.
-        Each worker's changes of a popular row start from the same stale row and add
-        up, so more workers need shorter runs. None: for linear models 32, at most
+        stale as that many steps of the other workers. Each worker's changes of a
+        popular row start from the same stale row and add up: a linear model's run
+        damps its change of a row by the share of its samples that touched it, down to
+        1 / (2 n_workers) for the intercept's. Measured on hashed click logs with two
+        workers (docs/benchmarks.md): 64 keeps the test loss of shared memory at
+        0.37-0.42x its speed on the Ray actor, 128 loses up to 0.0007; more workers
+        need shorter runs. None: for linear models 64, at most
         512 / n_workers**3 (4 workers: 8; 8 workers: 1) and an eighth of the
         minibatches a worker trains an epoch (on a9a with four workers, one exchange an
         epoch cost accuracy); for matrix factorization, whose factors suffer more from

@@ -320,9 +320,68 @@ def test_a_replica_counts_the_other_workers_squared_gradients_while_a_run_trains
     assert scale(LinearKernel("log_loss", 10), 2) == 1.0
 
 
+@pytest.mark.parametrize("float_bytes", [8, 4])
+def test_a_run_damps_its_changes_of_the_rows_most_samples_touch(float_bytes, rng):
+    # every worker's run changes the rows every sample touches (the intercept) at once,
+    # each from the same stale value: a run's change of a row is damped by
+    # 1 / (1 + spread * share), share the run's samples that touched it; in the replica
+    # too, which stays what the store rebuilds; the counts start again from zero
+    from sklearn_cirrus.store.delta_log import SharedRows
+
+    base = _table("sgd", rng)
+    base.optimizer = OptimizerConfig("sgd")  # (no penalty: the changes are the steps)
+    replica = base.copy()
+    rows = np.arange(N_ROWS)
+    before = rows_of(replica, rows)
+    step = rng.normal(size=(N_ROWS, 2))
+    replica.params += step
+    counts = np.array([0, 25, 50, 100], dtype=np.int32)  # the intercept in every sample
+    entry = entry_since(
+        replica, rows, before, float_bytes, shared=SharedRows(counts, samples=100, spread=3.0)
+    )
+    expected = step / (1 + 3.0 * np.array([0, 0.25, 0.5, 1.0]))[:, None]
+    tolerance = 1e-7 if float_bytes == 4 else 1e-12
+    np.testing.assert_allclose(entry.params, expected, rtol=tolerance)
+    assert (counts == 0).all()
+    rebuilt = base.copy()
+    apply_entry(rebuilt, entry)
+    np.testing.assert_array_equal(replica.params, rebuilt.params)
+
+
+def test_a_linear_models_planner_counts_the_samples_touching_each_row():
+    from scipy import sparse
+
+    from sklearn_cirrus.kernels.base import Batch
+    from sklearn_cirrus.kernels.linear import LinearKernel
+
+    planner = LinearKernel("log_loss", 5).row_planner()
+    X = sparse.csr_matrix(np.array([[1, 0, 2, 0, 0], [0, 0, 3, 0, 1], [0, 0, 1, 0, 0]]))
+    counts = {"model": np.zeros(6, dtype=np.int32)}
+    planner.count(Batch(X, np.ones(3), np.ones(3)), counts)
+    planner.count(Batch(X[:1].toarray(), np.ones(1), np.ones(1)), counts)  # dense: all rows
+    np.testing.assert_array_equal(counts["model"], [2, 1, 4, 1, 2, 4])
+
+
+def test_who_damps_shared_rows_a_linear_model_with_several_workers_unfiltered():
+    from sklearn_cirrus.kernels.factorization import FactorizationKernel
+    from sklearn_cirrus.kernels.linear import LinearKernel
+    from sklearn_cirrus.runtime.trainers import make_trainer
+
+    def spread(kernel, n_workers, significance=None):
+        trainer = make_trainer(
+            kernel, _ReplicaStore(), 512, None, n_workers, 80_000, None, significance
+        )
+        return trainer.shared_spread
+
+    linear = LinearKernel("log_loss", 10)
+    assert [spread(linear, n) for n in (1, 2, 4)] == [0.0, 3.0, 7.0]
+    assert spread(linear, 2, significance=0.5) == 0.0
+    assert spread(FactorizationKernel(n_users=3, n_items=3, n_components=2), 2) == 0.0
+
+
 @pytest.mark.parametrize(
     "n_workers, batches_per_worker, expected",
-    [(1, 1000, 32), (2, 1000, 32), (4, 1000, 8), (8, 1000, 1), (2, 40, 5), (4, 4, 1)],
+    [(1, 1000, 64), (2, 1000, 64), (4, 1000, 8), (8, 1000, 1), (2, 40, 5), (4, 4, 1)],
 )
 def test_default_runs_shorten_with_more_workers_and_less_data(
     n_workers, batches_per_worker, expected

@@ -245,6 +245,9 @@ def entry_changes(
     int float_bytes=8,
     double base_clock=0.0,
     double state_scale=1.0,
+    int[::1] counts=None,
+    double run_samples=1.0,
+    double shared_spread=0.0,
 ):
     """What rows ``rows`` of the table changed since their copies ``old_*``:
     ``(change, state_change, aux_change, clocks, scales)``. With ``clocked``, ``clocks``
@@ -261,7 +264,12 @@ def entry_changes(
 
     ``state_scale``: the table's optimizer state gained each squared gradient that many
     times (``OptimizerConfig.accumulator_scale``): its change is divided by it first, in
-    the table too."""
+    the table too.
+
+    ``counts`` (with ``shared_spread`` > 0): how many of the run's ``run_samples``
+    samples touched each row of the table; a row's change of params is multiplied by
+    ``1 / (1 + shared_spread * share)``, ``share`` the samples that touched it over all
+    (at most 1), in the table too, and its count is set back to zero."""
     cdef Py_ssize_t n = rows.shape[0], n_cols = params.shape[1]
     cdef Py_ssize_t n_state = old_state.shape[1] if old_state.shape[0] else 0
     cdef Py_ssize_t first_aux = 1 if clocked else 0
@@ -279,7 +287,9 @@ def entry_changes(
     cdef signed char[:, ::1] scales = scales_array
     cdef Py_ssize_t i, k
     cdef long long row
-    cdef double old
+    cdef double old, weight
+    if shared_spread > 0.0 and (counts is None or counts.shape[0] < params.shape[0]):
+        raise ValueError("shared_spread needs a count for every row of the table")
     if half and not (
         rows_contiguous(params) and rows_contiguous(state) and rows_contiguous(aux)
         and rows_contiguous(old_params) and rows_contiguous(old_state)
@@ -299,6 +309,10 @@ def entry_changes(
                 aux[row, 0] = clocks[i]
             elif clocked:  # (a clock no penalty reads: the store leaves it as it is)
                 clocks[i] = aux[row, 0]
+            weight = 1.0
+            if shared_spread > 0.0:
+                weight = 1.0 / (1.0 + shared_spread * min(1.0, counts[row] / run_samples))
+                counts[row] = 0
             for k in range(n_cols):
                 old = old_params[i, k]
                 if clocked and row < penalised_rows:
@@ -306,6 +320,8 @@ def entry_changes(
                         adagrad, l2, epsilon, old_state[i, k] if adagrad else 0.0,
                         old_aux[i, 0], clocks[i],
                     )
+                if weight != 1.0:
+                    params[row, k] = old + weight * (params[row, k] - old)
                 if half:  # (the old value, decayed, until the row's scale is known)
                     change[i, k] = old
                     continue
@@ -449,6 +465,14 @@ def distinct(const int[::1] ids, unsigned long long[::1] seen):
                     n += 1
                     bits &= bits - 1
     return out
+
+
+def count_ids(const int[::1] ids, int[::1] counts):
+    """Add one to ``counts`` at every value of ``ids``."""
+    cdef Py_ssize_t i
+    with nogil:
+        for i in range(ids.shape[0]):
+            counts[ids[i]] += 1
 
 
 def bitmap_words(Py_ssize_t n):

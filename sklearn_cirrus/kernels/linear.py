@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from . import _sgd
+from ._delta import count_ids
 from .base import Batch, SparseRows
 from .indexing import IdIndexer
 
@@ -76,6 +77,9 @@ class LinearKernel:
     negative_weight: tuple[float, ...] | None = None
     average: int = 0
 
+    # a replica's run damps its changes of the rows most samples touch, which every
+    # worker changes at once (``runtime.trainers.SHARED_SPREAD_PER_WORKER``)
+    REPLICA_DAMPS_SHARED_ROWS = True
     KEY = "model"
     AVERAGE = "average"
 
@@ -165,9 +169,10 @@ class LinearKernel:
 
     def worker_model_bytes(self, batch_size: int, sparse: bool) -> int:
         """Memory a worker maps or copies for the model: at most every array (params,
-        optimizer state, penalty columns) of every row."""
+        optimizer state, penalty columns) of every row, and a replica's run's count of
+        the samples touching each row (``RowPlanner.count``)."""
         average_bytes = (self.n_rows + 1) * (self.n_outputs + 1) * 8 if self.average else 0
-        return self.n_rows * (3 * self.n_outputs + 1) * 8 + average_bytes
+        return self.n_rows * ((3 * self.n_outputs + 1) * 8 + 4) + average_bytes
 
     def train_tables(self, tables, shard: Batch, batch_size: int) -> tuple[float, int]:
         """Train on ``shard``, ``batch_size`` rows a step, updating the table in place.
@@ -274,6 +279,20 @@ class RowPlanner:
         """Just the store rows ``batch`` touches, the batch left as it is (a worker that
         trains on a replica of the whole model)."""
         return self._needed(self.indexer.rows(batch.X))
+
+    @property
+    def counted_keys(self) -> tuple[str, ...]:
+        return (self.key,)
+
+    def count(self, batch: Batch, counts: dict[str, np.ndarray]) -> None:
+        """Add to ``counts[key]`` how many of ``batch``'s samples touch each row: a
+        feature's samples with it stored, and every sample the intercept's."""
+        into = counts[self.key]
+        if isinstance(batch.X, np.ndarray):
+            into += batch.n_samples
+            return
+        count_ids(np.ascontiguousarray(batch.X.indices, dtype=np.int32), into)
+        into[self.indexer.n_features] += batch.n_samples
 
     def _needed(self, rows: np.ndarray) -> dict[str, np.ndarray]:
         needed = {self.key: rows}

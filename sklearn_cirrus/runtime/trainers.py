@@ -34,7 +34,14 @@ from ..data.reader import piece_stop, rows_between
 from ..kernels._delta import bitmap_words, unmark, unmarked
 from ..kernels.base import Batch, Kernel
 from ..store.base import ModelTable, ParameterStore, block_copy, block_of, table_views
-from ..store.delta_log import DeltaEntry, Exchange, apply_entry, entry_since, rows_of
+from ..store.delta_log import (
+    DeltaEntry,
+    Exchange,
+    SharedRows,
+    apply_entry,
+    entry_since,
+    rows_of,
+)
 from ..store.optimizers import T_SLOT
 from .report import WorkerReport
 
@@ -73,14 +80,17 @@ class InPlaceTrainer:
 # same stale rows: on 200,000 hashed rows, 2 workers, k=32 gave test log-loss 0.683
 # against 0.597 for k=1 and k=8. On replicas (Redis, the Ray actor) the entries carry
 # their penalty clocks and are applied to each copy: on 1,000,000 hashed rows, 2
-# process workers (shared memory's test log-loss 0.4796-0.4797), k=32 ended at
-# 0.4795-0.4801 in 19 fits on Redis and the Ray actor, at 0.33-0.44x shared memory's
-# speed; k=64 at 0.4797-0.4799 in most fits but 0.4812-0.5030 in 7 of 20, and k=128 and
-# 256 lost test loss (0.4801-0.4965) to stale rows (benchmarks/bench_remote_store.py;
-# docs/benchmarks.md). A kernel may say otherwise (``REPLICA_RUNS``): matrix
-# factorization's factors are more sensitive to stale rows.
+# process workers (shared memory's test log-loss 0.4797-0.4806 over seeds 0-9), k=32
+# ended at 0.4795-0.4801 in 19 fits on Redis and the Ray actor, at 0.33-0.44x shared
+# memory's speed; k=64 at 0.4797-0.4799 in most fits but 0.4812-0.5030 in 7 of 20,
+# until the runs damped their changes of the rows every worker changes (below): since,
+# k=64 0.4794-0.4801 on Redis over seeds 0-9 and 0.4797-0.4801 on the Ray actor over
+# seeds 0-7 (0.37-0.42x shared memory's speed there, 0.32-0.36x at k=32), k=128
+# 0.4798-0.4804 (benchmarks/bench_remote_store.py; docs/benchmarks.md). A kernel may
+# say otherwise (``REPLICA_RUNS``): matrix factorization's factors are more sensitive
+# to stale rows.
 DEFAULT_EXCHANGE_EVERY = 1
-REPLICA_EXCHANGE_EVERY = 32
+REPLICA_EXCHANGE_EVERY = 64
 # ... but at least this many exchanges a worker an epoch: on a9a with 4 workers, 32
 # minibatches each an epoch, k=64 (one exchange an epoch) ended at accuracy 0.843 and
 # log-loss 0.331 where k=16 kept 0.850 and 0.324
@@ -100,6 +110,25 @@ REPLICA_RUN_WORKERS_CUBED = 512
 # minibatch 0.8560 in 0.76 s; RUN_RAMP=8 from 2 minibatches 0.8557 in 0.69 s
 RUN_RAMP = 4
 RAMP_FIRST_RUN = 4
+# A row every sample touches (an intercept, a feature in most rows) is changed by every
+# worker's run at once, each change computed from the same stale value: a run corrects
+# it fully, the store's value then overshoots by the others' corrections and swings from
+# run to run, a run in flight adding a run's delay. Where the kernel asks
+# (``REPLICA_DAMPS_SHARED_ROWS``), a run's change of a row is damped by ``1 / (1 +
+# (SHARED_SPREAD_PER_WORKER * n_workers - 1) * share)``, ``share`` the run's samples that
+# touched the row over all: 1 / (2 n_workers) for a row every sample touches (the store's
+# error on it then at least halves from run to run), about 1 for rare rows. On 1,000,000
+# hashed rows, 2 process workers on Redis, k=64, seeds 0-9: undamped, test log-loss
+# 0.4797-0.4803 but 0.4911 in one fit (its margins off by 0.37: the intercept and the
+# frequent features); damped at 1 / 2, 1 / 3 and 1 / 4 for a row in every sample:
+# 0.4797-0.4808, 0.4796-0.4807 and 0.4797-0.4804 (seed 3: 0.4797), shared memory
+# 0.4797-0.4806 (the last in both seed 6's, its data order's). With 4 workers k=32
+# still strays (0.4789-0.5225 over seeds 0-3; k=8 0.4794-0.4800): the bound below.
+SHARED_SPREAD_PER_WORKER = 2
+# ... the share taken over this many samples at least: a shorter run moves a row less
+# than fully (a small dense model, runs of 100 samples, every row in every sample: damped
+# at 1 / 4 its weights were a third of shared memory's after 3 epochs)
+SHARED_ROW_RUN_SAMPLES = 4096
 
 
 class PulledCopyTrainer:
@@ -326,8 +355,12 @@ class _Run:
         replicas: dict[str, Replica],
         significance: float | None = None,
         accumulator_scale: float = 1.0,
+        shared_spread: float = 0.0,
     ):
         self.accumulator_scale = accumulator_scale
+        self.shared_spread = shared_spread
+        # the samples of the run that touched each row, for the keys the planner counts
+        self.counts: dict[str, np.ndarray] = {}
         self.marks = {
             key: np.zeros(bitmap_words(replica.table.params.shape[0]), dtype=np.uint64)
             for key, replica in replicas.items()
@@ -347,6 +380,14 @@ class _Run:
             if self.significance is None:
                 self.before[key].add(table, new)
 
+    def count(self, planner, batch: Batch, tables: dict[str, ModelTable]) -> None:
+        """Count the rows ``batch``'s samples touch (for the shared rows' damping)."""
+        if self.shared_spread > 0.0:
+            for key in planner.counted_keys:
+                if key not in self.counts:
+                    self.counts[key] = np.zeros(tables[key].params.shape[0], dtype=np.int32)
+            planner.count(batch, self.counts)
+
     def entries(self, replicas: dict[str, Replica], flush: bool = False) -> dict[str, DeltaEntry]:
         """The entries to send for the run (with ``flush``, every change carried too);
         the run is empty again after, but for the rows carried."""
@@ -355,12 +396,18 @@ class _Run:
             rows = np.concatenate([*self.rows[key], np.zeros(0, dtype=np.int64)])
             if self.significance is None:
                 before = self.before[key].take(replica.table)
+                counts = self.counts.get(key)
+                shared = None
+                if counts is not None and self.samples:
+                    samples = max(self.samples, SHARED_ROW_RUN_SAMPLES)
+                    shared = SharedRows(counts, samples, self.shared_spread)
                 entry = entry_since(
                     replica.table,
                     rows,
                     before,
                     entry_float_bytes(replica.table),
                     self.accumulator_scale,
+                    shared,
                 )
             else:
                 entry = replica.unsent(np.concatenate([rows, self.carried[key]]))
@@ -396,7 +443,14 @@ class ReplicaTrainer:
     ``accumulator_scale``: while a run trains, AdaGrad's accumulators gain each squared
     gradient that many times, standing in for the other workers' (a shared table's
     would gain theirs meanwhile); the run's entries, and the replica after them, hold
-    its own once (``OptimizerConfig.accumulator_scale``)."""
+    its own once (``OptimizerConfig.accumulator_scale``).
+
+    ``shared_spread``: a run's change of a row is damped by ``1 / (1 + shared_spread *
+    share)``, ``share`` the run's samples that touched the row over all, or over
+    ``SHARED_ROW_RUN_SAMPLES`` for a shorter run (the rows the kernel's planner
+    counts). The other workers' runs change the rows most samples touch (an intercept,
+    the most frequent features) at the same time, each from the same stale value, and
+    their changes add up (``REPLICA_DAMPS_SHARED_ROWS``)."""
 
     def __init__(
         self,
@@ -408,6 +462,7 @@ class ReplicaTrainer:
         significance: float | None = None,
         ramp: bool = False,
         accumulator_scale: float = 1.0,
+        shared_spread: float = 0.0,
     ):
         self.kernel = kernel
         self.store = store
@@ -416,6 +471,7 @@ class ReplicaTrainer:
         self.significance = significance
         self.ramp = ramp
         self.accumulator_scale = accumulator_scale
+        self.shared_spread = shared_spread
         self.planner = kernel.row_planner()
         # the driver's token for the model: with one, this process keeps the replicas
         # for its next invocation (KEPT_REPLICAS)
@@ -432,7 +488,9 @@ class ReplicaTrainer:
             self.replicas = self._kept_replicas() or {
                 key: self._load(key) for key in self.kernel.KEYS
             }
-            self._run = _Run(self.replicas, self.significance, self.accumulator_scale)
+            self._run = _Run(
+                self.replicas, self.significance, self.accumulator_scale, self.shared_spread
+            )
             report.seconds["pull"] += time.perf_counter() - started
         start, n_samples = 0, shard.n_samples
         while start < n_samples:
@@ -445,6 +503,7 @@ class ReplicaTrainer:
             started = time.perf_counter()
             tables = {key: replica.table for key, replica in self.replicas.items()}
             self._run.touch(tables, self.planner.rows(batch))
+            self._run.count(self.planner, batch, tables)
             loss, steps = self.kernel.train_tables(self._training(tables), batch, self.batch_size)
             self._run.samples += batch.n_samples
             report.seconds["compute"] += time.perf_counter() - started
@@ -591,7 +650,11 @@ def make_trainer(
         # (a filtered replica carries changes from run to run: no scale to take back)
         shared = getattr(kernel, "REPLICA_SHARED_ACCUMULATORS", False) and significance is None
         scale = float(n_workers) if shared else 1.0
-        return ReplicaTrainer(kernel, store, batch_size, every, model, significance, ramp, scale)
+        damped = getattr(kernel, "REPLICA_DAMPS_SHARED_ROWS", False) and significance is None
+        spread = SHARED_SPREAD_PER_WORKER * n_workers - 1.0 if damped and n_workers > 1 else 0.0
+        return ReplicaTrainer(
+            kernel, store, batch_size, every, model, significance, ramp, scale, spread
+        )
     every = DEFAULT_EXCHANGE_EVERY if exchange_every is None else exchange_every
     return PulledCopyTrainer(kernel, store, batch_size, every)
 

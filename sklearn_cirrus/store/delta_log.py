@@ -188,12 +188,25 @@ def rows_of(table: ModelTable, rows: np.ndarray) -> ModelTable:
     )
 
 
+@dataclass(frozen=True)
+class SharedRows:
+    """How much a replica's run damps its changes of the rows other workers change too
+    (``runtime.trainers``): ``counts``, how many of the run's ``samples`` touched each
+    row; a row's change is multiplied by ``1 / (1 + spread * share)``, ``share`` the
+    samples that touched it over all."""
+
+    counts: np.ndarray  # int32, one a row of the table
+    samples: int
+    spread: float
+
+
 def entry_since(
     table: ModelTable,
     rows: np.ndarray,
     before: ModelTable,
     float_bytes: int = 8,
     state_scale: float = 1.0,
+    shared: SharedRows | None = None,
 ) -> DeltaEntry:
     """The entry of what ``table`` (a replica) changed in ``rows`` since ``before``
     (``rows_of`` those rows), each row's change expressed at the clock it reached.
@@ -201,7 +214,8 @@ def entry_since(
     Below 8 ``float_bytes``, the entry's changes are rounded to that precision and
     ``table``'s rows are set to the values the store rebuilds from it; a state that
     gained each squared gradient ``state_scale`` times has its change divided by it,
-    in ``table`` too (``entry_changes``)."""
+    in ``table`` too; with ``shared``, the changes of the rows many samples touched
+    are damped, in ``table`` too (``entry_changes``)."""
     from ..kernels._delta import entry_changes  # here: kernels import this package
 
     optimizer = table.optimizer
@@ -223,6 +237,7 @@ def entry_since(
         float_bytes,
         base_clock,
         state_scale,
+        *(() if shared is None else (shared.counts, shared.samples, shared.spread)),
     )
     *changes, scales = changes
     return DeltaEntry(rows, *changes, float_bytes, base_clock, scales)
