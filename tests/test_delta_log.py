@@ -205,14 +205,22 @@ def test_an_entry_without_clocks_adds_every_column(rng):
     np.testing.assert_array_equal(table.params[[0, 2]], before.params[[0, 2]])
 
 
-def test_distinct_rows_in_increasing_order():
-    from sklearn_cirrus.kernels._delta import bitmap_words, distinct
+def test_a_run_counts_its_rows_and_finds_the_new_ones_in_increasing_order():
+    from sklearn_cirrus.kernels._delta import bitmap_words, touch
 
-    seen = np.zeros(bitmap_words(200), dtype=np.uint64)
+    counts = np.zeros(201, dtype=np.int32)
+    fresh = np.zeros(bitmap_words(201), dtype=np.uint64)
     ids = np.array([7, 2, 7, 0, 2, 199, 64, 63, 9], dtype=np.int32)
-    np.testing.assert_array_equal(distinct(ids, seen), [0, 2, 7, 9, 63, 64, 199])
-    assert not seen.any()  # ready for the next run
-    np.testing.assert_array_equal(distinct(ids[:2], seen), [2, 7])
+    every_sample = np.array([200])  # (an intercept)
+    new = touch(ids, every_sample, 3, counts, fresh)
+    np.testing.assert_array_equal(new, [0, 2, 7, 9, 63, 64, 199, 200])
+    assert not fresh.any()  # ready for the next piece
+    # a later piece of the run: only the rows it is the first to touch are new
+    np.testing.assert_array_equal(touch(ids[:2], every_sample, 1, counts, fresh), [])
+    np.testing.assert_array_equal(
+        touch(np.array([5, 7], dtype=np.int32), every_sample[:0], 1, counts, fresh), [5]
+    )
+    assert counts[[7, 2, 0, 5, 200, 1]].tolist() == [4, 3, 1, 1, 4, 0]
 
 
 def test_an_entry_log_keeps_the_latest_entries_within_its_bytes():
@@ -325,7 +333,7 @@ def test_a_run_damps_its_changes_of_the_rows_most_samples_touch(float_bytes, rng
     # every worker's run changes the rows every sample touches (the intercept) at once,
     # each from the same stale value: a run's change of a row is damped by
     # 1 / (1 + spread * share), share the run's samples that touched it; in the replica
-    # too, which stays what the store rebuilds; the counts start again from zero
+    # too, which stays what the store rebuilds
     from sklearn_cirrus.store.delta_log import SharedRows
 
     base = _table("sgd", rng)
@@ -342,24 +350,35 @@ def test_a_run_damps_its_changes_of_the_rows_most_samples_touch(float_bytes, rng
     expected = step / (1 + 3.0 * np.array([0, 0.25, 0.5, 1.0]))[:, None]
     tolerance = 1e-7 if float_bytes == 4 else 1e-12
     np.testing.assert_allclose(entry.params, expected, rtol=tolerance)
-    assert (counts == 0).all()
     rebuilt = base.copy()
     apply_entry(rebuilt, entry)
     np.testing.assert_array_equal(replica.params, rebuilt.params)
 
 
-def test_a_linear_models_planner_counts_the_samples_touching_each_row():
+def test_how_a_batchs_samples_touch_a_linear_models_rows():
     from scipy import sparse
 
+    from sklearn_cirrus.kernels import _delta
     from sklearn_cirrus.kernels.base import Batch
     from sklearn_cirrus.kernels.linear import LinearKernel
 
-    planner = LinearKernel("log_loss", 5).row_planner()
+    counts = np.zeros(7, dtype=np.int32)  # 5 features, the intercept, the average's count
+
+    def count(planner, X, key):
+        ids, every_sample = planner.touches(Batch(X, np.ones(len(y)), np.ones(len(y))))[key]
+        return _delta.touch(ids, every_sample, X.shape[0], counts, np.zeros(1, dtype=np.uint64))
+
+    y = np.ones(3)
     X = sparse.csr_matrix(np.array([[1, 0, 2, 0, 0], [0, 0, 3, 0, 1], [0, 0, 1, 0, 0]]))
-    counts = {"model": np.zeros(6, dtype=np.int32)}
-    planner.count(Batch(X, np.ones(3), np.ones(3)), counts)
-    planner.count(Batch(X[:1].toarray(), np.ones(1), np.ones(1)), counts)  # dense: all rows
-    np.testing.assert_array_equal(counts["model"], [2, 1, 4, 1, 2, 4])
+    planner = LinearKernel("log_loss", 5).row_planner()
+    np.testing.assert_array_equal(count(planner, X, "model"), [0, 2, 4, 5])
+    np.testing.assert_array_equal(counts, [1, 0, 3, 0, 1, 3, 0])
+    y = np.ones(1)
+    np.testing.assert_array_equal(count(planner, X[:1].toarray(), "model"), [1, 3])  # dense
+    np.testing.assert_array_equal(counts, [2, 1, 4, 1, 2, 4, 0])
+    counts[:] = 0
+    averaged = LinearKernel("log_loss", 5, average=1).row_planner()
+    np.testing.assert_array_equal(count(averaged, X[:1], "average"), [0, 2, 5, 6])
 
 
 def test_who_damps_shared_rows_a_linear_model_with_several_workers_unfiltered():

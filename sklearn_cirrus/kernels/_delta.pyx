@@ -13,6 +13,7 @@ import numpy as np
 cdef extern from *:
     void prefetch "__builtin_prefetch"(const void *address) noexcept nogil
     int __builtin_ctzll(unsigned long long bits) noexcept nogil
+    int __builtin_popcountll(unsigned long long bits) noexcept nogil
 
 # how many rows ahead the passes over a run's rows prefetch them: the rows are in
 # increasing order but far apart, a pattern the hardware's prefetcher does not follow,
@@ -245,7 +246,7 @@ def entry_changes(
     int float_bytes=8,
     double base_clock=0.0,
     double state_scale=1.0,
-    int[::1] counts=None,
+    const int[::1] counts=None,
     double run_samples=1.0,
     double shared_spread=0.0,
 ):
@@ -269,7 +270,7 @@ def entry_changes(
     ``counts`` (with ``shared_spread`` > 0): how many of the run's ``run_samples``
     samples touched each row of the table; a row's change of params is multiplied by
     ``1 / (1 + shared_spread * share)``, ``share`` the samples that touched it over all
-    (at most 1), in the table too, and its count is set back to zero."""
+    (at most 1), in the table too."""
     cdef Py_ssize_t n = rows.shape[0], n_cols = params.shape[1]
     cdef Py_ssize_t n_state = old_state.shape[1] if old_state.shape[0] else 0
     cdef Py_ssize_t first_aux = 1 if clocked else 0
@@ -312,7 +313,6 @@ def entry_changes(
             weight = 1.0
             if shared_spread > 0.0:
                 weight = 1.0 / (1.0 + shared_spread * min(1.0, counts[row] / run_samples))
-                counts[row] = 0
             for k in range(n_cols):
                 old = old_params[i, k]
                 if clocked and row < penalised_rows:
@@ -438,28 +438,45 @@ def take_rows(const double[:, ::1] block, const long long[::1] rows, taken=None)
     return taken
 
 
-def distinct(const int[::1] ids, unsigned long long[::1] seen):
-    """The distinct values of ``ids``, in increasing order: ``seen`` (a bit per possible
-    id, ``bitmap_words(n)`` words, all zero) marks the ones present, and is left all zero
-    again. A bit a value keeps the marks of a large model in the L2 cache. In order, the
-    rows of a replica are then read and written in the direction the hardware prefetches,
-    not at random."""
+def touch(
+    const int[::1] ids,
+    const long long[::1] every_sample,
+    long long n_samples,
+    int[::1] counts,
+    unsigned long long[::1] fresh,
+):
+    """Count the samples of a piece touching each row in ``counts``: one for each value
+    of ``ids`` (a sample's touch of a row), ``n_samples`` for each row of
+    ``every_sample``. Returns the rows counted for the first time (at zero before), in
+    increasing order: a bit a row in ``fresh`` (``bitmap_words(n)`` words, all zero)
+    marks them, and is left all zero again. In order, the rows of a replica are then
+    read and written in the direction the hardware prefetches, not at random. One pass
+    finds a run's new rows and counts its samples a row (``runtime.trainers``)."""
     cdef Py_ssize_t i, word, n = 0
-    cdef unsigned long long bit, bits
+    cdef long long row
+    cdef int count
+    cdef unsigned long long bits
     with nogil:
+        # (no branch on a row's first touch: a hashed piece's are too many to predict)
         for i in range(ids.shape[0]):
-            bit = 1ULL << (ids[i] & 63)
-            if not seen[ids[i] >> 6] & bit:
-                seen[ids[i] >> 6] |= bit
-                n += 1
+            row = ids[i]
+            count = counts[row]
+            fresh[row >> 6] |= (<unsigned long long> (count == 0)) << (row & 63)
+            counts[row] = count + 1
+        for i in range(every_sample.shape[0]):
+            row = every_sample[i]
+            fresh[row >> 6] |= (<unsigned long long> (counts[row] == 0)) << (row & 63)
+            counts[row] += n_samples
+        for word in range(fresh.shape[0]):
+            n += __builtin_popcountll(fresh[word])
     out = np.empty(n, dtype=np.int64)
     cdef long long[::1] found = out
     n = 0
     with nogil:
-        for word in range(seen.shape[0]):
-            bits = seen[word]
+        for word in range(fresh.shape[0]):
+            bits = fresh[word]
             if bits:
-                seen[word] = 0
+                fresh[word] = 0
                 while bits:
                     found[n] = word * 64 + __builtin_ctzll(bits)
                     n += 1
@@ -467,40 +484,6 @@ def distinct(const int[::1] ids, unsigned long long[::1] seen):
     return out
 
 
-def count_ids(const int[::1] ids, int[::1] counts):
-    """Add one to ``counts`` at every value of ``ids``."""
-    cdef Py_ssize_t i
-    with nogil:
-        for i in range(ids.shape[0]):
-            counts[ids[i]] += 1
-
-
 def bitmap_words(Py_ssize_t n):
-    """Words of the bitmap ``distinct`` needs for ids below ``n``."""
+    """Words of the bitmap ``touch`` needs for ids below ``n``."""
     return (n + 63) // 64
-
-
-def unmarked(const long long[::1] rows, unsigned long long[::1] marks):
-    """The values of ``rows`` (distinct) not marked in the bitmap ``marks`` yet, in
-    order; marks them. A run of minibatches that spans shards takes its rows' copies
-    once, from the first piece that touches them."""
-    out = np.empty(rows.shape[0], dtype=np.int64)
-    cdef long long[::1] found = out
-    cdef Py_ssize_t i, n = 0
-    cdef unsigned long long bit
-    with nogil:
-        for i in range(rows.shape[0]):
-            bit = 1ULL << (rows[i] & 63)
-            if not marks[rows[i] >> 6] & bit:
-                marks[rows[i] >> 6] |= bit
-                found[n] = rows[i]
-                n += 1
-    return out[:n]
-
-
-def unmark(const long long[::1] rows, unsigned long long[::1] marks):
-    """Clear the marks of ``rows`` in ``marks``."""
-    cdef Py_ssize_t i
-    with nogil:
-        for i in range(rows.shape[0]):
-            marks[rows[i] >> 6] &= ~(1ULL << (rows[i] & 63))

@@ -31,12 +31,14 @@ class FactorizationPlanner:
         local = Batch(np.column_stack([local_users, local_items]), batch.y, batch.sample_weight)
         return {FactorizationKernel.USERS: user_rows, FactorizationKernel.ITEMS: item_rows}, local
 
-    def rows(self, batch: Batch) -> dict[str, np.ndarray]:
-        """Just the store rows ``batch`` touches (a worker that trains on a replica)."""
+    def touches(self, batch: Batch) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """How ``batch``'s ratings touch the user and item rows, for a worker that trains
+        on a replica: their ids (one a rating), and no row every rating touches."""
         pairs = np.asarray(batch.X)
+        nothing = np.zeros(0, dtype=np.int64)
         return {
-            FactorizationKernel.USERS: self.users.distinct(pairs[:, 0]),
-            FactorizationKernel.ITEMS: self.items.distinct(pairs[:, 1]),
+            key: (np.ascontiguousarray(pairs[:, column], dtype=np.int32), nothing)
+            for column, key in enumerate((FactorizationKernel.USERS, FactorizationKernel.ITEMS))
         }
 
 
@@ -107,8 +109,9 @@ class FactorizationKernel:
 
     def worker_model_bytes(self, batch_size: int, sparse: bool) -> int:
         """Memory a worker maps or copies for the model: at most every array of every row
-        (factors and bias, optimizer state), and the two id indexers' scratches."""
-        return (self.n_users + self.n_items) * ((self.n_components + 1) * 2 * 8 + 4)
+        (factors and bias, optimizer state), the two id indexers' scratches and a
+        replica's run's count of the ratings touching each row."""
+        return (self.n_users + self.n_items) * ((self.n_components + 1) * 2 * 8 + 4 + 4)
 
     def train_tables(self, tables, shard: Batch, batch_size: int) -> tuple[float, int]:
         """Train on the ratings of ``shard`` (``X`` holds row pairs of the two tables)."""

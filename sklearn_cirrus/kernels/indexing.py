@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _delta
-
 
 class IdIndexer:
     """Distinct ids of an array and each entry's position among them.
@@ -19,17 +17,9 @@ class IdIndexer:
     def __init__(self, n_ids: int):
         self.n_ids = n_ids
         self._position: np.ndarray | None = None
-        self._seen: np.ndarray | None = None  # distinct(): one bit an id
 
     def scratch_bytes(self) -> int:
-        return self.n_ids * np.dtype(np.int32).itemsize + 8 * _delta.bitmap_words(self.n_ids)
-
-    def distinct(self, ids: np.ndarray) -> np.ndarray:
-        """Just the distinct ids of ``ids``, in increasing order (a worker training on a
-        replica of the whole model needs no positions): one compiled pass, a bit an id."""
-        if self._seen is None:
-            self._seen = np.zeros(_delta.bitmap_words(self.n_ids), dtype=np.uint64)
-        return _delta.distinct(np.ascontiguousarray(ids, dtype=np.int32), self._seen)
+        return self.n_ids * np.dtype(np.int32).itemsize
 
     def __call__(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self._position is None:

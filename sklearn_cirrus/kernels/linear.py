@@ -17,7 +17,6 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from . import _sgd
-from ._delta import count_ids
 from .base import Batch, SparseRows
 from .indexing import IdIndexer
 
@@ -77,10 +76,10 @@ class LinearKernel:
     negative_weight: tuple[float, ...] | None = None
     average: int = 0
 
-    # a replica's run damps its changes of the rows most samples touch, which every
-    # worker changes at once (``runtime.trainers.SHARED_SPREAD_PER_WORKER``)
-    REPLICA_DAMPS_SHARED_ROWS = True
     KEY = "model"
+    # a replica's run damps its changes of the weights most samples touch, which every
+    # worker changes at once (``runtime.trainers.SHARED_SPREAD_PER_WORKER``)
+    REPLICA_DAMPED_KEYS = (KEY,)
     AVERAGE = "average"
 
     @property
@@ -170,7 +169,7 @@ class LinearKernel:
     def worker_model_bytes(self, batch_size: int, sparse: bool) -> int:
         """Memory a worker maps or copies for the model: at most every array (params,
         optimizer state, penalty columns) of every row, and a replica's run's count of
-        the samples touching each row (``RowPlanner.count``)."""
+        the samples touching each row (``RowPlanner.touches``)."""
         average_bytes = (self.n_rows + 1) * (self.n_outputs + 1) * 8 if self.average else 0
         return self.n_rows * ((3 * self.n_outputs + 1) * 8 + 4) + average_bytes
 
@@ -246,12 +245,6 @@ class RowIndexer:
     def scratch_bytes(self) -> int:
         return self._ids.scratch_bytes()
 
-    def rows(self, X) -> np.ndarray:
-        """The store rows ``X`` touches: its distinct column indices, then the intercept."""
-        if isinstance(X, np.ndarray):
-            return np.arange(self.n_features + 1)
-        return np.append(self._ids.distinct(X.indices), self.n_features)
-
     def __call__(self, X) -> tuple[np.ndarray, np.ndarray | SparseRows]:
         if isinstance(X, np.ndarray):
             return np.arange(self.n_features + 1), X
@@ -275,24 +268,21 @@ class RowPlanner:
         rows, X = self.indexer(batch.X)
         return self._needed(rows), Batch(X, batch.y, batch.sample_weight)
 
-    def rows(self, batch: Batch) -> dict[str, np.ndarray]:
-        """Just the store rows ``batch`` touches, the batch left as it is (a worker that
-        trains on a replica of the whole model)."""
-        return self._needed(self.indexer.rows(batch.X))
-
-    @property
-    def counted_keys(self) -> tuple[str, ...]:
-        return (self.key,)
-
-    def count(self, batch: Batch, counts: dict[str, np.ndarray]) -> None:
-        """Add to ``counts[key]`` how many of ``batch``'s samples touch each row: a
-        feature's samples with it stored, and every sample the intercept's."""
-        into = counts[self.key]
+    def touches(self, batch: Batch) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """How ``batch``'s samples touch the rows of each key, for a worker that trains
+        on a replica of the whole model: the feature ids of their stored values (one a
+        touch), and the rows every sample touches (the intercept; with dense input,
+        every row)."""
+        n_features = self.indexer.n_features
         if isinstance(batch.X, np.ndarray):
-            into += batch.n_samples
-            return
-        count_ids(np.ascontiguousarray(batch.X.indices, dtype=np.int32), into)
-        into[self.indexer.n_features] += batch.n_samples
+            ids, every_sample = np.zeros(0, dtype=np.int32), np.arange(n_features + 1)
+        else:
+            ids = np.ascontiguousarray(batch.X.indices, dtype=np.int32)
+            every_sample = np.array([n_features])
+        touches = {self.key: (ids, every_sample)}
+        if self.average_key is not None:  # (and the count row)
+            touches[self.average_key] = (ids, np.append(every_sample, n_features + 1))
+        return touches
 
     def _needed(self, rows: np.ndarray) -> dict[str, np.ndarray]:
         needed = {self.key: rows}

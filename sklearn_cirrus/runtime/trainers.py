@@ -31,7 +31,7 @@ import numpy as np
 
 from ..data import minibatches
 from ..data.reader import piece_stop, rows_between
-from ..kernels._delta import bitmap_words, unmark, unmarked
+from ..kernels._delta import bitmap_words, touch
 from ..kernels.base import Batch, Kernel
 from ..store.base import ModelTable, ParameterStore, block_copy, block_of, table_views
 from ..store.delta_log import (
@@ -114,7 +114,7 @@ RAMP_FIRST_RUN = 4
 # worker's run at once, each change computed from the same stale value: a run corrects
 # it fully, the store's value then overshoots by the others' corrections and swings from
 # run to run, a run in flight adding a run's delay. Where the kernel asks
-# (``REPLICA_DAMPS_SHARED_ROWS``), a run's change of a row is damped by ``1 / (1 +
+# (``REPLICA_DAMPED_KEYS``), a run's change of a row is damped by ``1 / (1 +
 # (SHARED_SPREAD_PER_WORKER * n_workers - 1) * share)``, ``share`` the run's samples that
 # touched the row over all: 1 / (2 n_workers) for a row every sample touches (the store's
 # error on it then at least halves from run to run), about 1 for rare rows. On 1,000,000
@@ -342,12 +342,13 @@ class _RowCopies:
 class _Run:
     """The run of minibatches a replica trainer is in: the rows it touched so far, per
     key, and their copies from before it touched them. A run can span shards: its rows
-    are marked, so that a later piece copies only the rows new to the run.
+    are counted (the samples that touched each), so that a later piece copies only the
+    rows new to the run, at zero before it.
 
     With ``significance`` (the replicas then shadowed), a row's change is sent only
     when it is significant, larger than ``significance`` times the row's value in the
-    store in a column (MLLess's significance filter); the others' are *carried*, their rows kept
-    marked, into the next run, and sent with its changes once significant. The copies
+    store in a column (MLLess's significance filter); the others' are *carried*, their rows
+    counted still, into the next run, and sent with its changes once significant. The copies
     from before are the shadow's rows then, taken at the run's end."""
 
     def __init__(
@@ -356,14 +357,20 @@ class _Run:
         significance: float | None = None,
         accumulator_scale: float = 1.0,
         shared_spread: float = 0.0,
+        damped_keys: tuple[str, ...] = (),
     ):
         self.accumulator_scale = accumulator_scale
         self.shared_spread = shared_spread
-        # the samples of the run that touched each row, for the keys the planner counts
-        self.counts: dict[str, np.ndarray] = {}
-        self.marks = {
-            key: np.zeros(bitmap_words(replica.table.params.shape[0]), dtype=np.uint64)
+        self.damped_keys = damped_keys if shared_spread > 0.0 else ()
+        # per key, the samples of the run that touched each row: a row is in the run
+        # (marked) while its count is not zero
+        self.counts = {
+            key: np.zeros(replica.table.params.shape[0], dtype=np.int32)
             for key, replica in replicas.items()
+        }
+        self._fresh = {
+            key: np.zeros(bitmap_words(counts.size), dtype=np.uint64)
+            for key, counts in self.counts.items()
         }
         self.rows: dict[str, list[np.ndarray]] = {key: [] for key in replicas}
         self.before = {key: _RowCopies() for key in replicas}
@@ -372,21 +379,15 @@ class _Run:
         self.samples = 0
         self.length = 0  # samples the run is to train
 
-    def touch(self, tables: dict[str, ModelTable], rows: dict[str, np.ndarray]) -> None:
-        """Note the rows a piece is about to train, copying those new to the run."""
+    def touch(self, tables: dict[str, ModelTable], touches: dict, n_samples: int) -> None:
+        """Count the rows a piece of ``n_samples`` samples is about to train (the
+        planner's ``touches``), copying those new to the run."""
         for key, table in tables.items():
-            new = unmarked(np.asarray(rows[key], dtype=np.int64), self.marks[key])
+            ids, every_sample = touches[key]
+            new = touch(ids, every_sample, n_samples, self.counts[key], self._fresh[key])
             self.rows[key].append(new)
             if self.significance is None:
                 self.before[key].add(table, new)
-
-    def count(self, planner, batch: Batch, tables: dict[str, ModelTable]) -> None:
-        """Count the rows ``batch``'s samples touch (for the shared rows' damping)."""
-        if self.shared_spread > 0.0:
-            for key in planner.counted_keys:
-                if key not in self.counts:
-                    self.counts[key] = np.zeros(tables[key].params.shape[0], dtype=np.int32)
-            planner.count(batch, self.counts)
 
     def entries(self, replicas: dict[str, Replica], flush: bool = False) -> dict[str, DeltaEntry]:
         """The entries to send for the run (with ``flush``, every change carried too);
@@ -396,11 +397,10 @@ class _Run:
             rows = np.concatenate([*self.rows[key], np.zeros(0, dtype=np.int64)])
             if self.significance is None:
                 before = self.before[key].take(replica.table)
-                counts = self.counts.get(key)
                 shared = None
-                if counts is not None and self.samples:
+                if key in self.damped_keys and self.samples:
                     samples = max(self.samples, SHARED_ROW_RUN_SAMPLES)
-                    shared = SharedRows(counts, samples, self.shared_spread)
+                    shared = SharedRows(self.counts[key], samples, self.shared_spread)
                 entry = entry_since(
                     replica.table,
                     rows,
@@ -415,7 +415,7 @@ class _Run:
                     entry, carried = _significant_or_not(entry, replica.shadow, self.significance)
                     self.carried[key] = carried.rows
                 apply_entry(replica.shadow, entry)
-            unmark(entry.rows, self.marks[key])
+            self.counts[key][entry.rows] = 0  # (a row carried stays in the run)
             entries[key] = entry
             self.rows[key] = []
         self.samples = 0
@@ -450,7 +450,7 @@ class ReplicaTrainer:
     ``SHARED_ROW_RUN_SAMPLES`` for a shorter run (the rows the kernel's planner
     counts). The other workers' runs change the rows most samples touch (an intercept,
     the most frequent features) at the same time, each from the same stale value, and
-    their changes add up (``REPLICA_DAMPS_SHARED_ROWS``)."""
+    their changes add up (``REPLICA_DAMPED_KEYS``)."""
 
     def __init__(
         self,
@@ -489,7 +489,11 @@ class ReplicaTrainer:
                 key: self._load(key) for key in self.kernel.KEYS
             }
             self._run = _Run(
-                self.replicas, self.significance, self.accumulator_scale, self.shared_spread
+                self.replicas,
+                self.significance,
+                self.accumulator_scale,
+                self.shared_spread,
+                getattr(self.kernel, "REPLICA_DAMPED_KEYS", ()),
             )
             report.seconds["pull"] += time.perf_counter() - started
         start, n_samples = 0, shard.n_samples
@@ -502,8 +506,7 @@ class ReplicaTrainer:
             batch, start = rows_between(shard, start, stop), stop
             started = time.perf_counter()
             tables = {key: replica.table for key, replica in self.replicas.items()}
-            self._run.touch(tables, self.planner.rows(batch))
-            self._run.count(self.planner, batch, tables)
+            self._run.touch(tables, self.planner.touches(batch), batch.n_samples)
             loss, steps = self.kernel.train_tables(self._training(tables), batch, self.batch_size)
             self._run.samples += batch.n_samples
             report.seconds["compute"] += time.perf_counter() - started
@@ -650,7 +653,7 @@ def make_trainer(
         # (a filtered replica carries changes from run to run: no scale to take back)
         shared = getattr(kernel, "REPLICA_SHARED_ACCUMULATORS", False) and significance is None
         scale = float(n_workers) if shared else 1.0
-        damped = getattr(kernel, "REPLICA_DAMPS_SHARED_ROWS", False) and significance is None
+        damped = bool(getattr(kernel, "REPLICA_DAMPED_KEYS", ())) and significance is None
         spread = SHARED_SPREAD_PER_WORKER * n_workers - 1.0 if damped and n_workers > 1 else 0.0
         return ReplicaTrainer(
             kernel, store, batch_size, every, model, significance, ramp, scale, spread
