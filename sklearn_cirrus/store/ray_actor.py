@@ -12,11 +12,17 @@ A read of the table (a replica's load, the driver's pulls) first applies what is
 Its handle is a Ray actor handle: only Ray tasks (the ``RayExecutor``) and the driver
 that started Ray can use it. Arrays travel through Ray's object store, never as pickled
 Python objects of the user's.
+
+A fit's actor, emptied, serves the next fit of the same Ray session (``_IdleActor``), as
+Ray reuses its task workers' processes: a new actor's process took 0.1-0.25 s to answer
+its first call after the driver had staged the data (1,000,000 hashed rows, 2 cores),
+a tenth of the fit's training.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +56,10 @@ class _StoreActor:
         elif method in _TABLE_CALLS:
             self._apply_unfolded(args[0])
         return getattr(self.store, method)(*args, **kwargs)
+
+    def reset(self) -> None:
+        """Empty the actor for another fit."""
+        self.__init__()
 
     def _forget(self, key: str) -> None:
         for per_key in (self.logs, self.unfolded, self.unfolded_bytes, self.folded, self.fold_told):
@@ -113,6 +123,37 @@ class _StoreActor:
         return True
 
 
+class _IdleActor:
+    """The actor of the last fit that ended, emptied, for the next store of the same Ray
+    session (a session's job and node: a new ``ray.init`` starts another)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._actor = None
+        self._session = None
+
+    def take(self, ray):
+        with self._lock:
+            actor, session, self._actor = self._actor, self._session, None
+        return actor if actor is not None and session == _session(ray) else None
+
+    def give_back(self, ray, actor) -> bool:
+        """Keep ``actor`` (emptied) unless one is kept already; says whether it was."""
+        with self._lock:
+            if self._actor is not None:
+                return False
+            self._actor, self._session = actor, _session(ray)
+            return True
+
+
+def _session(ray) -> tuple[str, str]:
+    context = ray.get_runtime_context()
+    return context.get_job_id(), context.get_node_id()
+
+
+_IDLE_ACTOR = _IdleActor()
+
+
 @dataclass(frozen=True)
 class RayActorStoreHandle:
     actor: Any
@@ -127,7 +168,8 @@ class RayActorStore(ParameterStore):
     Parameters
     ----------
     actor : ray.actor.ActorHandle or None
-        An existing store actor to talk to; None starts a new one (Ray must be running).
+        An existing store actor to talk to; None takes the idle one of an ended fit of
+        this Ray session, or starts a new one (Ray must be running).
     """
 
     def __init__(self, actor=None):
@@ -140,7 +182,7 @@ class RayActorStore(ParameterStore):
                 raise ConnectionError(
                     "store='ray' needs a running Ray: use executor=RayExecutor(), which starts it"
                 )
-            actor = ray.remote(num_cpus=0)(_StoreActor).remote()
+            actor = _IDLE_ACTOR.take(ray) or ray.remote(num_cpus=0)(_StoreActor).remote()
         self._ray = ray
         self._actor = actor
 
@@ -211,8 +253,13 @@ class RayActorStore(ParameterStore):
         return self._call("get", name)
 
     def delete(self):
-        self._call("delete")
-        self._ray.kill(self._actor)
+        """Empty the actor and keep it for the next fit (or end it if one is kept)."""
+        try:
+            self._ray.get(self._actor.reset.remote())
+        except self._ray.exceptions.RayError:  # (the actor is gone)
+            return
+        if not _IDLE_ACTOR.give_back(self._ray, self._actor):
+            self._ray.kill(self._actor)
 
     def handle(self):
         return RayActorStoreHandle(self._actor)
