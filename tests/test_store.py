@@ -756,3 +756,57 @@ def test_a_server_that_stops_answering_is_reported_at_once_not_retried(tmp_path,
     finally:
         os.kill(server.process.pid, signal.SIGCONT)
         server.stop()
+
+
+@pytest.mark.parametrize("closing_fold_log_size, folded_at_close", [(0.25, True), (1000, False)])
+def test_a_worker_folds_the_log_as_its_invocation_ends(
+    monkeypatch, closing_fold_log_size, folded_at_close
+):
+    # whoever reads the model next would apply the log first while the fit waits: the
+    # invocation's last exchange asks to fold a log of a quarter of the model already
+    from scipy import sparse
+
+    from sklearn_cirrus.kernels.base import Batch
+    from sklearn_cirrus.kernels.linear import LinearKernel
+    from sklearn_cirrus.runtime import trainers
+    from sklearn_cirrus.runtime.report import WorkerReport
+    from sklearn_cirrus.store.base import block_copy
+    from sklearn_cirrus.store.optimizers import OptimizerConfig
+    from sklearn_cirrus.store.ray_actor import _StoreActor
+
+    class InProcessActor:  # (the Ray actor's calls, without Ray)
+        def __init__(self):
+            self.actor = _StoreActor()
+
+        def table(self, key):
+            return None
+
+        def load_replica(self, key):
+            table, end = self.actor.load_replica(key)
+            return block_copy(table), end
+
+        def exchange_keys(self, requests):
+            return self.actor.exchange_keys(requests)
+
+        def fold(self, key, table, folded, end):
+            return self.actor.fold(key, block_of(table), folded, end)
+
+    monkeypatch.setattr(trainers, "FOLD_LOG_SIZE", 1000)  # (no fold while training)
+    monkeypatch.setattr(trainers, "CLOSING_FOLD_LOG_SIZE", closing_fold_log_size)
+    kernel = LinearKernel("log_loss", 20)
+    store = InProcessActor()
+    optimizer = OptimizerConfig("adagrad", eta0=0.1, l2=1e-4, penalised_rows=20)
+    store.actor.call("create", "model", kernel.init_params()["model"], optimizer)
+    rng = np.random.RandomState(0)
+    X = sparse.random(300, 20, density=0.3, format="csr", random_state=rng)
+    y = np.where(rng.uniform(size=300) < 0.5, -1.0, 1.0)
+    trainer = trainers.ReplicaTrainer(kernel, store, batch_size=10, exchange_every=3)
+    trainer.train(Batch(X, y, np.ones(300)), WorkerReport())
+    trainer.close()
+    log_end = store.actor.logs["model"].end
+    assert log_end > 5  # (the runs' entries)
+    assert (store.actor.folded["model"] == log_end) is folded_at_close
+    assert bool(store.actor.unfolded["model"]) is not folded_at_close
+    # either way the model read is the worker's
+    model = store.actor.call("pull_table", "model")
+    np.testing.assert_array_equal(model.params, trainer.replicas["model"].table.params)
