@@ -410,3 +410,18 @@ def test_a_failing_invocation_raises_its_own_error_not_its_last_exchanges():
             _close(SendingFails())
     with pytest.raises(ConnectionError, match="store gone"):  # alone, it is raised
         _close(SendingFails())
+
+
+def test_the_invocations_of_the_last_epoch_are_told_so(data):
+    # the driver reads the model as the fit's last epoch ends: its workers fold the
+    # store's log first (runtime.trainers.CLOSING_FOLD_LOG_SIZE)
+    X, y = data
+    told = []
+
+    class Recording(SequentialExecutor):
+        def submit(self, fn, task, resources=None):
+            told.append(task.last_epoch)
+            return super().submit(fn, task, resources)
+
+    _clf(executor=Recording(), n_workers=2, max_iter=3, tol=None).fit(X, y)
+    assert told == [False] * 4 + [True] * 2

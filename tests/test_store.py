@@ -758,12 +758,11 @@ def test_a_server_that_stops_answering_is_reported_at_once_not_retried(tmp_path,
         server.stop()
 
 
-@pytest.mark.parametrize("closing_fold_log_size, folded_at_close", [(0.25, True), (1000, False)])
-def test_a_worker_folds_the_log_as_its_invocation_ends(
-    monkeypatch, closing_fold_log_size, folded_at_close
-):
-    # whoever reads the model next would apply the log first while the fit waits: the
-    # invocation's last exchange asks to fold a log of a quarter of the model already
+@pytest.mark.parametrize("last_epoch", [True, False])
+def test_a_worker_folds_the_log_as_an_invocation_of_the_last_epoch_ends(monkeypatch, last_epoch):
+    # the driver reads the model as the fit's last epoch ends, which would apply the
+    # log first while the fit waits: that epoch's invocations ask, in their last
+    # exchange, to fold a log of a quarter of the model already
     from scipy import sparse
 
     from sklearn_cirrus.kernels.base import Batch
@@ -792,7 +791,6 @@ def test_a_worker_folds_the_log_as_its_invocation_ends(
             return self.actor.fold(key, block_of(table), folded, end)
 
     monkeypatch.setattr(trainers, "FOLD_LOG_SIZE", 1000)  # (no fold while training)
-    monkeypatch.setattr(trainers, "CLOSING_FOLD_LOG_SIZE", closing_fold_log_size)
     kernel = LinearKernel("log_loss", 20)
     store = InProcessActor()
     optimizer = OptimizerConfig("adagrad", eta0=0.1, l2=1e-4, penalised_rows=20)
@@ -800,13 +798,15 @@ def test_a_worker_folds_the_log_as_its_invocation_ends(
     rng = np.random.RandomState(0)
     X = sparse.random(300, 20, density=0.3, format="csr", random_state=rng)
     y = np.where(rng.uniform(size=300) < 0.5, -1.0, 1.0)
-    trainer = trainers.ReplicaTrainer(kernel, store, batch_size=10, exchange_every=3)
+    trainer = trainers.ReplicaTrainer(
+        kernel, store, batch_size=10, exchange_every=3, closing_fold=last_epoch
+    )
     trainer.train(Batch(X, y, np.ones(300)), WorkerReport())
     trainer.close()
     log_end = store.actor.logs["model"].end
     assert log_end > 5  # (the runs' entries)
-    assert (store.actor.folded["model"] == log_end) is folded_at_close
-    assert bool(store.actor.unfolded["model"]) is not folded_at_close
+    assert (store.actor.folded["model"] == log_end) is last_epoch
+    assert bool(store.actor.unfolded["model"]) is not last_epoch
     # either way the model read is the worker's
     model = store.actor.call("pull_table", "model")
     np.testing.assert_array_equal(model.params, trainer.replicas["model"].table.params)

@@ -498,7 +498,10 @@ class _FanOut:
                 return
             invocation = self.pending.popleft()
             task = replace(
-                self.base_task, shard_ids=invocation.shard_ids, first_row=invocation.first_row
+                self.base_task,
+                shard_ids=invocation.shard_ids,
+                first_row=invocation.first_row,
+                last_epoch=invocation.epoch == self.settings.max_iter - 1,
             )
             if self.reshuffle:
                 seed = self.epoch_seeds[invocation.epoch]

@@ -170,10 +170,12 @@ class PulledCopyTrainer:
 # for 3-7% more samples/s on 1,000,000 hashed rows (k=32). The store tells one worker
 # at a time to fold.
 FOLD_LOG_SIZE = 2
-# ... and at which a worker folds it as its invocation ends: whoever reads the model next
-# (the driver, once the epoch ends) would apply the log first, while the fit waits. On
-# the Ray actor (1,000,000 hashed rows, 2 workers) that was 0.1 s of a 2.4 s fit; the
-# first worker to end folds while the other still trains.
+# ... and at which a worker folds it as an invocation of the fit's last epoch ends: the
+# driver, reading the model then, would apply the log first while the fit waits (on the
+# Ray actor, 1,000,000 hashed rows, 2 workers: 0.10 s of a 2.4 s fit, 0.04 s with the
+# fold); the first worker to end folds while the other still trains. Not at every
+# epoch's end: matrix factorization's fits on Redis took 2.87x shared memory's time,
+# not 2.6x, writing the model for every invocation.
 CLOSING_FOLD_LOG_SIZE = 0.25
 
 
@@ -471,6 +473,7 @@ class ReplicaTrainer:
         ramp: bool = False,
         accumulator_scale: float = 1.0,
         shared_spread: float = 0.0,
+        closing_fold: bool = False,
     ):
         self.kernel = kernel
         self.store = store
@@ -480,6 +483,7 @@ class ReplicaTrainer:
         self.ramp = ramp
         self.accumulator_scale = accumulator_scale
         self.shared_spread = shared_spread
+        self.closing_fold = closing_fold
         self.planner = kernel.row_planner()
         # the driver's token for the model: with one, this process keeps the replicas
         # for its next invocation (KEPT_REPLICAS)
@@ -555,7 +559,7 @@ class ReplicaTrainer:
         entries = self._run.entries(self.replicas, flush)
         computed = time.perf_counter()
         self._finish_exchange(unsent=entries)
-        self._start_exchange(entries, closing=flush)
+        self._start_exchange(entries, closing=flush and self.closing_fold)
         if any(replica.fold_due for replica in self.replicas.values()):
             self._finish_exchange()  # a fold needs a copy with nothing unsent
             self._fold()
@@ -578,11 +582,15 @@ class ReplicaTrainer:
     def close(self) -> None:
         """Send the run begun and wait for the exchange in flight: what the worker
         learned is then in the store. A fold the store asked of this worker is done now,
-        not left to its claim's end; the last exchange asks to fold a shorter log
-        (``CLOSING_FOLD_LOG_SIZE``), even with nothing left to send. The replicas, equal
-        to the store's model as of their last exchange, are kept for the process's next
-        invocation."""
-        if self._run is not None:
+        not left to its claim's end; with ``closing_fold``, the last exchange asks to
+        fold a shorter log (``CLOSING_FOLD_LOG_SIZE``), even with nothing left to send.
+        The replicas, equal to the store's model as of their last exchange, are kept for
+        the process's next invocation."""
+        if self._run is not None and (
+            self.closing_fold
+            or self._run.samples
+            or any(rows.size for rows in self._run.carried.values())
+        ):
             self._end_run(self._report, flush=True)
         self._finish_exchange()
         self._fold()
@@ -649,11 +657,13 @@ def make_trainer(
     n_samples: int | None = None,
     model: str | None = None,
     significance: float | None = None,
+    closing_fold: bool = False,
 ) -> Trainer:
     """The way ``kernel`` trains against ``store`` (module doc). The fit's ``n_workers``
     and ``n_samples`` (a dataset's rows an epoch) bound the default run; ``model``, the
     driver's token for the model, lets a replica outlive the invocation;
-    ``significance`` filters a replica's changes (``_Run``)."""
+    ``significance`` filters a replica's changes (``_Run``); with ``closing_fold``, the
+    driver reads the model once the invocation ends (``CLOSING_FOLD_LOG_SIZE``)."""
     if all(store.table(key) is not None for key in kernel.KEYS):
         return InPlaceTrainer(kernel, store, batch_size)
     if hasattr(store, "load_replica"):
@@ -667,7 +677,7 @@ def make_trainer(
         damped = bool(getattr(kernel, "REPLICA_DAMPED_KEYS", ())) and significance is None
         spread = SHARED_SPREAD_PER_WORKER * n_workers - 1.0 if damped and n_workers > 1 else 0.0
         return ReplicaTrainer(
-            kernel, store, batch_size, every, model, significance, ramp, scale, spread
+            kernel, store, batch_size, every, model, significance, ramp, scale, spread, closing_fold
         )
     every = DEFAULT_EXCHANGE_EVERY if exchange_every is None else exchange_every
     return PulledCopyTrainer(kernel, store, batch_size, every)

@@ -60,6 +60,9 @@ class WorkerTask:
     # the driver's token for the model as it last wrote it: replicas a worker process
     # keeps between invocations are of one model (trainers.KEPT_REPLICAS)
     model: str | None = None
+    # the driver reads the model once this invocation's epoch (the fit's last) ends: the
+    # worker's last exchange asks to fold the store's log first (trainers.CLOSING_FOLD_LOG_SIZE)
+    last_epoch: bool = False
     # growth of the process's resident memory this invocation may cause, checked by the
     # worker itself where the executor cannot enforce worker_memory_mb (Dask, Ray)
     memory_budget_mb: float | None = None
@@ -125,6 +128,7 @@ def run_worker(task: WorkerTask) -> WorkerReport:
         task.data.n_samples,
         task.model,
         task.significance,
+        closing_fold=task.last_epoch,
     )
     baseline_mb = _resident_mb() if task.memory_budget_mb is not None else 0.0
     last_check = 0.0
