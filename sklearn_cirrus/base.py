@@ -72,8 +72,8 @@ ENGINE_PARAMETERS_DOC = """
         damps its change of a row by the share of its samples that touched it, down to
         1 / (2 n_workers) for the intercept's. Measured on hashed click logs with two
         workers (docs/benchmarks.md): 64 keeps the test loss of shared memory at
-        0.37-0.42x its speed on the Ray actor, 128 loses up to 0.0007; more workers
-        need shorter runs. None: for linear models 64, at most
+        0.46-0.48x its speed on Redis and 0.41-0.52x on the Ray actor, 128 loses up to
+        0.0007; more workers need shorter runs. None: for linear models 64, at most
         512 / n_workers**3 (4 workers: 8; 8 workers: 1) and an eighth of the
         minibatches a worker trains an epoch (on a9a with four workers, one exchange an
         epoch cost accuracy); for matrix factorization, whose factors suffer more from

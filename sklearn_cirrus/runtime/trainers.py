@@ -123,7 +123,8 @@ RAMP_FIRST_RUN = 4
 # frequent features); damped at 1 / 2, 1 / 3 and 1 / 4 for a row in every sample:
 # 0.4797-0.4808, 0.4796-0.4807 and 0.4797-0.4804 (seed 3: 0.4797), shared memory
 # 0.4797-0.4806 (the last in both seed 6's, its data order's). With 4 workers k=32
-# still strays (0.4789-0.5225 over seeds 0-3; k=8 0.4794-0.4800): the bound below.
+# still strays (0.4789-0.5225 over seeds 0-3; k=8 0.4794-0.4800): the bound by workers
+# above (REPLICA_RUN_WORKERS_CUBED).
 SHARED_SPREAD_PER_WORKER = 2
 # ... the share taken over this many samples at least: a shorter run moves a row less
 # than fully (a small dense model, runs of 100 samples, every row in every sample: damped
@@ -457,10 +458,10 @@ class ReplicaTrainer:
 
     ``shared_spread``: a run's change of a row is damped by ``1 / (1 + shared_spread *
     share)``, ``share`` the run's samples that touched the row over all, or over
-    ``SHARED_ROW_RUN_SAMPLES`` for a shorter run (the rows the kernel's planner
-    counts). The other workers' runs change the rows most samples touch (an intercept,
-    the most frequent features) at the same time, each from the same stale value, and
-    their changes add up (``REPLICA_DAMPED_KEYS``)."""
+    ``SHARED_ROW_RUN_SAMPLES`` for a shorter run, in the kernel's
+    ``REPLICA_DAMPED_KEYS``. The other workers' runs change the rows most samples touch
+    (an intercept, the most frequent features) at the same time, each from the same
+    stale value, and their changes add up (``SHARED_SPREAD_PER_WORKER``)."""
 
     def __init__(
         self,
