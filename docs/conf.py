@@ -29,7 +29,7 @@ autodoc_mock_imports = ["distributed", "lithops", "ray", "redis"]
 # members are listed by the autosummary class template, not again by numpydoc
 numpydoc_show_class_members = False
 numpydoc_xref_param_type = False
-# headings of the markdown pages become link targets (docs/search.md#early-stopping)
+# headings of the markdown pages become link targets (docs/model_selection.md#early-stopping)
 myst_heading_anchors = 3
 
 sphinx_gallery_conf = {

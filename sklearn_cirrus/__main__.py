@@ -7,7 +7,31 @@ import argparse
 
 from . import __version__
 from .demo import run_demo
+from .executors import executor_names
 from .namespaces import leftovers, remove_leftovers, shared_memory_root
+
+# what a user's mistake (a name, a file, a server, an extra) raises while the demo runs:
+# told in one line, as argparse tells a wrong option, not as a traceback
+_USER_ERRORS = (ValueError, OSError, ImportError, ConnectionError)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _executor(text: str) -> str:
+    if text.split("://", 1)[0] not in executor_names():
+        raise argparse.ArgumentTypeError(
+            f"unknown executor {text!r}; valid executors are {', '.join(executor_names())} "
+            "(dask as dask://host:port)"
+        )
+    return text
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -20,17 +44,27 @@ def main(argv: list[str] | None = None) -> None:
     demo = commands.add_parser(
         "demo", help="train ServerlessSGDClassifier next to scikit-learn's SGDClassifier"
     )
-    demo.add_argument("--data", help="LIBSVM training file (default: generated data)")
+    demo.add_argument(
+        "--data",
+        help="LIBSVM training file, or a dataset of the LIBSVM page by name (a9a, w8a, ...: "
+        "downloaded once, as fetch_libsvm does); default: generated data",
+    )
     demo.add_argument("--test-data", help="LIBSVM test file (default: 20%% of the training data)")
-    demo.add_argument("--n-samples", type=int, default=200_000, help="rows of generated data")
+    demo.add_argument(
+        "--n-samples", type=_positive_int, default=200_000, help="rows of generated data"
+    )
     demo.add_argument(
         "--executor",
+        type=_executor,
         default=None,
         help="where workers run: threads (default), processes, sequential, dask://host:port, "
         "lithops",
     )
     demo.add_argument(
-        "--n-workers", type=int, default=2, help="worker invocations kept in flight (default 2)"
+        "--n-workers",
+        type=_positive_int,
+        default=2,
+        help="worker invocations kept in flight (default 2)",
     )
     cleanup = commands.add_parser(
         "cleanup",
@@ -47,13 +81,16 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "cleanup":
         _cleanup(args.root, dry_run=args.dry_run)
         return
-    run_demo(
-        args.data,
-        args.test_data,
-        n_samples=args.n_samples,
-        executor=args.executor,
-        n_workers=args.n_workers,
-    )
+    try:
+        run_demo(
+            args.data,
+            args.test_data,
+            n_samples=args.n_samples,
+            executor=args.executor,
+            n_workers=args.n_workers,
+        )
+    except _USER_ERRORS as exc:
+        parser.exit(2, f"{parser.prog} demo: error: {exc}\n")
 
 
 def _cleanup(root: str | None, *, dry_run: bool) -> None:

@@ -32,6 +32,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ._extras import require
 from .search_board import FitBoard, SearchBoard, candidate_curve
 
 REFRESH_MS = 500
@@ -90,7 +91,7 @@ class Dashboard:
     """
 
     def __init__(self, owner, board, in_flight, *, address="127.0.0.1", port=None, title="search"):
-        from bokeh.server.server import Server  # noqa: F401 (fail here if not installed)
+        require("bokeh.server.server", what="the dashboard", extra="dashboard")
 
         self.owner, self.board, self.in_flight, self.title = owner, board, in_flight, title
         self.token = None if address in LOOPBACK else secrets.token_urlsafe(16)

@@ -23,6 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_array, check_consistent_length, column_or_1d
 
+from ._extras import require
 from .data import DataHandle
 from .data.convert import DEFAULT_CHUNK_BYTES, byte_ranges
 from .data.staging import (
@@ -502,6 +503,7 @@ class ShardedDataset:
         Files are cut and converted by workers as in :meth:`from_svmlight`; needs
         pyarrow (``pip install sklearn-cirrus[files]``).
         """
+        require("pyarrow.csv", what="ShardedDataset.from_csv", extra="files")
         from .data.convert import read_lines
 
         writer = DatasetWriter(url, storage_options)
@@ -563,7 +565,7 @@ class ShardedDataset:
         (None: the string and binary columns), ``numeric`` those kept as float32 (None:
         every other column but the target). As :meth:`from_csv` otherwise.
         """
-        import pyarrow as pa
+        pa = require("pyarrow", what="ShardedDataset.from_parquet", extra="files")
         import pyarrow.parquet as pq
 
         from .data.convert import parquet_parts

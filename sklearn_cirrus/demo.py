@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 from sklearn.datasets import load_svmlight_file, make_classification
@@ -10,6 +11,8 @@ from sklearn.linear_model import SGDClassifier
 from sklearn.metrics import accuracy_score, log_loss
 from sklearn.model_selection import train_test_split
 
+from .datasets import LIBSVM_DATASETS, fetch_libsvm
+from .datasets._fetch import has_test_subset
 from .executors import DEFAULT_EXECUTOR
 from .linear_model import ServerlessSGDClassifier
 
@@ -20,8 +23,28 @@ def _with_int32_indices(X):
     return X
 
 
+def _libsvm(train_path: str, test_path: str | None):
+    """The LIBSVM files, or the LIBSVM page's dataset of that name; None for the test
+    part when there is none (the caller splits)."""
+    if not Path(train_path).exists() and train_path in LIBSVM_DATASETS:
+        X, y = fetch_libsvm(train_path)
+        if test_path is None and has_test_subset(train_path):
+            return X, y, *fetch_libsvm(train_path, "test")
+    elif not Path(train_path).exists():
+        raise FileNotFoundError(
+            f"--data {train_path!r}: no such file, nor the name of a LIBSVM dataset "
+            f"({', '.join(LIBSVM_DATASETS)})"
+        )
+    else:
+        X, y = load_svmlight_file(train_path)
+    if test_path is None:
+        return X, y, None, None
+    return X, y, *load_svmlight_file(test_path, n_features=X.shape[1])
+
+
 def load_data(train_path: str | None, test_path: str | None, n_samples: int, random_state: int):
-    """A LIBSVM train (and test) file, or a generated problem split 80/20."""
+    """LIBSVM data (train and test files, or a dataset's name), or a generated problem;
+    split 80/20 where no test part is given."""
     if train_path is None:
         X, y = make_classification(
             n_samples=n_samples,
@@ -31,11 +54,10 @@ def load_data(train_path: str | None, test_path: str | None, n_samples: int, ran
             random_state=random_state,
         )
         return train_test_split(X, y, test_size=0.2, random_state=random_state)
-    X, y = load_svmlight_file(train_path)
+    X, y, X_test, y_test = _libsvm(train_path, test_path)
     X = _with_int32_indices(X)
-    if test_path is None:
+    if X_test is None:
         return train_test_split(X, y, test_size=0.2, random_state=random_state)
-    X_test, y_test = load_svmlight_file(test_path, n_features=X.shape[1])
     return X, _with_int32_indices(X_test), y, y_test
 
 

@@ -12,6 +12,7 @@ follows every fit epoch by epoch and stops the candidates that fall behind.
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from numbers import Integral
 
@@ -31,6 +32,7 @@ from sklearn.utils import indexable
 from sklearn.utils.validation import check_is_fitted
 
 from ._compat import Interval, StrOptions
+from ._extras import require
 from .base import DocumentationLinkMixin
 from .credentials import HiddenCredentialsMixin
 from .data import data_bytes
@@ -50,14 +52,25 @@ def _parameters_named(estimator, parameter: str) -> list[str]:
     return [name for name in estimator.get_params() if name.split("__")[-1] == parameter]
 
 
+class _PlainProgress:
+    """The progress of a search in plain lines on stderr, for an install without tqdm."""
+
+    def __init__(self, total: int):
+        self.total, self.done = total, 0
+
+    def update(self, n: int = 1):
+        self.done += n
+        print(f"fits: {self.done}/{self.total} done", file=sys.stderr, flush=True)
+
+    def close(self):
+        pass
+
+
 def _progress_bar(total: int):
     try:
         from tqdm.auto import tqdm
-    except ImportError as exc:
-        raise ImportError(
-            "the progress bar of a search with verbose > 0 needs tqdm: "
-            "pip install 'sklearn-cirrus[search]'"
-        ) from exc
+    except ImportError:
+        return _PlainProgress(total)
     return tqdm(total=total, desc="fits", unit="fit")
 
 
@@ -254,12 +267,8 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
 
     def _open_dashboard(self, board, shared):
         """Serve this search's live page (``sklearn_cirrus.dashboard``); say where."""
-        try:
-            from .dashboard import Dashboard
-        except ImportError as exc:
-            raise ImportError(
-                "dashboard=True needs Bokeh: pip install 'sklearn-cirrus[dashboard]'"
-            ) from exc
+        from .dashboard import Dashboard
+
         address, _, port = (self.dashboard if isinstance(self.dashboard, str) else "").partition(
             ":"
         )
@@ -319,12 +328,7 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
         -------
         axes : array of matplotlib Axes of shape (n_rows, 2)
         """
-        try:
-            import matplotlib.pyplot as plt
-        except ImportError as exc:
-            raise ImportError(
-                "plot_loss_curves needs matplotlib: pip install 'sklearn-cirrus[search]'"
-            ) from exc
+        plt = require("matplotlib.pyplot", what="plot_loss_curves", extra="search")
         board = getattr(self, "_board", None)
         if board is not None:  # running: what the board has so far
             candidates, curves, stopped = board.curves()

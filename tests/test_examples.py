@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from sklearn_cirrus import fetch_libsvm, fetch_movielens
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -69,6 +71,49 @@ def test_command_line_tells_its_version():
         check=True,
     )
     assert completed.stdout.strip() == f"sklearn-cirrus {__version__}"
+
+
+def _command(*args, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "sklearn_cirrus", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+
+
+def test_demo_fetches_a_libsvm_dataset_given_by_name(mirror, tmp_path):
+    served, _ = mirror
+    for subset in ("train", "test"):
+        fetch_libsvm("a9a", subset, data_home=tmp_path, base_url=served.url)
+    env = {**os.environ, "SCIKIT_LEARN_DATA": str(tmp_path)}
+    completed = _command("demo", "--data", "a9a", env=env)
+    assert completed.returncode == 0, completed.stderr
+    # the published test file, not a split of the training one
+    assert "32561 train / 16281 test rows, 123 features" in completed.stdout
+    ours = re.search(r"ServerlessSGDClassifier\s+(\S+)", completed.stdout)
+    assert float(ours[1]) > 0.84
+
+
+@pytest.mark.parametrize(
+    "args, told",
+    [
+        (["demo", "--executor", "bogus"], "unknown executor 'bogus'; valid executors are dask"),
+        (["demo", "--n-workers", "0"], "argument --n-workers: must be at least 1, got 0"),
+        (["demo", "--n-samples", "many"], "argument --n-samples: 'many' is not an integer"),
+        (["demo", "--data", "a9b"], "--data 'a9b': no such file, nor the name of a LIBSVM"),
+        (["demo", "--data", "a9a", "--test-data", "missing.t"], "missing.t"),
+    ],
+)
+def test_command_line_mistakes_are_told_in_one_line(args, told, mirror, tmp_path):
+    served, _ = mirror
+    fetch_libsvm("a9a", data_home=tmp_path, base_url=served.url)
+    completed = _command(*args, env={**os.environ, "SCIKIT_LEARN_DATA": str(tmp_path)})
+    assert completed.returncode == 2
+    assert "Traceback" not in completed.stderr
+    last = completed.stderr.strip().splitlines()[-1]
+    assert last.startswith("python -m sklearn_cirrus demo: error: ") and told in last
 
 
 def test_tuning_example_stops_candidates_and_draws_curves(mirror, tmp_path):

@@ -139,13 +139,13 @@ def test_each_memory_limit_gets_its_own_processes():
 
 def test_missing_dask_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
-    with pytest.raises(ImportError, match=r"pip install sklearn-cirrus\[dask\]"):
+    with pytest.raises(ImportError, match=r"pip install 'sklearn-cirrus\[dask\]'"):
         make_executor("dask://127.0.0.1:8786")
 
 
 def test_missing_lithops_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "lithops", None)
-    with pytest.raises(ImportError, match=r"pip install sklearn-cirrus\[lithops\]"):
+    with pytest.raises(ImportError, match=r"pip install 'sklearn-cirrus\[lithops\]'"):
         make_executor("lithops")
 
 
@@ -154,9 +154,9 @@ def test_missing_ray_names_the_extra(monkeypatch):
     from sklearn_cirrus.store import make_store
 
     monkeypatch.setitem(sys.modules, "ray", None)
-    with pytest.raises(ImportError, match=r"pip install sklearn-cirrus\[ray\]"):
+    with pytest.raises(ImportError, match=r"pip install 'sklearn-cirrus\[ray\]'"):
         RayExecutor()
-    with pytest.raises(ImportError, match=r"pip install sklearn-cirrus\[ray\]"):
+    with pytest.raises(ImportError, match=r"pip install 'sklearn-cirrus\[ray\]'"):
         make_store("ray", in_process=False)
 
 

@@ -2,6 +2,7 @@
 
 import importlib.util
 import pickle
+import sys
 
 import numpy as np
 import pytest
@@ -254,6 +255,24 @@ def test_verbose_shows_a_progress_bar_and_zero_is_silent(binary_data, capsys):
     assert "36/36" in shown
     run_to(2, verbose=0).fit(X, y)
     assert capsys.readouterr().err == ""
+
+
+def test_verbose_without_tqdm_prints_plain_lines(binary_data, capsys, monkeypatch):
+    X, y = binary_data
+    # a core install: importing tqdm fails
+    monkeypatch.setitem(sys.modules, "tqdm", None)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    run_to(2, verbose=1).fit(X, y)
+    lines = capsys.readouterr().err.splitlines()
+    done = [line for line in lines if line.startswith("fits: ")]
+    assert done[0] == "fits: 1/36 done" and done[-1] == "fits: 36/36 done"
+
+
+def test_a_dashboard_without_bokeh_names_the_extra(binary_data, monkeypatch):
+    X, y = binary_data
+    monkeypatch.setitem(sys.modules, "bokeh.server.server", None)
+    with pytest.raises(ImportError, match=r"pip install 'sklearn-cirrus\[dashboard\]'"):
+        run_to(2, dashboard=True).fit(X, y)
 
 
 def test_randomized_search_matches_scikit_learn_on_the_exact_path(binary_data):

@@ -192,7 +192,7 @@ def test_unknown_optimizer_lists_valid_ones():
 
 def test_missing_redis_client_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "redis", None)
-    with pytest.raises(ImportError, match=r"pip install sklearn-cirrus\[redis\]"):
+    with pytest.raises(ImportError, match=r"pip install 'sklearn-cirrus\[redis\]'"):
         make_store("redis://127.0.0.1:1/0", in_process=False)
 
 

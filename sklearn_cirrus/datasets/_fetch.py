@@ -147,6 +147,11 @@ def _unknown(name: str, what: str, known) -> ValueError:
     return ValueError(f"unknown {what} dataset {name!r}; known: {sorted(known)}")
 
 
+def has_test_subset(name: str) -> bool:
+    """Whether the LIBSVM page publishes a test file for ``name``."""
+    return _LIBSVM_FILES[name][1] is not None
+
+
 def fetch_libsvm(
     name: str,
     subset: str = "train",

@@ -45,6 +45,11 @@ def register_executor(name: str, factory: Callable[[str], Executor]) -> None:
     _REGISTRY[name] = lambda spec: (factory(spec), True)
 
 
+def executor_names() -> list[str]:
+    """The names an ``executor`` string may start with (``"dask"`` of ``"dask://host:port"``)."""
+    return sorted(_REGISTRY)
+
+
 def make_executor(spec: str | Executor | None) -> tuple[Executor, bool]:
     """Return ``(executor, owned)``; an owned executor is shut down by the fit that made it."""
     if isinstance(spec, Executor):
@@ -52,7 +57,7 @@ def make_executor(spec: str | Executor | None) -> tuple[Executor, bool]:
     spec = DEFAULT_EXECUTOR if spec is None else spec
     name = spec.split("://", 1)[0]
     if name not in _REGISTRY:
-        raise ValueError(f"unknown executor {spec!r}; valid executors are {sorted(_REGISTRY)}")
+        raise ValueError(f"unknown executor {spec!r}; valid executors are {executor_names()}")
     return _REGISTRY[name](spec)
 
 

@@ -16,6 +16,7 @@ defaults (shards in ``/dev/shm``, the shared-memory store) work; on a remote clu
 
 from __future__ import annotations
 
+from .._extras import require
 from ..exceptions import WorkerTimeout
 from .base import Executor, WorkerResources, future_from
 
@@ -33,12 +34,7 @@ class DaskExecutor(Executor):
     enforces_timeout = True
 
     def __init__(self, client=None):
-        try:
-            import distributed
-        except ImportError:
-            raise ImportError(
-                "executor='dask://...' needs Dask: pip install sklearn-cirrus[dask]"
-            ) from None
+        distributed = require("distributed", what="DaskExecutor", extra="dask")
         self._owns_client = isinstance(client, str)
         if client is None:
             client = distributed.default_client()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import threading
 
+from .._extras import require
 from ..exceptions import WorkerTimeout
 from .base import Executor, WorkerResources, future_from
 
@@ -38,12 +39,7 @@ class LithopsExecutor(Executor):
     enforces_timeout = True
 
     def __init__(self, config: dict | None = None, **executor_options):
-        try:
-            import lithops  # noqa: F401
-        except ImportError:
-            raise ImportError(
-                "LithopsExecutor needs Lithops: pip install sklearn-cirrus[lithops]"
-            ) from None
+        require("lithops", what="LithopsExecutor", extra="lithops")
         self.config = config
         self.executor_options = executor_options
         self._executor = None

@@ -141,8 +141,9 @@ def _child_can_start(method: str):
       it is not (see module doc).
     """
     main = sys.modules.get("__main__")
-    hidden = {name: getattr(main, name) for name in ("__file__", "__spec__") if hasattr(main, name)}
+    # (read under the lock: a thread starting a process at the same time hides them too)
     with _start_lock:
+        hidden = {n: getattr(main, n) for n in ("__file__", "__spec__") if hasattr(main, n)}
         current = multiprocessing.get_start_method(allow_none=True)
         if current not in _STANDARD_START_METHODS:
             multiprocessing.set_start_method(method, force=True)

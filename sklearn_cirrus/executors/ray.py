@@ -11,6 +11,7 @@ here: relaunching is the driver's job. As with Dask, remote workers need
 
 from __future__ import annotations
 
+from .._extras import require
 from ..exceptions import WorkerTimeout
 from .base import Executor, WorkerResources, future_from
 
@@ -33,10 +34,7 @@ class RayExecutor(Executor):
     enforces_timeout = True
 
     def __init__(self, address: str | None = None, **init_options):
-        try:
-            import ray
-        except ImportError:
-            raise ImportError("RayExecutor needs Ray: pip install sklearn-cirrus[ray]") from None
+        ray = require("ray", what="RayExecutor", extra="ray")
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
             ray.init(address=address, include_dashboard=False, log_to_driver=False, **init_options)

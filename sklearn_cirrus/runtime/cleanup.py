@@ -15,7 +15,9 @@ class Cleanup:
 
     Every step runs, even past one that fails (an unreachable store must not leave the
     shards behind). When the fit itself failed, its error is the one raised and a failing
-    step becomes a warning; when it did not, the first failing step's error is raised.
+    step becomes a warning, unless it failed with that same error (a store that could not
+    be reached to train cannot be reached to delete either: one message says it); when the
+    fit did not fail, the first failing step's error is raised.
     """
 
     def __init__(self):
@@ -37,6 +39,8 @@ class Cleanup:
         if exc is None and failures:
             raise failures[0]
         for failure in failures:
+            if type(failure) is type(exc) and str(failure) == str(exc):
+                continue
             warnings.warn(
                 f"cleaning up after a failed fit failed too: {type(failure).__name__}: {failure}",
                 RuntimeWarning,

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from .._extras import require
 from .base import ParameterStore, block_copy, block_of
 from .delta_log import FOLD_CLAIM_SECONDS, EntryLog, Exchange, apply_entry
 from .memory import MemoryStore
@@ -173,10 +174,7 @@ class RayActorStore(ParameterStore):
     """
 
     def __init__(self, actor=None):
-        try:
-            import ray
-        except ImportError:
-            raise ImportError("store='ray' needs Ray: pip install sklearn-cirrus[ray]") from None
+        ray = require("ray", what="store='ray'", extra="ray")
         if actor is None:
             if not ray.is_initialized():
                 raise ConnectionError(

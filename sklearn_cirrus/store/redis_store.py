@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from .._extras import require
 from ..credentials import redacted
 from ..exceptions import StoreLost
 from .base import ModelTable, ParameterStore, block_width, table_views
@@ -189,14 +190,10 @@ class RedisStore(ParameterStore):
         ttl: int = DEFAULT_TTL_SECONDS,
         retries: int = 5,
     ):
-        try:
-            import redis
-            from redis.backoff import ExponentialBackoff
-            from redis.retry import Retry
-        except ImportError:
-            raise ImportError(
-                "store='redis://...' needs the redis client: pip install sklearn-cirrus[redis]"
-            ) from None
+        redis = require("redis", what="store='redis://...'", extra="redis")
+        from redis.backoff import ExponentialBackoff
+        from redis.retry import Retry
+
         self.url = url
         # for redis-py's client, beyond the URL's. Commands are packed in Python:
         # hiredis's packer copies a command's arguments into one buffer, which took
