@@ -35,9 +35,10 @@ myst_heading_anchors = 3
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
     "gallery_dirs": "auto_examples",
-    # the examples read real datasets and start worker processes: CI runs each of them
-    # (tests/test_examples.py); the gallery shows their code without running it again
-    "plot_gallery": "False",
+    # run at every build, so that the pages show the examples' output and figures; they
+    # fetch real datasets once (CI fills the data home first: .ci/fill_data_home.py)
+    "plot_gallery": "True",
+    "filename_pattern": r"\.py$",  # every example, not only plot_*.py
     "download_all_examples": False,
 }
 

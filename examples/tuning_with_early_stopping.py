@@ -10,7 +10,8 @@ Without a ratings file (or with ""), MovieLens latest-small is fetched from Grou
 once (``fetch_movielens``).
 
 Prints the candidates with where their fits stopped and what they cost, and draws the loss
-curves against time and cost (stopped candidates dashed) into curves.png.
+curves against time and cost (stopped candidates dashed), saved into curves.png when it is
+named.
 """
 
 import sys
@@ -29,7 +30,7 @@ from sklearn_cirrus import (  # noqa: E402
 )
 
 
-def main(ratings=None, figure="curves.png"):
+def main(ratings=None, figure=None):
     X, y = load_movielens(ratings) if ratings else fetch_movielens()
     search = ServerlessGridSearchCV(
         ServerlessMatrixFactorization(random_state=0),
@@ -53,8 +54,9 @@ def main(ratings=None, figure="curves.png"):
     print(f"best: {search.best_params_}, RMSE {-search.best_score_:.4f}")
     print(f"worker-seconds in all: {results['worker_seconds'].sum():.1f}")
     search.plot_loss_curves()
-    plt.savefig(figure, dpi=100, bbox_inches="tight")
-    print(f"loss curves drawn in {figure}")
+    if figure:
+        plt.savefig(figure, dpi=100, bbox_inches="tight")
+        print(f"loss curves drawn in {figure}")
 
 
 if __name__ == "__main__":

@@ -188,7 +188,11 @@ def chromium():
     driver.quit()
 
 
-def test_in_a_real_browser_the_curves_grow_and_a_click_stops_a_candidate(running_search, chromium):
+def test_in_a_real_browser_the_curves_grow_and_a_click_stops_a_candidate(
+    always_fan_out, running_search, chromium
+):
+    # on workers (always_fan_out, set before the search starts), so that the page shows
+    # what fits cost: its screenshot is the one of docs/dashboard.md
     search, runner = running_search
     chromium.get(search.dashboard_url_)
     # the page loads and draws a curve per candidate, held-out score and loss
