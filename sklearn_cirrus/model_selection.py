@@ -74,6 +74,11 @@ def _progress_bar(total: int):
     return tqdm(total=total, desc="fits", unit="fit")
 
 
+def _largest_fold_bytes(X, splits) -> float:
+    """About the bytes of the largest training part of ``splits`` (rows of ``X``)."""
+    return data_bytes(X) * max(len(train) for train, _ in splits) / max(X.shape[0], 1)
+
+
 class _DatasetTargets:
     """A scorer that, given a dataset's view and no y, scores against the view's targets
     (read by the driver; the predictions are the workers')."""
@@ -118,11 +123,19 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
             The fitted search.
         """
         inner, owned = make_executor(self._executor_spec())
-        shared = ThrottledExecutor(inner, self.max_workers or os.cpu_count() or 1)
-        overrides = dict.fromkeys(_parameters_named(self.estimator, "executor"), shared)
+        executors = _parameters_named(self.estimator, "executor")
+        settings = self.estimator.get_params()
+        # small fits stay in this process, each in a thread of its own, as an estimator's
+        # do, unless the estimator names workers itself
+        shared = ThrottledExecutor(
+            inner,
+            self.max_workers or os.cpu_count() or 1,
+            hosts_small_fits=all(settings[n] in driver.IN_PROCESS_EXECUTORS for n in executors),
+        )
+        overrides = dict.fromkeys(executors, shared)
         if self.store is not None:
             overrides.update(dict.fromkeys(_parameters_named(self.estimator, "store"), self.store))
-        user_settings = {name: self.estimator.get_params()[name] for name in overrides}
+        user_settings = {name: settings[name] for name in overrides}
         X, y = indexable(X, y)
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
         splits = list(cv.split(X, y, params.get("groups")))
@@ -138,9 +151,9 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
         # scikit-learn's search runs on a copy whose estimator uses the shared pool:
         # this search's parameters never change, whoever reads them meanwhile
         search = clone(self).set_params(estimator=clone(self.estimator).set_params(**overrides))
-        search._board = board
+        search._board, search._pool = board, shared
         search._skl_callbacks = [*getattr(self, "_skl_callbacks", []), board]
-        dataset = self._stage_once(X, y, params)
+        dataset = self._stage_once(X, y, params, splits)
         if dataset is not None:
             # every candidate x fold fit reads row views of the same shards
             X, y = dataset, None
@@ -188,9 +201,9 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
         named = [settings[name] for name in _parameters_named(self.estimator, "executor")]
         return next((spec for spec in named if spec is not None), None)
 
-    def _stage_once(self, X, y, params) -> ShardedDataset | None:
+    def _stage_once(self, X, y, params, splits) -> ShardedDataset | None:
         """The search's arrays written once as a dataset, when fits would each stage their
-        own shards: arrays larger than a fit keeps in process, an estimator that reads
+        own shards: folds larger than a fit keeps in process, an estimator that reads
         datasets, scored by its ``score`` or by scikit-learn's named scorers (a function
         of the user's may want arrays), and no fit parameters but ``sample_weight`` and
         ``groups``. None otherwise."""
@@ -202,7 +215,7 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
             and getattr(self.estimator, "_reads_datasets", False)
             and not callable(self.scoring)  # a function of the user's may want arrays
             and set(params) <= {"sample_weight", "groups"}
-            and data_bytes(X) > driver.IN_PROCESS_MAX_BYTES
+            and _largest_fold_bytes(X, splits) > driver.IN_PROCESS_MAX_BYTES
         ):
             return None
         data_url = getattr(self.estimator, "data_url", None)
@@ -233,6 +246,10 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
             )
 
         super()._run_search(evaluate_and_tell, callback_ctx=callback_ctx)
+        pool = self._pool
+        # every fold's fit stayed home: so does the refit, on (k-1)/k more rows than each,
+        # where staging and starting workers would cost more than it
+        pool.hosts_every_fit = pool.hosted > 0 and pool.submitted == 0
 
     def _refit_scorer(self):
         """The score that picks the best candidate: the one fits are compared by."""

@@ -40,7 +40,7 @@ print("RESULT", search.best_score_)
 from scipy.stats import loguniform
 from sklearn_cirrus import ServerlessRandomizedSearchCV, ServerlessSGDClassifier
 search = ServerlessRandomizedSearchCV(
-    ServerlessSGDClassifier(random_state=0),
+    ServerlessSGDClassifier(executor="processes", random_state=0),
     {"alpha": loguniform(1e-5, 1e-3)}, n_iter=2, cv=2, executor="processes", random_state=0,
 ).fit(X, y)
 assert (search.cv_results_["worker_seconds"] > 0).all()
@@ -49,7 +49,7 @@ print("RESULT", search.best_score_)
     "dashboard": """
 from sklearn_cirrus import ServerlessGridSearchCV, ServerlessSGDClassifier
 search = ServerlessGridSearchCV(
-    ServerlessSGDClassifier(random_state=0),
+    ServerlessSGDClassifier(executor="processes", random_state=0),
     {"alpha": [1e-4, 1e-3]}, cv=2, executor="processes", dashboard=True,
 ).fit(X, y)
 assert (search.cv_results_["worker_seconds"] > 0).all()

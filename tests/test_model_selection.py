@@ -3,6 +3,7 @@
 import importlib.util
 import pickle
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -42,10 +43,30 @@ def test_all_fits_share_a_pool_capped_at_max_workers(binary_data, executor):
     # 18 fits of 2 workers each ran together, never more than 3 invocations at once
     assert 2 <= search.peak_workers_ <= 3
     assert search.best_score_ > 0.85 and len(search.cv_results_["params"]) == 6
-    # small data: with in-process workers each fit trains in its own thread, holding
-    # one slot of the pool; process workers are honoured
-    expected = "in-process" if executor == "threads" else "workers"
-    assert search.best_estimator_.fit_report_["path"] == expected
+    # small data: each fit trains in its own thread, holding one slot of the pool, on
+    # process workers too (starting them would cost more than such a fit)
+    assert search.best_estimator_.fit_report_["path"] == "in-process"
+
+
+def test_a_search_whose_folds_are_small_stays_home_refit_included(binary_data, monkeypatch):
+    from sklearn_cirrus.data.staging import data_bytes
+    from sklearn_cirrus.runtime import driver
+
+    X, y = binary_data
+    # the folds (2/3 of the rows) under the size a fit keeps in process, all the rows over
+    monkeypatch.setattr(driver, "IN_PROCESS_MAX_BYTES", 0.8 * data_bytes(X))
+    search = ServerlessGridSearchCV(
+        ServerlessSGDClassifier(random_state=0), GRID, cv=3, executor="processes", max_workers=2
+    ).fit(X, y)
+    # the refit stays home only when no fold's fit sent an invocation (the pool counts)
+    assert (search.cv_results_["worker_seconds"] > 0).all()  # (a thread's, here)
+    assert search.best_estimator_.fit_report_["path"] == "in-process"
+    assert search.best_estimator_.fit_report_["invocations"] == 0
+    assert search.best_score_ > 0.85
+    # folds over the size: every fit (and so the refit) goes to the workers
+    monkeypatch.setattr(driver, "IN_PROCESS_MAX_BYTES", 0.5 * data_bytes(X))
+    search.set_params(param_grid={"alpha": [1e-4]}).fit(X, y)
+    assert search.best_estimator_.fit_report_["path"] == "workers"
 
 
 @pytest.mark.parametrize(
@@ -343,8 +364,9 @@ def test_every_fit_keeps_its_model_in_the_search_store(binary_data, redis_url):
         store="redis://127.0.0.1:1/0",
         error_score="raise",
     )
-    # (its deletion at the end fails too: a warning, the fit's own error is raised)
-    with pytest.warns(RuntimeWarning, match="cleaning up after a failed fit"):
+    # (its deletion at the end fails with the same error: told once, by the fit's own)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
         with pytest.raises(ConnectionError, match="127.0.0.1:1"):
             unreachable.fit(X, y)
 

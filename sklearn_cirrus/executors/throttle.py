@@ -21,13 +21,23 @@ class ThrottledExecutor(Executor):
     ``copy.deepcopy`` (which ``sklearn.base.clone`` applies to parameters) returns the
     same object, so every clone of an estimator holding it throttles against the same
     cap. ``peak_in_flight`` records the most invocations seen running at once.
+
+    With ``hosts_small_fits`` (always, when ``inner`` runs its workers in this process
+    anyway), a small fit runs in its caller's thread instead, holding one slot as an
+    invocation would (``runtime.driver.runs_in_process``); ``hosts_every_fit``, set by
+    the owner, extends that to fits of any size (a search's refit, after its smaller
+    cross-validation fits all ran that way). ``hosted`` and ``submitted`` count the fits
+    that ran in a slot and the invocations sent to ``inner``.
     """
 
-    def __init__(self, inner: Executor, max_in_flight: int):
+    def __init__(self, inner: Executor, max_in_flight: int, *, hosts_small_fits: bool = False):
         if max_in_flight < 1:
             raise ValueError(f"max_in_flight must be at least 1, got {max_in_flight}")
         self.inner = inner
         self.max_in_flight = max_in_flight
+        self.hosts_small_fits = hosts_small_fits or inner.in_process
+        self.hosts_every_fit = False
+        self.hosted = self.submitted = 0
         # the capabilities are the inner executor's (runtime_memory_mb may be probed late)
         self.in_process = inner.in_process
         self.enforces_memory = inner.enforces_memory
@@ -47,10 +57,16 @@ class ThrottledExecutor(Executor):
 
     def __getstate__(self):
         # pickled (a search's scorer keeps the estimator it was made with): its settings
-        return {"inner": self.inner, "max_in_flight": self.max_in_flight}
+        return {
+            "inner": self.inner,
+            "max_in_flight": self.max_in_flight,
+            "hosts_small_fits": self.hosts_small_fits,
+        }
 
     def __setstate__(self, state):
-        self.__init__(state["inner"], state["max_in_flight"])
+        self.__init__(
+            state["inner"], state["max_in_flight"], hosts_small_fits=state["hosts_small_fits"]
+        )
 
     def __copy__(self):
         return self
@@ -64,16 +80,12 @@ class ThrottledExecutor(Executor):
             self._in_flight -= 1
         self._slots.release()
 
-    @property
-    def hosts_small_fits(self) -> bool:
-        """Whether a small fit may run in its caller's thread instead (workers of ``inner``
-        run in this process anyway): see ``runtime.driver.runs_in_process``."""
-        return self.inner.in_process
-
     @contextmanager
     def slot(self):
         """Hold one slot while a fit trains in its own thread, as an invocation would."""
         self._take_slot()
+        with self._lock:
+            self.hosted += 1
         try:
             yield
         finally:
@@ -87,6 +99,8 @@ class ThrottledExecutor(Executor):
 
     def submit(self, fn, task, resources=WorkerResources()):
         self._take_slot()
+        with self._lock:
+            self.submitted += 1
         try:
             future = self.inner.submit(fn, task, resources)
         except BaseException:

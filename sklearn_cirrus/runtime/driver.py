@@ -194,8 +194,9 @@ def runs_in_process(X, settings: TrainingSettings) -> bool:
     Below ``IN_PROCESS_MAX_BYTES`` of data, staging shards and starting invocations cost
     more than the work they would share. An executor or store named other than the
     in-process ones, or an Executor instance, is the user asking for workers: honoured;
-    except a search's shared pool of in-process workers (``hosts_small_fits``), whose
-    small fits run in their own thread, holding one of the pool's slots.
+    except a search's shared pool (``hosts_small_fits``: a ``ThrottledExecutor``), whose
+    small fits run in their own thread, holding one of the pool's slots, and every fit
+    once the pool ``hosts_every_fit`` (a search's refit, after its folds ran so).
     """
     executor = settings.executor
     return (
@@ -203,7 +204,7 @@ def runs_in_process(X, settings: TrainingSettings) -> bool:
         and (executor in IN_PROCESS_EXECUTORS or getattr(executor, "hosts_small_fits", False))
         and settings.store in (None, "memory")
         and settings.data_url is None
-        and data_bytes(X) <= IN_PROCESS_MAX_BYTES
+        and (data_bytes(X) <= IN_PROCESS_MAX_BYTES or getattr(executor, "hosts_every_fit", False))
     )
 
 
@@ -248,9 +249,11 @@ def train(
             settings,
             shard_bytes=data_bytes(X),
             sparse=sp.issparse(X),
-            runtime_memory_mb=getattr(
-                settings.executor, "runtime_memory_mb", Executor.runtime_memory_mb
-            ),
+            # (this process's: a pool of worker processes hosting the fit is not asked,
+            # which would start it)
+            runtime_memory_mb=Executor.runtime_memory_mb
+            if getattr(settings.executor, "hosts_small_fits", False)
+            else getattr(settings.executor, "runtime_memory_mb", Executor.runtime_memory_mb),
         )
         with Cleanup() as cleanup:
             store = MemoryStore()
