@@ -42,6 +42,7 @@ from .executors.throttle import ThrottledExecutor
 from .namespaces import namespace_name, shared_memory_root
 from .runtime import driver
 from .search_board import EARLY_STOPPING_RULES, SearchBoard, candidate_curve
+from .shared_steps import StepCache, share_leading_steps, unshare
 
 # driver threads at most: each mostly waits on its workers
 _MAX_CONCURRENT_FITS = 64
@@ -150,7 +151,13 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
         )
         # scikit-learn's search runs on a copy whose estimator uses the shared pool:
         # this search's parameters never change, whoever reads them meanwhile
-        search = clone(self).set_params(estimator=clone(self.estimator).set_params(**overrides))
+        cache = StepCache()
+        shared_steps = {}
+        if not set(params) - {"groups"}:  # (a step's fit parameters may differ by fit)
+            shared_steps = share_leading_steps(self.estimator, self._searched_names(), cache)
+        search = clone(self).set_params(
+            estimator=clone(self.estimator).set_params(**overrides, **shared_steps)
+        )
         search._board, search._pool = board, shared
         search._skl_callbacks = [*getattr(self, "_skl_callbacks", []), board]
         dataset = self._stage_once(X, y, params, splits)
@@ -171,6 +178,7 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
                 warnings.filterwarnings("ignore", message=".* does not support callbacks")
                 super(_ServerlessSearch, search).fit(X, y, **params)
         finally:
+            cache.clear()
             del self._board
             if dashboard is not None:
                 dashboard.close()
@@ -185,11 +193,17 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
         if hasattr(self, "scorer_"):  # the user's scorers, not their dataset wrappers
             self.scorer_ = _unwrapped(self.scorer_)
         if hasattr(self, "best_estimator_"):
-            # the refitted model keeps the user's settings, not the search's live pool
-            self.best_estimator_.set_params(**user_settings)
+            # the refitted model keeps the user's settings, not the search's live pool,
+            # and its own fitted steps
+            unshare(self.best_estimator_).set_params(**user_settings)
         self.peak_workers_ = shared.peak_in_flight
         self._record_fits(board)
         return self
+
+    def _searched_names(self) -> set[str]:
+        """The parameters the search varies (of its grid, or its distributions)."""
+        space = getattr(self, "param_grid", None) or getattr(self, "param_distributions", {})
+        return {name for part in (space if isinstance(space, list) else [space]) for name in part}
 
     def _executor_spec(self):
         """The search's pool: its own ``executor``, else the estimator's (else threads),

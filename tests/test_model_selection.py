@@ -99,6 +99,47 @@ def test_pipeline_grid_and_a_clean_refitted_model(binary_data):
     np.testing.assert_array_equal(restored.predict(X), search.predict(X))
 
 
+class CountingScaler(StandardScaler):
+    """A StandardScaler that counts its fits and transforms (class-wide: clones too)."""
+
+    calls = {"fit": 0, "transform": 0}
+
+    def fit(self, X, y=None, sample_weight=None):
+        CountingScaler.calls["fit"] += 1
+        return super().fit(X, y, sample_weight)
+
+    def transform(self, X, copy=None):
+        CountingScaler.calls["transform"] += 1
+        return super().transform(X, copy)
+
+
+def test_steps_every_candidate_shares_are_fitted_once_per_fold(binary_data):
+    X, y = binary_data
+    pipeline = make_pipeline(
+        CountingScaler(), ServerlessSGDClassifier(executor="sequential", random_state=0)
+    )
+    grid = {"serverlesssgdclassifier__alpha": [1e-4, 1e-3, 1e-2]}
+    CountingScaler.calls.update(fit=0, transform=0)
+    ours = ServerlessGridSearchCV(pipeline, grid, cv=3, executor="sequential").fit(X, y)
+    # 3 folds and the refit: one fit_transform each (a fit and a transform), and one
+    # transform of each fold's held-out part; not one per candidate
+    assert CountingScaler.calls == {"fit": 4, "transform": 4 + 3}
+    theirs = GridSearchCV(pipeline, grid, cv=3).fit(X, y)  # the same results
+    np.testing.assert_array_equal(
+        ours.cv_results_["mean_test_score"], theirs.cv_results_["mean_test_score"]
+    )
+    # the refitted pipeline holds its own fitted steps, not the search's shared ones
+    assert type(ours.best_estimator_[0]) is CountingScaler
+    np.testing.assert_array_equal(ours.best_estimator_[0].mean_, theirs.best_estimator_[0].mean_)
+    np.testing.assert_array_equal(ours.predict_proba(X), theirs.predict_proba(X))
+    # a step the grid varies, and the steps after it, are fitted by every candidate
+    CountingScaler.calls.update(fit=0, transform=0)
+    ServerlessGridSearchCV(
+        pipeline, {"countingscaler__with_mean": [True, False]}, cv=3, executor="sequential"
+    ).fit(X, y)
+    assert CountingScaler.calls["fit"] == 2 * 3 + 1
+
+
 @pytest.mark.filterwarnings("ignore:One or more of the test scores are non-finite")
 def test_a_failing_candidate_follows_error_score(binary_data):
     X, y = binary_data
