@@ -37,7 +37,7 @@ from .base import DocumentationLinkMixin
 from .credentials import HiddenCredentialsMixin
 from .data import data_bytes
 from .dataset import ShardedDataset
-from .executors import Executor, make_executor
+from .executors import Executor, ProcessExecutor, make_executor
 from .executors.throttle import ThrottledExecutor
 from .namespaces import namespace_name, shared_memory_root
 from .runtime import driver
@@ -46,6 +46,11 @@ from .shared_steps import StepCache, share_leading_steps, unshare
 
 # driver threads at most: each mostly waits on its workers
 _MAX_CONCURRENT_FITS = 64
+# On a pool of this machine's cores (threads, processes), the fits of a search keep every
+# core busy themselves: a fit of up to this much data trains in a thread of its own rather
+# than on workers (bench_search.py, hashed text, 8 MB folds: 8.7 s in threads against
+# 14.9 s on 2 process workers). At most _MAX_CONCURRENT_FITS x this of folds at once.
+LOCAL_SEARCH_IN_PROCESS_MAX_BYTES = 16 * 2**20
 
 
 def _parameters_named(estimator, parameter: str) -> list[str]:
@@ -73,6 +78,13 @@ def _progress_bar(total: int):
     except ImportError:
         return _PlainProgress(total)
     return tqdm(total=total, desc="fits", unit="fit")
+
+
+def _small_fit_bytes(pool: ThrottledExecutor) -> float:
+    """The size under which ``pool``'s fits stay in this process."""
+    if not pool.hosts_small_fits or pool.small_fit_bytes is None:
+        return driver.IN_PROCESS_MAX_BYTES
+    return pool.small_fit_bytes
 
 
 def _largest_fold_bytes(X, splits) -> float:
@@ -127,11 +139,14 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
         executors = _parameters_named(self.estimator, "executor")
         settings = self.estimator.get_params()
         # small fits stay in this process, each in a thread of its own, as an estimator's
-        # do, unless the estimator names workers itself
+        # do, unless the estimator names workers itself; larger ones too on a pool of
+        # this machine's cores, which the other fits keep busy anyway
+        local = inner.in_process or isinstance(inner, ProcessExecutor)
         shared = ThrottledExecutor(
             inner,
             self.max_workers or os.cpu_count() or 1,
             hosts_small_fits=all(settings[n] in driver.IN_PROCESS_EXECUTORS for n in executors),
+            small_fit_bytes=LOCAL_SEARCH_IN_PROCESS_MAX_BYTES if local else None,
         )
         overrides = dict.fromkeys(executors, shared)
         if self.store is not None:
@@ -160,7 +175,7 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
         )
         search._board, search._pool = board, shared
         search._skl_callbacks = [*getattr(self, "_skl_callbacks", []), board]
-        dataset = self._stage_once(X, y, params, splits)
+        dataset = self._stage_once(X, y, params, splits, shared)
         if dataset is not None:
             # every candidate x fold fit reads row views of the same shards
             X, y = dataset, None
@@ -215,9 +230,9 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
         named = [settings[name] for name in _parameters_named(self.estimator, "executor")]
         return next((spec for spec in named if spec is not None), None)
 
-    def _stage_once(self, X, y, params, splits) -> ShardedDataset | None:
+    def _stage_once(self, X, y, params, splits, pool) -> ShardedDataset | None:
         """The search's arrays written once as a dataset, when fits would each stage their
-        own shards: folds larger than a fit keeps in process, an estimator that reads
+        own shards: folds larger than ``pool`` keeps in process, an estimator that reads
         datasets, scored by its ``score`` or by scikit-learn's named scorers (a function
         of the user's may want arrays), and no fit parameters but ``sample_weight`` and
         ``groups``. None otherwise."""
@@ -229,7 +244,7 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
             and getattr(self.estimator, "_reads_datasets", False)
             and not callable(self.scoring)  # a function of the user's may want arrays
             and set(params) <= {"sample_weight", "groups"}
-            and _largest_fold_bytes(X, splits) > driver.IN_PROCESS_MAX_BYTES
+            and _largest_fold_bytes(X, splits) > _small_fit_bytes(pool)
         ):
             return None
         data_url = getattr(self.estimator, "data_url", None)

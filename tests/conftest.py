@@ -63,10 +63,13 @@ def no_store_leak():
 
 @pytest.fixture
 def always_fan_out(monkeypatch):
-    """Small fits on threads or sequentially fan out to workers, as large ones do."""
+    """Small fits on threads or sequentially fan out to workers, as large ones do (a
+    search's too)."""
+    from sklearn_cirrus import model_selection
     from sklearn_cirrus.runtime import driver
 
     monkeypatch.setattr(driver, "IN_PROCESS_MAX_BYTES", -1)
+    monkeypatch.setattr(model_selection, "LOCAL_SEARCH_IN_PROCESS_MAX_BYTES", -1)
 
 
 @pytest.fixture

@@ -48,13 +48,23 @@ def test_all_fits_share_a_pool_capped_at_max_workers(binary_data, executor):
     assert search.best_estimator_.fit_report_["path"] == "in-process"
 
 
-def test_a_search_whose_folds_are_small_stays_home_refit_included(binary_data, monkeypatch):
+@pytest.mark.parametrize("local_pool_size", [False, True])
+def test_a_search_whose_folds_are_small_stays_home_refit_included(
+    binary_data, monkeypatch, local_pool_size
+):
+    from sklearn_cirrus import model_selection
     from sklearn_cirrus.data.staging import data_bytes
     from sklearn_cirrus.runtime import driver
 
     X, y = binary_data
-    # the folds (2/3 of the rows) under the size a fit keeps in process, all the rows over
-    monkeypatch.setattr(driver, "IN_PROCESS_MAX_BYTES", 0.8 * data_bytes(X))
+    # the folds (2/3 of the rows) under the size a search's fit keeps in process, all
+    # the rows over: an estimator's own size, or the larger one of a pool of this
+    # machine's processes (which the estimator's own size does not reach, here)
+    size = 0.8 * data_bytes(X)
+    monkeypatch.setattr(driver, "IN_PROCESS_MAX_BYTES", 1 if local_pool_size else size)
+    monkeypatch.setattr(
+        model_selection, "LOCAL_SEARCH_IN_PROCESS_MAX_BYTES", size if local_pool_size else None
+    )
     search = ServerlessGridSearchCV(
         ServerlessSGDClassifier(random_state=0), GRID, cv=3, executor="processes", max_workers=2
     ).fit(X, y)
@@ -65,6 +75,7 @@ def test_a_search_whose_folds_are_small_stays_home_refit_included(binary_data, m
     assert search.best_score_ > 0.85
     # folds over the size: every fit (and so the refit) goes to the workers
     monkeypatch.setattr(driver, "IN_PROCESS_MAX_BYTES", 0.5 * data_bytes(X))
+    monkeypatch.setattr(model_selection, "LOCAL_SEARCH_IN_PROCESS_MAX_BYTES", None)
     search.set_params(param_grid={"alpha": [1e-4]}).fit(X, y)
     assert search.best_estimator_.fit_report_["path"] == "workers"
 

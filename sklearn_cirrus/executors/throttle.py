@@ -24,18 +24,27 @@ class ThrottledExecutor(Executor):
 
     With ``hosts_small_fits`` (always, when ``inner`` runs its workers in this process
     anyway), a small fit runs in its caller's thread instead, holding one slot as an
-    invocation would (``runtime.driver.runs_in_process``); ``hosts_every_fit``, set by
+    invocation would (``runtime.driver.runs_in_process``): one of at most
+    ``small_fit_bytes`` of data (None: the driver's own size); ``hosts_every_fit``, set by
     the owner, extends that to fits of any size (a search's refit, after its smaller
     cross-validation fits all ran that way). ``hosted`` and ``submitted`` count the fits
     that ran in a slot and the invocations sent to ``inner``.
     """
 
-    def __init__(self, inner: Executor, max_in_flight: int, *, hosts_small_fits: bool = False):
+    def __init__(
+        self,
+        inner: Executor,
+        max_in_flight: int,
+        *,
+        hosts_small_fits: bool = False,
+        small_fit_bytes: float | None = None,
+    ):
         if max_in_flight < 1:
             raise ValueError(f"max_in_flight must be at least 1, got {max_in_flight}")
         self.inner = inner
         self.max_in_flight = max_in_flight
         self.hosts_small_fits = hosts_small_fits or inner.in_process
+        self.small_fit_bytes = small_fit_bytes
         self.hosts_every_fit = False
         self.hosted = self.submitted = 0
         # the capabilities are the inner executor's (runtime_memory_mb may be probed late)
@@ -61,12 +70,11 @@ class ThrottledExecutor(Executor):
             "inner": self.inner,
             "max_in_flight": self.max_in_flight,
             "hosts_small_fits": self.hosts_small_fits,
+            "small_fit_bytes": self.small_fit_bytes,
         }
 
     def __setstate__(self, state):
-        self.__init__(
-            state["inner"], state["max_in_flight"], hosts_small_fits=state["hosts_small_fits"]
-        )
+        self.__init__(**state)
 
     def __copy__(self):
         return self

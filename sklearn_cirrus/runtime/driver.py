@@ -195,16 +195,21 @@ def runs_in_process(X, settings: TrainingSettings) -> bool:
     more than the work they would share. An executor or store named other than the
     in-process ones, or an Executor instance, is the user asking for workers: honoured;
     except a search's shared pool (``hosts_small_fits``: a ``ThrottledExecutor``), whose
-    small fits run in their own thread, holding one of the pool's slots, and every fit
-    once the pool ``hosts_every_fit`` (a search's refit, after its folds ran so).
+    small fits (under its ``small_fit_bytes`` where it says) run in their own thread,
+    holding one of the pool's slots, and every fit once the pool ``hosts_every_fit`` (a
+    search's refit, after its folds ran so).
     """
     executor = settings.executor
+    small = getattr(executor, "small_fit_bytes", None)
     return (
         not isinstance(X, DataHandle)
         and (executor in IN_PROCESS_EXECUTORS or getattr(executor, "hosts_small_fits", False))
         and settings.store in (None, "memory")
         and settings.data_url is None
-        and (data_bytes(X) <= IN_PROCESS_MAX_BYTES or getattr(executor, "hosts_every_fit", False))
+        and (
+            data_bytes(X) <= (IN_PROCESS_MAX_BYTES if small is None else small)
+            or getattr(executor, "hosts_every_fit", False)
+        )
     )
 
 
@@ -255,14 +260,15 @@ def train(
             if getattr(settings.executor, "hosts_small_fits", False)
             else getattr(settings.executor, "runtime_memory_mb", Executor.runtime_memory_mb),
         )
-        with Cleanup() as cleanup:
+        # (a search's fit holds its pool slot from its copy of the rows on: no more
+        # copies at once than fits training)
+        with Cleanup() as cleanup, getattr(settings.executor, "slot", nullcontext)():
             store = MemoryStore()
             cleanup.add(store.delete)
             shards = shards_in_memory(X, y, sample_weight, **cut)
             staging_seconds = time.perf_counter() - started
             create_keys(store)
-            with getattr(settings.executor, "slot", nullcontext)():
-                result = _run_in_process(kernel, shards, store, settings)
+            result = _run_in_process(kernel, shards, store, settings)
     else:
         # what fits killed outright (SIGKILL) left on this machine goes before more comes
         remove_leftovers()
