@@ -148,6 +148,7 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
             hosts_small_fits=all(settings[n] in driver.IN_PROCESS_EXECUTORS for n in executors),
             small_fit_bytes=LOCAL_SEARCH_IN_PROCESS_MAX_BYTES if local else None,
         )
+        shared.interleaves_fits = self.early_stopping is not None
         overrides = dict.fromkeys(executors, shared)
         if self.store is not None:
             overrides.update(dict.fromkeys(_parameters_named(self.estimator, "store"), self.store))

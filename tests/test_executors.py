@@ -267,3 +267,43 @@ def test_what_the_main_script_defines_reaches_the_workers(tmp_path):
         "executor.shutdown()\n",
     )
     assert out.split() == ["result", "42"]
+
+
+@pytest.mark.parametrize("interleaves", [True, False])
+def test_fits_in_a_throttled_pool_take_turns_first_come_first_served(interleaves):
+    import threading
+    import time
+
+    from sklearn_cirrus.executors.throttle import ThrottledExecutor
+
+    pool = ThrottledExecutor(ThreadExecutor(), 1, hosts_small_fits=True)
+    pool.interleaves_fits = interleaves
+    order = []
+
+    def fit(name, epochs=2):
+        with pool.slot():
+            for epoch in range(1, epochs + 1):
+                order.append(f"{name}{epoch}")
+                if epoch == 1 and name == "A":  # the others queue up meanwhile
+                    others = [threading.Thread(target=fit, args=(n,)) for n in "BC"]
+                    for other in others:
+                        other.start()
+                        deadline = time.monotonic() + 30
+                        while len(pool._waiting) < others.index(other) + 1:
+                            assert time.monotonic() < deadline
+                            time.sleep(0.001)
+                if epoch < epochs:
+                    pool.pass_turn()
+        return locals().get("others", [])
+
+    for other in fit("A"):
+        other.join()
+    # one slot: the fits waiting go in the order they came, an epoch each when the fits
+    # interleave (early stopping compares them at the same epoch), else a whole fit each
+    expected = (
+        ["A1", "B1", "C1", "A2", "B2", "C2"]
+        if interleaves
+        else ["A1", "A2", "B1", "B2", "C1", "C2"]
+    )
+    assert order == expected
+    assert pool.peak_in_flight == 1 and pool.in_flight == 0 and pool.hosted == 3

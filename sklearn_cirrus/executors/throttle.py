@@ -9,6 +9,7 @@ fits run.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from contextlib import contextmanager
 
 from .base import Executor, WorkerResources
@@ -24,7 +25,8 @@ class ThrottledExecutor(Executor):
 
     With ``hosts_small_fits`` (always, when ``inner`` runs its workers in this process
     anyway), a small fit runs in its caller's thread instead, holding one slot as an
-    invocation would (``runtime.driver.runs_in_process``): one of at most
+    invocation would (``runtime.driver.runs_in_process``; ``interleaves_fits``: passing
+    it on between epochs): one of at most
     ``small_fit_bytes`` of data (None: the driver's own size); ``hosts_every_fit``, set by
     the owner, extends that to fits of any size (a search's refit, after its smaller
     cross-validation fits all ran that way). ``hosted`` and ``submitted`` count the fits
@@ -45,15 +47,17 @@ class ThrottledExecutor(Executor):
         self.max_in_flight = max_in_flight
         self.hosts_small_fits = hosts_small_fits or inner.in_process
         self.small_fit_bytes = small_fit_bytes
-        self.hosts_every_fit = False
+        self.hosts_every_fit = self.interleaves_fits = False
         self.hosted = self.submitted = 0
         # the capabilities are the inner executor's (runtime_memory_mb may be probed late)
         self.in_process = inner.in_process
         self.enforces_memory = inner.enforces_memory
         self.enforces_timeout = inner.enforces_timeout
         self.peak_in_flight = 0
-        self._slots = threading.BoundedSemaphore(max_in_flight)
+        # slots are handed out first come, first served (a semaphore lets the thread that
+        # just released one take it back at once: a fit passing its turn would keep it)
         self._lock = threading.Lock()
+        self._waiting: deque[threading.Event] = deque()
         self._in_flight = 0
 
     @property
@@ -85,12 +89,15 @@ class ThrottledExecutor(Executor):
 
     def _finished(self, _future) -> None:
         with self._lock:
-            self._in_flight -= 1
-        self._slots.release()
+            if self._waiting:  # handed to the first one waiting: still in flight
+                self._waiting.popleft().set()
+            else:
+                self._in_flight -= 1
 
     @contextmanager
     def slot(self):
-        """Hold one slot while a fit trains in its own thread, as an invocation would."""
+        """Hold one slot while a fit trains in its own thread, as an invocation would;
+        ``pass_turn`` between its epochs lets the fits waiting go first."""
         self._take_slot()
         with self._lock:
             self.hosted += 1
@@ -99,11 +106,25 @@ class ThrottledExecutor(Executor):
         finally:
             self._finished(None)
 
+    def pass_turn(self) -> None:
+        """With ``interleaves_fits``, give the slot held to the next fit waiting and wait
+        for one again: the epochs of hosted fits interleave as the invocations of fits on
+        workers do, so that early stopping compares fits at the same epoch. (Without, a
+        fit keeps its slot to its end: its model stays in the core's cache, 1.2x faster
+        for a factorization of MovieLens latest-small.)"""
+        if self.interleaves_fits:
+            self._finished(None)
+            self._take_slot()
+
     def _take_slot(self) -> None:
-        self._slots.acquire()
         with self._lock:
-            self._in_flight += 1
-            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+            if self._in_flight < self.max_in_flight and not self._waiting:
+                self._in_flight += 1
+                self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
+                return
+            turn = threading.Event()
+            self._waiting.append(turn)
+        turn.wait()  # set by _finished, which hands its slot over
 
     def submit(self, fn, task, resources=WorkerResources()):
         self._take_slot()

@@ -268,7 +268,9 @@ def train(
             shards = shards_in_memory(X, y, sample_weight, **cut)
             staging_seconds = time.perf_counter() - started
             create_keys(store)
-            result = _run_in_process(kernel, shards, store, settings)
+            result = _run_in_process(
+                kernel, shards, store, settings, getattr(settings.executor, "pass_turn", None)
+            )
     else:
         # what fits killed outright (SIGKILL) left on this machine goes before more comes
         remove_leftovers()
@@ -400,9 +402,14 @@ class _Progress:
 
 
 def _run_in_process(
-    kernel: Kernel, shards: list, store: ParameterStore, settings: TrainingSettings
+    kernel: Kernel,
+    shards: list,
+    store: ParameterStore,
+    settings: TrainingSettings,
+    between_epochs: Callable[[], None] | None = None,
 ) -> TrainingResult:
-    """Epochs over in-memory shards, in the order of one sequential worker (see train)."""
+    """Epochs over in-memory shards, in the order of one sequential worker (see train);
+    ``between_epochs`` is called after each epoch but the last."""
     n_samples = sum(shard.n_samples for shard in shards)
     trainer = make_trainer(
         kernel, store, settings.batch_size, settings.exchange_every, n_samples=n_samples
@@ -421,6 +428,8 @@ def _run_in_process(
         epoch.wall_seconds = time.perf_counter() - started
         totals.absorb(epoch)
         stop = progress.end_epoch(epoch.loss_sum, epoch.samples)
+        if not stop and between_epochs is not None:
+            between_epochs()
     return progress.result()
 
 
