@@ -58,8 +58,18 @@ def _pairs(estimator, X, y=None, *, reset: bool):
     return X[:, 0], X[:, 1], y
 
 
+def _is_numeric(ids: np.ndarray) -> bool:
+    return ids.dtype.kind in "biuf"
+
+
 def _encode(ids: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
     """Codes 0..k-1 in order of first appearance, and the ids in that order."""
+    if _is_numeric(ids):  # (sorted, as np.unique does: no Python loop over the ratings)
+        uniques, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+        order = np.argsort(first, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size)
+        return rank[inverse].astype(np.int64), uniques[order]
     index: dict = {}
     try:
         codes = np.fromiter((index.setdefault(v, len(index)) for v in ids), np.int64, ids.size)
@@ -70,12 +80,27 @@ def _encode(ids: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
     return codes, uniques
 
 
-def _lookup(mapping: dict, ids: np.ndarray, what: str) -> np.ndarray:
-    """Codes of known ids, -1 for unknown ones."""
-    try:
-        return np.fromiter((mapping.get(v, -1) for v in ids), np.int64, ids.size)
-    except TypeError as exc:
-        raise ValueError(f"{what} ids must be hashable: {exc}") from None
+class _IdCodes:
+    """The codes of ids (their positions in ``known``), -1 for unknown ones: by a sorted
+    search when both are numbers (predict's hot path: a score at every epoch of a
+    search), else by a dict."""
+
+    def __init__(self, known: np.ndarray):
+        self.known = known
+        self.order = np.argsort(known, kind="stable") if _is_numeric(known) else None
+        self._index = None
+
+    def __call__(self, ids: np.ndarray, what: str) -> np.ndarray:
+        if self.order is not None and _is_numeric(ids) and self.known.size:
+            in_order = self.known[self.order]
+            at = np.minimum(np.searchsorted(in_order, ids), in_order.size - 1)
+            return np.where(in_order[at] == ids, self.order[at], -1).astype(np.int64)
+        if self._index is None:
+            self._index = {v: j for j, v in enumerate(self.known)}
+        try:
+            return np.fromiter((self._index.get(v, -1) for v in ids), np.int64, ids.size)
+        except TypeError as exc:
+            raise ValueError(f"{what} ids must be hashable: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -307,8 +332,8 @@ class ServerlessMatrixFactorization(
                 shape=(self.user_ids_.size, self.item_ids_.size),
             )
             self._ratings = None
-        self._user_index = {v: j for j, v in enumerate(self.user_ids_)}
-        self._item_index = {v: j for j, v in enumerate(self.item_ids_)}
+        self._user_index = _IdCodes(self.user_ids_)
+        self._item_index = _IdCodes(self.item_ids_)
         kernel = FactorizationKernel(
             n_users=self.user_ids_.size,
             n_items=self.item_ids_.size,
@@ -382,9 +407,7 @@ class ServerlessMatrixFactorization(
             self._check_dataset(X, reset=False)
             return self._map_dataset(self._coded(X), predictor)
         users, items, _ = _pairs(self, X, reset=False)
-        return predictor.of(
-            _lookup(self._user_index, users, "user"), _lookup(self._item_index, items, "item")
-        )
+        return predictor.of(self._user_index(users, "user"), self._item_index(items, "item"))
 
     def _coded(self, dataset: ShardedDataset) -> ShardedDataset:
         """The dataset as workers read it for this model: ids as their codes."""
@@ -453,7 +476,7 @@ class ServerlessMatrixFactorization(
         """
         check_is_fitted(self)
         users = np.asarray(users)
-        codes = _lookup(self._user_index, users.ravel(), "user")
+        codes = self._user_index(users.ravel(), "user")
         n = min(n, self.item_ids_.size)
         best = np.empty((codes.size, n), dtype=np.int64)
         seen = self._seen_items(codes) if exclude_seen else None
