@@ -152,7 +152,11 @@ def test_cleanup_command_dry_run_lists_and_keeps(tmp_path, capsys):
     main(["cleanup", "--root", str(tmp_path), "--dry-run"])
     assert f"would remove {dead}" in capsys.readouterr().out and dead.exists()
     main(["cleanup", "--root", str(tmp_path)])
-    assert "1 leftover folder(s) removed" in capsys.readouterr().out and not dead.exists()
+    told = capsys.readouterr().out
+    assert f"removed {dead} (" in told and "1 leftover folder(s) removed" in told
+    assert not dead.exists()
+    main(["cleanup", "--root", str(tmp_path)])  # nothing left: says so
+    assert "0 leftover folder(s) removed, 0.0 MB freed" in capsys.readouterr().out
 
 
 def test_sigterm_handler_is_installed_only_during_a_fit_and_over_the_default(binary_data):
