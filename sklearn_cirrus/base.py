@@ -160,6 +160,44 @@ class ServerlessEstimatorMixin(
     calls :meth:`_fit_engine` from ``fit``.
     """
 
+    def plan(self, X, y=None, *, n_workers=(1, 2, 4, 8), worker_memory_mb=None, platform=None):
+        """Predict, without training, what a fit would take on each configuration.
+
+        One probe epoch of this estimator, on one worker of its executor over at most
+        ``planning.PROBE_ROWS`` rows, measures its samples per worker-second, what a
+        fit costs besides training, and the worker's peak memory; each configuration's
+        figures follow from them (the ``measured`` and ``assumed`` columns say which is
+        which; the assumptions are listed in :mod:`sklearn_cirrus.planning`).
+
+        Parameters
+        ----------
+        X, y : arrays
+            The data the fit would get.
+        n_workers : sequence of int, default=(1, 2, 4, 8)
+            The worker counts to consider.
+        worker_memory_mb : int or sequence of int, default=None
+            The memory sizes to consider; None: the platform's, else this estimator's.
+        platform : Platform or None, default=None
+            A serverless platform's price table and CPU rule
+            (:data:`sklearn_cirrus.platforms.AWS_LAMBDA`, or one of yours); None: this
+            machine's cores, priced as ``fit_report_`` prices them.
+
+        Returns
+        -------
+        table : pandas.DataFrame or dict of arrays
+            A row per configuration: ``n_workers``, ``worker_memory_mb``,
+            ``batch_size``, ``epochs``, ``predicted_seconds``,
+            ``predicted_worker_seconds``, ``predicted_gb_seconds``,
+            ``predicted_cost_usd``, ``invocations``, ``fits_in_memory`` (the probe's peak
+            within the memory), ``measured``, ``assumed``. A dict of arrays when pandas
+            is not installed.
+        """
+        from .planning import plan_table
+
+        return plan_table(
+            self, X, y, n_workers=n_workers, worker_memory_mb=worker_memory_mb, platform=platform
+        )
+
     def _n_workers(self) -> int:
         """Workers kept in flight: ``n_jobs`` when the estimator has one and it is set."""
         n_jobs = getattr(self, "n_jobs", None)

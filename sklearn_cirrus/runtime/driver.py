@@ -33,6 +33,7 @@ from ..exceptions import StoreLost, WorkerError, WorkerLost, WorkerOutOfMemory, 
 from ..executors import Executor, WorkerResources, make_executor
 from ..kernels.base import Kernel
 from ..namespaces import namespace_name, remove_leftovers, shared_memory_root
+from ..platforms import AWS_LAMBDA
 from ..store import MemoryStore, OptimizerConfig, ParameterStore, make_store
 from .cleanup import Cleanup, sigterm_cleans_up
 from .recovery import EpochSaver
@@ -48,8 +49,8 @@ from .worker import STOP_FLAG, TIME_BUDGET_FRACTION, WorkerTask, run_worker
 IN_PROCESS_EXECUTORS = (None, "threads", "sequential")
 IN_PROCESS_MAX_BYTES = 4 * 2**20
 # Published AWS Lambda (x86, us-east-1) prices, for the cost estimate in fit_report_.
-USD_PER_GB_SECOND = 0.0000166667
-USD_PER_INVOCATION = 0.20 / 1_000_000
+USD_PER_GB_SECOND = AWS_LAMBDA.usd_per_gb_second
+USD_PER_INVOCATION = AWS_LAMBDA.usd_per_invocation
 
 
 @dataclass

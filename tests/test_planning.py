@@ -1,0 +1,125 @@
+"""plan(): a probe of the real thing, then each configuration's predicted figures."""
+
+import os
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from sklearn_cirrus import ServerlessSGDClassifier
+from sklearn_cirrus.planning import Probe, predict
+from sklearn_cirrus.platforms import AWS_LAMBDA, Platform
+
+PROBE = Probe(
+    executor="processes",
+    rows=1000,
+    compute_per_sample=1e-6,
+    io_per_sample=1e-7,
+    invocation_seconds=0.01,
+    staging_per_row=2e-7,
+    fit_seconds=0.05,
+    peak_worker_memory_mb=80.0,
+    seconds=0.1,
+)
+
+
+def _predicted(n_workers, platform=None, memory_mb=1024):
+    return predict(
+        PROBE,
+        n_samples=1_000_000,
+        epochs=3,
+        n_workers=n_workers,
+        memory_mb=memory_mb,
+        platform=platform,
+        cores=2,
+    )
+
+
+def test_on_this_machine_workers_share_its_cores():
+    # 3 epochs of 1e6 samples at 1.1 us, and 0.01 s an invocation (n_workers an epoch)
+    busy = {w: 3 * 1e6 * 1.1e-6 + 3 * w * 0.01 for w in (1, 2, 4)}
+    for workers, parallel in ((1, 1), (2, 2), (4, 2)):
+        figures = _predicted(workers)
+        assert figures["invocations"] == 3 * workers
+        assert figures["predicted_seconds"] == pytest.approx(
+            0.05 + 1e6 * 2e-7 + busy[workers] / parallel
+        )
+        # beyond the 2 cores, a worker is billed while it waits for one
+        assert figures["predicted_worker_seconds"] == pytest.approx(
+            busy[workers] * workers / parallel
+        )
+        gb_seconds = figures["predicted_worker_seconds"]  # 1024 MB
+        assert figures["predicted_cost_usd"] == pytest.approx(
+            gb_seconds * AWS_LAMBDA.usd_per_gb_second + 3 * workers * AWS_LAMBDA.usd_per_invocation
+        )
+
+
+def test_on_a_platform_memory_buys_cpu_and_invocations_start_cold():
+    half = _predicted(4, AWS_LAMBDA, memory_mb=AWS_LAMBDA.mb_per_vcpu / 2)
+    full = _predicted(4, AWS_LAMBDA, memory_mb=AWS_LAMBDA.mb_per_vcpu)
+    more = _predicted(4, AWS_LAMBDA, memory_mb=2 * AWS_LAMBDA.mb_per_vcpu)
+    starts = 12 * (0.01 + AWS_LAMBDA.cold_start_seconds)
+    assert full["predicted_worker_seconds"] == pytest.approx(3.3 + starts)
+    assert half["predicted_worker_seconds"] == pytest.approx(2 * 3.3 + starts)
+    # past one vCPU a worker is no faster: the same seconds, twice the GB-seconds
+    assert more["predicted_seconds"] == pytest.approx(full["predicted_seconds"])
+    assert more["predicted_gb_seconds"] == pytest.approx(2 * full["predicted_gb_seconds"])
+    # side by side: 4 workers, a quarter of the busy time each
+    assert full["predicted_seconds"] == pytest.approx(0.05 + 0.2 + (3.3 + starts) / 4)
+
+
+def test_a_price_table_is_data_the_user_replaces():
+    discounted = replace(AWS_LAMBDA, usd_per_gb_second=AWS_LAMBDA.usd_per_gb_second / 2)
+    plain, cheaper = _predicted(2, AWS_LAMBDA), _predicted(2, discounted)
+    requests = plain["invocations"] * AWS_LAMBDA.usd_per_invocation
+    assert cheaper["predicted_cost_usd"] - requests == pytest.approx(
+        (plain["predicted_cost_usd"] - requests) / 2
+    )
+    assert Platform.from_dict(AWS_LAMBDA.to_dict()) == AWS_LAMBDA
+    with pytest.raises(ValueError, match="unknown Platform fields"):
+        Platform.from_dict({**AWS_LAMBDA.to_dict(), "usd_per_gb_sec": 1.0})
+    # fit_report_ prices every fit with the same table
+    from sklearn_cirrus.runtime import driver
+
+    assert driver.USD_PER_GB_SECOND == AWS_LAMBDA.usd_per_gb_second
+
+
+@pytest.fixture(scope="module")
+def problem():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(30_000, 20))
+    return X, (X[:, 0] + 0.5 * rng.normal(size=len(X)) > 0).astype(int)
+
+
+def test_plan_probes_then_predicts_every_configuration_without_training(problem):
+    X, y = problem
+    clf = ServerlessSGDClassifier(executor="processes", max_iter=4, tol=None, random_state=0)
+    cores = os.cpu_count()
+    table = clf.plan(X, y, n_workers=(1, cores, 2 * cores), worker_memory_mb=(512, 1024))
+    assert not hasattr(clf, "coef_")  # nothing trained
+    assert len(table) == 6
+    assert list(table["n_workers"]) == [1, 1, cores, cores, 2 * cores, 2 * cores]
+    assert list(table["invocations"]) == [4 * w for w in table["n_workers"]]
+    assert (table["predicted_seconds"] > 0).all() and (table["predicted_cost_usd"] > 0).all()
+    # twice as many workers as cores: more worker-seconds, and no faster
+    rows = table[table["worker_memory_mb"] == 1024].set_index("n_workers")
+    fewer, more = rows.loc[cores], rows.loc[2 * cores]
+    assert more["predicted_worker_seconds"] > fewer["predicted_worker_seconds"]
+    assert more["predicted_seconds"] >= fewer["predicted_seconds"]
+    # a worker's peak (its process's) fits in 512 MB; the table says what was measured
+    assert table["fits_in_memory"].all()
+    assert table["measured"][0].startswith("probe (30000 rows")
+    assert f"{cores} cores shared" in table["assumed"][0]
+
+
+def test_without_pandas_the_plan_is_a_dict_of_arrays(problem, monkeypatch):
+    X, y = problem
+    from sklearn_cirrus import planning
+
+    monkeypatch.setattr(planning, "_pandas", lambda: None)  # a core install
+    table = ServerlessSGDClassifier(executor="processes", max_iter=2).plan(
+        X, y, n_workers=(1, 2), platform=AWS_LAMBDA
+    )
+    assert isinstance(table, dict)
+    assert table["worker_memory_mb"].tolist() == [*AWS_LAMBDA.memory_sizes_mb] * 2
+    assert set(table["platform"]) == {AWS_LAMBDA.name}
