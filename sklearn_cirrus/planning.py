@@ -32,7 +32,7 @@ from .executors import Executor, make_executor
 from .platforms import AWS_LAMBDA, Platform
 
 # rows the probe trains one epoch on, and a quarter of them (all when there are fewer)
-PROBE_ROWS = 80_000
+PROBE_ROWS = 40_000
 
 
 @dataclass(frozen=True)
