@@ -80,13 +80,6 @@ def _progress_bar(total: int):
     return tqdm(total=total, desc="fits", unit="fit")
 
 
-def _small_fit_bytes(pool: ThrottledExecutor) -> float:
-    """The size under which ``pool``'s fits stay in this process."""
-    if not pool.hosts_small_fits or pool.small_fit_bytes is None:
-        return driver.IN_PROCESS_MAX_BYTES
-    return pool.small_fit_bytes
-
-
 def _largest_fold_bytes(X, splits) -> float:
     """About the bytes of the largest training part of ``splits`` (rows of ``X``)."""
     return data_bytes(X) * max(len(train) for train, _ in splits) / max(X.shape[0], 1)
@@ -245,7 +238,7 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
             and getattr(self.estimator, "_reads_datasets", False)
             and not callable(self.scoring)  # a function of the user's may want arrays
             and set(params) <= {"sample_weight", "groups"}
-            and _largest_fold_bytes(X, splits) > _small_fit_bytes(pool)
+            and _largest_fold_bytes(X, splits) > driver.in_process_max_bytes(pool)
         ):
             return None
         data_url = getattr(self.estimator, "data_url", None)

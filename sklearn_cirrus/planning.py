@@ -151,16 +151,11 @@ def plan_table(
 ) -> dict | object:
     """``estimator.plan``'s table: one row per (workers, memory) configuration."""
     measured = probe(estimator, X, y)
-    memory_sizes = (
-        worker_memory_mb
-        if worker_memory_mb is not None
-        else (
-            platform.memory_sizes_mb
-            if platform is not None
-            else (estimator.worker_memory_mb or 1024,)
+    if worker_memory_mb is None:  # the platform's sizes, else the estimator's own
+        worker_memory_mb = (
+            platform.memory_sizes_mb if platform else estimator.worker_memory_mb or 1024
         )
-    )
-    memory_sizes = (memory_sizes,) if np.isscalar(memory_sizes) else tuple(memory_sizes)
+    memory_sizes = tuple(np.atleast_1d(worker_memory_mb).tolist())
     cores = os.cpu_count() or 1
     rows = []
     for workers in n_workers:

@@ -88,13 +88,13 @@ class _IdCodes:
     def __init__(self, known: np.ndarray):
         self.known = known
         self.order = np.argsort(known, kind="stable") if _is_numeric(known) else None
+        self.in_order = None if self.order is None else known[self.order]
         self._index = None
 
     def __call__(self, ids: np.ndarray, what: str) -> np.ndarray:
         if self.order is not None and _is_numeric(ids) and self.known.size:
-            in_order = self.known[self.order]
-            at = np.minimum(np.searchsorted(in_order, ids), in_order.size - 1)
-            return np.where(in_order[at] == ids, self.order[at], -1).astype(np.int64)
+            at = np.minimum(np.searchsorted(self.in_order, ids), self.in_order.size - 1)
+            return np.where(self.in_order[at] == ids, self.order[at], -1).astype(np.int64)
         if self._index is None:
             self._index = {v: j for j, v in enumerate(self.known)}
         try:

@@ -201,17 +201,25 @@ def runs_in_process(X, settings: TrainingSettings) -> bool:
     search's refit, after its folds ran so).
     """
     executor = settings.executor
-    small = getattr(executor, "small_fit_bytes", None)
     return (
         not isinstance(X, DataHandle)
         and (executor in IN_PROCESS_EXECUTORS or getattr(executor, "hosts_small_fits", False))
         and settings.store in (None, "memory")
         and settings.data_url is None
         and (
-            data_bytes(X) <= (IN_PROCESS_MAX_BYTES if small is None else small)
+            data_bytes(X) <= in_process_max_bytes(executor)
             or getattr(executor, "hosts_every_fit", False)
         )
     )
+
+
+def in_process_max_bytes(executor) -> float:
+    """The data size under which a fit on ``executor`` stays home: a hosting pool's own
+    ``small_fit_bytes`` where it says, else ``IN_PROCESS_MAX_BYTES``."""
+    small = getattr(executor, "small_fit_bytes", None)
+    if not getattr(executor, "hosts_small_fits", False) or small is None:
+        return IN_PROCESS_MAX_BYTES
+    return small
 
 
 def train(
