@@ -10,20 +10,24 @@ estimator.
 
 from __future__ import annotations
 
-from contextlib import contextmanager, nullcontext
+import time
+from contextlib import ExitStack, contextmanager, nullcontext
+from dataclasses import dataclass, replace
 from numbers import Integral, Real
 
 import numpy as np
 from joblib import effective_n_jobs
+from sklearn.base import clone
 from sklearn.callback import CallbackSupportMixin
 
-from ._compat import Interval
+from . import planning
+from ._compat import Interval, StrOptions
 from .credentials import HiddenCredentialsMixin
 from .dataset import ShardedDataset
 from .epoch_callbacks import fit_task
-from .executors import Executor, WorkerResources
+from .executors import Executor, WorkerResources, make_executor
 from .namespaces import namespace_name, shared_memory_root
-from .runtime.driver import TrainingResult, TrainingSettings, train
+from .runtime.driver import TrainingResult, TrainingSettings, runs_in_process, train
 from .runtime.mapping import map_shards
 from .store import may_lose_state
 
@@ -34,20 +38,24 @@ DOCS_URL = "https://sklearn-cirrus.readthedocs.io/en/latest/"
 MAX_SEED = np.iinfo(np.int32).max
 
 ENGINE_PARAMETER_CONSTRAINTS: dict = {
-    "n_workers": [Interval(Integral, 1, None, closed="left")],
+    "n_workers": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     "executor": [str, Executor, None],
     "store": [str, None],
     "data_url": [str, None],
     "batch_size": [Interval(Integral, 1, None, closed="left")],
     "exchange_every": [Interval(Integral, 1, None, closed="left"), None],
     "significance": [Interval(Real, 0, None, closed="neither"), None],
-    "worker_memory_mb": [Interval(Integral, 1, None, closed="left"), None],
+    "worker_memory_mb": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"}), None],
     "worker_timeout": [Interval(Real, 0, None, closed="neither"), None],
+    "resources": [StrOptions(set(planning.OBJECTIVES)), dict],
+    "scale_in": ["boolean"],
 }
 
 ENGINE_PARAMETERS_DOC = """
-    n_workers : int, default=2
-        Worker invocations kept in flight at once, in [1, inf).
+    n_workers : int or 'auto', default=2
+        Worker invocations kept in flight at once, in [1, inf). 'auto': the count
+        :meth:`plan` predicts best for ``resources`` (on data small enough to train
+        in this process, no plan is made: one worker).
     executor : {'threads', 'processes', 'sequential'}, Executor or None, default=None
         Where workers run: threads of this process (None), one local process per
         invocation with enforced limits, or one at a time in this thread (exactly
@@ -89,13 +97,48 @@ ENGINE_PARAMETERS_DOC = """
         a significant one, and at the end of the worker's invocation whatever its
         size. Fewer bytes an exchange, for changes the other workers see later; a
         worker then holds two copies of the model. None sends every change.
-    worker_memory_mb : int or None, default=1024
+    worker_memory_mb : int, 'auto' or None, default=1024
         Memory of one worker, in MB, enforced by the 'processes' executor. Too small
-        a value for one batch is rejected before any worker starts.
+        a value for one batch is rejected before any worker starts. 'auto': the size
+        :meth:`plan` picks for ``resources`` among those that hold what a worker
+        needs (this machine: 256 MB to 4 GB; a platform: its own sizes).
     worker_timeout : float or None, default=300
         Seconds one invocation may run; workers return by themselves before it and
         the driver relaunches them on the rest of their shards.
+    resources : {'fastest', 'cheapest'} or dict, default='fastest'
+        What ``n_workers='auto'`` and ``worker_memory_mb='auto'`` choose for: the
+        configuration :meth:`plan` predicts fastest (the cheapest of those within 3%
+        of it) or cheapest; ``{'deadline': seconds}``: the cheapest predicted within
+        it; ``{'budget': dollars}``: the fastest predicted within it (both keys: the
+        fastest within both). A deadline or budget also stops the fit, whatever
+        chose its resources, before an epoch that would pass it (the model is the
+        last epoch's, ``fit_report_['stopped_by']`` says why, and a
+        :class:`~sklearn_cirrus.exceptions.ResourceLimitWarning` is raised); the
+        probe's own time and cost count. Dollars are ``fit_report_``'s estimate.
+    scale_in : bool, default=False
+        Halve the workers in flight (never below one) once an epoch lowers the mean
+        training loss by less than 1% (MLLess's scale-in: the same loss for fewer
+        worker-seconds once the curve flattens); ``fit_report_['workers_per_epoch']``
+        gives the count of each epoch.
 """
+
+
+@dataclass(frozen=True)
+class _PlanRequest:
+    """What :meth:`ServerlessEstimatorMixin.plan` asks of a fit: its candidates."""
+
+    n_workers: tuple
+    worker_memory_mb: tuple | None
+    platform: object
+
+
+class _PlanMade(Exception):
+    """How a fit asked for a plan (``plan()``) stops where training would start, with the
+    plan's rows: its validation, encoding and kernel are the fit's own."""
+
+    def __init__(self, rows: list[dict]):
+        super().__init__("a plan, not a fit")
+        self.rows = rows
 
 
 class DocumentationLinkMixin:
@@ -163,45 +206,139 @@ class ServerlessEstimatorMixin(
     def plan(self, X, y=None, *, n_workers=(1, 2, 4, 8), worker_memory_mb=None, platform=None):
         """Predict, without training, what a fit would take on each configuration.
 
-        One probe epoch of this estimator, on one worker of its executor over at most
-        ``planning.PROBE_ROWS`` rows, measures its samples per worker-second, what a
-        fit costs besides training, and the worker's peak memory; each configuration's
-        figures follow from them (the ``measured`` and ``assumed`` columns say which is
-        which; the assumptions are listed in :mod:`sklearn_cirrus.planning`).
+        ``fit``'s own preparation runs (validation, encoding, the model), then one probe
+        of this estimator's training, on one worker of its executor over at most
+        ``planning.PROBE_ROWS`` rows, measures its seconds per sample, what a fit costs
+        besides training, and the worker's peak memory; each configuration's figures
+        follow from them (the ``measured`` and ``assumed`` columns say which is which;
+        the assumptions are listed in :mod:`sklearn_cirrus.planning`). The estimator
+        is left as it was.
 
         Parameters
         ----------
-        X, y : arrays
-            The data the fit would get.
+        X, y : arrays or ShardedDataset
+            The data the fit would get (a dataset: y None).
         n_workers : sequence of int, default=(1, 2, 4, 8)
             The worker counts to consider.
         worker_memory_mb : int or sequence of int, default=None
             The memory sizes to consider; None: the platform's, else this estimator's.
         platform : Platform or None, default=None
             A serverless platform's price table and CPU rule
-            (:data:`sklearn_cirrus.platforms.AWS_LAMBDA`, or one of yours); None: this
-            machine's cores, priced as ``fit_report_`` prices them.
+            (:data:`sklearn_cirrus.platforms.AWS_LAMBDA`, or one of yours); None: the
+            executor's own (``Executor.platform``), else this machine's cores, priced
+            as ``fit_report_`` prices them.
 
         Returns
         -------
         table : pandas.DataFrame or dict of arrays
-            A row per configuration: ``n_workers``, ``worker_memory_mb``,
-            ``batch_size``, ``epochs``, ``predicted_seconds``,
+            A row per configuration: ``executor``, ``platform``, ``n_workers``,
+            ``worker_memory_mb``, ``batch_size``, ``epochs``, ``predicted_seconds``,
             ``predicted_worker_seconds``, ``predicted_gb_seconds``,
-            ``predicted_cost_usd``, ``invocations``, ``fits_in_memory`` (the probe's peak
-            within the memory), ``measured``, ``assumed``. A dict of arrays when pandas
-            is not installed.
+            ``predicted_cost_usd``, ``invocations``, ``memory_needed_mb`` and
+            ``fits_in_memory`` (the worker's need within the memory), ``measured``,
+            ``assumed``. A dict of arrays when pandas is not installed.
         """
-        from .planning import plan_table
-
-        return plan_table(
-            self, X, y, n_workers=n_workers, worker_memory_mb=worker_memory_mb, platform=platform
-        )
+        planner = clone(self)
+        sizes = None if worker_memory_mb is None else tuple(np.atleast_1d(worker_memory_mb))
+        planner._plan_request = _PlanRequest(tuple(n_workers), sizes, platform)
+        try:
+            planner.fit(X, y)
+        except _PlanMade as made:
+            return planning.frame(made.rows)
+        raise RuntimeError(f"{type(self).__name__}.fit did not reach its plan")
 
     def _n_workers(self) -> int:
         """Workers kept in flight: ``n_jobs`` when the estimator has one and it is set."""
         n_jobs = getattr(self, "n_jobs", None)
-        return self.n_workers if n_jobs is None else effective_n_jobs(n_jobs)
+        return self._chosen("n_workers") if n_jobs is None else effective_n_jobs(n_jobs)
+
+    def _chosen(self, name: str):
+        """A resource parameter's value; for 'auto', what the last fit chose (before any
+        fit: the parameter's default)."""
+        value = getattr(self, name)
+        if value != "auto":
+            return value
+        chosen = getattr(self, "fit_report_", {}).get("resources", {})
+        return chosen.get(name, {"n_workers": 2, "worker_memory_mb": 1024}[name])
+
+    def _choose_resources(
+        self, kernel, data, y, sample_weight, settings, init, owned: ExitStack, refit: bool
+    ):
+        """The settings of a fit whose resources are 'auto' (or that ``plan`` asks about),
+        and what ``fit_report_['resources']`` says of the choice (None: nothing chosen).
+
+        A fit with data small enough to stay home has nothing to plan: one worker, the
+        smallest memory that holds it. ``partial_fit`` keeps the choice of the call
+        before (``refit`` False); the first call makes it. The probe and the fit share
+        one executor (a pool starts once), which ``owned`` shuts down."""
+        planning.check_resources(self.resources)
+        request = getattr(self, "_plan_request", None)
+        auto = {n for n in ("n_workers", "worker_memory_mb") if getattr(self, n) == "auto"}
+        if request is None and not auto:
+            return settings, None
+        earlier = getattr(self, "fit_report_", {}).get("resources")
+        if request is None and not refit and earlier is not None:
+            kept = {**earlier, "probe_seconds": 0.0, "probe_cost_usd": 0.0}
+            return replace(settings, **{n: earlier[n] for n in auto}), kept
+        if request is None and runs_in_process(data, settings):
+            chosen = {"n_workers": 1, "worker_memory_mb": planning.LOCAL_MEMORY_SIZES_MB[-1]}
+            return replace(settings, **{n: chosen[n] for n in auto}), {
+                "objective": self.resources,
+                **chosen,
+                "path": "in-process",
+                "probe_seconds": 0.0,
+            }
+        in_process = runs_in_process(data, settings)  # (only a plan asked for gets here)
+        if not in_process:
+            executor, owns = make_executor(settings.executor)
+            if owns:
+                owned.callback(executor.shutdown)
+            settings = replace(settings, executor=executor)
+        measured = planning.probe(kernel, data, y, sample_weight, settings, init, in_process)
+        platform = getattr(settings.executor, "platform", None)
+        counts = (settings.n_workers,) if "n_workers" not in auto else planning.WORKER_COUNTS
+        sizes = (settings.worker_memory_mb or 1024,)
+        if "worker_memory_mb" in auto or (request and request.worker_memory_mb is None):
+            sizes = platform.memory_sizes_mb if platform else planning.LOCAL_MEMORY_SIZES_MB
+        if request is not None:
+            platform = request.platform or platform
+            counts = request.n_workers
+            sizes = request.worker_memory_mb or (
+                platform.memory_sizes_mb if platform else (self._chosen("worker_memory_mb"),)
+            )
+        rows = planning.plan_rows(
+            measured,
+            settings,
+            n_samples=planning.n_rows(data),
+            n_workers=counts,
+            memory_sizes=sizes,
+            platform=platform,
+            memory_needed=planning.memory_needed_mb(
+                measured,
+                kernel,
+                data,
+                settings,
+                getattr(settings.executor, "runtime_memory_mb", Executor.runtime_memory_mb),
+            ),
+            in_process=in_process,
+        )
+        if request is not None:
+            raise _PlanMade(rows)
+        row = planning.choose(rows, self.resources, measured.seconds, measured.cost_usd)
+        limits = {
+            "deadline_seconds": settings.deadline_seconds
+            and settings.deadline_seconds - measured.seconds,
+            "budget_usd": settings.budget_usd and settings.budget_usd - measured.cost_usd,
+        }
+        return replace(settings, **{n: row[n] for n in auto}, **limits), {
+            "objective": self.resources,
+            "n_workers": row["n_workers"],
+            "worker_memory_mb": row["worker_memory_mb"],
+            "path": "workers",
+            **{k: v for k, v in row.items() if k.startswith("predicted_")},
+            "probe_seconds": measured.seconds,
+            "probe_cost_usd": measured.cost_usd,
+        }
 
     def _fit_engine(
         self,
@@ -244,17 +381,17 @@ class ServerlessEstimatorMixin(
             if is_fit_task
             else nullcontext()
         )
-        with tracked as on_epoch:
+        with tracked as on_epoch, ExitStack() as owned:
             settings = TrainingSettings(
                 optimizer=optimizer,
-                n_workers=self._n_workers(),
+                n_workers=self._n_workers() if self.n_workers != "auto" else 1,
                 executor=self.executor,
                 store=self.store,
                 data_url=self.data_url,
                 batch_size=self.batch_size,
                 exchange_every=self.exchange_every,
                 significance=self.significance,
-                worker_memory_mb=self.worker_memory_mb,
+                worker_memory_mb=None if self.worker_memory_mb == "auto" else self.worker_memory_mb,
                 worker_timeout=self.worker_timeout,
                 max_iter=max_iter,
                 tol=self.tol,
@@ -264,14 +401,21 @@ class ServerlessEstimatorMixin(
                 random_state=seed,
                 validation_score=validation_score,
                 on_epoch=on_epoch,
+                scale_in=self.scale_in,
+                **planning.limits_of(self.resources),
+            )
+            data = (
+                X.handle(batch_size=self.batch_size, classes=classes)
+                if isinstance(X, ShardedDataset)
+                else X
+            )
+            started = time.perf_counter()
+            settings, chosen = self._choose_resources(
+                kernel, data, y, sample_weight, settings, init, owned, refit=is_fit_task
             )
             result = train(
                 kernel,
-                (
-                    X.handle(batch_size=self.batch_size, classes=classes)
-                    if isinstance(X, ShardedDataset)
-                    else X
-                ),
+                data,
                 y,
                 sample_weight,
                 settings,
@@ -279,6 +423,13 @@ class ServerlessEstimatorMixin(
                 optimizer_state=optimizer_state,
                 samples_seen=samples_seen,
             )
+            if chosen is not None:  # what was chosen, what it was predicted to take, what it took
+                result.report["resources"] = {
+                    **chosen,
+                    "seconds": time.perf_counter() - started,
+                    "cost_usd": result.report["estimated_cost_usd"]
+                    + chosen.get("probe_cost_usd", 0.0),
+                }
             for name, value in attributes(result).items():
                 setattr(self, name, value)
         return result

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sklearn.exceptions import ConvergenceWarning
+
 
 class WorkerError(RuntimeError):
     """A worker invocation failed; the message carries the worker's own traceback."""
@@ -26,3 +28,7 @@ class StoreLost(KeyError):
 
     def __str__(self) -> str:  # a sentence, not KeyError's quoted key
         return str(self.args[0]) if self.args else ""
+
+
+class ResourceLimitWarning(ConvergenceWarning):
+    """A fit stopped at its deadline or budget (``resources``) before it converged."""

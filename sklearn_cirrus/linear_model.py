@@ -461,6 +461,8 @@ default='log_loss'
         significance=None,
         worker_memory_mb=1024,
         worker_timeout=300.0,
+        resources="fastest",
+        scale_in=False,
     ):
         self.loss = loss
         self.penalty = penalty
@@ -493,6 +495,8 @@ default='log_loss'
         self.significance = significance
         self.worker_memory_mb = worker_memory_mb
         self.worker_timeout = worker_timeout
+        self.resources = resources
+        self.scale_in = scale_in
 
     def _validate(self, X, y, reset: bool):
         X, y = self._validate_arrays(X, y, reset)
@@ -799,6 +803,8 @@ class ServerlessSGDRegressor(DatasetScoreMixin, RegressorMixin, _BaseServerlessS
         significance=None,
         worker_memory_mb=1024,
         worker_timeout=300.0,
+        resources="fastest",
+        scale_in=False,
     ):
         self.loss = loss
         self.penalty = penalty
@@ -829,6 +835,8 @@ class ServerlessSGDRegressor(DatasetScoreMixin, RegressorMixin, _BaseServerlessS
         self.significance = significance
         self.worker_memory_mb = worker_memory_mb
         self.worker_timeout = worker_timeout
+        self.resources = resources
+        self.scale_in = scale_in
 
     def _kernel(self, n_features: int) -> LinearKernel:
         return LinearKernel(

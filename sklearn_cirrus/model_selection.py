@@ -31,12 +31,14 @@ from sklearn.model_selection import (
 from sklearn.utils import indexable
 from sklearn.utils.validation import check_is_fitted
 
+from . import planning
 from ._compat import Interval, StrOptions
 from ._extras import require
 from .base import DocumentationLinkMixin
 from .credentials import HiddenCredentialsMixin
 from .data import data_bytes
 from .dataset import ShardedDataset
+from .exceptions import ResourceLimitWarning
 from .executors import Executor, ProcessExecutor, make_executor
 from .executors.throttle import ThrottledExecutor
 from .namespaces import namespace_name, shared_memory_root
@@ -113,6 +115,7 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
         "max_workers": [Interval(Integral, 1, None, closed="left"), None],
         "early_stopping": [StrOptions(set(EARLY_STOPPING_RULES)), None],
         "dashboard": ["boolean", str],
+        "resources": [dict, None],
     }
 
     def fit(self, X, y=None, **params):
@@ -150,8 +153,11 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
         splits = list(cv.split(X, y, params.get("groups")))
         n_fits = self._n_candidates() * len(splits)
+        if self.resources is not None:
+            planning.check_resources(self.resources)
         board = self._board = SearchBoard(
             early_stopping=self.early_stopping,
+            limits=self.resources,
             scorer=self._refit_scorer(),
             X=X,
             y=y,
@@ -207,6 +213,15 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
             unshare(self.best_estimator_).set_params(**user_settings)
         self.peak_workers_ = shared.peak_in_flight
         self._record_fits(board)
+        limit = next((r for r in board.stopped().values() if r in planning.LIMITS), None)
+        if limit is not None:
+            warnings.warn(
+                f"The search stopped its fits so as not to pass its {limit} "
+                f"(resources={self.resources}): each candidate is scored as it stood "
+                "(cv_results_['stopped_by']); the refit was not limited.",
+                ResourceLimitWarning,
+                stacklevel=2,
+            )
         return self
 
     def _searched_names(self) -> set[str]:
@@ -436,6 +451,14 @@ _SEARCH_PARAMETERS_DOC = """
         fold's held-out part at every epoch, as with ``early_stopping``, for the
         page's score curves.
         Needs ``pip install "sklearn-cirrus[dashboard]"``.
+    resources : dict or None, default=None
+        ``{'deadline': seconds}`` and/or ``{'budget': dollars}`` (``fit_report_``'s
+        estimate, summed over the fits): once the search's clock or bill, with one
+        more epoch of every running fit, would pass it, every fit stops at its next
+        epoch checkpoint and is scored as it stands (``stopped_by``: 'deadline' or
+        'budget'), with a :class:`~sklearn_cirrus.exceptions.ResourceLimitWarning`.
+        The refit of the best candidate comes after and is not limited by it (the
+        estimator's own ``resources`` limit it). None: no limit.
     verbose : int, default=0
         0: silent. 1 and more: a progress bar over the fits (needs tqdm), and
         scikit-learn's messages.
@@ -445,8 +468,8 @@ _SEARCH_ATTRIBUTES_DOC = """
     cv_results_ : dict of numpy arrays
         scikit-learn's, with more columns: ``split{k}_stop_epoch`` (epochs each fit
         ran; -1 if it failed), ``early_stopped`` and ``stopped_by`` ('median',
-        'halving', 'by hand' or ''), and the candidate's ``worker_seconds`` and
-        ``cost_usd`` over its folds (AWS Lambda prices: see ``fit_report_``).
+        'halving', 'by hand', 'deadline', 'budget' or ''), and the candidate's
+        ``worker_seconds`` and ``cost_usd`` over its folds (AWS Lambda prices: see ``fit_report_``).
     loss_curves_ : list of list of dict
         ``loss_curves_[i][k]``: candidate ``i`` on fold ``k``, epoch by epoch, as arrays
         ``epoch``, ``seconds`` (since the search started), ``loss`` (training loss),
@@ -520,6 +543,7 @@ class ServerlessGridSearchCV(_ServerlessSearch, GridSearchCV):
         max_workers=None,
         early_stopping=None,
         dashboard=False,
+        resources=None,
     ):
         super().__init__(
             estimator,
@@ -538,6 +562,7 @@ class ServerlessGridSearchCV(_ServerlessSearch, GridSearchCV):
         self.max_workers = max_workers
         self.early_stopping = early_stopping
         self.dashboard = dashboard
+        self.resources = resources
 
     def _n_candidates(self) -> int:
         return len(ParameterGrid(self.param_grid))
@@ -603,6 +628,7 @@ class ServerlessRandomizedSearchCV(_ServerlessSearch, RandomizedSearchCV):
         max_workers=None,
         early_stopping=None,
         dashboard=False,
+        resources=None,
     ):
         super().__init__(
             estimator,
@@ -623,6 +649,7 @@ class ServerlessRandomizedSearchCV(_ServerlessSearch, RandomizedSearchCV):
         self.max_workers = max_workers
         self.early_stopping = early_stopping
         self.dashboard = dashboard
+        self.resources = resources
 
     def _n_candidates(self) -> int:
         # the length of a sampler draws nothing: the search's random_state is untouched

@@ -1,38 +1,55 @@
 """A fit's plan before it runs: candidate configurations, each with its predicted time,
-worker-seconds, GB-seconds and dollars, from one short probe of the real thing.
+worker-seconds, GB-seconds and dollars, from one short probe of the real thing; and the
+choice of one of them for ``n_workers="auto"`` / ``worker_memory_mb="auto"``.
 
-The probe is one epoch of the estimator, on one worker of the executor it names, over two
-samples of the rows (``PROBE_ROWS`` and a quarter of it): it measures what no table
-knows, this data and
-model's samples per second of compute, a worker's reading per sample and its fixed cost
-per invocation, the driver's staging per row and its own fixed cost, and the worker's
-peak memory. The rest is arithmetic, each part of it named in the table's ``assumed``
-column:
+The probe is one epoch of the fit's own kernel and optimizer, on one worker of the
+executor it names, over the first rows of its data, twice (``PROBE_ROWS`` rows and a
+quarter of them): it measures what no table knows, this data and model's seconds of
+compute and reading per sample, a worker's fixed cost per invocation, the driver's
+staging per row and its own fixed cost, and the worker's peak memory. The rest is
+arithmetic, each part of it named in the table's ``assumed`` column:
 
-- an epoch is ``n_samples`` samples of compute and reading, at the probe's rates times
+- an epoch is ``n_samples`` samples of compute and reading, at the probe's rates over
   the worker's CPU share (a platform's ``cpu_share``; 1 locally), plus the fixed cost of
   each of its ``n_workers`` invocations (and a platform's cold start);
 - ``n_workers`` workers share ``min(n_workers, cores)`` cores on this machine (a worker
   beyond the cores is billed while it waits for one), and run side by side on a platform;
 - staging takes the probe's seconds per row, once;
-- ``max_iter`` epochs run (no early stop is predicted).
+- ``max_iter`` epochs run when ``tol`` is None; else the fewest the stopping rule allows
+  (``n_iter_no_change + 1``): a fit that keeps improving runs longer;
+- a worker needs the larger of the probe's peak (with ``MEMORY_HEADROOM`` to spare)
+  and the executor's runtime plus the fit's own shards and model rows.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
-from sklearn.base import clone
+import scipy.sparse as sp
 
-from .dataset import ShardedDataset
+from .data import DataHandle
+from .data.staging import DEFAULT_SHARD_BYTES, bytes_per_row, plan_shard_rows
 from .executors import Executor, make_executor
 from .platforms import AWS_LAMBDA, Platform
+from .runtime.driver import TrainingSettings, train, worker_memory_needed
 
 # rows the probe trains one epoch on, and a quarter of them (all when there are fewer)
 PROBE_ROWS = 40_000
+# the choices "auto" considers: workers, and memory sizes on this machine (a platform
+# names its own)
+WORKER_COUNTS = (1, 2, 4, 8)
+LOCAL_MEMORY_SIZES_MB = (256, 512, 1024, 2048, 4096)
+# a worker's memory above what the probe and the fit's shards say it needs
+MEMORY_HEADROOM = 1.25
+# "fastest" takes the cheapest of the configurations within this share of the fastest
+# (this machine's timings vary by more between two runs)
+FASTEST_TIE = 0.03
+OBJECTIVES = ("fastest", "cheapest")
+LIMITS = ("deadline", "budget")
 
 
 @dataclass(frozen=True)
@@ -48,33 +65,88 @@ class Probe:
     fit_seconds: float  # the probe fit's cost besides staging and its worker
     peak_worker_memory_mb: float
     seconds: float
+    cost_usd: float = 0.0
 
 
-def _executor_name(spec) -> str:
+def executor_name(spec) -> str:
     return type(spec).__name__ if isinstance(spec, Executor) else str(spec or "threads")
 
 
-def probe(estimator, X, y=None) -> Probe:
-    """One epoch of a clone of ``estimator`` on one worker of its executor (always on a
-    worker: an Executor instance is never kept in process), over a quarter of
-    ``PROBE_ROWS`` rows and over all of them: the costs per row are the slopes between
-    the two, the fixed costs what is left. A first epoch over a few rows starts what a
-    session starts once (a process pool, imports), which the fit planned will not pay."""
-    if isinstance(X, ShardedDataset):
-        raise NotImplementedError("plan() over a ShardedDataset: give arrays for now")
-    executor, owned = make_executor(estimator.get_params()["executor"])
+def head(data, y, sample_weight, rows: int):
+    """The first ``rows`` rows of a fit's data (arrays, or a staged dataset's handle: its
+    first shards, the last of them cut)."""
+    if not isinstance(data, DataHandle):
+        return data[:rows], y[:rows], sample_weight[:rows]
+    counts = np.cumsum(data.shard_rows)
+    n_shards = int(np.searchsorted(counts, rows)) + 1
+    kept = list(data.shard_rows[:n_shards])
+    kept[-1] -= int(counts[n_shards - 1]) - rows if counts[n_shards - 1] > rows else 0
+    names = data.shard_names or tuple(
+        data.shard_url(i).rsplit("/", 1)[1] for i in range(data.n_shards)
+    )
+    own_rows = data.rows or (None,) * data.n_shards
+    rows_kept = list(own_rows[:n_shards])
+    if kept[-1] < data.shard_rows[n_shards - 1]:  # rows of the last shard: its first ones
+        last = rows_kept[-1]
+        rows_kept[-1] = np.arange(kept[-1]) if last is None else np.asarray(last)[: kept[-1]]
+    return (
+        replace(
+            data,
+            n_samples=int(sum(kept)),
+            shard_rows=tuple(kept),
+            shard_names=names[:n_shards],
+            rows=tuple(rows_kept),
+        ),
+        None,
+        None,
+    )
+
+
+def n_rows(data) -> int:
+    return data.n_samples if isinstance(data, DataHandle) else data.shape[0]
+
+
+def probe(
+    kernel, data, y, sample_weight, settings: TrainingSettings, init: dict, in_process=False
+) -> Probe:
+    """One epoch of ``kernel`` on one worker of the fit's executor (made an Executor
+    instance, which is never kept in process; ``in_process``: in this process, as the
+    fit planned will run), over a quarter of ``PROBE_ROWS`` rows and over all of them:
+    the costs per row are the slopes between the two, the fixed costs what is left. A
+    first epoch over a few rows starts what a session starts once (a process pool,
+    imports), which the fit planned will not pay."""
+    started = time.perf_counter()
+    executor, owned = settings.executor, False
+    if not in_process:
+        executor, owned = make_executor(settings.executor)  # (an instance: the fit's own)
+    probing = replace(
+        settings,
+        n_workers=1,
+        executor=executor,
+        max_iter=1,
+        tol=None,
+        worker_memory_mb=None,  # measured, not enforced
+        validation_score=None,
+        on_epoch=None,
+        verbose=0,
+        deadline_seconds=None,
+        budget_usd=None,
+        scale_in=False,
+    )
+    large = min(n_rows(data), PROBE_ROWS)
+    small = max(large // 4, 1)
+
+    def epoch(rows: int) -> tuple[float, dict]:
+        begun = time.perf_counter()
+        result = train(kernel, *head(data, y, sample_weight, rows), probing, init=init)
+        return time.perf_counter() - begun, result.report
+
     try:
-        model = clone(estimator).set_params(
-            max_iter=1, tol=None, n_workers=1, executor=executor, verbose=0
-        )
-        large = min(X.shape[0], PROBE_ROWS)
-        small = max(large // 4, 1)
-        _probe_epoch(model, X, y, min(small, 1000))
-        runs = {rows: _probe_epoch(model, X, y, rows) for rows in (small, large)}
+        epoch(min(small, 1000))
+        (_, small_report), (seconds, report) = epoch(small), epoch(large)
     finally:
         if owned:
             executor.shutdown()
-    (seconds_small, small_report), (seconds, report) = runs[small], runs[large]
 
     def per_row(key):
         if large == small:
@@ -86,24 +158,24 @@ def probe(estimator, X, y=None) -> Probe:
         per_row(k) for k in ("seconds_compute", "seconds_io", "seconds_staging")
     )
     worker_seconds = report["worker_seconds"]
+    memory_gb = (settings.worker_memory_mb or 1024) / 1024
     return Probe(
-        executor=_executor_name(estimator.get_params()["executor"]),
+        executor=executor_name(settings.executor),
         rows=large,
         compute_per_sample=compute,
         io_per_sample=io,
-        invocation_seconds=max(worker_seconds - (compute + io) * large, 0.0)
-        / max(report["invocations"], 1),
+        invocation_seconds=0.0
+        if in_process
+        else max(worker_seconds - (compute + io) * large, 0.0) / max(report["invocations"], 1),
         staging_per_row=staging,
         fit_seconds=max(seconds - staging * large - worker_seconds, 0.0),
         peak_worker_memory_mb=report["peak_worker_memory_mb"],
-        seconds=seconds_small + seconds,
+        seconds=time.perf_counter() - started,
+        cost_usd=AWS_LAMBDA.cost_usd(
+            (small_report["worker_seconds"] + worker_seconds) * memory_gb,
+            small_report["invocations"] + report["invocations"],
+        ),
     )
-
-
-def _probe_epoch(model, X, y, rows: int) -> tuple[float, dict]:
-    started = time.perf_counter()
-    model.fit(X[:rows], None if y is None else np.asarray(y)[:rows])
-    return time.perf_counter() - started, model.fit_report_
 
 
 def predict(
@@ -115,10 +187,21 @@ def predict(
     memory_mb: int,
     platform: Platform | None,
     cores: int,
+    in_process: bool = False,
 ) -> dict:
-    """The predicted figures of one configuration (see the module's assumptions)."""
+    """The predicted figures of one configuration (see the module's assumptions); a fit
+    that stays in process: one thread's epochs, no invocations, nothing billed."""
     share = 1.0 if platform is None else platform.cpu_share(memory_mb)
     per_sample = (measured.compute_per_sample + measured.io_per_sample) / share
+    if in_process:
+        busy = epochs * n_samples * per_sample
+        return {
+            "predicted_seconds": measured.fit_seconds + n_samples * measured.staging_per_row + busy,
+            "predicted_worker_seconds": busy,
+            "predicted_gb_seconds": 0.0,
+            "predicted_cost_usd": 0.0,
+            "invocations": 0,
+        }
     invocations = epochs * n_workers
     start = 0.0 if platform is None else platform.cold_start_seconds
     busy = epochs * n_samples * per_sample + invocations * (measured.invocation_seconds + start)
@@ -140,45 +223,77 @@ def predict(
     }
 
 
-def plan_table(
-    estimator,
-    X,
-    y=None,
-    *,
-    n_workers=(1, 2, 4, 8),
-    worker_memory_mb=None,
-    platform: Platform | None = None,
-) -> dict | object:
-    """``estimator.plan``'s table: one row per (workers, memory) configuration."""
-    measured = probe(estimator, X, y)
-    if worker_memory_mb is None:  # the platform's sizes, else the estimator's own
-        worker_memory_mb = (
-            platform.memory_sizes_mb if platform else estimator.worker_memory_mb or 1024
+def planned_epochs(settings: TrainingSettings) -> int:
+    """The epochs a plan predicts: all of them without a stopping rule, else the fewest
+    the rule allows."""
+    if settings.tol is None:
+        return settings.max_iter
+    return min(settings.max_iter, settings.n_iter_no_change + 1)
+
+
+def memory_needed_mb(
+    measured: Probe, kernel, data, settings: TrainingSettings, runtime_memory_mb: int
+) -> int:
+    """What a worker of the fit planned needs (see the module's assumptions)."""
+    if isinstance(data, DataHandle):
+        shard_bytes = data.max_shard_bytes
+    else:
+        row_bytes = bytes_per_row(data)
+        shard_rows = plan_shard_rows(
+            data.shape[0], row_bytes, settings.batch_size, 1, DEFAULT_SHARD_BYTES
         )
-    memory_sizes = tuple(np.atleast_1d(worker_memory_mb).tolist())
+        shard_bytes = shard_rows * row_bytes
+    sparse = data.sparse if isinstance(data, DataHandle) else sp.issparse(data)
+    fit_needs = (
+        runtime_memory_mb
+        + worker_memory_needed(kernel, settings, shard_bytes=shard_bytes, sparse=sparse)[0]
+    )
+    # (the runtime's share already has its headroom: Executor.runtime_memory_mb)
+    return max(fit_needs, math.ceil(MEMORY_HEADROOM * measured.peak_worker_memory_mb))
+
+
+def plan_rows(
+    measured: Probe,
+    settings: TrainingSettings,
+    *,
+    n_samples: int,
+    n_workers,
+    memory_sizes,
+    platform: Platform | None,
+    memory_needed: int,
+    in_process: bool = False,
+) -> list[dict]:
+    """One row per (workers, memory) configuration: its predicted figures (one row for a
+    fit that stays in process: its workers and memory change nothing)."""
     cores = os.cpu_count() or 1
+    epochs = planned_epochs(settings)
+    if in_process:
+        n_workers, memory_sizes = n_workers[:1], memory_sizes[:1]
     rows = []
     for workers in n_workers:
         for memory in memory_sizes:
             figures = predict(
                 measured,
-                n_samples=X.shape[0],
-                epochs=estimator.max_iter,
-                n_workers=workers,
-                memory_mb=memory,
+                n_samples=n_samples,
+                epochs=epochs,
+                n_workers=int(workers),
+                memory_mb=int(memory),
                 platform=platform,
                 cores=cores,
+                in_process=in_process,
             )
             rows.append(
                 {
                     "executor": measured.executor,
+                    "path": "in-process" if in_process else "workers",
                     "platform": "this machine" if platform is None else platform.name,
-                    "n_workers": workers,
-                    "worker_memory_mb": memory,
-                    "batch_size": estimator.batch_size,
-                    "epochs": estimator.max_iter,
+                    "n_workers": int(workers),
+                    "worker_memory_mb": int(memory),
+                    "batch_size": settings.batch_size,
+                    "epochs": epochs,
                     **figures,
-                    "fits_in_memory": measured.peak_worker_memory_mb <= memory,
+                    "memory_needed_mb": memory_needed,
+                    "fits_in_memory": memory_needed <= memory,
                     "measured": (
                         f"probe ({measured.rows} rows, {measured.seconds:.2f} s): "
                         f"{1 / max(measured.compute_per_sample, 1e-12):,.0f} samples/s of "
@@ -187,9 +302,20 @@ def plan_table(
                         f"{measured.peak_worker_memory_mb:.0f} MB"
                     ),
                     "assumed": (
-                        "max_iter epochs; n_workers invocations an epoch; "
+                        (
+                            "max_iter epochs; "
+                            if settings.tol is None
+                            else "the fewest epochs the stopping rule allows; "
+                        )
                         + (
-                            f"{cores} cores shared"
+                            "small data stays in this process: one thread, no invocations"
+                            if in_process
+                            else "n_workers invocations an epoch; "
+                        )
+                        + (
+                            ""
+                            if in_process
+                            else f"{cores} cores shared"
                             if platform is None
                             else f"{platform.cold_start_seconds} s cold start, CPU "
                             f"share {platform.cpu_share(memory):.2f}"
@@ -197,7 +323,67 @@ def plan_table(
                     ),
                 }
             )
-    return _frame(rows)
+    return rows
+
+
+def check_resources(resources) -> None:
+    """Refuse a ``resources`` that is not an objective or a dict of limits."""
+    if isinstance(resources, str):
+        if resources not in OBJECTIVES:
+            raise ValueError(
+                f"resources={resources!r}: expected one of {OBJECTIVES} or a dict with "
+                f"'deadline' (seconds) and/or 'budget' (dollars)"
+            )
+        return
+    unknown = set(resources) - set(LIMITS)
+    if unknown or not resources:
+        raise ValueError(
+            f"resources={resources!r}: a dict takes 'deadline' (seconds) and/or 'budget' "
+            f"(dollars), got {sorted(unknown) or 'nothing'}"
+        )
+    for key, value in resources.items():
+        if not isinstance(value, (int, float)) or not value > 0:
+            raise ValueError(f"resources[{key!r}] must be a positive number, got {value!r}")
+
+
+def limits_of(resources) -> dict:
+    """The fit's deadline and budget that ``resources`` sets (None when it sets none)."""
+    given = resources if isinstance(resources, dict) else {}
+    return {"deadline_seconds": given.get("deadline"), "budget_usd": given.get("budget")}
+
+
+def choose(rows: list[dict], resources, spent_seconds=0.0, spent_usd=0.0) -> dict:
+    """The row ``resources`` picks among those that fit in memory (all when none does):
+    the fastest (the cheapest of those within ``FASTEST_TIE`` of it), the cheapest, the
+    fastest within a budget, the cheapest within a deadline (both: the fastest within
+    both); a limit no row meets: the row nearest to it. ``spent_*``: what the probe
+    already took of the limits."""
+    candidates = [row for row in rows if row["fits_in_memory"]] or rows
+    seconds = [row["predicted_seconds"] + spent_seconds for row in candidates]
+    costs = [row["predicted_cost_usd"] + spent_usd for row in candidates]
+
+    def fastest(indices):
+        best = min(seconds[i] for i in indices)
+        tied = [i for i in indices if seconds[i] <= best * (1 + FASTEST_TIE)]
+        return min(tied, key=lambda i: (costs[i], seconds[i]))
+
+    def cheapest(indices):
+        return min(indices, key=lambda i: (costs[i], seconds[i]))
+
+    every = range(len(candidates))
+    if resources == "cheapest":
+        return candidates[cheapest(every)]
+    if not isinstance(resources, dict):
+        return candidates[fastest(every)]
+    deadline, budget = resources.get("deadline"), resources.get("budget")
+    within = [
+        i
+        for i in every
+        if (deadline is None or seconds[i] <= deadline) and (budget is None or costs[i] <= budget)
+    ]
+    if within:
+        return candidates[fastest(within) if budget is not None else cheapest(within)]
+    return candidates[cheapest(every) if budget is not None else fastest(every)]
 
 
 def _pandas():
@@ -208,7 +394,7 @@ def _pandas():
     return pandas
 
 
-def _frame(rows: list[dict]):
+def frame(rows: list[dict]):
     """A pandas DataFrame when pandas is there, else a dict of arrays (as cv_results_)."""
     pandas = _pandas()
     if pandas is None:

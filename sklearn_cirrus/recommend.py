@@ -267,6 +267,8 @@ class ServerlessMatrixFactorization(
         significance=None,
         worker_memory_mb=1024,
         worker_timeout=300.0,
+        resources="fastest",
+        scale_in=False,
         random_state=None,
         verbose=0,
     ):
@@ -291,6 +293,8 @@ class ServerlessMatrixFactorization(
         self.significance = significance
         self.worker_memory_mb = worker_memory_mb
         self.worker_timeout = worker_timeout
+        self.resources = resources
+        self.scale_in = scale_in
         self.random_state = random_state
         self.verbose = verbose
 

@@ -88,15 +88,28 @@ class SearchBoard:
     score_epochs : callable
         ``score_epochs()`` True: score checkpoints even without a rule (while a
         dashboard's page is open: its score curves).
+    limits : dict or None
+        The search's ``{'deadline': seconds, 'budget': dollars}``: every candidate
+        stops once one more epoch of every running fit would pass either.
     """
 
     # a scikit-learn auto-propagated callback: passed down to nested estimators
     max_propagation_depth = None
 
     def __init__(
-        self, *, early_stopping, scorer, X, y, splits, progress=None, score_epochs=lambda: False
+        self,
+        *,
+        early_stopping,
+        scorer,
+        X,
+        y,
+        splits,
+        progress=None,
+        score_epochs=lambda: False,
+        limits=None,
     ):
         self.early_stopping = early_stopping
+        self.limits = limits or {}
         self.score_epochs = score_epochs
         self._scorer = scorer
         self._X, self._y, self._splits = X, y, splits
@@ -221,7 +234,32 @@ class SearchBoard:
                 and self._falls_behind(candidate, fold, fitted.n_iter_, score)
             ):
                 self._stopped[candidate] = self.early_stopping
+            limit = self._limit_reached()
+            if limit is not None:
+                for other in range(max(len(self.candidates), candidate + 1)):
+                    self._stopped.setdefault(other, limit)
             return candidate in self._stopped
+
+    def _limit_reached(self) -> str | None:
+        """'deadline' or 'budget' once one more epoch of every fit still running (as long
+        and as costly as its last) would pass it. Under the lock."""
+        if not self.limits:
+            return None
+        running = [r for r in self._records.values() if not r.finished and r.seconds]
+        records = list(self._records.values())
+
+        def last_step(values):
+            return values[-1] - (values[-2] if len(values) > 1 else 0.0)
+
+        now = time.perf_counter() - self._started
+        longest = max((last_step(r.seconds) for r in running), default=0.0)
+        spent = sum(r.cost_usd[-1] for r in records if r.cost_usd)
+        coming = sum(last_step(r.cost_usd) for r in running)
+        if "deadline" in self.limits and now + longest > self.limits["deadline"]:
+            return "deadline"
+        if "budget" in self.limits and spent + coming > self.limits["budget"]:
+            return "budget"
+        return None
 
     def _scores_epochs(self) -> bool:
         """Whether every checkpoint is scored: the rules need it, a dashboard draws it."""

@@ -36,6 +36,7 @@ from ..namespaces import namespace_name, remove_leftovers, shared_memory_root
 from ..platforms import AWS_LAMBDA
 from ..store import MemoryStore, OptimizerConfig, ParameterStore, make_store
 from .cleanup import Cleanup, sigterm_cleans_up
+from .limits import Limits, scaled_in, warn_limit
 from .recovery import EpochSaver
 from .report import WorkerReport
 from .stopping import ADAPTIVE_DECAY, StopRule
@@ -95,6 +96,11 @@ class TrainingSettings:
     prefetch: int = 1
     data_url: str | None = None
     verbose: int = 0
+    # stop before an epoch that would pass either (see limits.Limits)
+    deadline_seconds: float | None = None
+    budget_usd: float | None = None
+    # halve the workers in flight once the loss curve flattens (see limits.scaled_in)
+    scale_in: bool = False
 
 
 @dataclass
@@ -153,21 +159,32 @@ def check_worker_memory(
     the size of its data."""
     if settings.worker_memory_mb is None:
         return
-    # a shard is held decoded and as file bytes, plus the prefetched ones
-    data_bytes = shard_bytes * (settings.prefetch + 2)
-    model_bytes = kernel.worker_model_bytes(settings.batch_size, sparse)
-    if settings.significance is not None:  # a replica and its shadow (trainers.Replica)
-        model_bytes *= 2
-    needed = runtime_memory_mb + math.ceil((data_bytes + model_bytes) / 2**20)
+    needed, data_mb, model_mb = worker_memory_needed(
+        kernel, settings, shard_bytes=shard_bytes, sparse=sparse
+    )
+    needed += runtime_memory_mb
     if settings.worker_memory_mb < needed:
         raise ValueError(
             f"worker_memory_mb={settings.worker_memory_mb} is too small for one batch: a worker "
             f"needs at least {needed} MB ({runtime_memory_mb} MB of runtime, "
-            f"{math.ceil(data_bytes / 2**20)} MB for {settings.prefetch + 2} shards of whole "
+            f"{data_mb} MB for {settings.prefetch + 2} shards of whole "
             f"batches of batch_size={settings.batch_size} rows, "
-            f"{math.ceil(model_bytes / 2**20)} MB for the model rows it works on); raise "
+            f"{model_mb} MB for the model rows it works on); raise "
             "worker_memory_mb"
         )
+
+
+def worker_memory_needed(
+    kernel: Kernel, settings: TrainingSettings, *, shard_bytes: float, sparse: bool
+) -> tuple[int, int, int]:
+    """The MB a worker holds besides its runtime: in all, for shards, for model rows."""
+    # a shard is held decoded and as file bytes, plus the prefetched ones
+    data_mb = math.ceil(shard_bytes * (settings.prefetch + 2) / 2**20)
+    model_bytes = kernel.worker_model_bytes(settings.batch_size, sparse)
+    if settings.significance is not None:  # a replica and its shadow (trainers.Replica)
+        model_bytes *= 2
+    model_mb = math.ceil(model_bytes / 2**20)
+    return data_mb + model_mb, data_mb, model_mb
 
 
 def _plan_epoch(epoch: int, n_shards: int, n_workers: int, rng: np.random.RandomState | None):
@@ -278,7 +295,12 @@ def train(
             staging_seconds = time.perf_counter() - started
             create_keys(store)
             result = _run_in_process(
-                kernel, shards, store, settings, getattr(settings.executor, "pass_turn", None)
+                kernel,
+                shards,
+                store,
+                settings,
+                started,
+                getattr(settings.executor, "pass_turn", None),
             )
     else:
         # what fits killed outright (SIGKILL) left on this machine goes before more comes
@@ -306,7 +328,14 @@ def train(
                 runtime_memory_mb=executor.runtime_memory_mb,
             )
             result = _run(
-                kernel, data, store, executor, settings, create_keys, reshuffle=given is not None
+                kernel,
+                data,
+                store,
+                executor,
+                settings,
+                create_keys,
+                started,
+                reshuffle=given is not None,
             )
     result.report["seconds_staging"] = staging_seconds
     result.report["wall_seconds"] = time.perf_counter() - started
@@ -316,7 +345,8 @@ def train(
 class _Progress:
     """The epochs of a fit: their losses, validation, the stopping rule and the watchers.
 
-    ``end_epoch`` books a finished epoch and says whether training stops there;
+    ``end_epoch`` books a finished epoch and says whether training stops there (and
+    why: ``stopped_by``) and how many workers the next epochs get (``n_workers``);
     ``result`` is what the fit returns. ``report()`` gives the cost of the work so far.
     """
 
@@ -326,6 +356,7 @@ class _Progress:
         store: ParameterStore,
         settings: TrainingSettings,
         report,
+        started: float,
         create_keys: Callable[[ParameterStore], None] | None = None,
     ):
         self.kernel = kernel
@@ -344,6 +375,10 @@ class _Progress:
         self.loss_curve: list[float] = []
         self.scores: list[float] = []
         self.saver = EpochSaver(store, self.keys, create_keys, self.rule)
+        self.limits = Limits(settings.deadline_seconds, settings.budget_usd, started)
+        self.stopped_by: str | None = None
+        self.n_workers = settings.n_workers
+        self.workers_per_epoch: list[int] = []
 
     def pull(self) -> dict[str, np.ndarray]:
         return self.kernel.read(self.store)
@@ -383,9 +418,26 @@ class _Progress:
         if not stop and decision == "decay":
             for key in self.keys:
                 self.store.scale_learning_rate(key, ADAPTIVE_DECAY)
-        stops = bool(stop) or decision == "stop" or self.n_iter >= settings.max_iter
+        self.stopped_by = self._stopped_by(bool(stop), decision)
+        self.workers_per_epoch.append(self.n_workers)
+        if settings.scale_in:
+            self.n_workers = scaled_in(self.n_workers, self.loss_curve)
+        stops = self.stopped_by is not None
         self.saver.save(self.n_iter, self.rule, last=stops)
         return stops
+
+    def _stopped_by(self, callback: bool, decision: str) -> str | None:
+        """Why training stops after this epoch (None: it goes on)."""
+        if callback:
+            return "callback"
+        if decision == "stop":
+            return "tol"
+        if self.n_iter >= self.settings.max_iter:
+            return "max_iter"
+        limit = self.limits.reached(self.report()["estimated_cost_usd"])
+        if limit is not None:
+            warn_limit(limit, self.n_iter, self.limits)
+        return limit
 
     def roll_back(self) -> int:
         """After the store lost the model: put the saved epoch back, forget the epochs
@@ -406,7 +458,11 @@ class _Progress:
             samples_seen=store.samples_seen(self.keys[0]),
             loss_curve=self.loss_curve,
             validation_scores=self.scores,
-            report=self.report(),
+            report={
+                **self.report(),
+                "stopped_by": self.stopped_by,
+                "workers_per_epoch": self.workers_per_epoch,
+            },
         )
 
 
@@ -415,6 +471,7 @@ def _run_in_process(
     shards: list,
     store: ParameterStore,
     settings: TrainingSettings,
+    started: float,
     between_epochs: Callable[[], None] | None = None,
 ) -> TrainingResult:
     """Epochs over in-memory shards, in the order of one sequential worker (see train);
@@ -425,7 +482,9 @@ def _run_in_process(
     )
     rng = np.random.RandomState(settings.random_state) if settings.shuffle else None
     totals = WorkerReport()
-    progress = _Progress(kernel, store, settings, lambda: _report(totals, 0, [], settings, None))
+    progress = _Progress(
+        kernel, store, settings, lambda: _report(totals, 0, [], settings, None), started
+    )
     stop = False
     while not stop:
         started = time.perf_counter()
@@ -473,6 +532,7 @@ class _FanOut:
         self.reshuffle = reshuffle and settings.shuffle
         self.executor = executor
         self.settings = settings
+        self.n_workers = settings.n_workers
         self.rng = np.random.RandomState(settings.random_state) if settings.shuffle else None
         self.resources = WorkerResources(
             memory_mb=settings.worker_memory_mb, timeout_s=settings.worker_timeout
@@ -509,13 +569,19 @@ class _FanOut:
         self.failures: list[str] = []  # why each failed invocation failed
         self.error: BaseException | None = None
 
+    def scale_to(self, n_workers: int) -> None:
+        """Keep ``n_workers`` invocations in flight from now on (epochs planned before
+        keep their cut: their invocations wait for a free place)."""
+        if n_workers != self.n_workers:
+            self.n_workers = n_workers
+            # a worker's runs between exchanges follow the workers there are
+            self.base_task = replace(self.base_task, n_workers=n_workers)
+
     def dispatch(self) -> None:
-        while len(self.in_flight) < self.settings.n_workers:
+        while len(self.in_flight) < self.n_workers:
             if not self.pending and self.next_epoch < self.settings.max_iter:
                 self.pending.extend(
-                    _plan_epoch(
-                        self.next_epoch, self.data.n_shards, self.settings.n_workers, self.rng
-                    )
+                    _plan_epoch(self.next_epoch, self.data.n_shards, self.n_workers, self.rng)
                 )
                 self.epochs[self.next_epoch] = _Epoch(shards_left=self.data.n_shards)
                 if self.reshuffle:
@@ -608,10 +674,11 @@ def _run(
     executor: Executor,
     settings: TrainingSettings,
     create_keys: Callable[[ParameterStore], None],
+    started: float,
     *,
     reshuffle: bool = False,
 ) -> TrainingResult:
-    progress = _Progress(kernel, store, settings, lambda: fan_out.report(), create_keys)
+    progress = _Progress(kernel, store, settings, lambda: fan_out.report(), started, create_keys)
     progress.saver.write_start()
     fan_out = _FanOut(data, store, executor, settings, kernel, reshuffle, progress.saver)
     stopping, overflow = False, None
@@ -639,6 +706,7 @@ def _run(
         ):
             try:
                 stopping = progress.end_epoch(epoch.loss_sum, epoch.samples)
+                fan_out.scale_to(progress.n_workers)
             except FloatingPointError as exc:
                 overflow, stopping = ValueError(str(exc)), True
             except StoreLost:
