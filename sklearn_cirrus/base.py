@@ -294,7 +294,21 @@ class ServerlessEstimatorMixin(
             if owns:
                 owned.callback(executor.shutdown)
             settings = replace(settings, executor=executor)
-        measured = planning.probe(kernel, data, y, sample_weight, settings, init, in_process)
+
+        def memory_needed(measured=None) -> int:
+            runtime = getattr(settings.executor, "runtime_memory_mb", Executor.runtime_memory_mb)
+            return planning.memory_needed_mb(measured, kernel, data, settings, runtime)
+
+        # the probe's workers have the memory the fit's will (warm processes are kept by
+        # their limits): for 'auto', the least that holds the runtime, shards and model
+        probing = settings
+        if "worker_memory_mb" in auto:
+            needed = memory_needed()
+            sizes = planning.LOCAL_MEMORY_SIZES_MB
+            probing = replace(
+                settings, worker_memory_mb=next((m for m in sizes if m >= needed), needed)
+            )
+        measured = planning.probe(kernel, data, y, sample_weight, probing, init, in_process)
         platform = getattr(settings.executor, "platform", None)
         counts = (settings.n_workers,) if "n_workers" not in auto else planning.WORKER_COUNTS
         sizes = (settings.worker_memory_mb or 1024,)
@@ -313,13 +327,7 @@ class ServerlessEstimatorMixin(
             n_workers=counts,
             memory_sizes=sizes,
             platform=platform,
-            memory_needed=planning.memory_needed_mb(
-                measured,
-                kernel,
-                data,
-                settings,
-                getattr(settings.executor, "runtime_memory_mb", Executor.runtime_memory_mb),
-            ),
+            memory_needed=memory_needed(measured),
             in_process=in_process,
         )
         if request is not None:

@@ -2,16 +2,17 @@
 worker-seconds, GB-seconds and dollars, from one short probe of the real thing; and the
 choice of one of them for ``n_workers="auto"`` / ``worker_memory_mb="auto"``.
 
-The probe is one epoch of the fit's own kernel and optimizer, on one worker of the
-executor it names, over the first rows of its data, twice (``PROBE_ROWS`` rows and a
-quarter of them): it measures what no table knows, this data and model's seconds of
-compute and reading per sample, a worker's fixed cost per invocation, the driver's
-staging per row and its own fixed cost, and the worker's peak memory. The rest is
-arithmetic, each part of it named in the table's ``assumed`` column:
+The probe is two epochs of the fit's own kernel and optimizer, on one worker of the
+executor it names, over the first ``PROBE_ROWS`` rows of its data: it measures what no
+table knows, this data and model's seconds of compute and reading per sample, a worker's
+fixed cost per invocation and what its first epoch costs more, the driver's staging per
+row and its own fixed cost, and the worker's peak memory. The rest is arithmetic, each
+part of it named in the table's ``assumed`` column:
 
 - an epoch is ``n_samples`` samples of compute and reading, at the probe's rates over
   the worker's CPU share (a platform's ``cpu_share``; 1 locally), plus the fixed cost of
-  each of its ``n_workers`` invocations (and a platform's cold start);
+  each of its ``n_workers`` invocations (and a platform's cold start), and each worker's
+  first epoch costs what the probe's first cost more;
 - ``n_workers`` workers share ``min(n_workers, cores)`` cores on this machine (a worker
   beyond the cores is billed while it waits for one), and run side by side on a platform;
 - staging takes the probe's seconds per row, once;
@@ -61,6 +62,7 @@ class Probe:
     compute_per_sample: float
     io_per_sample: float
     invocation_seconds: float  # an invocation's cost besides compute and reading
+    first_epoch_seconds: float  # what a worker's first epoch costs more than the next
     staging_per_row: float
     fit_seconds: float  # the probe fit's cost besides staging and its worker
     peak_worker_memory_mb: float
@@ -109,72 +111,64 @@ def n_rows(data) -> int:
 def probe(
     kernel, data, y, sample_weight, settings: TrainingSettings, init: dict, in_process=False
 ) -> Probe:
-    """One epoch of ``kernel`` on one worker of the fit's executor (made an Executor
+    """Two epochs of ``kernel`` on one worker of the fit's executor (made an Executor
     instance, which is never kept in process; ``in_process``: in this process, as the
-    fit planned will run), over a quarter of ``PROBE_ROWS`` rows and over all of them:
-    the costs per row are the slopes between the two, the fixed costs what is left. A
-    first epoch over a few rows starts what a session starts once (a process pool,
-    imports), which the fit planned will not pay."""
+    fit planned will run) over the first ``PROBE_ROWS`` rows. The second epoch gives
+    the rates of a worker that has the model at hand, as most of a fit's epochs do; the
+    first, what a worker's first epoch costs more (touching the model, starting); the
+    rest of the fit, the driver's staging per row and its fixed cost."""
     started = time.perf_counter()
     executor, owned = settings.executor, False
     if not in_process:
         executor, owned = make_executor(settings.executor)  # (an instance: the fit's own)
+    epochs: list[dict] = []  # fit_report_ as it stood after each epoch
     probing = replace(
         settings,
         n_workers=1,
         executor=executor,
-        max_iter=1,
+        max_iter=2,
         tol=None,
-        worker_memory_mb=None,  # measured, not enforced
         validation_score=None,
-        on_epoch=None,
+        on_epoch=lambda checkpoint: epochs.append(checkpoint.report),  # (None: go on)
         verbose=0,
         deadline_seconds=None,
         budget_usd=None,
         scale_in=False,
     )
-    large = min(n_rows(data), PROBE_ROWS)
-    small = max(large // 4, 1)
-
-    def epoch(rows: int) -> tuple[float, dict]:
-        begun = time.perf_counter()
-        result = train(kernel, *head(data, y, sample_weight, rows), probing, init=init)
-        return time.perf_counter() - begun, result.report
-
+    rows = min(n_rows(data), PROBE_ROWS)
     try:
-        epoch(min(small, 1000))
-        (_, small_report), (seconds, report) = epoch(small), epoch(large)
+        # what a session starts once (a process pool: its runtime is measured in it) is
+        # not a cost of the fit planned
+        getattr(executor, "runtime_memory_mb", None)
+        begun = time.perf_counter()
+        report = train(kernel, *head(data, y, sample_weight, rows), probing, init=init).report
+        seconds = time.perf_counter() - begun
     finally:
         if owned:
             executor.shutdown()
+    once = epochs[0]
 
-    def per_row(key):
-        if large == small:
-            return report.get(key, 0.0) / large
-        slope = (report.get(key, 0.0) - small_report.get(key, 0.0)) / (large - small)
-        return max(slope, 0.0)
+    def second(key):  # the second epoch's share of a total
+        return report.get(key, 0.0) - once.get(key, 0.0)
 
-    compute, io, staging = (
-        per_row(k) for k in ("seconds_compute", "seconds_io", "seconds_staging")
-    )
-    worker_seconds = report["worker_seconds"]
+    compute, io = second("seconds_compute") / rows, second("seconds_io") / rows
+    warm_worker_seconds = second("worker_seconds")
+    staging = report["seconds_staging"]
     memory_gb = (settings.worker_memory_mb or 1024) / 1024
     return Probe(
         executor=executor_name(settings.executor),
-        rows=large,
+        rows=rows,
         compute_per_sample=compute,
         io_per_sample=io,
         invocation_seconds=0.0
         if in_process
-        else max(worker_seconds - (compute + io) * large, 0.0) / max(report["invocations"], 1),
-        staging_per_row=staging,
-        fit_seconds=max(seconds - staging * large - worker_seconds, 0.0),
+        else max(warm_worker_seconds - (compute + io) * rows, 0.0) / max(second("invocations"), 1),
+        first_epoch_seconds=max(once["worker_seconds"] - warm_worker_seconds, 0.0),
+        staging_per_row=staging / rows,
+        fit_seconds=max(seconds - staging - report["worker_seconds"], 0.0),
         peak_worker_memory_mb=report["peak_worker_memory_mb"],
         seconds=time.perf_counter() - started,
-        cost_usd=AWS_LAMBDA.cost_usd(
-            (small_report["worker_seconds"] + worker_seconds) * memory_gb,
-            small_report["invocations"] + report["invocations"],
-        ),
+        cost_usd=AWS_LAMBDA.cost_usd(report["worker_seconds"] * memory_gb, report["invocations"]),
     )
 
 
@@ -194,7 +188,7 @@ def predict(
     share = 1.0 if platform is None else platform.cpu_share(memory_mb)
     per_sample = (measured.compute_per_sample + measured.io_per_sample) / share
     if in_process:
-        busy = epochs * n_samples * per_sample
+        busy = epochs * n_samples * per_sample + measured.first_epoch_seconds
         return {
             "predicted_seconds": measured.fit_seconds + n_samples * measured.staging_per_row + busy,
             "predicted_worker_seconds": busy,
@@ -204,7 +198,11 @@ def predict(
         }
     invocations = epochs * n_workers
     start = 0.0 if platform is None else platform.cold_start_seconds
-    busy = epochs * n_samples * per_sample + invocations * (measured.invocation_seconds + start)
+    busy = (
+        epochs * n_samples * per_sample
+        + invocations * (measured.invocation_seconds + start)
+        + n_workers * measured.first_epoch_seconds  # each worker's first touch of the model
+    )
     if platform is None:
         parallel = min(n_workers, cores)
         worker_seconds = busy * n_workers / parallel  # waiting for a core, billed
@@ -232,9 +230,10 @@ def planned_epochs(settings: TrainingSettings) -> int:
 
 
 def memory_needed_mb(
-    measured: Probe, kernel, data, settings: TrainingSettings, runtime_memory_mb: int
+    measured: Probe | None, kernel, data, settings: TrainingSettings, runtime_memory_mb: int
 ) -> int:
-    """What a worker of the fit planned needs (see the module's assumptions)."""
+    """What a worker of the fit planned needs (see the module's assumptions); before the
+    probe (``measured`` None), what its runtime, shards and model rows take."""
     if isinstance(data, DataHandle):
         shard_bytes = data.max_shard_bytes
     else:
@@ -249,7 +248,8 @@ def memory_needed_mb(
         + worker_memory_needed(kernel, settings, shard_bytes=shard_bytes, sparse=sparse)[0]
     )
     # (the runtime's share already has its headroom: Executor.runtime_memory_mb)
-    return max(fit_needs, math.ceil(MEMORY_HEADROOM * measured.peak_worker_memory_mb))
+    peak = 0.0 if measured is None else measured.peak_worker_memory_mb
+    return max(fit_needs, math.ceil(MEMORY_HEADROOM * peak))
 
 
 def plan_rows(
