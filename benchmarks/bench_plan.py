@@ -162,6 +162,22 @@ def choice_table(X, y) -> None:
         ],
         rows,
     )
+    explicit_workers, explicit_memory = fastest
+    runs = {False: [], True: []}
+    for _ in range(REPEATS):
+        for auto in (False, True):
+            model = base.set_params(
+                n_workers="auto" if auto else explicit_workers,
+                worker_memory_mb="auto" if auto else explicit_memory,
+                resources="fastest",
+            )
+            runs[auto].append(timed_fit(model, X, y)[0])
+    explicit, auto = np.median(runs[False]), np.median(runs[True])
+    print(
+        f"\nthe probe's cost: n_workers='auto' {auto:.2f} s against x{explicit_workers}, "
+        f"{explicit_memory} MB given {explicit:.2f} s (medians of {REPEATS}, alternated): "
+        f"{auto / explicit - 1:+.1%} (target <= +5%)"
+    )
 
 
 def main(n_rows: int) -> None:

@@ -2,7 +2,14 @@
 
 from importlib import import_module
 
-from .exceptions import StoreLost, WorkerError, WorkerLost, WorkerOutOfMemory, WorkerTimeout
+from .exceptions import (
+    ResourceLimitWarning,
+    StoreLost,
+    WorkerError,
+    WorkerLost,
+    WorkerOutOfMemory,
+    WorkerTimeout,
+)
 
 __version__ = "0.1.0"
 
@@ -34,6 +41,7 @@ __all__ = [
     "WorkerOutOfMemory",
     "WorkerTimeout",
     "StoreLost",
+    "ResourceLimitWarning",
     "__version__",
     "fetch_libsvm",
     "fetch_movielens",

@@ -3,9 +3,10 @@ worker-seconds, GB-seconds and dollars, from one short probe of the real thing; 
 choice of one of them for ``n_workers="auto"`` / ``worker_memory_mb="auto"``.
 
 The probe is two epochs of the fit's own kernel and optimizer, on one worker of the
-executor it names, over the first ``PROBE_ROWS`` rows of its data: it measures what no
-table knows, this data and model's seconds of compute and reading per sample, a worker's
-fixed cost per invocation and what its first epoch costs more, the driver's staging per
+executor it names, over the first ``PROBE_ROWS`` rows of its data, and one epoch of two
+workers at once: it measures what no table knows, this data and model's seconds of
+compute and reading per sample, a worker's fixed cost per invocation and what its first
+epoch costs more, what two workers at once cost each other, the driver's staging per
 row and its own fixed cost, and the worker's peak memory. The rest is arithmetic, each
 part of it named in the table's ``assumed`` column:
 
@@ -14,12 +15,14 @@ part of it named in the table's ``assumed`` column:
   each of its ``n_workers`` invocations (and a platform's cold start), and each worker's
   first epoch costs what the probe's first cost more;
 - ``n_workers`` workers share ``min(n_workers, cores)`` cores on this machine (a worker
-  beyond the cores is billed while it waits for one), and run side by side on a platform;
+  beyond the cores is billed while it waits for one), each of them slowing the others
+  as the probe's two workers at once did; they run side by side on a platform;
 - staging takes the probe's seconds per row, once;
 - ``max_iter`` epochs run when ``tol`` is None; else the fewest the stopping rule allows
   (``n_iter_no_change + 1``): a fit that keeps improving runs longer;
-- a worker needs the larger of the probe's peak (with ``MEMORY_HEADROOM`` to spare)
-  and the executor's runtime plus the fit's own shards and model rows.
+- a worker needs the larger of the probe's peak (with ``MEMORY_HEADROOM`` to spare; a
+  worker of its own: not a thread, whose peak is its process's) and the executor's
+  runtime plus the fit's own shards and model rows.
 """
 
 from __future__ import annotations
@@ -63,6 +66,8 @@ class Probe:
     io_per_sample: float
     invocation_seconds: float  # an invocation's cost besides compute and reading
     first_epoch_seconds: float  # what a worker's first epoch costs more than the next
+    # a sample's cost with two workers at once on this machine, over one worker's
+    contention: float
     staging_per_row: float
     fit_seconds: float  # the probe fit's cost besides staging and its worker
     peak_worker_memory_mb: float
@@ -113,10 +118,12 @@ def probe(
 ) -> Probe:
     """Two epochs of ``kernel`` on one worker of the fit's executor (made an Executor
     instance, which is never kept in process; ``in_process``: in this process, as the
-    fit planned will run) over the first ``PROBE_ROWS`` rows. The second epoch gives
-    the rates of a worker that has the model at hand, as most of a fit's epochs do; the
-    first, what a worker's first epoch costs more (touching the model, starting); the
-    rest of the fit, the driver's staging per row and its fixed cost."""
+    fit planned will run) over the first ``PROBE_ROWS`` rows, then one of two workers at
+    once (on two cores or more). The second epoch gives the rates of a worker that has
+    the model at hand, as most of a fit's epochs do; the first, what a worker's first
+    epoch costs more (touching the model, starting); the two workers, what they cost
+    each other (cores' caches and memory, the GIL for threads); the rest of the fit,
+    the driver's staging per row and its fixed cost."""
     started = time.perf_counter()
     executor, owned = settings.executor, False
     if not in_process:
@@ -136,6 +143,7 @@ def probe(
         scale_in=False,
     )
     rows = min(n_rows(data), PROBE_ROWS)
+    parallel = 1 if in_process else min(2, os.cpu_count() or 1)
     try:
         # what a session starts once (a process pool: its runtime is measured in it) is
         # not a cost of the fit planned
@@ -143,6 +151,11 @@ def probe(
         begun = time.perf_counter()
         report = train(kernel, *head(data, y, sample_weight, rows), probing, init=init).report
         seconds = time.perf_counter() - begun
+        reports = [report]
+        if parallel > 1:
+            side_by_side = replace(probing, n_workers=parallel, max_iter=1, on_epoch=None)
+            data_head = head(data, y, sample_weight, rows)
+            reports.append(train(kernel, *data_head, side_by_side, init=init).report)
     finally:
         if owned:
             executor.shutdown()
@@ -153,6 +166,17 @@ def probe(
 
     compute, io = second("seconds_compute") / rows, second("seconds_io") / rows
     warm_worker_seconds = second("worker_seconds")
+    invocation = 0.0
+    if not in_process:
+        invocation = max(warm_worker_seconds - (compute + io) * rows, 0.0)
+        invocation /= max(second("invocations"), 1)
+    first_epoch = max(once["worker_seconds"] - warm_worker_seconds, 0.0)
+    contention = 1.0
+    if parallel > 1:  # (the two workers' fixed and first-epoch costs as the probe's)
+        shared = reports[1]
+        fixed = shared["invocations"] * invocation + parallel * first_epoch
+        per_sample = (shared["worker_seconds"] - fixed) / rows
+        contention = max(per_sample / max(compute + io, 1e-12), 1.0)
     staging = report["seconds_staging"]
     memory_gb = (settings.worker_memory_mb or 1024) / 1024
     return Probe(
@@ -160,15 +184,17 @@ def probe(
         rows=rows,
         compute_per_sample=compute,
         io_per_sample=io,
-        invocation_seconds=0.0
-        if in_process
-        else max(warm_worker_seconds - (compute + io) * rows, 0.0) / max(second("invocations"), 1),
-        first_epoch_seconds=max(once["worker_seconds"] - warm_worker_seconds, 0.0),
+        invocation_seconds=invocation,
+        first_epoch_seconds=first_epoch,
+        contention=contention,
         staging_per_row=staging / rows,
         fit_seconds=max(seconds - staging - report["worker_seconds"], 0.0),
         peak_worker_memory_mb=report["peak_worker_memory_mb"],
         seconds=time.perf_counter() - started,
-        cost_usd=AWS_LAMBDA.cost_usd(report["worker_seconds"] * memory_gb, report["invocations"]),
+        cost_usd=AWS_LAMBDA.cost_usd(
+            sum(r["worker_seconds"] for r in reports) * memory_gb,
+            sum(r["invocations"] for r in reports),
+        ),
     )
 
 
@@ -198,6 +224,8 @@ def predict(
         }
     invocations = epochs * n_workers
     start = 0.0 if platform is None else platform.cold_start_seconds
+    if platform is None:  # workers at once on this machine slow each other (the probe's)
+        per_sample *= 1 + (measured.contention - 1) * (min(n_workers, cores) - 1)
     busy = (
         epochs * n_samples * per_sample
         + invocations * (measured.invocation_seconds + start)
@@ -248,7 +276,9 @@ def memory_needed_mb(
         + worker_memory_needed(kernel, settings, shard_bytes=shard_bytes, sparse=sparse)[0]
     )
     # (the runtime's share already has its headroom: Executor.runtime_memory_mb)
-    peak = 0.0 if measured is None else measured.peak_worker_memory_mb
+    # (a worker thread's peak is its whole process's: not a worker's own)
+    own_peak = measured is not None and not getattr(settings.executor, "in_process", True)
+    peak = measured.peak_worker_memory_mb if own_peak else 0.0
     return max(fit_needs, math.ceil(MEMORY_HEADROOM * peak))
 
 
@@ -298,7 +328,9 @@ def plan_rows(
                         f"probe ({measured.rows} rows, {measured.seconds:.2f} s): "
                         f"{1 / max(measured.compute_per_sample, 1e-12):,.0f} samples/s of "
                         f"compute, {measured.invocation_seconds * 1e3:.1f} ms an invocation, "
-                        f"{measured.staging_per_row * 1e6:.2f} us a row to stage, peak "
+                        f"{measured.staging_per_row * 1e6:.2f} us a row to stage, "
+                        f"{measured.contention:.2f}x a sample's cost with two workers at "
+                        "once, peak "
                         f"{measured.peak_worker_memory_mb:.0f} MB"
                     ),
                     "assumed": (

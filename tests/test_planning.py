@@ -17,6 +17,7 @@ PROBE = Probe(
     io_per_sample=1e-7,
     invocation_seconds=0.01,
     first_epoch_seconds=0.0,
+    contention=1.0,
     staging_per_row=2e-7,
     fit_seconds=0.05,
     peak_worker_memory_mb=80.0,

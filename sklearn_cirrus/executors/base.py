@@ -9,6 +9,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+from ..platforms import Platform
+
 
 @dataclass(frozen=True)
 class WorkerResources:
@@ -40,12 +42,16 @@ class Executor(ABC):
     runtime_memory_mb : int
         Memory a worker needs before holding any data, counted the way this executor
         enforces its limit; ``fit`` rejects a ``worker_memory_mb`` below it plus a batch.
+    platform : Platform or None
+        The serverless platform the workers run on, whose memory sizes, CPU rule and
+        prices ``plan()`` and ``n_workers="auto"`` apply; None: this machine's cores.
     """
 
     in_process: bool = False
     enforces_memory: bool = False
     enforces_timeout: bool = False
     runtime_memory_mb: int = 128
+    platform: Platform | None = None
 
     @abstractmethod
     def submit(

@@ -17,6 +17,7 @@ import threading
 
 from .._extras import require
 from ..exceptions import WorkerTimeout
+from ..platforms import AWS_LAMBDA, Platform
 from .base import Executor, WorkerResources, future_from
 
 # How often a call's status is checked; Lithops' default of 1 s dominated short invocations.
@@ -31,6 +32,10 @@ class LithopsExecutor(Executor):
     config : dict or None, default=None
         Lithops configuration, as ``lithops.FunctionExecutor(config=...)`` takes it; None
         reads Lithops' configuration file.
+    platform : Platform or None, default=None
+        The platform's prices and CPU rule, for ``plan()`` and ``n_workers="auto"``;
+        None: :data:`~sklearn_cirrus.platforms.AWS_LAMBDA` on Lithops' ``aws_lambda``
+        backend, this machine's cores on ``localhost``, else none known (give one).
     **executor_options
         Passed on to ``lithops.FunctionExecutor`` (``backend``, ``storage``, ``runtime``...).
     """
@@ -38,10 +43,16 @@ class LithopsExecutor(Executor):
     enforces_memory = True
     enforces_timeout = True
 
-    def __init__(self, config: dict | None = None, **executor_options):
+    def __init__(
+        self, config: dict | None = None, *, platform: Platform | None = None, **executor_options
+    ):
         require("lithops", what="LithopsExecutor", extra="lithops")
         self.config = config
         self.executor_options = executor_options
+        backend = executor_options.get("backend") or (config or {}).get("lithops", {}).get(
+            "backend"
+        )
+        self.platform = platform or (AWS_LAMBDA if backend == "aws_lambda" else None)
         self._executor = None
         self._lock = threading.Lock()
 

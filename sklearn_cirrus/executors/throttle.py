@@ -53,6 +53,7 @@ class ThrottledExecutor(Executor):
         self.in_process = inner.in_process
         self.enforces_memory = inner.enforces_memory
         self.enforces_timeout = inner.enforces_timeout
+        self.platform = inner.platform
         self.peak_in_flight = 0
         # slots are handed out first come, first served (a semaphore lets the thread that
         # just released one take it back at once: a fit passing its turn would keep it)
