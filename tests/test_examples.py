@@ -126,3 +126,13 @@ def test_tuning_example_stops_candidates_and_draws_curves(mirror, tmp_path):
     assert "stopped median" in out and "stopped no" in out
     assert float(re.search(r"best: .*RMSE (\S+)", out)[1]) < 0.88
     assert figure.stat().st_size > 10_000
+
+
+def test_resources_example_plans_runs_and_draws(tmp_path):
+    figure = tmp_path / "plan.png"
+    out = run("choosing_resources.py", "60000", str(figure))
+    assert "This machine:" in out and "AWS Lambda" in out
+    predicted = re.findall(r"^\s+(\d)\s+(\d+\.\d+)\s+(\d+\.\d+)$", out, flags=re.MULTILINE)
+    assert [int(w) for w, _, _ in predicted] == [1, 2, 4, 8]
+    assert re.search(r"n_workers='auto' chose \d workers of \d+ MB", out)
+    assert figure.stat().st_size > 10_000

@@ -264,3 +264,43 @@ def test_a_plan_for_data_that_stays_home_has_one_row_and_no_bill(clicks):
     assert "stays in this process" in table["assumed"][0]
     took = ServerlessSGDClassifier(max_iter=4, tol=None).fit(X[:3000], y[:3000])
     assert took.fit_report_["path"] == "in-process"
+
+
+def _shaped(mb_per_vcpu=4096.0):
+    from dataclasses import replace
+
+    from sklearn_cirrus.executors import PlatformShapedExecutor
+    from sklearn_cirrus.platforms import AWS_LAMBDA
+
+    return PlatformShapedExecutor(replace(AWS_LAMBDA, name="shaped", mb_per_vcpu=mb_per_vcpu))
+
+
+def test_shaped_workers_get_the_cpu_their_memory_buys():
+    from sklearn_cirrus.executors import WorkerResources
+
+    executor = _shaped()
+    work = range(20_000_000)
+    try:
+        seconds = {}
+        for memory in (4096, 1024, 4096, 1024):  # a quarter of a core at 1024 MB
+            started = time.perf_counter()
+            result = executor.submit(sum, work, WorkerResources(memory_mb=memory)).result()
+            seconds.setdefault(memory, []).append(time.perf_counter() - started)
+            assert result == sum(work)
+    finally:
+        executor.shutdown()
+    assert min(seconds[1024]) > 2 * min(seconds[4096])
+
+
+def test_a_plan_on_shaped_workers_uses_their_platform(clicks):
+    X, y = clicks
+    executor = _shaped()
+    try:
+        table = ServerlessSGDClassifier(executor=executor, max_iter=2, tol=None).plan(
+            X, y, n_workers=(1,), worker_memory_mb=(1024, 4096)
+        )
+    finally:
+        executor.shutdown()
+    assert set(table["platform"]) == {"shaped"}
+    slow, fast = table["predicted_worker_seconds"]
+    assert slow > fast  # a quarter of a core at 1024 MB, a whole one at 4096

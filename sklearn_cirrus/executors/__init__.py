@@ -12,6 +12,7 @@ from collections.abc import Callable
 from .base import Executor, WorkerResources
 from .local import SequentialExecutor, ThreadExecutor
 from .processes import ProcessExecutor, shared_process_executor
+from .shaped import PlatformShapedExecutor
 
 # name -> factory(spec) returning (executor, owned): an owned executor is shut down
 # when the fit ends; the shared process executor keeps its processes warm across fits.
@@ -78,6 +79,7 @@ __all__ = [
     "Executor",
     "LithopsExecutor",
     "ProcessExecutor",
+    "PlatformShapedExecutor",
     "RayExecutor",
     "SequentialExecutor",
     "ThreadExecutor",

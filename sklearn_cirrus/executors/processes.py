@@ -285,10 +285,14 @@ class ProcessExecutor(Executor):
         ).start()
         return future
 
+    def _wait(self, worker: _WarmProcess, resources: WorkerResources) -> bool:
+        """Wait for the worker's answer, at most its timeout; whether it came."""
+        return worker.connection.poll(resources.timeout_s)
+
     def _run(self, worker: _WarmProcess, fn, task, resources: WorkerResources, future) -> None:
         try:
             worker.connection.send(cloudpickle.dumps((fn, task)))
-            if worker.connection.poll(resources.timeout_s):
+            if self._wait(worker, resources):
                 status, payload = worker.connection.recv()
             else:
                 status, payload = "timeout", None
