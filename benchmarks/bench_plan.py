@@ -21,7 +21,8 @@ fixed number of epochs: the plan's epochs are exact).
    processes stay warm); x1 and x2 at 1024, 1400, 1769 and 3008 MB, 3 runs each. Target:
    plan() ranks them in the order of their measured cost.
 
-Run from the repository root: ``python benchmarks/bench_plan.py [n_rows]`` (default 1M).
+Run from the repository root: ``python benchmarks/bench_plan.py [n_rows [part ...]]``
+(default 1M rows and every part: ``predict``, ``choose``, ``shaped``).
 """
 
 from __future__ import annotations
@@ -189,21 +190,27 @@ def choice_table(X, y) -> None:
         ],
         rows,
     )
-    explicit_workers, explicit_memory = fastest
+    probe_cost_table(X, y)
+
+
+def probe_cost_table(X, y) -> None:
+    """What "auto" adds to a fit at the defaults (it stops by itself): against the same
+    configuration given, alternated."""
+    model = ServerlessSGDClassifier(executor="processes", random_state=0)
+    chosen = model.set_params(n_workers="auto", worker_memory_mb="auto").fit(X, y)
+    given = {k: chosen.fit_report_["resources"][k] for k in ("n_workers", "worker_memory_mb")}
     runs = {False: [], True: []}
     for _ in range(REPEATS):
         for auto in (False, True):
-            model = base.set_params(
-                n_workers="auto" if auto else explicit_workers,
-                worker_memory_mb="auto" if auto else explicit_memory,
-                resources="fastest",
-            )
-            runs[auto].append(timed_fit(model, X, y)[0])
-    explicit, auto = np.median(runs[False]), np.median(runs[True])
+            settings = dict.fromkeys(given, "auto") if auto else given
+            seconds, report = timed_fit(model.set_params(**settings), X, y)
+            runs[auto].append((seconds, report.get("resources", {}).get("probe_seconds", 0.0)))
+    explicit, auto = (np.median(np.array(runs[a]), axis=0) for a in (False, True))
     print(
-        f"\nthe probe's cost: n_workers='auto' {auto:.2f} s against x{explicit_workers}, "
-        f"{explicit_memory} MB given {explicit:.2f} s (medians of {REPEATS}, alternated): "
-        f"{auto / explicit - 1:+.1%} (target <= +5%)"
+        f"\nthe probe's cost at the defaults ({chosen.n_iter_} epochs): n_workers='auto' "
+        f"{auto[0]:.2f} s (its probe {auto[1]:.2f} s) against x{given['n_workers']}, "
+        f"{given['worker_memory_mb']} MB given {explicit[0]:.2f} s (medians of {REPEATS}, "
+        f"alternated): {auto[0] / explicit[0] - 1:+.1%} (target <= +5%)"
     )
 
 
@@ -250,35 +257,53 @@ def shaped_table(X, y) -> None:
         ],
         rows,
     )
-    swapped = [
+
+    def apart(first, second):  # beyond a tie
+        return first > second * (1 + COST_TIE)
+
+    pairs = [(a, b) for i, a in enumerate(by_prediction) for b in by_prediction[i + 1 :]]
+    swapped = [(a, b) for a, b in pairs if measured[a][1] > measured[b][1]]
+    against = [
         (a, b)
-        for i, a in enumerate(by_prediction)
-        for b in by_prediction[i + 1 :]
-        if measured[a][1] > measured[b][1] * (1 + COST_TIE)
+        for a, b in swapped
+        if apart(measured[a][1], measured[b][1])
+        and apart(predicted[b]["predicted_cost_usd"], predicted[a]["predicted_cost_usd"])
     ]
     print(
-        f"\npairs the plan orders against the measured cost (beyond a {COST_TIE:.0%} tie): "
-        f"{len(swapped)} of {len(configs) * (len(configs) - 1) // 2}"
-        + "".join(f"\n  x{a[0]}/{a[1]} MB before x{b[0]}/{b[1]} MB" for a, b in swapped)
+        f"\npairs the plan orders against the measured cost: {len(swapped)} of {len(pairs)}; "
+        f"of them, apart by more than {COST_TIE:.0%} both in the plan and in the measure: "
+        f"{len(against)}"
+        + "".join(
+            f"\n  x{a[0]}/{a[1]} MB planned cheaper than x{b[0]}/{b[1]} MB: "
+            f"{predicted[b]['predicted_cost_usd'] / predicted[a]['predicted_cost_usd'] - 1:+.1%}"
+            f" planned, {measured[a][1] / measured[b][1] - 1:+.1%} measured"
+            for a, b in swapped
+        )
     )
 
 
-def main(n_rows: int) -> None:
+def main(n_rows: int, parts: set[str]) -> None:
     print(f"machine: {machine()}")
     X, y, _, _ = hashed_split(n_rows)
-    clicks = ServerlessSGDClassifier(max_iter=EPOCHS, tol=None, random_state=0)
-    errors = prediction_table("Hashed clicks", clicks, X, y)
-    ratings = RATINGS / "ml-latest-small_ratings.csv.gz"
-    if ratings.exists():
-        X_ml, y_ml = load_movielens(ratings)
-        factors = ServerlessMatrixFactorization(max_iter=EPOCHS, tol=None, random_state=0)
-        errors += prediction_table("MovieLens latest-small", factors, X_ml, y_ml)
-    else:
-        print(f"(MovieLens skipped: no {ratings})\n")
-    print(f"largest error of both problems: {max(errors):.0%} (target <= 25%)\n")
-    choice_table(X, y)
-    shaped_table(X, y)
+    if "predict" in parts:
+        clicks = ServerlessSGDClassifier(max_iter=EPOCHS, tol=None, random_state=0)
+        errors = prediction_table("Hashed clicks", clicks, X, y)
+        ratings = RATINGS / "ml-latest-small_ratings.csv.gz"
+        if ratings.exists():
+            X_ml, y_ml = load_movielens(ratings)
+            factors = ServerlessMatrixFactorization(max_iter=EPOCHS, tol=None, random_state=0)
+            errors += prediction_table("MovieLens latest-small", factors, X_ml, y_ml)
+        else:
+            print(f"(MovieLens skipped: no {ratings})\n")
+        print(f"largest error of both problems: {max(errors):.0%} (target <= 25%)\n")
+    if "choose" in parts:
+        choice_table(X, y)
+    if "shaped" in parts:
+        shaped_table(X, y)
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000)
+    main(
+        int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000,
+        set(sys.argv[2:]) or {"predict", "choose", "shaped"},
+    )

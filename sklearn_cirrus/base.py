@@ -267,10 +267,9 @@ class ServerlessEstimatorMixin(
         """The settings of a fit whose resources are 'auto' (or that ``plan`` asks about),
         and what ``fit_report_['resources']`` says of the choice (None: nothing chosen).
 
-        A fit with data small enough to stay home has nothing to plan: one worker, the
-        smallest memory that holds it. ``partial_fit`` keeps the choice of the call
-        before (``refit`` False); the first call makes it. The probe and the fit share
-        one executor (a pool starts once), which ``owned`` shuts down."""
+        A fit with data small enough to stay home has nothing to plan: one worker, no
+        probe. ``partial_fit`` keeps the choice of the call before (``refit`` False);
+        the first call makes it."""
         planning.check_resources(self.resources)
         request = getattr(self, "_plan_request", None)
         auto = {n for n in ("n_workers", "worker_memory_mb") if getattr(self, n) == "auto"}
@@ -280,7 +279,8 @@ class ServerlessEstimatorMixin(
         if request is None and not refit and earlier is not None:
             kept = {**earlier, "probe_seconds": 0.0, "probe_cost_usd": 0.0}
             return replace(settings, **{n: earlier[n] for n in auto}), kept
-        if request is None and runs_in_process(data, settings):
+        in_process = runs_in_process(data, settings)
+        if request is None and in_process:
             chosen = {"n_workers": 1, "worker_memory_mb": planning.LOCAL_MEMORY_SIZES_MB[-1]}
             return replace(settings, **{n: chosen[n] for n in auto}), {
                 "objective": self.resources,
@@ -288,52 +288,13 @@ class ServerlessEstimatorMixin(
                 "path": "in-process",
                 "probe_seconds": 0.0,
             }
-        in_process = runs_in_process(data, settings)  # (only a plan asked for gets here)
-        if not in_process:
-            executor, owns = make_executor(settings.executor)
-            if owns:
-                owned.callback(executor.shutdown)
-            settings = replace(settings, executor=executor)
-
-        def memory_needed(measured=None) -> int:
-            runtime = getattr(settings.executor, "runtime_memory_mb", Executor.runtime_memory_mb)
-            return planning.memory_needed_mb(measured, kernel, data, settings, runtime)
-
-        # the probe's workers have the memory the fit's will (warm processes are kept by
-        # their limits): for 'auto', the least that holds the runtime, shards and model
-        probing = settings
-        if "worker_memory_mb" in auto:
-            needed = memory_needed()
-            sizes = planning.LOCAL_MEMORY_SIZES_MB
-            probing = replace(
-                settings, worker_memory_mb=next((m for m in sizes if m >= needed), needed)
-            )
-        measured = planning.probe(kernel, data, y, sample_weight, probing, init, in_process)
-        platform = getattr(settings.executor, "platform", None)
-        counts = (settings.n_workers,) if "n_workers" not in auto else planning.WORKER_COUNTS
-        sizes = (settings.worker_memory_mb or 1024,)
-        if "worker_memory_mb" in auto or (request and request.worker_memory_mb is None):
-            sizes = platform.memory_sizes_mb if platform else planning.LOCAL_MEMORY_SIZES_MB
-        if request is not None:
-            platform = request.platform or platform
-            counts = request.n_workers
-            sizes = request.worker_memory_mb or (
-                platform.memory_sizes_mb if platform else (self._chosen("worker_memory_mb"),)
-            )
-        rows = planning.plan_rows(
-            measured,
-            settings,
-            n_samples=planning.n_rows(data),
-            n_workers=counts,
-            memory_sizes=sizes,
-            platform=platform,
-            memory_needed=memory_needed(measured),
-            in_process=in_process,
+        settings, measured, rows = self._plan(
+            kernel, data, y, sample_weight, settings, init, owned, auto, request, in_process
         )
         if request is not None:
             raise _PlanMade(rows)
         row = planning.choose(rows, self.resources, measured.seconds, measured.cost_usd)
-        limits = {
+        limits = {  # what the probe spent of them
             "deadline_seconds": settings.deadline_seconds
             and settings.deadline_seconds - measured.seconds,
             "budget_usd": settings.budget_usd and settings.budget_usd - measured.cost_usd,
@@ -347,6 +308,60 @@ class ServerlessEstimatorMixin(
             "probe_seconds": measured.seconds,
             "probe_cost_usd": measured.cost_usd,
         }
+
+    def _plan(
+        self, kernel, data, y, sample_weight, settings, init, owned, auto, request, in_process
+    ):
+        """Probe the fit, then predict every candidate: (the settings, on the executor the
+        probe made, which the fit shares and ``owned`` shuts down; the probe; the rows).
+
+        The candidates: ``plan()``'s request, else for 'auto' ``planning.WORKER_COUNTS``
+        and the platform's memory sizes (this machine's: ``LOCAL_MEMORY_SIZES_MB``)."""
+        if not in_process:
+            executor, owns = make_executor(settings.executor)
+            if owns:
+                owned.callback(executor.shutdown)
+            settings = replace(settings, executor=executor)
+        runtime_mb = getattr(settings.executor, "runtime_memory_mb", Executor.runtime_memory_mb)
+
+        def memory_needed(measured=None) -> int:
+            return planning.memory_needed_mb(measured, kernel, data, settings, runtime_mb)
+
+        # the probe's workers have the memory the fit's will (warm processes are kept by
+        # their limits): for 'auto', the least that holds the runtime, shards and model
+        probing = settings
+        if "worker_memory_mb" in auto:
+            needed = memory_needed()
+            sizes = planning.LOCAL_MEMORY_SIZES_MB
+            probing = replace(
+                settings, worker_memory_mb=next((m for m in sizes if m >= needed), needed)
+            )
+        measured = planning.probe(kernel, data, y, sample_weight, probing, init, in_process)
+        platform = getattr(settings.executor, "platform", None)
+        if request is not None:
+            platform = request.platform or platform
+        platform_sizes = platform.memory_sizes_mb if platform else None
+        if request is not None:
+            counts = request.n_workers
+            sizes = (
+                request.worker_memory_mb or platform_sizes or (self._chosen("worker_memory_mb"),)
+            )
+        else:
+            counts = planning.WORKER_COUNTS if "n_workers" in auto else (settings.n_workers,)
+            sizes = (settings.worker_memory_mb or 1024,)  # (no limit: priced as the default)
+            if "worker_memory_mb" in auto:
+                sizes = platform_sizes or planning.LOCAL_MEMORY_SIZES_MB
+        rows = planning.plan_rows(
+            measured,
+            settings,
+            n_samples=planning.n_rows(data),
+            n_workers=counts,
+            memory_sizes=sizes,
+            platform=platform,
+            memory_needed=memory_needed(measured),
+            in_process=in_process,
+        )
+        return settings, measured, rows
 
     def _fit_engine(
         self,

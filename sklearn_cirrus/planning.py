@@ -58,7 +58,7 @@ LIMITS = ("deadline", "budget")
 
 @dataclass(frozen=True)
 class Probe:
-    """What one probe epoch measured (rates per worker-second; seconds of the probe)."""
+    """What the probe measured (seconds of one whole core; seconds of the probe)."""
 
     executor: str
     rows: int
@@ -175,8 +175,16 @@ def probe(
     if parallel > 1:  # (the two workers' fixed and first-epoch costs as the probe's)
         shared = reports[1]
         fixed = shared["invocations"] * invocation + parallel * first_epoch
-        per_sample = (shared["worker_seconds"] - fixed) / rows
-        contention = max(per_sample / max(compute + io, 1e-12), 1.0)
+        # an epoch too short for its samples to outweigh its fixed costs tells nothing
+        if shared["worker_seconds"] > 2 * fixed:
+            per_sample = (shared["worker_seconds"] - fixed) / rows
+            contention = max(per_sample / max(compute + io, 1e-12), 1.0)
+    # rates of a whole core: a platform-shaped worker ran at its memory's share of one
+    share = 1.0
+    platform = getattr(executor, "platform", None)
+    if platform is not None and settings.worker_memory_mb is not None:
+        share = platform.cpu_share(settings.worker_memory_mb)
+    compute, io, first_epoch = compute * share, io * share, first_epoch * share
     staging = report["seconds_staging"]
     memory_gb = (settings.worker_memory_mb or 1024) / 1024
     return Probe(
@@ -214,7 +222,7 @@ def predict(
     share = 1.0 if platform is None else platform.cpu_share(memory_mb)
     per_sample = (measured.compute_per_sample + measured.io_per_sample) / share
     if in_process:
-        busy = epochs * n_samples * per_sample + measured.first_epoch_seconds
+        busy = epochs * n_samples * per_sample + measured.first_epoch_seconds / share
         return {
             "predicted_seconds": measured.fit_seconds + n_samples * measured.staging_per_row + busy,
             "predicted_worker_seconds": busy,
@@ -229,7 +237,7 @@ def predict(
     busy = (
         epochs * n_samples * per_sample
         + invocations * (measured.invocation_seconds + start)
-        + n_workers * measured.first_epoch_seconds  # each worker's first touch of the model
+        + n_workers * measured.first_epoch_seconds / share  # each one's first touch of the model
     )
     if platform is None:
         parallel = min(n_workers, cores)
