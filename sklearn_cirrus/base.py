@@ -267,9 +267,9 @@ class ServerlessEstimatorMixin(
         """The settings of a fit whose resources are 'auto' (or that ``plan`` asks about),
         and what ``fit_report_['resources']`` says of the choice (None: nothing chosen).
 
-        A fit with data small enough to stay home has nothing to plan: one worker, no
-        probe. ``partial_fit`` keeps the choice of the call before (``refit`` False);
-        the first call makes it."""
+        A fit with data small enough to stay home has nothing to plan: one worker, the
+        least memory that holds its runtime, shards and model, no probe. ``partial_fit``
+        keeps the choice of the call before (``refit`` False); the first call makes it."""
         planning.check_resources(self.resources)
         request = getattr(self, "_plan_request", None)
         auto = {n for n in ("n_workers", "worker_memory_mb") if getattr(self, n) == "auto"}
@@ -281,7 +281,9 @@ class ServerlessEstimatorMixin(
             return replace(settings, **{n: earlier[n] for n in auto}), kept
         in_process = runs_in_process(data, settings)
         if request is None and in_process:
-            chosen = {"n_workers": 1, "worker_memory_mb": planning.LOCAL_MEMORY_SIZES_MB[-1]}
+            runtime_mb = getattr(settings.executor, "runtime_memory_mb", Executor.runtime_memory_mb)
+            needed = planning.memory_needed_mb(None, kernel, data, settings, runtime_mb)
+            chosen = {"n_workers": 1, "worker_memory_mb": planning.local_memory_for(needed)}
             return replace(settings, **{n: chosen[n] for n in auto}), {
                 "objective": self.resources,
                 **chosen,
@@ -331,11 +333,7 @@ class ServerlessEstimatorMixin(
         # their limits): for 'auto', the least that holds the runtime, shards and model
         probing = settings
         if "worker_memory_mb" in auto:
-            needed = memory_needed()
-            sizes = planning.LOCAL_MEMORY_SIZES_MB
-            probing = replace(
-                settings, worker_memory_mb=next((m for m in sizes if m >= needed), needed)
-            )
+            probing = replace(settings, worker_memory_mb=planning.local_memory_for(memory_needed()))
         measured = planning.probe(kernel, data, y, sample_weight, probing, init, in_process)
         platform = getattr(settings.executor, "platform", None)
         if request is not None:

@@ -290,6 +290,11 @@ def memory_needed_mb(
     return max(fit_needs, math.ceil(MEMORY_HEADROOM * peak))
 
 
+def local_memory_for(needed_mb: int) -> int:
+    """The least of this machine's ``LOCAL_MEMORY_SIZES_MB`` that holds ``needed_mb``."""
+    return next((size for size in LOCAL_MEMORY_SIZES_MB if size >= needed_mb), needed_mb)
+
+
 def plan_rows(
     measured: Probe,
     settings: TrainingSettings,
@@ -435,7 +440,7 @@ def _pandas():
 
 
 def frame(rows: list[dict]):
-    """A pandas DataFrame when pandas is there, else a dict of arrays (as cv_results_)."""
+    """A pandas DataFrame when pandas is there, else a dict of arrays (as ``cv_results_``)."""
     pandas = _pandas()
     if pandas is None:
         return {key: np.array([row[key] for row in rows]) for key in rows[0]}
