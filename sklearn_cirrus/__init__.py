@@ -3,6 +3,7 @@
 from importlib import import_module
 
 from .exceptions import (
+    DamagedData,
     ResourceLimitWarning,
     StoreLost,
     WorkerError,
@@ -41,6 +42,7 @@ __all__ = [
     "WorkerOutOfMemory",
     "WorkerTimeout",
     "StoreLost",
+    "DamagedData",
     "ResourceLimitWarning",
     "__version__",
     "fetch_libsvm",

@@ -26,6 +26,7 @@ from sklearn.utils import check_array, check_consistent_length, column_or_1d
 from ._extras import require
 from .data import DataHandle
 from .data.convert import DEFAULT_CHUNK_BYTES, byte_ranges
+from .data.integrity import read_members
 from .data.staging import (
     DEFAULT_SHARD_BYTES,
     bytes_per_row,
@@ -34,6 +35,7 @@ from .data.staging import (
     write_shard,
 )
 from .data.table import Table, TableNumbers
+from .exceptions import DamagedData
 from .executors import WorkerResources
 from .runtime.mapping import run_tasks
 
@@ -126,6 +128,7 @@ class ShardedDataset:
         self.url = url.rstrip("/")
         self.storage_options = dict(storage_options or {})
         fs, root = self._filesystem()
+        where = f"{self.url}/{MANIFEST}"
         try:
             with fs.open(f"{root}/{MANIFEST}", "r") as f:
                 manifest = json.load(f)
@@ -134,8 +137,15 @@ class ShardedDataset:
                 f"no dataset at {url!r}: it has no {MANIFEST}; write one with "
                 "ShardedDataset.from_arrays or from_svmlight"
             ) from None
-        if manifest.get("format") != FORMAT or manifest.get("version", 0) > FORMAT_VERSION:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise DamagedData(
+                f"{where} is not valid JSON ({exc}): the dataset's manifest is damaged"
+            ) from None
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
             raise ValueError(f"{url!r} does not hold a dataset this version can read")
+        if manifest.get("version", 0) > FORMAT_VERSION:
+            raise ValueError(f"{url!r} does not hold a dataset this version can read")
+        _check_manifest(manifest, where)
         self._manifest = manifest
         shard_rows = np.asarray([s["rows"] for s in manifest["shards"]], dtype=np.int64)
         self._shard_starts = np.concatenate([[0], np.cumsum(shard_rows)])
@@ -269,8 +279,10 @@ class ShardedDataset:
 
     def _read_shard_column(self, shard_id: int, name: str) -> np.ndarray:
         fs, root = self._filesystem()
-        with fs.open(f"{root}/{self._manifest['shards'][shard_id]['name']}", "rb") as f:
-            return np.load(f)[name]
+        shard = self._manifest["shards"][shard_id]
+        url = f"{self.url}/{shard['name']}"
+        with fs.open(f"{root}/{shard['name']}", "rb") as f:  # (that column only)
+            return read_members(f, url, shard.get("digest"), names={name})[name]
 
     def _read_column(self, name: str) -> np.ndarray:
         parts = []
@@ -359,6 +371,7 @@ class ShardedDataset:
             classes=classes,
             transforms=transforms,
             index_offset=self._manifest.get("index_offset", 0),
+            shard_digests=tuple(shards[i].get("digest") for i, _ in selection),
         )
 
     def exists(self) -> bool:
@@ -770,6 +783,26 @@ class DatasetWriter:
         return ShardedDataset(self.url, storage_options=self.storage_options)
 
 
+# what every manifest holds, and every shard entry in it
+MANIFEST_FIELDS = ("n_features", "sparse", "dtype", "targets", "sample_weight", "shards")
+SHARD_FIELDS = ("name", "rows", "bytes", "targets", "sample_weight")
+
+
+def _check_manifest(manifest: dict, where: str) -> None:
+    """Refuse a manifest that misses a field or whose counts cannot be, naming it."""
+    missing = [name for name in MANIFEST_FIELDS if name not in manifest]
+    for i, shard in enumerate(manifest.get("shards") or []):
+        if not isinstance(shard, dict):
+            missing.append(f"shards[{i}]")
+            continue
+        missing += [f"shards[{i}].{name}" for name in SHARD_FIELDS if name not in shard]
+    if missing:
+        raise DamagedData(f"{where} misses {', '.join(missing[:5])}: the manifest is damaged")
+    counts = [manifest["n_features"]] + [s["rows"] for s in manifest["shards"]]
+    if not all(isinstance(n, int) and n >= 0 for n in counts):
+        raise DamagedData(f"{where} has counts that cannot be (n_features, rows): damaged")
+
+
 def _stored_dtype(dtypes) -> np.dtype:
     """float32 when every column is float32, else float64 (as ``from_arrays`` keeps)."""
     return np.dtype(np.float32 if all(np.dtype(d) == np.float32 for d in dtypes) else np.float64)
@@ -790,11 +823,12 @@ def _write_block(block, target, url: str, name: str, storage_options: dict) -> d
 
 def write_part(fs, path: str, name: str, X, y=None, sample_weight=None) -> dict:
     """Write one shard file; its manifest entry."""
-    size = write_shard(fs, path, X, y, sample_weight)
+    size, digest = write_shard(fs, path, X, y, sample_weight)
     return {
         "name": name,
         "rows": int(X.shape[0]),
         "bytes": size,
+        "digest": digest,
         "targets": summarize_targets(y),
         "targets_dtype": None if y is None else y.dtype.str,
         "sample_weight": sample_weight is not None,

@@ -30,5 +30,11 @@ class StoreLost(KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class DamagedData(ValueError):
+    """A shard or a manifest is not what was written (damaged, truncated, replaced): the
+    message names its URL. A fit that meets one fails at once: reading it again would
+    not mend it."""
+
+
 class ResourceLimitWarning(ConvergenceWarning):
     """A fit stopped at its deadline or budget (``resources``) before it converged."""

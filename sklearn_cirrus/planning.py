@@ -102,6 +102,7 @@ def head(data, y, sample_weight, rows: int):
             n_samples=int(sum(kept)),
             shard_rows=tuple(kept),
             shard_names=names[:n_shards],
+            shard_digests=None if data.shard_digests is None else data.shard_digests[:n_shards],
             rows=tuple(rows_kept),
         ),
         None,

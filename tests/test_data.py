@@ -146,10 +146,10 @@ def test_float32_input_stays_float32_in_the_shards(rng, monkeypatch):
     np.testing.assert_array_equal(on_float32.coef_, on_float64.coef_)
 
 
-def test_shard_members_are_read_from_their_offsets_unless_compressed(rng):
+def test_shard_members_are_read_in_place_and_checked_compressed_or_not(rng):
     import io
 
-    from sklearn_cirrus.data.reader import _stored_members
+    from sklearn_cirrus.data.integrity import read_members
 
     arrays = {
         "data": rng.normal(size=50),
@@ -160,9 +160,11 @@ def test_shard_members_are_read_from_their_offsets_unless_compressed(rng):
     stored, compressed = io.BytesIO(), io.BytesIO()
     np.savez(stored, **arrays)
     np.savez_compressed(compressed, **arrays)
-    read = _stored_members(stored)
-    assert read.keys() == arrays.keys()
-    for name, values in arrays.items():
-        np.testing.assert_array_equal(read[name], values)
-        assert read[name].dtype == values.dtype
-    assert _stored_members(compressed) is None  # np.load reads those
+    for f in (stored, compressed):
+        read = read_members(f, "mem://shard.npz")
+        assert read.keys() == arrays.keys()
+        for name, values in arrays.items():
+            np.testing.assert_array_equal(read[name], values)
+            assert read[name].dtype == values.dtype
+            assert read[name].flags.writeable
+    assert read_members(stored, "mem://shard.npz", names={"data"}).keys() == {"data"}

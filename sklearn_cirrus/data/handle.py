@@ -38,6 +38,9 @@ class DataHandle:
     shuffle_seed: int | None = None
     # stored column indices minus this are the features' (svmlight files count from 1)
     index_offset: int = 0
+    # each shard's digest as written (data.integrity), checked as it is read; None: not
+    # recorded (a dataset written before digests were)
+    shard_digests: tuple[str | None, ...] | None = None
 
     @property
     def n_shards(self) -> int:

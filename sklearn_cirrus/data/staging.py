@@ -22,6 +22,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from ..kernels.base import Batch, SparseRows
 from .handle import DataHandle
+from .integrity import digest_of
 from .table import Table
 
 # Shards are sized for a worker's memory, not the dataset's: a few MB each, so that
@@ -114,15 +115,16 @@ def _shard_arrays(X, y, sample_weight) -> dict[str, np.ndarray]:
     return arrays
 
 
-def write_shard(fs, path: str, X, y=None, sample_weight=None) -> int:
-    """Write one shard file (X dense or CSR, targets and weights when given); its size."""
+def write_shard(fs, path: str, X, y=None, sample_weight=None) -> tuple[int, str]:
+    """Write one shard file (X dense or CSR, targets and weights when given); its size
+    and digest (``integrity.digest``)."""
     buffer = io.BytesIO()
     np.savez(buffer, **_shard_arrays(X, y, sample_weight))
     payload = buffer.getvalue()
     with fs.open(path, "wb") as f:
         f.write(payload)
     private_file(fs, path)
-    return len(payload)
+    return len(payload), digest_of(payload)
 
 
 def private_file(fs, path: str) -> None:
@@ -164,7 +166,7 @@ def stage(
     private_folder(fs, root)
     handle_url = url.rstrip("/")
 
-    def write(shard_id: int, rows) -> tuple[int, int]:
+    def write(shard_id: int, rows) -> tuple[int, tuple[int, str]]:
         if order is not None:
             rows = order[rows]
         targets = y[rows]
@@ -177,7 +179,7 @@ def stage(
     with ThreadPoolExecutor(STAGING_THREADS) as pool:
         written = list(pool.map(lambda shard: write(*shard), slices))
     shard_rows = [n_rows for n_rows, _ in written]
-    max_bytes = max((size for _, size in written), default=0)
+    max_bytes = max((size for _, (size, _) in written), default=0)
     handle = DataHandle(
         url=handle_url,
         n_samples=n_samples,
@@ -187,6 +189,7 @@ def stage(
         shard_rows=tuple(shard_rows),
         max_shard_bytes=max_bytes,
         storage_options=storage_options,
+        shard_digests=tuple(digest for _, (_, digest) in written),
     )
     with fs.open(f"{root}/manifest.json", "w") as f:
         json.dump(asdict(handle), f)

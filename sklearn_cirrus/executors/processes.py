@@ -38,7 +38,7 @@ import cloudpickle
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from ..exceptions import WorkerError, WorkerLost, WorkerOutOfMemory, WorkerTimeout
+from ..exceptions import DamagedData, WorkerError, WorkerLost, WorkerOutOfMemory, WorkerTimeout
 from .base import Executor, WorkerResources
 
 _PRELOAD = ["sklearn_cirrus.runtime.worker"]
@@ -112,6 +112,8 @@ def _serve(conn, resources: WorkerResources) -> None:
             # a process that ran out of memory may be left fragmented: never reuse it
             conn.send(("oom", traceback.format_exc()))
             return
+        except DamagedData as exc:  # (its type tells the driver not to try again)
+            conn.send(("damaged", str(exc)))
         except BaseException as exc:
             conn.send(("error", f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc()}"))
 
@@ -311,6 +313,8 @@ class ProcessExecutor(Executor):
                     f"worker went over worker_memory_mb={resources.memory_mb}:\n{payload}"
                 )
             )
+        elif status == "damaged":
+            future.set_exception(DamagedData(payload))
         elif status == "timeout":
             future.set_exception(
                 WorkerTimeout(

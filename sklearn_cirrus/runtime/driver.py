@@ -29,7 +29,14 @@ import scipy.sparse as sp
 
 from ..data import DataHandle, data_bytes, shards_in_memory, stage
 from ..data.staging import remove_url
-from ..exceptions import StoreLost, WorkerError, WorkerLost, WorkerOutOfMemory, WorkerTimeout
+from ..exceptions import (
+    DamagedData,
+    StoreLost,
+    WorkerError,
+    WorkerLost,
+    WorkerOutOfMemory,
+    WorkerTimeout,
+)
 from ..executors import Executor, WorkerResources, make_executor
 from ..kernels.base import Kernel
 from ..namespaces import namespace_name, remove_leftovers, shared_memory_root
@@ -616,7 +623,10 @@ class _FanOut:
                     self.lose_store()
                 else:
                     self.failures.append(_reason(exc))
-                if len(self.failures) > failure_budget(self.invocations, self.settings.max_retries):
+                # damaged data is damaged on every try: no retry
+                if isinstance(exc, DamagedData) or len(self.failures) > failure_budget(
+                    self.invocations, self.settings.max_retries
+                ):
                     self.error = exc
                 elif not self.store_lost:
                     self.pending.appendleft(invocation)
@@ -713,6 +723,8 @@ def _run(
                 fan_out.lose_store()
         if stopping:
             store.set_flag(STOP_FLAG)
+    if isinstance(fan_out.error, DamagedData):
+        raise fan_out.error
     if fan_out.error is not None:
         _raise_failure(fan_out.error, fan_out.failures, fan_out.invocations, settings)
     if overflow is not None:

@@ -1,0 +1,108 @@
+"""What makes a shard the one that was written: its zip's CRC-32s, checked as it is read,
+and their digest, kept in the manifest.
+
+``np.savez`` writes an uncompressed zip whose directory holds each member's CRC-32.
+Reading a member checks its bytes against that CRC (a byte damaged anywhere in the data
+is found), and the digest of the directory's names, sizes and CRCs against the one the
+manifest recorded when the shard was written (a shard copied over another, or replaced,
+is found). Both cost one CRC-32 pass over the bytes a worker reads anyway
+(benchmarks/bench_integrity.py). A dataset written before digests were recorded opens
+as before: its CRCs are checked, its shards' identity cannot be.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zipfile
+import zlib
+
+import numpy as np
+
+from ..exceptions import DamagedData
+
+# a zip member's local header: 30 bytes, then its name and extra field (their lengths at
+# bytes 26-29)
+_LOCAL_HEADER_BYTES = 30
+
+
+def digest(members: list[zipfile.ZipInfo]) -> str:
+    """The digest of a shard's zip directory: its members' names, sizes and CRC-32s."""
+    listed = b"".join(
+        m.filename.encode() + struct.pack("<QI", m.file_size, m.CRC)
+        for m in sorted(members, key=lambda m: m.filename)
+    )
+    return f"crc32:{zlib.crc32(listed):08x}"
+
+
+def digest_of(payload: bytes) -> str:
+    """The digest of a shard's file, from its bytes (as written)."""
+    with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+        return digest(archive.infolist())
+
+
+def read_members(
+    f, url: str, expected_digest: str | None = None, names: set[str] | None = None
+) -> dict[str, np.ndarray]:
+    """The arrays of the ``.npz`` in the open file ``f`` (of ``url``; ``names``: only
+    those), each member's bytes checked against its CRC-32, and the directory against
+    ``expected_digest`` (None: not recorded). Raises :class:`DamagedData` naming ``url``
+    when anything differs."""
+    try:
+        with zipfile.ZipFile(f) as archive:
+            members = archive.infolist()
+        if expected_digest is not None and digest(members) != expected_digest:
+            raise DamagedData(
+                f"{url} is not the shard its dataset's manifest recorded (its contents' "
+                "checksum differs): it was replaced or damaged; write the dataset again"
+            )
+        wanted = [m for m in members if names is None or _array_name(m, url) in names]
+        return {_array_name(m, url): _read_member(f, m, url) for m in wanted}
+    except (zipfile.BadZipFile, EOFError, struct.error, ValueError) as exc:
+        if isinstance(exc, DamagedData):
+            raise
+        raise DamagedData(f"{url} is damaged: {exc}; write the dataset again") from exc
+
+
+def _array_name(member: zipfile.ZipInfo, url: str) -> str:
+    if not member.filename.endswith(".npy"):
+        raise DamagedData(f"{url} holds {member.filename!r}, not an array of a shard")
+    return member.filename[: -len(".npy")]
+
+
+def _read_member(f, member: zipfile.ZipInfo, url: str) -> np.ndarray:
+    """One member's array, read in place from its offset (one copy, into the array) and
+    checked against its CRC-32."""
+    f.seek(member.header_offset)
+    header = f.read(_LOCAL_HEADER_BYTES)
+    name_bytes, extra_bytes = struct.unpack("<HH", header[26:30])
+    f.seek(member.header_offset + _LOCAL_HEADER_BYTES + name_bytes + extra_bytes)
+    if member.compress_type == zipfile.ZIP_STORED:
+        raw = bytearray(member.file_size)
+        if f.readinto(raw) != member.file_size:
+            raise DamagedData(f"{url} is truncated in {member.filename!r}")
+    else:  # (np.savez_compressed's): inflated, then checked as the stored ones
+        raw = bytearray(zlib.decompress(f.read(member.compress_size), -zlib.MAX_WBITS))
+    if zlib.crc32(raw) != member.CRC:
+        raise DamagedData(
+            f"{url} is damaged: {member.filename!r} does not match its CRC-32; write the "
+            "dataset again"
+        )
+    return _npy_array(raw, url)
+
+
+def _npy_array(raw: bytearray, url: str) -> np.ndarray:
+    """The array of an ``.npy`` file's bytes, over those bytes (no copy)."""
+    header = io.BytesIO(raw)
+    version = np.lib.format.read_magic(header)
+    read_header = (
+        np.lib.format.read_array_header_1_0
+        if version == (1, 0)
+        else np.lib.format.read_array_header_2_0
+    )
+    shape, fortran_order, dtype = read_header(header)
+    if dtype.hasobject:
+        raise DamagedData(f"{url} holds Python objects, which shards never do")
+    count = int(np.prod(shape, dtype=np.int64))
+    array = np.frombuffer(raw, dtype=dtype, count=count, offset=header.tell())
+    return array.reshape(shape, order="F" if fortran_order else "C")
