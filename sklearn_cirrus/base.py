@@ -335,9 +335,7 @@ class ServerlessEstimatorMixin(
         if "worker_memory_mb" in auto:
             probing = replace(settings, worker_memory_mb=planning.local_memory_for(memory_needed()))
         measured = planning.probe(kernel, data, y, sample_weight, probing, init, in_process)
-        platform = getattr(settings.executor, "platform", None)
-        if request is not None:
-            platform = request.platform or platform
+        platform = (request and request.platform) or getattr(settings.executor, "platform", None)
         platform_sizes = platform.memory_sizes_mb if platform else None
         if request is not None:
             counts = request.n_workers

@@ -144,19 +144,19 @@ def probe(
         scale_in=False,
     )
     rows = min(n_rows(data), PROBE_ROWS)
+    sample = head(data, y, sample_weight, rows)  # (cut once: both probes train on it)
     parallel = 1 if in_process else min(2, os.cpu_count() or 1)
     try:
         # what a session starts once (a process pool: its runtime is measured in it) is
         # not a cost of the fit planned
         getattr(executor, "runtime_memory_mb", None)
         begun = time.perf_counter()
-        report = train(kernel, *head(data, y, sample_weight, rows), probing, init=init).report
+        report = train(kernel, *sample, probing, init=init).report
         seconds = time.perf_counter() - begun
         reports = [report]
         if parallel > 1:
             side_by_side = replace(probing, n_workers=parallel, max_iter=1, on_epoch=None)
-            data_head = head(data, y, sample_weight, rows)
-            reports.append(train(kernel, *data_head, side_by_side, init=init).report)
+            reports.append(train(kernel, *sample, side_by_side, init=init).report)
     finally:
         if owned:
             executor.shutdown()

@@ -28,7 +28,7 @@ _LOCAL_HEADER_BYTES = 30
 
 
 class CheckedFiles:
-    """Local files whose bytes a process has checked, by path, size, change time and inode:
+    """Local files whose bytes a process has checked, by device, inode, size and times:
     a worker checks a shard's bytes the first time it reads it, not at every epoch (a
     CRC-32 pass is 10% of two workers' training on two cores). A file changed since, as
     its size, times and inode tell, is checked again. Bounded: forgets all past
@@ -40,9 +40,10 @@ class CheckedFiles:
         self._seen: set[tuple] = set()
 
     @staticmethod
-    def key(path: str) -> tuple:
-        stat = os.stat(path)
-        return (path, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+    def key(f) -> tuple:
+        """The identity of the open local file ``f`` as it is now."""
+        stat = os.fstat(f.fileno())
+        return (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
 
     def __contains__(self, key: tuple) -> bool:
         return key in self._seen
@@ -97,9 +98,9 @@ def read_members(
             )
         wanted = [m for m in members if names is None or _array_name(m, url) in names]
         return {_array_name(m, url): _read_member(f, m, url, check_bytes) for m in wanted}
+    except DamagedData:
+        raise
     except (zipfile.BadZipFile, EOFError, struct.error, ValueError) as exc:
-        if isinstance(exc, DamagedData):
-            raise
         raise DamagedData(f"{url} is damaged: {exc}; write the dataset again") from exc
 
 

@@ -28,10 +28,11 @@ def read_shard(handle: DataHandle, shard_id: int) -> Batch:
     url = handle.shard_url(shard_id)
     expected = None if handle.shard_digests is None else handle.shard_digests[shard_id]
     local = isinstance(fs, LocalFileSystem)
-    checked = CHECKED_FILES.key(fs._strip_protocol(url)) if local else None
     with fs.open(url, "rb") as f:
         # a local file is read member by member, in place (half the time of a copy
-        # first); a remote one at once, rather than by a request for every seek
+        # first), its bytes checked the first time; a remote one at once, rather than by
+        # a request for every seek, and checked every time
+        checked = CHECKED_FILES.key(f) if local else None
         source = f if local else io.BytesIO(f.read())
         arrays = read_members(source, url, expected, check_bytes=checked not in CHECKED_FILES)
     if checked is not None:

@@ -441,6 +441,8 @@ class _Progress:
             return "tol"
         if self.n_iter >= self.settings.max_iter:
             return "max_iter"
+        if not self.limits.any:
+            return None
         limit = self.limits.reached(self.report()["estimated_cost_usd"])
         if limit is not None:
             warn_limit(limit, self.n_iter, self.limits)

@@ -29,6 +29,10 @@ class Limits:
         self.started = started  # time.perf_counter() at the fit's start
         self.last = (started, 0.0)  # clock and cost at the end of the last epoch
 
+    @property
+    def any(self) -> bool:
+        return self.deadline_seconds is not None or self.budget_usd is not None
+
     def reached(self, cost_usd: float) -> str | None:
         """``"deadline"`` or ``"budget"`` when the next epoch would pass it, else None."""
         now = time.perf_counter()
