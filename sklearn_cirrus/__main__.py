@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 
 from . import __version__
+from .credentials import redacted
 from .demo import run_demo
 from .executors import executor_names
 from .namespaces import leftovers, remove_leftovers, shared_memory_root
+from .store.redis_store import RedisStore
 
 # what a user's mistake (a name, a file, a server, an extra) raises while the demo runs:
 # told in one line, as argparse tells a wrong option, not as a traceback
@@ -75,11 +77,22 @@ def main(argv: list[str] | None = None) -> None:
         "--root", help=f"where fits keep them (default: {shared_memory_root()})", default=None
     )
     cleanup.add_argument(
+        "--store",
+        help="also remove the keys that fits whose driver is gone left on this Redis "
+        "server (redis://host:port/db or rediss://...)",
+        default=None,
+    )
+    cleanup.add_argument(
         "--dry-run", action="store_true", help="list what would be removed, remove nothing"
     )
     args = parser.parse_args(argv)
     if args.command == "cleanup":
         _cleanup(args.root, dry_run=args.dry_run)
+        if args.store is not None:
+            try:
+                _cleanup_store(args.store, dry_run=args.dry_run)
+            except _USER_ERRORS as exc:
+                parser.exit(2, f"{parser.prog} cleanup: error: {exc}\n")
         return
     try:
         run_demo(
@@ -105,6 +118,21 @@ def _cleanup(root: str | None, *, dry_run: bool) -> None:
         print(f"removed {folder} ({size / 2**20:.1f} MB)")
     total = sum(size for _, size in removed)
     print(f"{len(removed)} leftover folder(s) removed, {total / 2**20:.1f} MB freed")
+
+
+def _cleanup_store(url: str, *, dry_run: bool) -> None:
+    if url.split("://", 1)[0] not in ("redis", "rediss"):
+        raise ValueError(f"--store takes a Redis server's URL (redis://host:port/db), got {url!r}")
+    store = RedisStore(url)
+    try:
+        found = store.leftovers() if dry_run else store.remove_leftovers()
+    finally:
+        store.close()
+    verb = "would remove" if dry_run else "removed"
+    for leftover in found:
+        print(f"{verb} {leftover.namespace} ({leftover.keys} keys; owner {leftover.owner}, gone)")
+    done = "to remove" if dry_run else "removed"
+    print(f"{len(found)} leftover namespace(s) on {redacted(url)} {done}")
 
 
 if __name__ == "__main__":

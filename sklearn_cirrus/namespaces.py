@@ -53,7 +53,8 @@ def _own_start_time() -> int:
 def namespace_name() -> str:
     """A fresh name for a fit's shared-memory store or shards, naming this process as
     its owner (see module doc)."""
-    return f"{PREFIX}{os.getpid()}-{_own_start_time()}-{uuid.uuid4().hex}"
+    pid, start = process_start()
+    return f"{PREFIX}{pid}-{start}-{uuid.uuid4().hex}"
 
 
 def shared_memory_root() -> Path:
@@ -62,12 +63,14 @@ def shared_memory_root() -> Path:
     return shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
 
 
-def owner_is_running(name: str) -> bool:
-    """Whether the process that named ``name`` still runs; True for names not ours."""
-    owned = _OWNED.match(name)
-    if owned is None:
-        return True
-    pid, start = int(owned[1]), owned[2]
+def process_start() -> tuple[int, int]:
+    """This process's id and start time: what names it as an owner (see module doc)."""
+    return os.getpid(), _own_start_time()
+
+
+def process_is_running(pid: int, start: int | None) -> bool:
+    """Whether process ``pid``, started at ``start`` (None or 0: unknown), still runs
+    on this machine."""
     try:
         running_since = _start_time(pid)
         os.kill(pid, 0)
@@ -76,7 +79,15 @@ def owner_is_running(name: str) -> bool:
     except PermissionError:  # another user's process: running
         return True
     # the id taken by a later process is not the owner
-    return start is None or running_since is None or int(start) in (running_since, 0)
+    return not start or running_since is None or start == running_since
+
+
+def owner_is_running(name: str) -> bool:
+    """Whether the process that named ``name`` still runs; True for names not ours."""
+    owned = _OWNED.match(name)
+    if owned is None:
+        return True
+    return process_is_running(int(owned[1]), owned[2] and int(owned[2]))
 
 
 def leftovers(root: Path | None = None) -> list[Path]:

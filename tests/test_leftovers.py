@@ -1,8 +1,10 @@
 """Nothing a fit puts on this machine is readable by others, and nothing stays behind:
 not after SIGTERM, and not after SIGKILL once the next fit or the cleanup command ran."""
 
+import json
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -96,24 +98,25 @@ DRIVER = textwrap.dedent(
         X = rng.normal(size=(20000, 20))
         y = (X[:, 0] > 0).astype(int)
         ServerlessSGDClassifier(
-            executor="processes", store="shm", n_workers=1, max_iter=10**6, tol=None,
+            executor="processes", store=sys.argv[1], n_workers=1, max_iter=10**6, tol=None,
         ).set_callbacks(Announce()).fit(X, y)
     """
 )
 
 
-def _start_driver(tmp_path) -> subprocess.Popen:
-    """A real driver process, in the middle of a fit once this returns."""
+def _start_driver(tmp_path, store="shm") -> subprocess.Popen:
+    """A real driver process, in the middle of a fit on ``store`` once this returns."""
     script = tmp_path / "driver.py"
     script.write_text(DRIVER)
     errors = open(tmp_path / "stderr", "w+")  # noqa: SIM115 (read back on failure)
     driver = subprocess.Popen(
-        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=errors, text=True
+        [sys.executable, str(script), store], stdout=subprocess.PIPE, stderr=errors, text=True
     )
     if driver.stdout.readline().strip() != "epoch":
         errors.seek(0)
         pytest.fail(f"the driver did not start its fit: {errors.read()}")
-    assert len(own_folders(driver.pid)) == 2  # its shards and its store
+    # its shards, and its store where the store is local
+    assert len(own_folders(driver.pid)) == (2 if store == "shm" else 1)
     return driver
 
 
@@ -184,3 +187,113 @@ def test_sigterm_handler_is_installed_only_during_a_fit_and_over_the_default(bin
         assert seen == [users]
     finally:
         signal.signal(signal.SIGTERM, mine)
+
+
+# Redis: a fit records its namespace's owner; keys of owners gone are removed
+
+
+def redis_client(url):
+    import redis
+
+    return redis.Redis.from_url(url)
+
+
+def owned_namespaces(client, pid: int) -> list[str]:
+    from sklearn_cirrus.store.redis_owners import OWNERS
+
+    return [
+        namespace.decode()
+        for namespace, owner in client.hgetall(OWNERS).items()
+        if json.loads(owner)["pid"] == pid
+    ]
+
+
+def keys_of(client, namespace: str) -> list[bytes]:
+    return list(client.scan_iter(match=f"{namespace}:*"))
+
+
+def test_what_sigkill_leaves_on_redis_goes_with_the_cleanup_command(
+    tmp_path, redis_url, capsys
+):
+    client = redis_client(redis_url)
+    driver = _start_driver(tmp_path, store=redis_url)
+    (namespace,) = owned_namespaces(client, driver.pid)
+    driver.kill()
+    driver.wait(timeout=60)
+    assert len(keys_of(client, namespace)) > 0  # nothing could run: the model stays...
+    main(["cleanup", "--store", redis_url, "--dry-run"])
+    told = capsys.readouterr().out
+    assert f"would remove {namespace} (" in told and f"pid {driver.pid}" in told
+    assert len(keys_of(client, namespace)) > 0
+    main(["cleanup", "--store", redis_url])
+    assert f"removed {namespace} (" in capsys.readouterr().out
+    assert keys_of(client, namespace) == []  # ... until the command
+    assert owned_namespaces(client, driver.pid) == []
+
+
+def _record(client, namespace: str, **owner) -> None:
+    from sklearn_cirrus.store.redis_owners import OWNERS
+
+    client.hset(OWNERS, namespace, json.dumps(owner))
+    client.set(f"{namespace}:w:params", b"x" * 100)
+
+
+def test_only_namespaces_whose_owner_is_gone_are_removed(redis_url):
+    from sklearn_cirrus.store.redis_owners import STALE_SECONDS, leftovers, remove_leftovers
+
+    client = redis_client(redis_url)
+    now = float(client.time()[0])
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    here = socket.gethostname()
+    _record(client, "cirrus:t-dead", host=here, pid=child.pid, start=7, beat=now)
+    _record(client, "cirrus:t-alive", host=here, pid=os.getpid(), start=0, beat=0.0)
+    _record(client, "cirrus:t-silent", host="elsewhere", pid=1, beat=now - 2 * STALE_SECONDS)
+    _record(client, "cirrus:t-beating", host="elsewhere", pid=1, beat=now)
+    client.hset("cirrus:owners", "cirrus:t-foreign", "not json")
+    try:
+        gone = {leftover.namespace: leftover.keys for leftover in leftovers(client)}
+        assert gone == {"cirrus:t-dead": 1, "cirrus:t-silent": 1}
+        remove_leftovers(client)
+        for namespace in ("cirrus:t-dead", "cirrus:t-silent"):
+            assert keys_of(client, namespace) == []
+        for namespace in ("cirrus:t-alive", "cirrus:t-beating"):
+            assert len(keys_of(client, namespace)) == 1
+        assert not client.hexists("cirrus:owners", "cirrus:t-dead")
+        assert client.hexists("cirrus:owners", "cirrus:t-foreign")
+    finally:
+        for namespace in ("alive", "beating", "foreign"):
+            client.delete(f"cirrus:t-{namespace}:w:params")
+            client.hdel("cirrus:owners", f"cirrus:t-{namespace}")
+
+
+def test_a_fit_on_redis_beats_then_removes_its_record_and_what_dead_fits_left(
+    redis_url, binary_data, always_fan_out, monkeypatch
+):
+    from sklearn_cirrus.store import redis_owners
+
+    client = redis_client(redis_url)
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    _record(client, "cirrus:t-left", host=socket.gethostname(), pid=child.pid, start=7, beat=0.0)
+    beats = []
+    recorded = redis_owners.record_owner
+    monkeypatch.setattr(redis_owners, "HEARTBEAT_SECONDS", 0.05)
+    monkeypatch.setattr(
+        redis_owners, "record_owner", lambda *a: (beats.append(a[1]), recorded(*a))
+    )
+    X, y = binary_data
+    ServerlessSGDClassifier(
+        executor="threads", store=redis_url, max_iter=30, tol=None, random_state=0
+    ).fit(X, y)
+    assert keys_of(client, "cirrus:t-left") == []
+    assert len(beats) > 1 and len(set(beats)) == 1  # recorded, then beating
+    assert owned_namespaces(client, os.getpid()) == []
+    assert keys_of(client, beats[0]) == []
+
+
+def test_cleanup_of_a_store_that_is_not_redis_says_so(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["cleanup", "--store", "shm"])
+    assert exited.value.code == 2
+    assert "--store takes a Redis server's URL" in capsys.readouterr().err

@@ -318,6 +318,7 @@ def train(
                 cleanup.add(executor.shutdown)
             store = make_store(settings.store, in_process=executor.in_process)
             cleanup.add(store.delete)
+            store.claim()
             if executor.in_process:  # the workers' replicas, kept in this process
                 cleanup.add(KEPT_REPLICAS.clear)
             data = given

@@ -205,6 +205,11 @@ class ParameterStore(ABC):
     def is_flag_set(self, name: str) -> bool:
         return self.get(name) > 0
 
+    def claim(self) -> None:
+        """Record this process as the owner of the store's namespace, for as long as it
+        runs or until :meth:`delete`; first remove what fits whose owner is gone left.
+        Stores that outlive the driver's process (servers) do; the others need not."""
+
     @abstractmethod
     def delete(self) -> None:
         """Remove everything in this store's namespace."""

@@ -18,8 +18,10 @@ model, the store tells one worker to fold it, by writing its replica as the new 
 fold are kept aside, so that a worker one exchange behind reads them rather than
 loading the whole model again. Entries and arrays never pass through a Lua script (Redis
 hashes every byte of a string handed to Lua), and no script loops over values, so the
-store's single thread copies memory at its speed. Everything expires after ``ttl``
-seconds in case the driver dies; ``delete`` removes it at the end of a fit.
+store's single thread copies memory at its speed. ``delete`` removes everything at the
+end of a fit; a fit whose driver was killed is removed by the next one or by
+``sklearn-cirrus cleanup --store`` (:mod:`~sklearn_cirrus.store.redis_owners`), and
+everything expires after ``ttl`` seconds in any case.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ from ..exceptions import StoreLost
 from .base import ModelTable, ParameterStore, block_width, table_views
 from .delta_log import FOLD_CLAIM_SECONDS, DeltaEntry, Exchange, apply_entry
 from .optimizers import META_NAMES, OptimizerConfig, new_meta
+from .redis_owners import Heartbeat, Leftover, forget_owner, record_owner
+from .redis_owners import leftovers as leftovers_of
+from .redis_owners import remove_leftovers as remove_leftovers_of
 
 DEFAULT_TTL_SECONDS = 24 * 3600
 # where a password not written in the store URL is read from, in the driver and workers
@@ -251,6 +256,7 @@ class RedisStore(ParameterStore):
         self._folded: dict[str, int] = {}
         # key -> (optimizer, n_rows, n_cols), read once per connection
         self._configs: dict[str, tuple[OptimizerConfig, int, int]] = {}
+        self._heartbeat: Heartbeat | None = None
 
     def __repr__(self) -> str:
         return f"RedisStore({redacted(self.url)!r}, namespace={self.namespace!r})"
@@ -601,11 +607,29 @@ class RedisStore(ParameterStore):
         value = self._call(self._client.get, self._name("counter", name))
         return 0.0 if value is None else float(value)
 
+    def claim(self):
+        self.remove_leftovers()
+        self._call(record_owner, self._client, self.namespace)
+        self._heartbeat = Heartbeat(self._client, self.namespace)
+
+    def leftovers(self) -> list[Leftover]:
+        """The namespaces on this server whose fit's driver is gone."""
+        return self._call(leftovers_of, self._client)
+
+    def remove_leftovers(self) -> list[Leftover]:
+        """Remove the keys of :meth:`leftovers`; what was removed."""
+        return self._call(remove_leftovers_of, self._client)
+
     def delete(self):
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+            self._heartbeat = None
         pattern = f"{self.namespace}:*"
         keys = self._call(lambda: list(self._client.scan_iter(match=pattern, count=1000)))
         if keys:
             self._call(self._client.unlink, *keys)
+        # (after the keys: a driver killed in between leaves a record that says it is gone)
+        self._call(forget_owner, self._client, self.namespace)
         self._configs.clear()
 
     def handle(self):
