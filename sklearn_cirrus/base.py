@@ -64,7 +64,9 @@ ENGINE_PARAMETERS_DOC = """
     store : {'memory', 'shm'}, "redis://host:port/db" or None, default=None
         Parameter store: this process's memory, shared memory reachable by local
         processes, or Redis for workers anywhere. None picks the one the executor
-        can reach.
+        can reach. A password in the URL is set aside as the parameter is set: the
+        estimator (its parameters, clones and pickles) keeps the URL without it
+        (see :ref:`the Redis store <redis-store>`).
     data_url : str or None, default=None
         Folder URL where ``fit`` stages the data as shards (any fsspec URL the workers
         can read, e.g. ``"s3://bucket/prefix"`` for cloud functions); removed after the

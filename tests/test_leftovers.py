@@ -212,9 +212,7 @@ def keys_of(client, namespace: str) -> list[bytes]:
     return list(client.scan_iter(match=f"{namespace}:*"))
 
 
-def test_what_sigkill_leaves_on_redis_goes_with_the_cleanup_command(
-    tmp_path, redis_url, capsys
-):
+def test_what_sigkill_leaves_on_redis_goes_with_the_cleanup_command(tmp_path, redis_url, capsys):
     client = redis_client(redis_url)
     driver = _start_driver(tmp_path, store=redis_url)
     (namespace,) = owned_namespaces(client, driver.pid)
@@ -279,9 +277,7 @@ def test_a_fit_on_redis_beats_then_removes_its_record_and_what_dead_fits_left(
     beats = []
     recorded = redis_owners.record_owner
     monkeypatch.setattr(redis_owners, "HEARTBEAT_SECONDS", 0.05)
-    monkeypatch.setattr(
-        redis_owners, "record_owner", lambda *a: (beats.append(a[1]), recorded(*a))
-    )
+    monkeypatch.setattr(redis_owners, "record_owner", lambda *a: (beats.append(a[1]), recorded(*a)))
     X, y = binary_data
     ServerlessSGDClassifier(
         executor="threads", store=redis_url, max_iter=30, tol=None, random_state=0

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 
 from sklearn_cirrus.store import (
     MemoryStore,
@@ -620,8 +621,59 @@ def test_passwords_in_store_urls_are_hidden_in_reprs():
     clf = ServerlessSGDClassifier(store="redis://:s3cret@host:6379/0")
     search = ServerlessGridSearchCV(clf, {"alpha": [1e-4]}, store="rediss://u:s3cret@h/0")
     for shown in (repr(clf), clf._repr_html_(), repr(search), search._repr_html_()):
-        assert "s3cret" not in shown and "***" in shown
-    assert clf.get_params()["store"] == "redis://:s3cret@host:6379/0"  # clone still works
+        assert "s3cret" not in shown
+    assert "***" in repr(ServerlessSGDClassifier(data_url="https://u:s3cret@h/data"))
+
+
+@pytest.mark.parametrize(
+    "given, kept",
+    [
+        ("redis://:s3cret@host:6379/0", "redis://host:6379/0"),
+        (
+            "rediss://user:s3cret@host/1?ssl_cert_reqs=none",
+            "rediss://user@host/1?ssl_cert_reqs=none",
+        ),
+        ("redis://host:6379/0?password=s3cret&db=2", "redis://host:6379/0?db=2"),
+        ("redis://:s%40cret@[::1]:6379/0", "redis://[::1]:6379/0"),
+    ],
+)
+def test_a_password_in_a_store_url_is_set_aside(given, kept):
+    from sklearn_cirrus import ServerlessGridSearchCV, ServerlessSGDClassifier
+    from sklearn_cirrus.credentials import password_for
+
+    clf = ServerlessSGDClassifier(store=given)
+    search = ServerlessGridSearchCV(clf, {"alpha": [1e-4]}, store=given)
+    assert clf.store == kept and clf.get_params()["store"] == kept
+    assert search.get_params()["store"] == kept
+    assert clone(clf).store == kept
+    assert password_for(kept) == ("s@cret" if "%40" in given else "s3cret")
+    assert ServerlessSGDClassifier(store="shm").store == "shm"
+
+
+def test_a_password_given_in_a_url_stays_out_of_fitted_pickles(redis_with_password, monkeypatch):
+    import pickle
+
+    from sklearn_cirrus import ServerlessGridSearchCV, ServerlessSGDClassifier
+
+    monkeypatch.delenv("SKLEARN_CIRRUS_REDIS_PASSWORD", raising=False)
+    url = f"redis://:right@127.0.0.1:{redis_with_password}/0"
+    X = np.random.RandomState(0).normal(size=(400, 3))
+    y = (X[:, 0] > 0).astype(int)
+    # on processes: the workers, in processes of their own, connect with the password
+    model = ServerlessSGDClassifier(
+        executor="processes", n_workers=2, store=url, max_iter=3, tol=None
+    ).fit(X, y)
+    assert model.score(X, y) > 0.9
+    search = ServerlessGridSearchCV(
+        ServerlessSGDClassifier(executor="sequential", max_iter=3, tol=None),
+        {"alpha": [1e-4, 1e-3]},
+        cv=2,
+        store=url,
+    ).fit(X, y)
+    assert search.best_score_ > 0.75  # (chance: 0.5)
+    for fitted in (model, search):
+        assert b"right" not in pickle.dumps(fitted)
+        assert "right" not in repr(fitted.get_params(deep=True))
 
 
 def test_running_out_of_memory_inside_the_redis_client_is_named(redis_url):

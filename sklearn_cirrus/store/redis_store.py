@@ -30,13 +30,13 @@ import json
 import os
 import threading
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit
 
 import numpy as np
 
 from .._extras import require
-from ..credentials import redacted
+from ..credentials import password_for, redacted
 from ..exceptions import StoreLost
 from .base import ModelTable, ParameterStore, block_width, table_views
 from .delta_log import FOLD_CLAIM_SECONDS, DeltaEntry, Exchange, apply_entry
@@ -161,9 +161,11 @@ class RedisStoreHandle:
     url: str
     namespace: str
     ttl: int = DEFAULT_TTL_SECONDS
+    # the password set aside in the driver's process, for workers of this fit elsewhere
+    password: str | None = field(default=None, repr=False)
 
     def connect(self) -> RedisStore:
-        return RedisStore(self.url, namespace=self.namespace, ttl=self.ttl)
+        return RedisStore(self.url, namespace=self.namespace, ttl=self.ttl, password=self.password)
 
     def __repr__(self) -> str:
         return f"RedisStoreHandle({redacted(self.url)!r}, {self.namespace!r})"
@@ -194,6 +196,7 @@ class RedisStore(ParameterStore):
         namespace: str | None = None,
         ttl: int = DEFAULT_TTL_SECONDS,
         retries: int = 5,
+        password: str | None = None,
     ):
         redis = require("redis", what="store='redis://...'", extra="redis")
         from redis.backoff import ExponentialBackoff
@@ -221,10 +224,11 @@ class RedisStore(ParameterStore):
         )
         if urlsplit(url).scheme == "rediss":
             options["connection_class"] = _bounded_tls_connection(redis.SSLConnection)
-        # a password kept out of the URL (and so out of pickles and parameters)
-        password = None
-        if urlsplit(url).password is None:
-            password = os.environ.get(PASSWORD_VARIABLE)
+        # a password kept out of the URL (and so out of pickles and parameters): given
+        # with the address, set aside in this process, or in the environment
+        if password is None and urlsplit(url).password is None:
+            password = password_for(url) or os.environ.get(PASSWORD_VARIABLE)
+        self._password = password
         if password:
             options["password"] = password
         settings = (url, password, retries, CONNECT_TIMEOUT_S, REPLY_TIMEOUT_S)
@@ -633,7 +637,7 @@ class RedisStore(ParameterStore):
         self._configs.clear()
 
     def handle(self):
-        return RedisStoreHandle(self.url, self.namespace, self.ttl)
+        return RedisStoreHandle(self.url, self.namespace, self.ttl, self._password)
 
     def close(self):
         self._client.close()  # (its connections stay in the process's pool: _POOLS)
