@@ -26,7 +26,7 @@ from sklearn.utils import check_array, check_consistent_length, column_or_1d
 from ._extras import require
 from .data import DataHandle
 from .data.convert import DEFAULT_CHUNK_BYTES, byte_ranges
-from .data.integrity import read_members
+from .data.integrity import check_seal, read_members, sealed
 from .data.staging import (
     DEFAULT_SHARD_BYTES,
     bytes_per_row,
@@ -146,6 +146,7 @@ class ShardedDataset:
         if manifest.get("version", 0) > FORMAT_VERSION:
             raise ValueError(f"{url!r} does not hold a dataset this version can read")
         _check_manifest(manifest, where)
+        check_seal(manifest, where)
         self._manifest = manifest
         shard_rows = np.asarray([s["rows"] for s in manifest["shards"]], dtype=np.int64)
         self._shard_starts = np.concatenate([[0], np.cumsum(shard_rows)])
@@ -778,7 +779,7 @@ class DatasetWriter:
             **(extra or {}),
         }
         with self.fs.open(f"{self.root}/{MANIFEST}", "w") as f:
-            json.dump(manifest, f)
+            json.dump(sealed(manifest), f)
         private_file(self.fs, f"{self.root}/{MANIFEST}")
         return ShardedDataset(self.url, storage_options=self.storage_options)
 

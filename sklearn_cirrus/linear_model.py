@@ -365,6 +365,19 @@ def _check_proba(self):
     return True
 
 
+def _check_one_label_type(y: np.ndarray) -> None:
+    """Labels of mixed types (1 and "1") cannot be sorted into classes: say which."""
+    if y.dtype != object:
+        return
+    strings = [isinstance(label, str) for label in y]
+    if any(strings) and not all(strings):
+        kinds = {type(label).__name__ for label in y}
+        raise ValueError(
+            f"y mixes labels of types {sorted(kinds)}: classes must all be numbers or all "
+            "strings (e.g. y.astype(str))"
+        )
+
+
 class ServerlessSGDClassifier(
     DatasetScoreMixin, LinearClassifierMixin, SparseCoefMixin, _BaseServerlessSGD
 ):
@@ -500,6 +513,7 @@ default='log_loss'
 
     def _validate(self, X, y, reset: bool):
         X, y = self._validate_arrays(X, y, reset)
+        _check_one_label_type(y)
         check_classification_targets(y)
         return X, y
 

@@ -1,7 +1,9 @@
 """Integrity: a damaged, replaced or lying dataset is refused, naming the file at fault."""
 
 import json
+import re
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -32,6 +34,9 @@ def _manifest(dataset) -> dict:
 
 
 def _rewrite_manifest(dataset, manifest: dict) -> ShardedDataset:
+    """The dataset with ``manifest`` written over its own, without the manifest's digest
+    (as one written before manifests had one): its counts are what the reader checks."""
+    manifest = {k: v for k, v in manifest.items() if k != "manifest_digest"}
     (dataset_path(dataset) / "manifest.json").write_text(json.dumps(manifest))
     return ShardedDataset(dataset.url)
 
@@ -106,6 +111,24 @@ def test_a_damaged_manifest_names_itself(dataset):
         ShardedDataset(dataset.url)
 
 
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda m: m.update(n_features=5000),
+        lambda m: m["shards"][0].update(rows=m["shards"][0]["rows"] * 2),
+        lambda m: m["shards"][1]["targets"]["counts"].reverse(),
+    ],
+    ids=["n_features", "rows", "label counts"],
+)
+def test_an_edited_manifest_is_refused_naming_itself(dataset, edit):
+    path = dataset_path(dataset) / "manifest.json"
+    manifest = json.loads(path.read_text())
+    edit(manifest)
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(DamagedData, match="manifest.json does not match its own digest"):
+        ShardedDataset(dataset.url)
+
+
 def test_a_dataset_written_before_digests_still_opens_and_trains(dataset):
     manifest = _manifest(dataset)
     for shard in manifest["shards"]:
@@ -134,3 +157,54 @@ def test_a_fits_own_shards_carry_digests_and_train_as_before():
     assert all(d.startswith("crc32:") for d in handle.shard_digests)
     clf = ServerlessSGDClassifier(executor="processes", max_iter=2).fit(X, y)
     assert clf.fit_report_["path"] == "workers" and clf.score(X, y) > 0.4
+
+
+# messages that name the file, store or parameter at fault
+
+
+def test_mixed_label_types_are_named():
+    X = np.zeros((4, 2))
+    with pytest.raises(ValueError, match=r"y mixes labels of types \['int', 'str'\]"):
+        ServerlessSGDClassifier().fit(X, np.array([1, "a", 1, "a"], dtype=object))
+
+
+def test_a_missing_redis_database_names_the_store(redis_url):
+    url = redis_url.rsplit("/", 1)[0] + "/99"
+    X = np.random.RandomState(0).normal(size=(50, 2))
+    with pytest.raises(
+        ValueError, match=r"redis://127.0.0.1:\d+/99: the server has no database 99"
+    ):
+        ServerlessSGDClassifier(executor="sequential", store=url).fit(X, X[:, 0] > 0)
+
+
+def test_a_model_too_large_for_memory_names_its_size():
+    import scipy.sparse as sp
+
+    with open("/proc/sys/vm/overcommit_memory") as f:
+        if f.read().strip() == "1":
+            pytest.skip("this machine grants every allocation (vm.overcommit_memory=1)")
+    # one non-zero near 2**31: a model of 2**31 rows (48 GiB with AdaGrad's state)
+    X = sp.csr_matrix((np.ones(2), ([0, 1], [0, 2**31 - 2])), shape=(2, 2**31 - 1))
+    with pytest.raises(MemoryError, match=r"2,147,483,648 rows .* 48.0 GiB.*hash the features"):
+        ServerlessSGDClassifier(worker_memory_mb=None).fit(X, [0, 1])
+
+
+@pytest.mark.parametrize("loss, eta0", [("log_loss", 1e300), ("hinge", 1e6)])
+def test_a_step_size_that_diverges_is_warned_of(loss, eta0):
+    from sklearn.exceptions import ConvergenceWarning
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(2000, 5))
+    y = (X[:, 0] > 0).astype(int)
+    diverging = ServerlessSGDClassifier(loss=loss, eta0=eta0, max_iter=3, tol=None, random_state=0)
+    with pytest.warns(
+        ConvergenceWarning,
+        match=f"training diverged at epoch 1.*eta0={re.escape(format(eta0, 'g'))}",
+    ):
+        diverging.fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        # a large step that still trains (8 times a model of zeros' loss) is not
+        ServerlessSGDClassifier(
+            eta0=1e3, learning_rate="constant", optimizer="sgd", max_iter=3, tol=None
+        ).fit(X, y)

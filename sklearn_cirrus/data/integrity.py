@@ -6,13 +6,16 @@ Reading a member checks its bytes against that CRC (a byte damaged anywhere in t
 is found), and the digest of the directory's names, sizes and CRCs against the one the
 manifest recorded when the shard was written (a shard copied over another, or replaced,
 is found). Both cost one CRC-32 pass over the bytes a worker reads anyway
-(benchmarks/bench_integrity.py). A dataset written before digests were recorded opens
-as before: its CRCs are checked, its shards' identity cannot be.
+(benchmarks/bench_integrity.py). The manifest holds a CRC-32 of its own content too
+(:func:`sealed`): a count or label edited, or a damaged byte that leaves it valid JSON,
+is found as it is opened. A dataset written before digests were recorded opens as
+before: its CRCs are checked, its shards' identity and its manifest cannot be.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import os
 import struct
 import zipfile
@@ -73,6 +76,30 @@ def digest_of(payload: bytes) -> str:
     """The digest of a shard's file, from its bytes (as written)."""
     with zipfile.ZipFile(io.BytesIO(payload)) as archive:
         return digest(archive.infolist())
+
+
+MANIFEST_DIGEST = "manifest_digest"
+
+
+def _manifest_bytes(manifest: dict) -> bytes:
+    rest = {k: v for k, v in manifest.items() if k != MANIFEST_DIGEST}
+    return json.dumps(rest, sort_keys=True, separators=(",", ":")).encode()
+
+
+def sealed(manifest: dict) -> dict:
+    """``manifest`` with the CRC-32 of the rest of it, so that an edit or a damaged byte
+    that leaves it valid JSON (a count, a label) is seen as it is read."""
+    return {**manifest, MANIFEST_DIGEST: f"crc32:{zlib.crc32(_manifest_bytes(manifest)):08x}"}
+
+
+def check_seal(manifest: dict, where: str) -> None:
+    """Refuse a manifest that its own digest does not match (one written before manifests
+    had a digest is taken as it is)."""
+    said = manifest.get(MANIFEST_DIGEST)
+    if said is not None and sealed(manifest)[MANIFEST_DIGEST] != said:
+        raise DamagedData(
+            f"{where} does not match its own digest ({said}): the manifest is damaged or was edited"
+        )
 
 
 def read_members(

@@ -86,7 +86,9 @@ class Kernel(Protocol):
     updating one :class:`ModelTable` a key in place: the store's own arrays when the
     worker shares its memory, else pulled copies of the rows the shard's ids index
     (``row_planner()`` maps a minibatch to those rows and renumbers it to match).
-    ``read`` gives the model as it stands in a store, every row brought up to date.
+    ``read`` gives the model as it stands in a store, every row brought up to date;
+    ``loss_of_zeros`` the mean loss of a model of zeros (None where not known), against
+    which the driver tells a diverged training loss.
     """
 
     KEYS: tuple[str, ...]
@@ -100,5 +102,7 @@ class Kernel(Protocol):
     ) -> tuple[float, int]: ...
 
     def worker_model_bytes(self, batch_size: int, sparse: bool) -> int: ...
+
+    def loss_of_zeros(self, y, sample_weight) -> float | None: ...
 
     def read(self, store) -> dict[str, np.ndarray]: ...

@@ -107,6 +107,11 @@ class FactorizationKernel:
     def row_planner(self) -> FactorizationPlanner:
         return FactorizationPlanner(IdIndexer(self.n_users), IdIndexer(self.n_items))
 
+    def loss_of_zeros(self, y, sample_weight) -> None:
+        """Not told: the ratings' scale sets what a diverged loss is, and a dataset's
+        are not read here."""
+        return None
+
     def worker_model_bytes(self, batch_size: int, sparse: bool) -> int:
         """Memory a worker maps or copies for the model: at most every array of every row
         (factors and bias, optimizer state), the two id indexers' scratches and a

@@ -166,6 +166,21 @@ class LinearKernel:
             self.KEY, RowIndexer(self.n_features), self.AVERAGE if self.average else None
         )
 
+    def loss_of_zeros(self, y: np.ndarray | None, sample_weight: np.ndarray | None) -> float | None:
+        """The mean loss per sample of a model of zeros on targets ``y`` (None: a
+        dataset's, not read here), in the units of :meth:`train_tables`' sums: what a
+        training loss far above means that training diverged. Class weights count at
+        their largest, so that this bounds the loss of zeros from above."""
+        weight = 1.0 if sample_weight is None else float(np.mean(sample_weight))
+        if self.classification:  # every loss here is even at 0: targets +1 and -1 alike
+            classes = max(max(self.positive_weight or (1.0,)), max(self.negative_weight or (1.0,)))
+            zero = float(loss_values(self.loss, 0.0, 1.0, self.epsilon)[0][0])
+            return self.n_outputs * zero * weight * classes
+        if y is None:
+            return None
+        losses = loss_values(self.loss, 0.0, y, self.epsilon)[0]
+        return float(np.average(losses, weights=sample_weight))
+
     def worker_model_bytes(self, batch_size: int, sparse: bool) -> int:
         """Memory a worker maps or copies for the model: at most every array (params,
         optimizer state, penalty columns) of every row, and a replica's run's count of

@@ -18,6 +18,7 @@ import math
 import re
 import time
 import uuid
+import warnings
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, wait
@@ -26,6 +27,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
 
 from ..data import DataHandle, data_bytes, shards_in_memory, stage
 from ..data.staging import remove_url
@@ -56,6 +58,11 @@ from .worker import STOP_FLAG, TIME_BUDGET_FRACTION, WorkerTask, run_worker
 # a second worker saves.
 IN_PROCESS_EXECUTORS = (None, "threads", "sequential")
 IN_PROCESS_MAX_BYTES = 4 * 2**20
+# an epoch's mean training loss this many times a model of zeros' is divergence: on
+# unit-variance data, step sizes that diverge (eta0=1e6 with hinge, eta0=1e300) gave
+# 1e5-1e299 times it in their first epoch, the largest that still trained (eta0=1e3,
+# constant) 8 times
+DIVERGED_FACTOR = 100.0
 # Published AWS Lambda (x86, us-east-1) prices, for the cost estimate in fit_report_.
 USD_PER_GB_SECOND = AWS_LAMBDA.usd_per_gb_second
 USD_PER_INVOCATION = AWS_LAMBDA.usd_per_invocation
@@ -108,6 +115,9 @@ class TrainingSettings:
     budget_usd: float | None = None
     # halve the workers in flight once the loss curve flattens (see limits.scaled_in)
     scale_in: bool = False
+    # the mean loss of a model of zeros on the training targets (Kernel.loss_of_zeros):
+    # an epoch's loss over DIVERGED_FACTOR times it means that training diverged
+    loss_of_zeros: float | None = None
 
 
 @dataclass
@@ -270,6 +280,8 @@ def train(
     """
     started = time.perf_counter()
     given = X if isinstance(X, DataHandle) else None
+    zero = kernel.loss_of_zeros(None, None) if given else kernel.loss_of_zeros(y, sample_weight)
+    settings = replace(settings, loss_of_zeros=zero)
     order = None
     if settings.shuffle and given is None:
         order = np.random.RandomState(settings.random_state).permutation(X.shape[0])
@@ -387,6 +399,7 @@ class _Progress:
         self.stopped_by: str | None = None
         self.n_workers = settings.n_workers
         self.workers_per_epoch: list[int] = []
+        self.diverged = False
 
     def pull(self) -> dict[str, np.ndarray]:
         return self.kernel.read(self.store)
@@ -402,6 +415,7 @@ class _Progress:
                 "input data with StandardScaler or MinMaxScaler might help."
             )
         self.loss_curve.append(loss)
+        self._warn_if_diverged(loss)
         score = None
         if settings.validation_score is not None:
             score = settings.validation_score(self.pull())
@@ -433,6 +447,25 @@ class _Progress:
         stops = self.stopped_by is not None
         self.saver.save(self.n_iter, self.rule, last=stops)
         return stops
+
+    def _warn_if_diverged(self, loss: float) -> None:
+        """A ConvergenceWarning at the first epoch whose loss says that training
+        diverged (scikit-learn's SGD raises only once the weights overflow)."""
+        zero, optimizer = self.settings.loss_of_zeros, self.settings.optimizer
+        if self.diverged or not zero or loss <= DIVERGED_FACTOR * zero:
+            return
+        self.diverged = True
+        step = (
+            "scale X (StandardScaler)"
+            if optimizer.learning_rate == "optimal"
+            else f"lower the step size eta0={optimizer.eta0:g} or scale X (StandardScaler)"
+        )
+        warnings.warn(
+            f"training diverged at epoch {self.n_iter}: its mean loss, {loss:.3g}, is over "
+            f"{DIVERGED_FACTOR:g} times a model of zeros' ({zero:.3g}); {step}",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
 
     def _stopped_by(self, callback: bool, decision: str) -> str | None:
         """Why training stops after this epoch (None: it goes on)."""

@@ -245,7 +245,17 @@ class ArrayStore(ParameterStore):
         init = np.asarray(init, dtype=np.float64)
         if init.ndim != 2:
             raise ValueError(f"parameters must be 2-D, got shape {init.shape}")
-        self._allocate(key, init.shape, optimizer)
+        try:
+            self._allocate(key, init.shape, optimizer)
+        except MemoryError as exc:
+            width = block_width(init.shape[1], optimizer)
+            raise MemoryError(
+                f"the parameter store cannot hold {key!r}: {init.shape[0]:,} rows of {width} "
+                f"float64 columns (parameters, optimizer state, penalty), "
+                f"{init.shape[0] * width * 8 / 2**30:.1f} GiB. A linear model has a row for "
+                "each column of X: hash the features into fewer (ServerlessFeatureHasher, "
+                "n_features=2**20)"
+            ) from exc
         table = self._arrays(key)
         if init.any():  # a new block is zeros already: a model started from zero costs nothing
             table.params[...] = init

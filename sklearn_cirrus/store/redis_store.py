@@ -278,6 +278,12 @@ class RedisStore(ParameterStore):
                 f"parameter store {redacted(self.url)} refused the credentials: {exc}"
             ) from None
         except self._response_error as exc:
+            if "DB index is out of range" in str(exc):
+                raise ValueError(
+                    f"parameter store {redacted(self.url)}: the server has no database "
+                    f"{urlsplit(self.url).path.strip('/')} (DB index is out of range: its "
+                    "'databases' setting says how many it has, 16 unless set)"
+                ) from None
             if "STORELOST" not in str(exc):  # (inside a transaction, told after its place)
                 raise
             raise self._lost() from None
