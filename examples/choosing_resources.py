@@ -75,5 +75,7 @@ def main(n_rows=200_000, figure=None):
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1] else 200_000,
-         sys.argv[2] if len(sys.argv) > 2 else None)
+    main(
+        int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1] else 200_000,
+        sys.argv[2] if len(sys.argv) > 2 else None,
+    )

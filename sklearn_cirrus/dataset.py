@@ -141,10 +141,16 @@ class ShardedDataset:
             raise DamagedData(
                 f"{where} is not valid JSON ({exc}): the dataset's manifest is damaged"
             ) from None
-        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-            raise ValueError(f"{url!r} does not hold a dataset this version can read")
-        if manifest.get("version", 0) > FORMAT_VERSION:
-            raise ValueError(f"{url!r} does not hold a dataset this version can read")
+        if (
+            not isinstance(manifest, dict)
+            or manifest.get("format") != FORMAT
+            or not isinstance(manifest.get("version", 0), int)
+            or manifest.get("version", 0) > FORMAT_VERSION
+        ):
+            raise ValueError(
+                f"{where} is not the manifest of a dataset this version can read "
+                f"(format {FORMAT!r}, version {FORMAT_VERSION} or older)"
+            )
         _check_manifest(manifest, where)
         check_seal(manifest, where)
         self._manifest = manifest

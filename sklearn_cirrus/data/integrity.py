@@ -124,10 +124,19 @@ def read_members(
                 "checksum differs): it was replaced or damaged; write the dataset again"
             )
         wanted = [m for m in members if names is None or _array_name(m, url) in names]
+        size = f.seek(0, os.SEEK_END)
+        for member in wanted:
+            # (a damaged offset or size would seek nowhere, or allocate for bytes not there)
+            end = member.header_offset + _LOCAL_HEADER_BYTES + member.compress_size
+            if member.header_offset < 0 or end > size:
+                raise DamagedData(
+                    f"{url} is damaged: {member.filename!r} would lie past the file's end; "
+                    "write the dataset again"
+                )
         return {_array_name(m, url): _read_member(f, m, url, check_bytes) for m in wanted}
     except DamagedData:
         raise
-    except (zipfile.BadZipFile, EOFError, struct.error, ValueError) as exc:
+    except (zipfile.BadZipFile, EOFError, struct.error, ValueError, zlib.error) as exc:
         raise DamagedData(f"{url} is damaged: {exc}; write the dataset again") from exc
 
 
