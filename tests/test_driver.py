@@ -226,9 +226,11 @@ def test_a_killed_runtime_probe_is_tried_again(tmp_path, monkeypatch):
 
 
 def _failing_starts(monkeypatch, failures: int):
-    """Worker processes whose first ``failures`` starts fail as a dying forkserver's do."""
+    """Worker processes whose first ``failures`` starts fail as a dying forkserver's do
+    (each tried again at once, rather than after a wait)."""
     from sklearn_cirrus.executors import processes
 
+    monkeypatch.setattr(processes, "_START_BACKOFF_S", (0.0,) * len(processes._START_BACKOFF_S))
     real, left = processes._WarmProcess.__init__, [failures]
 
     def start(self, *args):
@@ -241,11 +243,14 @@ def _failing_starts(monkeypatch, failures: int):
 
 
 def test_a_process_that_cannot_start_is_a_lost_invocation(monkeypatch):
+    from sklearn_cirrus.executors import processes
+
     X, y = make_classification(n_samples=3000, random_state=0)
     executor = ProcessExecutor()
     try:
         assert executor.runtime_memory_mb > 0  # (probed before the starts fail)
-        _failing_starts(monkeypatch, failures=2)
+        # two invocations whose every try to start fails
+        _failing_starts(monkeypatch, failures=2 * (len(processes._START_BACKOFF_S) + 1))
         clf = ServerlessSGDClassifier(executor=executor, n_workers=2, max_iter=2).fit(X, y)
     finally:
         executor.shutdown()
@@ -253,6 +258,30 @@ def test_a_process_that_cannot_start_is_a_lost_invocation(monkeypatch):
     assert report["failures"] == 2 and report["relaunches"] == 2
     assert all("could not start: EOFError" in r for r in report["failure_reasons"])
     assert clf.score(X, y) > 0.7
+
+
+def test_a_start_the_moment_the_forkserver_is_killed_is_tried_again():
+    # SIGKILLed, the real forkserver refuses connections for the milliseconds it takes
+    # to go; multiprocessing starts a new one at the first try after that
+    import os
+    import signal
+    from multiprocessing import forkserver
+
+    from sklearn_cirrus.executors import WorkerResources
+
+    executor = ProcessExecutor()
+    try:
+        assert executor.runtime_memory_mb > 0
+        servers = set()
+        for limit in range(5):
+            servers.add(forkserver._forkserver._forkserver_pid)
+            os.kill(forkserver._forkserver._forkserver_pid, signal.SIGKILL)
+            # (limits no idle process has: a new process starts, at once)
+            future = executor.submit(abs, -limit, WorkerResources(memory_mb=2048 + limit))
+            assert future.result(timeout=60) == limit
+        assert len(servers) == 5  # a new forkserver every time
+    finally:
+        executor.shutdown()
 
 
 def test_a_pool_that_cannot_start_at_all_says_so(monkeypatch):

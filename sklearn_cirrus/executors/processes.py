@@ -29,6 +29,7 @@ import multiprocessing
 import resource
 import sys
 import threading
+import time
 import traceback
 from collections import defaultdict
 from concurrent.futures import Future
@@ -51,6 +52,11 @@ _MAX_IDLE = 8
 _PROBE_TRIES = 3
 # how a process start fails when the forkserver dies under it, or fork is refused
 _START_FAILURES = (EOFError, OSError)
+# Seconds waited before each further try of a start that failed. A forkserver killed
+# refuses connections until it is gone, which takes the kernel milliseconds (its memory
+# torn down); multiprocessing starts a new one at the first try after that. Tried at
+# once, every start in those milliseconds failed (the pool's first ones three times).
+_START_BACKOFF_S = (0.05, 0.2, 0.8)
 _EXITED_AT_START = (
     "a worker process exited with code {code} as it started, before running anything "
     "(its own message is above, on stderr)"
@@ -164,6 +170,17 @@ def _child_can_start(method: str):
                 multiprocessing.set_start_method(current, force=True)
 
 
+def _start(context, resources: WorkerResources, start_method: str) -> _WarmProcess:
+    """A new warm process, its start tried again after a failure (see _START_BACKOFF_S);
+    raises the last failure."""
+    for wait in _START_BACKOFF_S:
+        try:
+            return _WarmProcess(context, resources, start_method)
+        except _START_FAILURES:
+            time.sleep(wait)
+    return _WarmProcess(context, resources, start_method)
+
+
 class _WarmProcess:
     def __init__(self, context, resources: WorkerResources, start_method: str):
         self.connection, child_end = context.Pipe()
@@ -243,7 +260,7 @@ class ProcessExecutor(Executor):
         lost = None
         for _ in range(_PROBE_TRIES):
             try:
-                probe = _WarmProcess(self._context(), WorkerResources(), self.start_method)
+                probe = _start(self._context(), WorkerResources(), self.start_method)
             except _START_FAILURES as exc:
                 lost = f"{type(exc).__name__}: {exc}"
                 continue
@@ -273,7 +290,7 @@ class ProcessExecutor(Executor):
             idle = self._idle[_limits(resources)]
             worker = idle.pop() if idle else None
         if worker is None:
-            worker = _WarmProcess(self._context(), resources, self.start_method)
+            worker = _start(self._context(), resources, self.start_method)
         with self._lock:
             self._busy.add(worker)
         return worker
