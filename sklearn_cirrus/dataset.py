@@ -379,6 +379,10 @@ class ShardedDataset:
             transforms=transforms,
             index_offset=self._manifest.get("index_offset", 0),
             shard_digests=tuple(shards[i].get("digest") for i, _ in selection),
+            shard_counts=tuple(
+                (shards[i].get("nnz"), (shards[i]["targets"] or {}).get("counts"))
+                for i, _ in selection
+            ),
         )
 
     def exists(self) -> bool:
@@ -836,6 +840,7 @@ def write_part(fs, path: str, name: str, X, y=None, sample_weight=None) -> dict:
         "rows": int(X.shape[0]),
         "bytes": size,
         "digest": digest,
+        "nnz": int(X.nnz) if sp.issparse(X) else None,
         "targets": summarize_targets(y),
         "targets_dtype": None if y is None else y.dtype.str,
         "sample_weight": sample_weight is not None,

@@ -111,6 +111,28 @@ def test_a_damaged_manifest_names_itself(dataset):
         ShardedDataset(dataset.url)
 
 
+def test_a_manifest_that_lies_about_label_counts_is_refused(dataset):
+    manifest = _manifest(dataset)
+    counts = manifest["shards"][0]["targets"]["counts"]
+    counts[0], counts[1] = counts[0] + 1, counts[1] - 1  # the same rows, other labels
+    lying = _rewrite_manifest(dataset, manifest)
+    with pytest.raises(DamagedData, match="labels counted .* where the manifest says"):
+        ServerlessSGDClassifier(executor="sequential", n_workers=1, max_iter=2).fit(lying)
+
+
+def test_a_manifest_that_lies_about_non_zeros_is_refused(tmp_path):
+    import scipy.sparse as sp
+
+    X = sp.random(500, 30, density=0.2, format="csr", random_state=0)
+    y = np.arange(500) % 2
+    dataset = ShardedDataset.from_arrays(X, y, str(tmp_path / "sparse"), shard_bytes=4000)
+    manifest = _manifest(dataset)
+    manifest["shards"][2]["nnz"] += 1
+    lying = _rewrite_manifest(dataset, manifest)
+    with pytest.raises(DamagedData, match="non-zeros where the manifest says"):
+        ServerlessSGDClassifier(executor="sequential", n_workers=1, max_iter=2).fit(lying)
+
+
 @pytest.mark.parametrize(
     "edit",
     [

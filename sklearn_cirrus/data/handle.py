@@ -41,6 +41,9 @@ class DataHandle:
     # each shard's digest as written (data.integrity), checked as it is read; None: not
     # recorded (a dataset written before digests were)
     shard_digests: tuple[str | None, ...] | None = None
+    # each shard's non-zeros and label counts as written (None where not recorded),
+    # checked the first time a process reads it
+    shard_counts: tuple[tuple[int | None, list[int] | None], ...] | None = None
 
     @property
     def n_shards(self) -> int:

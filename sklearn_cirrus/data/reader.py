@@ -33,8 +33,9 @@ def read_shard(handle: DataHandle, shard_id: int) -> Batch:
         # first), its bytes checked the first time; a remote one at once, rather than by
         # a request for every seek, and checked every time
         checked = CHECKED_FILES.key(f) if local else None
+        first_read = checked not in CHECKED_FILES
         source = f if local else io.BytesIO(f.read())
-        arrays = read_members(source, url, expected, check_bytes=checked not in CHECKED_FILES)
+        arrays = read_members(source, url, expected, check_bytes=first_read)
     if checked is not None:
         CHECKED_FILES.add(checked)
     if "numeric" in arrays:
@@ -49,6 +50,8 @@ def read_shard(handle: DataHandle, shard_id: int) -> Batch:
     else:
         X = arrays["X"]
     _check_counts(handle, shard_id, X, arrays, url)
+    if first_read and handle.shard_counts is not None:
+        _check_contents(*handle.shard_counts[shard_id], arrays, url)
     n_rows = X.shape[0]
     y = arrays["y"] if "y" in arrays else np.zeros(n_rows)
     weights = arrays["sample_weight"] if "sample_weight" in arrays else np.ones(n_rows)
@@ -73,6 +76,25 @@ def _check_counts(handle: DataHandle, shard_id: int, X, arrays: dict, url: str) 
             f"{url} holds {width} columns where the manifest says {handle.n_features}: the "
             "dataset is damaged"
         )
+
+
+def _check_contents(nnz: int | None, label_counts: list | None, arrays: dict, url: str) -> None:
+    """Refuse a shard whose non-zeros or label counts are not what its manifest says:
+    counted once a process (with the CRC-32 pass), not at every epoch."""
+    if nnz is not None and "indptr" in arrays:
+        held = (int(arrays["indptr"][-1]), arrays["indices"].shape[0], arrays["data"].shape[0])
+        if held != (nnz,) * 3:
+            raise DamagedData(
+                f"{url} holds {held[1]} non-zeros where the manifest says {nnz}: the dataset "
+                "is damaged"
+            )
+    if label_counts is not None and "y" in arrays:
+        counts = np.unique(arrays["y"], return_counts=True)[1].tolist()
+        if counts != list(label_counts):
+            raise DamagedData(
+                f"{url} holds labels counted {counts} where the manifest says "
+                f"{list(label_counts)}: the dataset is damaged"
+            )
 
 
 def take_rows(batch: Batch, rows: np.ndarray) -> Batch:
