@@ -230,3 +230,13 @@ def test_a_step_size_that_diverges_is_warned_of(loss, eta0):
         ServerlessSGDClassifier(
             eta0=1e3, learning_rate="constant", optimizer="sgd", max_iter=3, tol=None
         ).fit(X, y)
+
+
+def test_the_fast_crc32_is_zlibs():
+    import zlib
+
+    from sklearn_cirrus.data import integrity
+
+    payload = np.random.RandomState(0).bytes(3_000_001)
+    assert integrity.crc32(payload) == zlib.crc32(payload)
+    assert integrity.crc32(bytearray(payload)) == zlib.crc32(payload)  # (what reads hold)
