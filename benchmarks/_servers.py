@@ -55,10 +55,14 @@ def local_redis():
         server.stop()
 
 
-def _serve_with_latency(listen_port: int, target_port: int, round_trip_s: float) -> None:
+def _serve_with_latency(
+    listen_port: int, target_port: int, round_trip_s: float, bytes_per_s: float | None = None
+) -> None:
     """Forward 127.0.0.1:listen_port to 127.0.0.1:target_port, each byte held
     ``round_trip_s / 2`` on its way in and again on its way out (bytes keep their order
-    and stream on meanwhile: a delay, not a bandwidth limit)."""
+    and stream on meanwhile: a delay), and, with ``bytes_per_s``, each direction of each
+    connection let through at that rate at most (a link's bandwidth: a chunk leaves once
+    the ones before it and its own size at that rate have passed)."""
     import asyncio
 
     one_way = round_trip_s / 2
@@ -66,6 +70,7 @@ def _serve_with_latency(listen_port: int, target_port: int, round_trip_s: float)
     async def pipe(reader, writer):
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
+        link_free = 0.0  # when this direction's link has sent what it was given
 
         async def delayed_writes():
             while (item := await queue.get()) is not None:
@@ -77,7 +82,11 @@ def _serve_with_latency(listen_port: int, target_port: int, round_trip_s: float)
 
         writing = asyncio.create_task(delayed_writes())
         while data := await reader.read(1 << 16):
-            queue.put_nowait((loop.time() + one_way, data))
+            sent = loop.time()
+            if bytes_per_s is not None:
+                link_free = max(link_free, sent) + len(data) / bytes_per_s
+                sent = link_free
+            queue.put_nowait((sent + one_way, data))
         queue.put_nowait(None)
         await writing
 
@@ -98,9 +107,10 @@ def _serve_with_latency(listen_port: int, target_port: int, round_trip_s: float)
 
 
 @contextmanager
-def latency_proxy(url: str, round_trip_ms: float):
+def latency_proxy(url: str, round_trip_ms: float, megabytes_per_s: float | None = None):
     """The Redis ``url`` seen through a forwarder that adds ``round_trip_ms`` to every
-    round trip (this kernel has no netem qdisc), run in its own process; yields its URL."""
+    round trip and, with ``megabytes_per_s``, caps each connection's bandwidth in each
+    direction (this kernel has no netem qdisc), run in its own process; yields its URL."""
     import sys
 
     target = int(url.rsplit(":", 1)[1].split("/")[0])
@@ -110,7 +120,8 @@ def latency_proxy(url: str, round_trip_ms: float):
     here = str(__import__("pathlib").Path(__file__).resolve().parent)
     code = (
         f"import sys; sys.path.insert(0, {here!r}); from _servers import _serve_with_latency; "
-        f"_serve_with_latency({port}, {target}, {round_trip_ms / 1000!r})"
+        f"_serve_with_latency({port}, {target}, {round_trip_ms / 1000!r}, "
+        f"{None if megabytes_per_s is None else megabytes_per_s * 1e6!r})"
     )
     proxy = subprocess.Popen([sys.executable, "-c", code])
     try:
