@@ -7,9 +7,9 @@ hashed click problem (``_problems.hashed_split``, 2**20 features, 1M rows by def
 shared memory, then Redis through ``_servers.latency_proxy`` (its own process) with the
 link's round trip and bandwidth. 3 fits of each, alternated; medians of training
 samples/s (the driver's staging left out), test log-loss, and the bytes Redis received and
-sent per training sample (``INFO stats``). The link's bound: each worker's connection
-carries at most 60 MB/s in the busier direction, so n_workers x 60 MB/s over that
-direction's bytes a sample. Target (issue "hot path, second round"): Redis >= 0.33x shared
+sent per training sample (``INFO stats``). The link's bound: a worker's exchange is a
+request then its reply, each through its connection's 60 MB/s (it overlaps the next run's
+training, not itself), so at most n_workers x 60 MB/s over the bytes a sample both ways. Target (issue "hot path, second round"): Redis >= 0.33x shared
 memory's samples/s at a test log-loss within 0.001.
 
 Run from the repository root: ``python benchmarks/bench_lambda_link.py [n_rows]``.
@@ -70,7 +70,7 @@ def main(n_rows: int) -> None:
         local = np.median(runs[workers, "shm"], axis=0)
         remote = np.median(runs[workers, "redis"], axis=0)
         received, sent = np.median(moved[workers], axis=0)
-        bound = workers * MEGABYTES_PER_S * 1e6 / max(received, sent)
+        bound = workers * MEGABYTES_PER_S * 1e6 / (received + sent)
         rows.append([f"shared memory x{workers}", f"{local[0]:,.0f}", "1.00", f"{local[1]:.5f}"])
         rows.append(
             [
