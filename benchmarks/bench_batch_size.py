@@ -3,7 +3,8 @@
 The hashed click problem (``_problems.hashed_split``, 2**20 features),
 ``ServerlessSGDClassifier`` at its defaults (it stops by itself) on processes x2, with
 ``batch_size`` 64, 256 (the default), 1024 and 4096: seconds to the end, epochs, test
-log-loss, training samples/s, and the time to the default's own final test log-loss.
+log-loss, training samples/s, and the time to the default's own final test log-loss
+(within ``TOLERANCE``), with the runs that reached it.
 3 runs each, alternated, medians; ratios against the default in the same run.
 
 Run from the repository root: ``python benchmarks/bench_batch_size.py [n_rows]`` (default 1M).
@@ -23,6 +24,9 @@ from sklearn_cirrus import ServerlessSGDClassifier
 SIZES = (64, 256, 1024, 4096)
 DEFAULT = 256
 REPEATS = 3
+# how far above the default's final test log-loss a fit counts as there (the spread of
+# its own runs)
+TOLERANCE = 3e-4
 
 
 def main(n_rows: int) -> None:
@@ -38,7 +42,8 @@ def main(n_rows: int) -> None:
             model.set_callbacks(watcher).fit(X, y)
             report = model.fit_report_
             runs[size].append((report, watcher.curve))
-    target = np.median([curve[-1][2] for _, curve in runs[DEFAULT]])
+    # the default's final test log-loss, and its runs' spread above it
+    target = np.median([curve[-1][2] for _, curve in runs[DEFAULT]]) + TOLERANCE
     rows, medians = [], {}
     for size in SIZES:
         # (the fit's time, the callback's test log-loss left out)
@@ -50,7 +55,8 @@ def main(n_rows: int) -> None:
         reach = [
             next((s for _, s, test in curve if test <= target), np.nan) for _, curve in runs[size]
         ]
-        medians[size] = (seconds, np.median(reach))
+        reached = int(np.isfinite(reach).sum())
+        medians[size] = (seconds, np.nanmedian(reach) if reached else np.nan)
         rows.append(
             [
                 size,
@@ -58,7 +64,7 @@ def main(n_rows: int) -> None:
                 f"{epochs:.0f}",
                 f"{loss:.5f}",
                 f"{rate:,.0f}",
-                f"{np.median(reach):.2f}",
+                f"{medians[size][1]:.2f} ({reached} of {REPEATS} runs)",
             ]
         )
     print(f"\ndata: {n_rows} rows; processes x2, defaults but batch_size; {REPEATS} runs\n")

@@ -9,8 +9,9 @@ link's round trip and bandwidth. 3 fits of each, alternated; medians of training
 samples/s (the driver's staging left out), test log-loss, and the bytes Redis received and
 sent per training sample (``INFO stats``). The link's bound: a worker's exchange is a
 request then its reply, each through its connection's 60 MB/s (it overlaps the next run's
-training, not itself), so at most n_workers x 60 MB/s over the bytes a sample both ways. Target (issue "hot path, second round"): Redis >= 0.33x shared
-memory's samples/s at a test log-loss within 0.001.
+training, not itself), so at most n_workers x 60 MB/s over the bytes a sample both ways.
+Target (issue "hot path, second round"): Redis >= 0.33x shared memory's samples/s at a
+test log-loss within 0.001.
 
 Run from the repository root: ``python benchmarks/bench_lambda_link.py [n_rows]``.
 """
