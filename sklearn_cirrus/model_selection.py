@@ -411,10 +411,12 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
             label = ", ".join(f"{k.split('__')[-1]}={v}" for k, v in candidates[i].items())
             style = "--" if stopped[i] else "-"
             for row, (name, _) in zip(axes, rows, strict=True):
+                values = curve[name]
+                drawn = np.isfinite(values)  # (halving scores its rungs only)
                 for ax, x in zip(row, (curve["seconds"] - start, curve["cost_usd"]), strict=True):
-                    (line,) = ax.plot(x, curve[name], style, label=label)
-                    if stopped[i]:
-                        ax.plot(x[-1], curve[name][-1], "x", color=line.get_color())
+                    (line,) = ax.plot(x[drawn], values[drawn], style, label=label)
+                    if stopped[i] and drawn.any():
+                        ax.plot(x[drawn][-1], values[drawn][-1], "x", color=line.get_color())
         for row, (_, ylabel) in zip(axes, rows, strict=True):
             row[0].set_ylabel(ylabel)
         axes[-1, 0].set_xlabel("seconds since the search's first epoch ended")
@@ -437,10 +439,11 @@ _SEARCH_PARAMETERS_DOC = """
         Most worker invocations in flight at once, over all fits together, in
         [1, inf). None: the number of CPUs.
     early_stopping : {'median', 'halving'} or None, default=None
-        At every epoch, score each fit on its fold's held-out part with the search's
-        scorer, and stop the candidates that fall behind the others on the same fold
-        at the same epoch, from the second epoch on: below the median (``'median'``),
-        or outside the best half at epochs 2, 4, 8... (``'halving'``). A stopped
+        Score each fit on its fold's held-out part with the search's scorer, and stop
+        the candidates that fall behind the others on the same fold at the same epoch:
+        below the median, at every epoch from the second on (``'median'``), or outside
+        the best third at epochs 1, 3, 9, 27... (``'halving'``, as scikit-learn's
+        ``HalvingGridSearchCV`` keeps a third; only those epochs are scored). A stopped
         candidate is scored as it stands. Needs our estimators, or a ``Pipeline`` ending in one.
     dashboard : bool or str, default=False
         Serve a live page while the search runs (``sklearn_cirrus.dashboard``: curves,
