@@ -442,7 +442,7 @@ _SEARCH_PARAMETERS_DOC = """
         Score each fit on its fold's held-out part with the search's scorer, and stop
         the candidates that fall behind the others on the same fold at the same epoch:
         below the median, at every epoch from the second on (``'median'``), or outside
-        the best third at epochs 1, 3, 9, 27... (``'halving'``, as scikit-learn's
+        the best third at epochs 2, 6, 18, 54... (``'halving'``, as scikit-learn's
         ``HalvingGridSearchCV`` keeps a third; only those epochs are scored). A stopped
         candidate is scored as it stands. Needs our estimators, or a ``Pipeline`` ending in one.
     dashboard : bool or str, default=False
