@@ -13,6 +13,11 @@ training, not itself), so at most n_workers x 60 MB/s over the bytes a sample bo
 Target (issue "hot path, second round"): Redis >= 0.33x shared memory's samples/s at a
 test log-loss within 0.001.
 
+Then where the bytes go: one fit of 2 threads on Redis (workers in this process, so that
+their entries can be counted as they are encoded), the bytes of the workers' entries (and
+an entry row's size) against all that Redis received and sent; the rest is whole-model
+transfers (the model created, folds, each invocation's load, the driver's last read).
+
 Run from the repository root: ``python benchmarks/bench_lambda_link.py [n_rows]``.
 """
 
@@ -39,6 +44,39 @@ def net_bytes(url: str) -> tuple[int, int]:
     """What the Redis server at ``url`` has received and sent so far."""
     stats = redis.Redis.from_url(url).info("stats")
     return stats["total_net_input_bytes"], stats["total_net_output_bytes"]
+
+
+def bytes_breakdown(X, y) -> None:
+    from sklearn_cirrus.store import delta_log
+
+    counted = {"entry bytes": 0, "entry rows": 0}
+    encode = delta_log.DeltaEntry.to_bytes
+
+    def counting(entry):
+        payload = encode(entry)
+        counted["entry bytes"] += len(payload)
+        counted["entry rows"] += entry.rows.size
+        return payload
+
+    delta_log.DeltaEntry.to_bytes = counting
+    try:
+        with local_redis() as url:
+            before = net_bytes(url)
+            ServerlessSGDClassifier(
+                executor="threads", n_workers=2, max_iter=1, tol=None, store=url
+            ).fit(X, y)
+            received, sent = (a - b for a, b in zip(net_bytes(url), before, strict=True))
+    finally:
+        delta_log.DeltaEntry.to_bytes = encode
+    n = X.shape[0]
+    entries = counted["entry bytes"] / n
+    print(
+        f"\nwhere the bytes go (threads x2, Redis on loopback): {received / n:.0f} B a sample "
+        f"in, {sent / n:.0f} out; the workers' entries {entries:.0f} B a sample "
+        f"({counted['entry bytes'] / max(counted['entry rows'], 1):.1f} B an entry row, "
+        f"{counted['entry rows'] / n:.1f} rows a sample), read back by the other worker; "
+        "the rest whole-model transfers"
+    )
 
 
 def main(n_rows: int) -> None:
@@ -102,6 +140,7 @@ def main(n_rows: int) -> None:
     )
     print()
     print("\n".join(summary))
+    bytes_breakdown(X, y)
 
 
 if __name__ == "__main__":
