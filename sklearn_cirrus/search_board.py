@@ -286,9 +286,11 @@ class SearchBoard:
     def _scores_epoch(self, epoch: int) -> bool:
         """Whether the checkpoint at ``epoch`` is scored: the median rule needs every
         epoch, halving its rungs; a dashboard's open page draws every epoch."""
+        if self.score_epochs():
+            return True
         if self.early_stopping == "halving":
-            return is_rung(epoch) or self.score_epochs()
-        return self.early_stopping is not None or self.score_epochs()
+            return is_rung(epoch)
+        return self.early_stopping is not None
 
     def _held_out_part(self, fold: int) -> tuple:
         """The fold's held-out rows, taken once."""

@@ -33,7 +33,7 @@ def read_shard(handle: DataHandle, shard_id: int) -> Batch:
         # first), its bytes checked the first time; a remote one at once, rather than by
         # a request for every seek, and checked every time
         checked = CHECKED_FILES.key(f) if local else None
-        first_read = checked not in CHECKED_FILES
+        first_read = checked is None or checked not in CHECKED_FILES
         source = f if local else io.BytesIO(f.read())
         arrays = read_members(source, url, expected, check_bytes=first_read)
     if checked is not None:

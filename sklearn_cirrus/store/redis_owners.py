@@ -94,8 +94,8 @@ def _keys_of(client, namespace: str) -> list[bytes]:
     return list(client.scan_iter(match=f"{namespace}:*", count=1000))
 
 
-def leftovers(client) -> list[Leftover]:
-    """The recorded namespaces of this server whose owner is gone (see module doc)."""
+def _gone(client) -> list[tuple[Leftover, list[bytes]]]:
+    """The recorded namespaces of this server whose owner is gone, each with its keys."""
     now = _server_seconds(client)
     found = []
     for namespace, raw in client.hgetall(OWNERS).items():
@@ -106,16 +106,21 @@ def leftovers(client) -> list[Leftover]:
         except (ValueError, KeyError, TypeError):  # not a record of ours: leave it
             continue
         if gone:
-            found.append(Leftover(namespace, _describe(owner), len(_keys_of(client, namespace))))
+            keys = _keys_of(client, namespace)
+            found.append((Leftover(namespace, _describe(owner), len(keys)), keys))
     return found
+
+
+def leftovers(client) -> list[Leftover]:
+    """The recorded namespaces of this server whose owner is gone (see module doc)."""
+    return [leftover for leftover, _ in _gone(client)]
 
 
 def remove_leftovers(client) -> list[Leftover]:
     """Remove the keys of :func:`leftovers` and their records; what was removed."""
-    removed = leftovers(client)
-    for leftover in removed:
-        keys = _keys_of(client, leftover.namespace)
+    removed = _gone(client)
+    for leftover, keys in removed:  # (keys found once: no second scan of the server)
         if keys:
             client.unlink(*keys)
         forget_owner(client, leftover.namespace)
-    return removed
+    return [leftover for leftover, _ in removed]
