@@ -688,6 +688,60 @@ cdef inline void release_rows(RowMap *rows) noexcept nogil:
         rows.slot_row[rows.touched_slot[slot]] = -1
 
 
+cdef inline double plain_sgd_step(
+    Rule *rule, Step *step, Model *model, Table *t, const double *data, const int *indices,
+    const long long *indptr, const double *y, const double *sample_weight, int start,
+    int stop, bint penalised, double *sample_dloss, double *intercept_grad,
+) noexcept nogil:
+    """One minibatch of plain SGD without L1 or averaging, in two passes over its ids
+    and no map of its distinct rows: the step of a row is a sum of its samples' terms,
+    so each can go straight into it. The first pass brings each row up to date as it is
+    read (a row met again owes nothing) and computes the predictions, all from the
+    weights before the step; the second adds ``-eta * dloss * x`` divided by the step's
+    L2 decay, which the row then owes (its clock stays where the first pass left it,
+    and ``end_step`` moves the global clock on): at its next catch-up it becomes
+    ``w * decay - eta * g``, the update of ``update_row``. Returns the weighted loss."""
+    cdef int i, k, row
+    cdef int n = stop - start
+    cdef int n_outputs = model.n_outputs
+    cdef long long j
+    cdef double x, loss_sum = 0.0
+    cdef double *w
+    cdef double *prediction
+    cdef double *dloss
+    cdef double scale = -step.eta / step.decay if penalised else -step.eta
+    cdef long long last = indptr[stop] - PREFETCH_AHEAD
+    for k in range(n_outputs):
+        intercept_grad[k] = 0.0
+    for i in range(start, stop):
+        prediction = sample_dloss + (i - start) * n_outputs
+        for k in range(n_outputs):
+            prediction[k] = t.w[model.intercept_row * t.ws + k]
+        for j in range(indptr[i], indptr[i + 1]):
+            if j < last:  # rows scattered over a large model: their misses overlapped
+                prefetch(t.w + indices[j + PREFETCH_AHEAD] * t.ws)
+            row = indices[j]
+            w = t.w + row * t.ws
+            if penalised:
+                catch_up_row(rule, t.meta, w, NULL, aux_row(t, row), n_outputs)
+            x = data[j]
+            for k in range(n_outputs):
+                prediction[k] += x * w[k]
+        # the sample's derivatives overwrite its predictions, read first
+        dloss = prediction
+        loss_sum += sample_derivatives(model, prediction, y[i], sample_weight[i], 1.0 / n, dloss)
+        for k in range(n_outputs):
+            intercept_grad[k] += dloss[k]
+    for i in range(start, stop):
+        dloss = sample_dloss + (i - start) * n_outputs
+        for j in range(indptr[i], indptr[i + 1]):
+            w = t.w + indices[j] * t.ws
+            x = data[j] * scale
+            for k in range(n_outputs):
+                w[k] += x * dloss[k]
+    return loss_sum
+
+
 def train_sparse(
     kernel,
     config,
@@ -721,10 +775,15 @@ def train_sparse(
     cdef double x, loss_sum = 0.0
     cdef Step step
     cdef bint penalised = rule.l1 > 0.0 or rule.l2 > 0.0
+    # plain SGD's steps without L1 or averaging skip the map of distinct rows, unless
+    # the step's L2 decay is too strong to divide by (a step size near 1 / l2)
+    cdef bint plain = rule.optimizer == SGD and rule.l1 == 0.0 and avg.w == NULL
+    cdef int max_rows = 1
     start = 0
     while start < n_samples:
         stop = batch_stop(start, batch_size, n_samples)
         max_nnz = max(max_nnz, indptr[stop] - indptr[start])
+        max_rows = max(max_rows, stop - start)
         start = stop
     cdef RowMap rows
     memset(&rows, 0, sizeof(RowMap))
@@ -739,10 +798,12 @@ def train_sparse(
     # predictions read them from a few cache lines instead of one line a row of the
     # model, and the rows' lines do not need to stay in the cache until the update
     cdef double *snapshot = <double *> malloc(max_nnz * n_outputs * sizeof(double))
+    # plain SGD: each sample's derivatives, the minibatch's gradient undone
+    cdef double *sample_dloss = <double *> malloc(max_rows * n_outputs * sizeof(double))
     try:
         row_map_init(&rows, max_nnz)
         if (grad == NULL or prediction == NULL or dloss == NULL or scratch == NULL
-                or snapshot == NULL):
+                or snapshot == NULL or sample_dloss == NULL):
             raise MemoryError("no memory for a minibatch's gradient")
         with nogil:
             start = 0
@@ -750,6 +811,15 @@ def train_sparse(
                 stop = batch_stop(start, batch_size, n_samples)
                 n = stop - start
                 step = begin_step(&rule, t.meta)
+                if plain and step.decay >= 0.5:
+                    loss_sum += plain_sgd_step(
+                        &rule, &step, &model, &t, &data[0], &indices[0], &indptr[0], &y[0],
+                        &sample_weight[0], start, stop, penalised, sample_dloss, grad,
+                    )
+                    end_step(&rule, &step, &t, &model, grad, n, &avg, False)
+                    n_batches += 1
+                    start = stop
+                    continue
                 averaging = begin_averaging(&rule, &t, &avg, &model, n, scratch)
                 first = indptr[start]
                 # each distinct row found, brought up to date and copied once
@@ -803,6 +873,7 @@ def train_sparse(
         free(dloss)
         free(scratch)
         free(snapshot)
+        free(sample_dloss)
     return loss_sum, n_batches
 
 
