@@ -19,9 +19,9 @@ import time
 import numpy as np
 from _table import machine, print_table
 
+from sklearn_cirrus.model_table import ModelTable
+from sklearn_cirrus.model_table.optimizers import META_SIZE
 from sklearn_cirrus.store import OptimizerConfig, SharedMemoryStore
-from sklearn_cirrus.store.base import ModelTable
-from sklearn_cirrus.store.optimizers import META_SIZE
 
 # (name, rows of the model, columns, rows a call)
 SHAPES = [("linear, 2**20 x 1", 2**20, 1, 1000), ("factors, 10,000 x 51", 10_000, 51, 500)]

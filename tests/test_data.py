@@ -112,7 +112,7 @@ def test_reader_raises_reading_errors_in_consumer(rng):
 
 @pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
 def test_sparse_rows_taken_in_any_order(rng, index_dtype):
-    from sklearn_cirrus.kernels.base import SparseRows
+    from sklearn_cirrus.data.batch import SparseRows
 
     X = sp.random(60, 9, density=0.3, format="lil", random_state=rng, dtype=np.float32)
     X[17] = 0  # an empty row

@@ -3,9 +3,13 @@
 import numpy as np
 import pytest
 
-from sklearn_cirrus.store.base import ModelTable, up_to_date_params
+from sklearn_cirrus.model_table import ModelTable, up_to_date_params
+from sklearn_cirrus.model_table.optimizers import (
+    LOG_DECAY_SLOT,
+    PENALTY_STEPS_SLOT,
+    OptimizerConfig,
+)
 from sklearn_cirrus.store.delta_log import DeltaEntry, apply_entry, entry_since, rows_of
-from sklearn_cirrus.store.optimizers import LOG_DECAY_SLOT, PENALTY_STEPS_SLOT, OptimizerConfig
 
 # three penalised feature rows and an intercept row
 N_ROWS = 4
@@ -206,7 +210,7 @@ def test_an_entry_without_clocks_adds_every_column(rng):
 
 
 def test_a_run_counts_its_rows_and_finds_the_new_ones_in_increasing_order():
-    from sklearn_cirrus.kernels._delta import bitmap_words, touch
+    from sklearn_cirrus.model_table._delta import bitmap_words, touch
 
     counts = np.zeros(201, dtype=np.int32)
     fresh = np.zeros(bitmap_words(201), dtype=np.uint64)
@@ -279,7 +283,7 @@ def test_a_replica_counts_the_other_workers_squared_gradients_while_a_run_trains
     # matrix factorization, 2 workers on a replica store: AdaGrad's accumulators gain
     # each squared gradient twice while a run trains (the other worker's share on a
     # shared table), and the run's entry, and the replica after it, hold it once
-    from sklearn_cirrus.kernels.base import Batch
+    from sklearn_cirrus.data.batch import Batch
     from sklearn_cirrus.kernels.factorization import FactorizationKernel
     from sklearn_cirrus.runtime.trainers import make_trainer
 
@@ -358,9 +362,9 @@ def test_a_run_damps_its_changes_of_the_rows_most_samples_touch(float_bytes, rng
 def test_how_a_batchs_samples_touch_a_linear_models_rows():
     from scipy import sparse
 
-    from sklearn_cirrus.kernels import _delta
-    from sklearn_cirrus.kernels.base import Batch
+    from sklearn_cirrus.data.batch import Batch
     from sklearn_cirrus.kernels.linear import LinearKernel
+    from sklearn_cirrus.model_table import _delta
 
     counts = np.zeros(7, dtype=np.int32)  # 5 features, the intercept, the average's count
 
@@ -441,8 +445,8 @@ def test_default_runs_start_short_while_the_model_is_young():
     from types import SimpleNamespace
 
     from sklearn_cirrus.kernels.factorization import FactorizationKernel
+    from sklearn_cirrus.model_table.optimizers import META_SIZE, T_SLOT
     from sklearn_cirrus.runtime.trainers import make_trainer
-    from sklearn_cirrus.store.optimizers import META_SIZE, T_SLOT
 
     kernel = FactorizationKernel(n_users=10, n_items=10, n_components=2)
 

@@ -5,6 +5,7 @@ import pytest
 import scipy.sparse as sp
 from sklearn.linear_model import _sgd_fast
 
+from sklearn_cirrus.data.batch import SparseRows
 from sklearn_cirrus.kernels import (
     CLASSIFICATION_LOSSES,
     REGRESSION_LOSSES,
@@ -13,7 +14,6 @@ from sklearn_cirrus.kernels import (
     RowIndexer,
     loss_values,
 )
-from sklearn_cirrus.kernels.base import SparseRows
 from sklearn_cirrus.runtime.report import WorkerReport
 from sklearn_cirrus.runtime.trainers import InPlaceTrainer, PulledCopyTrainer
 from sklearn_cirrus.store import MemoryStore, OptimizerConfig

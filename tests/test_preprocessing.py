@@ -10,7 +10,7 @@ from sklearn.preprocessing import MaxAbsScaler, MinMaxScaler, Normalizer, Standa
 
 from sklearn_cirrus import ServerlessSGDClassifier, ShardedDataset
 from sklearn_cirrus.data import load_shard
-from sklearn_cirrus.kernels.base import SparseRows
+from sklearn_cirrus.data.batch import SparseRows
 from sklearn_cirrus.preprocessing import (
     ServerlessFeatureHasher,
     ServerlessMaxAbsScaler,

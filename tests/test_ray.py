@@ -25,7 +25,7 @@ def test_a_fits_store_actor_serves_the_next_fit_emptied(ray_executor):
     import numpy as np
     import ray
 
-    from sklearn_cirrus.store.optimizers import OptimizerConfig
+    from sklearn_cirrus.model_table.optimizers import OptimizerConfig
     from sklearn_cirrus.store.ray_actor import RayActorStore
 
     first = RayActorStore()

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
+from sklearn_cirrus.model_table import ModelTable, block_of
+from sklearn_cirrus.model_table.optimizers import META_SIZE
 from sklearn_cirrus.store import (
     MemoryStore,
     OptimizerConfig,
     SharedMemoryStore,
     make_store,
 )
-from sklearn_cirrus.store.base import ModelTable, block_of
-from sklearn_cirrus.store.optimizers import META_SIZE
 
 
 def make(kind, request):
@@ -817,12 +817,12 @@ def test_a_worker_folds_the_log_as_an_invocation_of_the_last_epoch_ends(monkeypa
     # exchange, to fold a log of a quarter of the model already
     from scipy import sparse
 
-    from sklearn_cirrus.kernels.base import Batch
+    from sklearn_cirrus.data.batch import Batch
     from sklearn_cirrus.kernels.linear import LinearKernel
+    from sklearn_cirrus.model_table import block_copy
+    from sklearn_cirrus.model_table.optimizers import OptimizerConfig
     from sklearn_cirrus.runtime import trainers
     from sklearn_cirrus.runtime.report import WorkerReport
-    from sklearn_cirrus.store.base import block_copy
-    from sklearn_cirrus.store.optimizers import OptimizerConfig
     from sklearn_cirrus.store.ray_actor import _StoreActor
 
     class InProcessActor:  # (the Ray actor's calls, without Ray)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..kernels.base import SparseRows
+from .batch import SparseRows
 
 
 @dataclass(frozen=True)

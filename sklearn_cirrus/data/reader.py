@@ -16,7 +16,7 @@ import numpy as np
 from fsspec.implementations.local import LocalFileSystem
 
 from ..exceptions import DamagedData
-from ..kernels.base import Batch, SparseRows
+from .batch import Batch, SparseRows
 from .handle import DataHandle
 from .integrity import CHECKED_FILES, read_members
 from .table import Table

@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 from fsspec.implementations.local import LocalFileSystem
 
-from ..kernels.base import Batch, SparseRows
+from .batch import Batch, SparseRows
 from .handle import DataHandle
 from .integrity import digest_of
 from .table import Table

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._hashing import hash_table, murmurhash3_32
+from .batch import SparseRows
+
 
 @dataclass(frozen=True)
 class Table:
@@ -98,15 +101,12 @@ class TableNumbers:
 @dataclass(frozen=True)
 class TableHasher:
     """Feature hashing of a table's raw columns, as scikit-learn's ``FeatureHasher``
-    (``sklearn_cirrus.kernels._hashing``): a reader transform, and the in-memory path."""
+    (``sklearn_cirrus.data._hashing``): a reader transform, and the in-memory path."""
 
     n_features: int
     alternate_sign: bool = True
 
     def __call__(self, table: Table):
-        from ..kernels._hashing import hash_table, murmurhash3_32
-        from ..kernels.base import SparseRows
-
         n_rows = table.shape[0]
         categorical = np.ascontiguousarray(table.categorical)
         if categorical.dtype.itemsize == 0 or categorical.shape[1] == 0:

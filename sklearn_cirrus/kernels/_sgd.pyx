@@ -9,7 +9,7 @@ own (shared memory or this process's memory) and several workers update them at 
 lock-free (Hogwild, Recht et al. 2011); against a remote store they are a worker's
 pulled copy of the rows a minibatch touches, and the worker pushes the difference.
 
-The table of one model (see :class:`~sklearn_cirrus.store.base.ModelTable`):
+The table of one model (see :class:`~sklearn_cirrus.model_table.ModelTable`):
 
 - ``params[r, k]``: weight of feature ``r`` for output ``k``; the row ``intercept_row``
   holds the intercepts (and is never penalised);
@@ -54,6 +54,11 @@ from libc.string cimport memset
 
 import numpy as np
 
+from ..model_table._owed cimport (
+    ADAGRAD, ETA_SCALE_SLOT, INVSCALING, LOG_DECAY_SLOT, MOMENTUM, NESTEROV, OPTIMAL,
+    PENALTY_STEPS_SLOT, SGD, T_SLOT, Rule, catch_up_row, cumulative_l1, exp_minus, make_rule,
+)
+
 # loss identifiers, in the order of LOSSES
 cdef enum:
     HINGE, PERCEPTRON, SQUARED_HINGE, LOG_LOSS, MODIFIED_HUBER, SQUARED_ERROR, HUBER, \
@@ -64,43 +69,11 @@ LOSSES = (
     "huber", "epsilon_insensitive", "squared_epsilon_insensitive",
 )
 
-cdef enum:
-    SGD, MOMENTUM, NESTEROV, ADAGRAD
-
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad")
-
-cdef enum:
-    CONSTANT, OPTIMAL, INVSCALING, ADAPTIVE
-
-SCHEDULES = ("constant", "optimal", "invscaling", "adaptive")
-
-# slots of the meta array
-cdef enum:
-    T_SLOT, ETA_SCALE_SLOT, LOG_DECAY_SLOT, PENALTY_STEPS_SLOT
-
-META_SIZE = 4
 # scikit-learn clips dloss to this magnitude to avoid overflow (``MAX_DLOSS``)
 cdef double MAX_DLOSS = 1e12
 # the smallest L2 decay factor of one step: keeps the log clock finite where
 # ``1 - eta * l2`` would reach 0 (scikit-learn clips it at 0)
 cdef double MIN_DECAY = 1e-300
-
-
-cdef struct Rule:
-    int optimizer
-    int schedule
-    double eta0
-    double power_t
-    double alpha
-    double optimal_init
-    double momentum
-    double epsilon
-    double l2
-    double l1
-    # penalty step = eta * penalty_scale (1 / (1 - momentum) for the momentum methods)
-    double penalty_scale
-    double step_scale
-    double accumulator_scale
 
 
 cdef struct Model:
@@ -116,26 +89,6 @@ cdef struct Model:
     double average_start
 
 
-cdef Rule make_rule(config):
-    cdef Rule rule
-    rule.optimizer = OPTIMIZERS.index(config.name)
-    rule.schedule = SCHEDULES.index(config.learning_rate)
-    rule.eta0 = config.eta0
-    rule.power_t = config.power_t
-    rule.alpha = config.alpha
-    rule.optimal_init = config.optimal_init
-    rule.momentum = config.momentum
-    rule.epsilon = config.adagrad_epsilon
-    rule.l2 = config.l2
-    rule.l1 = config.l1
-    rule.penalty_scale = 1.0
-    rule.step_scale = config.step_scale
-    rule.accumulator_scale = config.accumulator_scale
-    if rule.optimizer == MOMENTUM or rule.optimizer == NESTEROV:
-        rule.penalty_scale = 1.0 / (1.0 - config.momentum)
-    return rule
-
-
 cdef inline double step_size(Rule *rule, double *meta) noexcept nogil:
     cdef double t = meta[T_SLOT]
     cdef double eta
@@ -148,24 +101,6 @@ cdef inline double step_size(Rule *rule, double *meta) noexcept nogil:
     return eta * meta[ETA_SCALE_SLOT] * rule.step_scale
 
 
-cdef inline double soft_threshold(double w, double amount) noexcept nogil:
-    if w > amount:
-        return w - amount
-    if w < -amount:
-        return w + amount
-    return 0.0
-
-
-cdef inline void cumulative_l1(double *w, double *applied, double u) noexcept nogil:
-    """Tsuruoka et al.'s cumulative L1 step, as scikit-learn's ``l1penalty``."""
-    cdef double z = w[0]
-    if z > 0.0:
-        w[0] = max(0.0, z - (u + applied[0]))
-    elif z < 0.0:
-        w[0] = min(0.0, z + (u - applied[0]))
-    applied[0] += w[0] - z
-
-
 cdef inline int batch_stop(int start, int batch_size, int n_samples) noexcept nogil:
     """End of the minibatch that begins at ``start``: ``batch_size`` rows, but a tail of
     less than half a batch joins the last one. A shard whose rows are not a whole number
@@ -175,43 +110,6 @@ cdef inline int batch_stop(int start, int batch_size, int n_samples) noexcept no
     if stop >= n_samples or 2 * (n_samples - stop) < batch_size:
         return n_samples
     return stop
-
-
-cdef inline double exp_minus(double x) noexcept nogil:
-    """``exp(-x)`` for ``x >= 0``; a Taylor polynomial where x is tiny (most rows, most
-    steps), exact to ~1e-14 relative there and several times cheaper than ``exp``."""
-    if x < 1e-3:
-        return 1.0 - x * (1.0 - x * (0.5 - x * (1.0 / 6.0)))
-    return exp(-x)
-
-
-cdef inline void catch_up_row(
-    Rule *rule, double *meta, double *w, double *state, double *aux, int n_outputs
-) noexcept nogil:
-    """Apply the penalty of every step the row missed, in closed form (module doc)."""
-    cdef int k
-    cdef double owed, h, decay
-    if rule.optimizer == ADAGRAD:
-        owed = meta[PENALTY_STEPS_SLOT] - aux[0]
-        if owed > 0.0:
-            for k in range(n_outputs):
-                h = sqrt(state[k]) + rule.epsilon
-                if rule.l1 > 0.0:
-                    aux[1 + n_outputs + k] += rule.l1 * owed / h
-                    cumulative_l1(&w[k], &aux[1 + k], aux[1 + n_outputs + k])
-                if rule.l2 > 0.0:
-                    w[k] *= exp_minus(rule.l2 * owed / h)
-        aux[0] = meta[PENALTY_STEPS_SLOT]
-        return
-    owed = meta[LOG_DECAY_SLOT] - aux[0]
-    if owed < 0.0:
-        decay = exp_minus(-owed)
-        for k in range(n_outputs):
-            w[k] *= decay
-    aux[0] = meta[LOG_DECAY_SLOT]
-    if rule.l1 > 0.0:
-        for k in range(n_outputs):
-            cumulative_l1(&w[k], &aux[1 + k], rule.l1 * meta[PENALTY_STEPS_SLOT])
 
 
 cdef extern from *:
@@ -1084,56 +982,6 @@ def train_factorization(
         free(user_grad)
         free(item_grad)
     return loss_sum, n_batches
-
-
-def up_to_date_copy(config, const double[:, :] params, const double[:, :] state,
-                     const double[:, :] aux, const double[::1] meta, rows=None,
-                     bint pulled=False):
-    """A new array of the model's rows ``rows`` (every row if None), each with the
-    penalty it still owes applied, the table itself unchanged: one pass over it, which a
-    read of the whole model (every epoch's checkpoint) needs to be cheap. The table is
-    the store's own, or with ``pulled`` a copy of just those rows. A row of zeros stays
-    zeros (decay and L1 truncation of zero), so its clocks are not read."""
-    cdef Rule rule = make_rule(config)
-    cdef Py_ssize_t n_outputs = params.shape[1]
-    cdef Py_ssize_t aux_width = aux.shape[1]
-    cdef long long n_penalised = config.penalised_rows
-    cdef const long long[::1] picked = None
-    cdef Py_ssize_t n, i, k
-    cdef long long row, at
-    cdef bint penalised = aux.shape[0] > 0 and (rule.l1 > 0.0 or rule.l2 > 0.0)
-    cdef bint nonzero
-    if rows is None:
-        n = params.shape[0]
-    else:
-        picked = np.ascontiguousarray(rows, dtype=np.int64)
-        n = picked.shape[0]
-    out_array = np.empty((n, n_outputs))
-    cdef double[:, ::1] out = out_array
-    cdef double *scratch = <double *> malloc((aux_width + 1) * sizeof(double))
-    if scratch == NULL:
-        raise MemoryError("no memory to read the model")
-    try:
-        with nogil:
-            for i in range(n):
-                row = i if picked is None else picked[i]
-                at = i if pulled else row
-                nonzero = False
-                for k in range(n_outputs):
-                    out[i, k] = params[at, k]
-                    nonzero = nonzero or out[i, k] != 0.0
-                if not (penalised and nonzero and row < n_penalised):
-                    continue
-                for k in range(aux_width):
-                    scratch[k] = aux[at, k]
-                catch_up_row(
-                    &rule, &meta[0], &out[i, 0],
-                    <double *> &state[at, 0] if state.shape[0] > 0 else NULL,
-                    scratch, <int> n_outputs,
-                )
-    finally:
-        free(scratch)
-    return out_array
 
 
 def bring_average_up_to_date(

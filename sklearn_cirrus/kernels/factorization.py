@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..data.batch import Batch
 from . import _sgd
-from .base import Batch
 from .indexing import IdIndexer
 
 

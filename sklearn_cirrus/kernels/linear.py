@@ -16,8 +16,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ..data.batch import Batch, SparseRows
 from . import _sgd
-from .base import Batch, SparseRows
 from .indexing import IdIndexer
 
 LOSSES = _sgd.LOSSES

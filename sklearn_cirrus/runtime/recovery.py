@@ -20,7 +20,8 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..store.base import ModelTable, ParameterStore
+from ..model_table import ModelTable
+from ..store.base import ParameterStore
 from ..store.memory import MemoryStore
 from .stopping import StopRule
 

@@ -30,10 +30,12 @@ from typing import Protocol
 import numpy as np
 
 from ..data import minibatches
+from ..data.batch import Batch
 from ..data.reader import piece_stop, rows_between
-from ..kernels._delta import bitmap_words, touch
-from ..kernels.base import Batch, Kernel
-from ..store.base import ModelTable, ParameterStore, block_copy, block_of, table_views
+from ..kernels.base import Kernel
+from ..model_table import T_SLOT, ModelTable, block_copy, block_of, table_views
+from ..model_table._delta import bitmap_words, take_rows, touch
+from ..store.base import ParameterStore
 from ..store.delta_log import (
     DeltaEntry,
     Exchange,
@@ -42,7 +44,6 @@ from ..store.delta_log import (
     entry_since,
     rows_of,
 )
-from ..store.optimizers import T_SLOT
 from .report import WorkerReport
 
 
@@ -328,8 +329,6 @@ class _RowCopies:
         self._count = 0
 
     def add(self, table: ModelTable, rows: np.ndarray) -> None:
-        from ..kernels._delta import take_rows
-
         block = block_of(table)
         needed = self._count + rows.size
         if self._block.shape[1] != block.shape[1]:

@@ -21,9 +21,10 @@ import time
 from dataclasses import dataclass
 
 from ..data import DataHandle, ShardReader, minibatches
+from ..data.batch import Batch
 from ..data.reader import rows_between
 from ..exceptions import WorkerOutOfMemory
-from ..kernels.base import Batch, Kernel
+from ..kernels.base import Kernel
 from ..store.base import StoreHandle
 from .report import WorkerReport
 from .trainers import make_trainer

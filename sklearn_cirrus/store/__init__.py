@@ -8,9 +8,9 @@
 
 from __future__ import annotations
 
+from ..model_table import LEARNING_RATES, OPTIMIZERS, OptimizerConfig
 from .base import ArrayStore, ParameterStore, StoreHandle
 from .memory import MemoryStore
-from .optimizers import LEARNING_RATES, OPTIMIZERS, OptimizerConfig
 from .shared_memory import SharedMemoryStore
 
 

@@ -29,8 +29,16 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .base import ModelTable, block_of, table_views
-from .optimizers import LOG_DECAY_SLOT, PENALTY_STEPS_SLOT, OptimizerConfig
+from ..model_table import (
+    LOG_DECAY_SLOT,
+    PENALTY_STEPS_SLOT,
+    ModelTable,
+    OptimizerConfig,
+    _delta,
+    block_of,
+    table_views,
+)
+from ..model_table._delta import entry_changes, from_half_bits, half_bits, take_rows
 
 # seconds a worker told to fold the log has to do it before another may be told (should
 # it have died first)
@@ -54,7 +62,7 @@ class Exchange(NamedTuple):
 # float64); the rows follow as int32, then the clocks, then each group of columns' changes
 # (in half precision, after the rows' scales for the group, when it has columns)
 _HEADER = 7
-_FLOAT_TYPES = {8: "<f8", 4: "<f4"}  # (half floats: kernels._delta)
+_FLOAT_TYPES = {8: "<f8", 4: "<f4"}  # (half floats: model_table._delta)
 
 
 @dataclass(frozen=True)
@@ -78,7 +86,6 @@ class DeltaEntry:
     scales: np.ndarray | None = None
 
     def to_bytes(self) -> bytes:
-        from ..kernels._delta import half_bits  # here: kernels import this package
 
         n = self.rows.size
         shape = [n, self.params.shape[1], self.state.shape[1], self.aux.shape[1]]
@@ -120,7 +127,6 @@ class DeltaEntry:
 
     @classmethod
     def _decoded(cls, wire: _WireEntry) -> DeltaEntry:
-        from ..kernels._delta import from_half_bits  # here: kernels import this package
 
         groups = []
         for group, (columns, raw) in enumerate(zip(wire.columns, wire.groups, strict=True)):
@@ -171,7 +177,6 @@ def _clocked(optimizer: OptimizerConfig, table: ModelTable) -> bool:
 def rows_of(table: ModelTable, rows: np.ndarray) -> ModelTable:
     """Copies of rows ``rows`` of every array of ``table``; an array of no rows (plain
     SGD's state) stays one of no rows."""
-    from ..kernels._delta import take_rows  # here: kernels import this package
 
     block = block_of(table)
     if block is not None:
@@ -216,7 +221,6 @@ def entry_since(
     gained each squared gradient ``state_scale`` times has its change divided by it,
     in ``table`` too; with ``shared``, the changes of the rows many samples touched
     are damped, in ``table`` too (``entry_changes``)."""
-    from ..kernels._delta import entry_changes  # here: kernels import this package
 
     optimizer = table.optimizer
     # the clocks travel as offsets from the penalty clock of the optimizer's rule
@@ -253,7 +257,6 @@ def apply_entry(table: ModelTable, entry: DeltaEntry | bytes) -> None:
     entry's clock, or the change brought to the row's (module doc). ``entry`` may be
     one as it travels (bytes, or a uint8 array): in half precision, its changes are
     added as they are decoded, with no array of them made."""
-    from ..kernels import _delta  # here: kernels import this package
 
     optimizer, half = table.optimizer, None
     wire = None if isinstance(entry, DeltaEntry) else _WireEntry(entry)

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .base import ArrayStore, ModelTable, block_width, table_views
-from .optimizers import new_meta
+from ..model_table import ModelTable, block_width, new_meta, table_views
+from .base import ArrayStore
 
 # namespace -> live store, so that a handle unpickled in this process finds its store
 _LIVE_STORES: weakref.WeakValueDictionary[str, MemoryStore] = weakref.WeakValueDictionary()

@@ -30,7 +30,8 @@ from typing import Any
 import numpy as np
 
 from .._extras import require
-from .base import ParameterStore, block_copy, block_of
+from ..model_table import block_copy, block_of
+from .base import ParameterStore
 from .delta_log import FOLD_CLAIM_SECONDS, EntryLog, Exchange, apply_entry
 from .memory import MemoryStore
 

@@ -38,9 +38,16 @@ import numpy as np
 from .._extras import require
 from ..credentials import password_for, redacted
 from ..exceptions import StoreLost
-from .base import ModelTable, ParameterStore, block_width, table_views
+from ..model_table import (
+    META_NAMES,
+    ModelTable,
+    OptimizerConfig,
+    block_width,
+    new_meta,
+    table_views,
+)
+from .base import ParameterStore
 from .delta_log import FOLD_CLAIM_SECONDS, DeltaEntry, Exchange, apply_entry
-from .optimizers import META_NAMES, OptimizerConfig, new_meta
 from .redis_owners import Heartbeat, Leftover, forget_owner, record_owner
 from .redis_owners import leftovers as leftovers_of
 from .redis_owners import remove_leftovers as remove_leftovers_of

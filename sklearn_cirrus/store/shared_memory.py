@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..model_table import META_SIZE, OptimizerConfig, block_width, table_views
 from ..namespaces import namespace_name, shared_memory_root
-from .base import ArrayStore, block_width, table_views
-from .optimizers import META_SIZE, OptimizerConfig
+from .base import ArrayStore
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
