@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import fsspec
@@ -25,40 +24,34 @@ from sklearn.utils import check_array, check_consistent_length, column_or_1d
 
 from ._extras import require
 from .data import DataHandle
-from .data.convert import DEFAULT_CHUNK_BYTES, byte_ranges
-from .data.integrity import check_seal, read_members, sealed
+from .data.convert import (
+    DEFAULT_CHUNK_BYTES,
+    ConvertTask,
+    byte_ranges,
+    convert,
+    parquet_parts,
+    read_lines,
+)
+from .data.integrity import check_seal, read_members
 from .data.staging import (
     DEFAULT_SHARD_BYTES,
     bytes_per_row,
-    private_file,
-    private_folder,
-    write_shard,
 )
 from .data.table import Table, TableNumbers
+from .data.writing import (
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST,
+    MAX_LABELS,
+    ShardWriter,
+    check_manifest,
+    stored_dtype,
+    summarize_targets,
+    write_block,
+)
 from .exceptions import DamagedData
 from .executors import WorkerResources
 from .runtime.mapping import run_tasks
-
-MANIFEST = "manifest.json"
-FORMAT = "sklearn-cirrus-dataset"
-FORMAT_VERSION = 1
-# Distinct target values up to which a shard counts its labels (a classification
-# target); a regression target has more, and keeps only its sum and sum of squares.
-MAX_LABELS = 1000
-
-
-def summarize_targets(y: np.ndarray | None) -> dict:
-    """A shard's targets in a few numbers: label counts (when few), sum, sum of squares."""
-    if y is None:
-        return {}
-    summary: dict = {"labels": None, "counts": None, "sum": None, "sumsq": None}
-    labels, counts = np.unique(y, return_counts=True)
-    if labels.shape[0] <= MAX_LABELS:
-        summary["labels"], summary["counts"] = labels.tolist(), counts.tolist()
-    if np.issubdtype(y.dtype, np.number):
-        y = y.astype(np.float64)
-        summary["sum"], summary["sumsq"] = float(y.sum()), float(np.dot(y, y))
-    return summary
 
 
 @dataclass(frozen=True)
@@ -151,7 +144,7 @@ class ShardedDataset:
                 f"{where} is not the manifest of a dataset this version can read "
                 f"(format {FORMAT!r}, version {FORMAT_VERSION} or older)"
             )
-        _check_manifest(manifest, where)
+        check_manifest(manifest, where)
         check_seal(manifest, where)
         self._manifest = manifest
         shard_rows = np.asarray([s["rows"] for s in manifest["shards"]], dtype=np.int64)
@@ -528,7 +521,6 @@ class ShardedDataset:
         pyarrow (``pip install sklearn-cirrus[files]``).
         """
         require("pyarrow.csv", what="ShardedDataset.from_csv", extra="files")
-        from .data.convert import read_lines
 
         writer = DatasetWriter(url, storage_options)
         if names is None:
@@ -591,8 +583,6 @@ class ShardedDataset:
         """
         pa = require("pyarrow", what="ShardedDataset.from_parquet", extra="files")
         import pyarrow.parquet as pq
-
-        from .data.convert import parquet_parts
 
         writer = DatasetWriter(url, storage_options)
         parts = parquet_parts(paths, writer.storage_options)
@@ -662,7 +652,7 @@ class ShardedDataset:
                     f"y has {len(targets)} blocks and X {len(blocks)}; they must match"
                 )
         parts = [
-            dask.delayed(_write_block)(
+            dask.delayed(write_block)(
                 block, target, writer.url, f"part-{i:05d}-0000.npz", writer.storage_options
             )
             for i, (block, target) in enumerate(zip(blocks, targets, strict=True))
@@ -683,39 +673,13 @@ class ShardedDataset:
             return writer.finish(
                 n_features=X.shape[1],
                 sparse=sp.issparse(meta),
-                dtype=_stored_dtype(dtypes),
+                dtype=stored_dtype(dtypes),
             )
 
 
-class DatasetWriter:
-    """Writes shard files into a new dataset folder and, last, its manifest.
-
-    The manifest is written last, so that a folder without one (an interrupted write)
-    is never taken for a dataset. Workers converting files use :func:`write_part` and
-    the driver gathers their entries with :meth:`add`.
-    """
-
-    def __init__(self, url: str, storage_options: dict | None = None):
-        self.url = url.rstrip("/")
-        self.storage_options = dict(storage_options or {})
-        self.fs, self.root = fsspec.core.url_to_fs(self.url, **self.storage_options)
-        if self.fs.exists(f"{self.root}/{MANIFEST}"):
-            raise FileExistsError(
-                f"{url!r} already holds a dataset; open it with ShardedDataset(url), or "
-                "remove it first"
-            )
-        private_folder(self.fs, self.root)
-        self.shards: list[dict] = []
-
-    @contextmanager
-    def undo_on_error(self):
-        """Remove the shards written so far if writing fails (never other files)."""
-        try:
-            yield
-        except BaseException:
-            for path in self.fs.glob(f"{self.root}/part-*.npz"):
-                self.fs.rm(path)
-            raise
+class DatasetWriter(ShardWriter):
+    """A :class:`~sklearn_cirrus.data.writing.ShardWriter` that has workers convert
+    files into its shards and opens the dataset it finishes."""
 
     def convert(
         self,
@@ -730,8 +694,6 @@ class DatasetWriter:
     ) -> list[dict]:
         """Have workers convert the files' ranges into shards; add them, and return what
         each worker said of its range."""
-        from .data.convert import ConvertTask, convert
-
         tasks = [
             ConvertTask(
                 source, part, self.url, file_format, options, shard_bytes, self.storage_options
@@ -763,89 +725,6 @@ class DatasetWriter:
                 extra={"table": {"numeric": numeric, "categorical": categorical}},
             )
 
-    def write(self, name: str, X, y=None, sample_weight=None) -> None:
-        self.add(write_part(self.fs, f"{self.root}/{name}", name, X, y, sample_weight))
-
-    def add(self, entry: dict) -> None:
-        self.shards.append(entry)
-
-    def finish(self, *, n_features: int, sparse: bool, dtype, extra: dict | None = None):
-        with_targets = [s for s in self.shards if s["targets"]]
-        if with_targets and len(with_targets) != len(self.shards):
-            raise ValueError("some shards have targets and some do not")
-        manifest = {
-            "format": FORMAT,
-            "version": FORMAT_VERSION,
-            "n_features": int(n_features),
-            "sparse": bool(sparse),
-            "dtype": np.dtype(dtype).str,
-            "targets": (
-                {"dtype": _common_dtype([s["targets_dtype"] for s in self.shards])}
-                if with_targets
-                else None
-            ),
-            "sample_weight": any(s["sample_weight"] for s in self.shards),
-            "shards": self.shards,
-            **(extra or {}),
-        }
-        with self.fs.open(f"{self.root}/{MANIFEST}", "w") as f:
-            json.dump(sealed(manifest), f)
-        private_file(self.fs, f"{self.root}/{MANIFEST}")
+    def finish(self, **manifest) -> ShardedDataset:
+        super().finish(**manifest)
         return ShardedDataset(self.url, storage_options=self.storage_options)
-
-
-# what every manifest holds, and every shard entry in it
-MANIFEST_FIELDS = ("n_features", "sparse", "dtype", "targets", "sample_weight", "shards")
-SHARD_FIELDS = ("name", "rows", "bytes", "targets", "sample_weight")
-
-
-def _check_manifest(manifest: dict, where: str) -> None:
-    """Refuse a manifest that misses a field or whose counts cannot be, naming it."""
-    missing = [name for name in MANIFEST_FIELDS if name not in manifest]
-    for i, shard in enumerate(manifest.get("shards") or []):
-        if not isinstance(shard, dict):
-            missing.append(f"shards[{i}]")
-            continue
-        missing += [f"shards[{i}].{name}" for name in SHARD_FIELDS if name not in shard]
-    if missing:
-        raise DamagedData(f"{where} misses {', '.join(missing[:5])}: the manifest is damaged")
-    counts = [manifest["n_features"]] + [s["rows"] for s in manifest["shards"]]
-    if not all(isinstance(n, int) and n >= 0 for n in counts):
-        raise DamagedData(f"{where} has counts that cannot be (n_features, rows): damaged")
-
-
-def _stored_dtype(dtypes) -> np.dtype:
-    """float32 when every column is float32, else float64 (as ``from_arrays`` keeps)."""
-    return np.dtype(np.float32 if all(np.dtype(d) == np.float32 for d in dtypes) else np.float64)
-
-
-def _write_block(block, target, url: str, name: str, storage_options: dict) -> dict:
-    """A Dask worker's part of ``from_dask``: write its block (an array, a sparse matrix
-    or a DataFrame partition) and targets as one shard; its manifest entry."""
-    if hasattr(block, "columns"):
-        table = Table.from_frame(block)
-        block = table if table.categorical_names else block.to_numpy(_stored_dtype(block.dtypes))
-    elif not sp.issparse(block):
-        block = np.asarray(block, dtype=_stored_dtype([block.dtype]))
-    fs, root = fsspec.core.url_to_fs(url, **storage_options)
-    target = None if target is None else np.asarray(target)
-    return write_part(fs, f"{root}/{name}", name, block, target)
-
-
-def write_part(fs, path: str, name: str, X, y=None, sample_weight=None) -> dict:
-    """Write one shard file; its manifest entry."""
-    size, digest = write_shard(fs, path, X, y, sample_weight)
-    return {
-        "name": name,
-        "rows": int(X.shape[0]),
-        "bytes": size,
-        "digest": digest,
-        "nnz": int(X.nnz) if sp.issparse(X) else None,
-        "targets": summarize_targets(y),
-        "targets_dtype": None if y is None else y.dtype.str,
-        "sample_weight": sample_weight is not None,
-    }
-
-
-def _common_dtype(dtypes: Sequence[str]) -> str:
-    return np.result_type(*[np.dtype(d) for d in dtypes]).str

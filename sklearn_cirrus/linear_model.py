@@ -37,7 +37,8 @@ from .base import (
     dataset_of_dask,
     is_dask_collection,
 )
-from .dataset import MAX_LABELS, ShardedDataset
+from .data.writing import MAX_LABELS
+from .dataset import ShardedDataset
 from .kernels import CLASSIFICATION_LOSSES, REGRESSION_LOSSES, LinearKernel, loss_values
 from .kernels.linear import ShardScores
 from .store import LEARNING_RATES, OPTIMIZERS, OptimizerConfig

@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 import fsspec
 import numpy as np
 
+from .staging import bytes_per_row
+from .table import Table
+from .writing import write_part
+
 # Bytes of text one worker parses at once: with the parsed arrays, well within a
 # worker's memory (parsed CSR takes about as much as its text).
 DEFAULT_CHUNK_BYTES = 64 * 2**20
@@ -135,8 +139,6 @@ def arrow_columns(table, options: dict):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from .table import Table
-
     numeric, categorical, target = options["numeric"], options["categorical"], options["target"]
     n_rows = table.num_rows
     numbers = np.empty((n_rows, len(numeric)), dtype=np.float32)
@@ -201,9 +203,6 @@ def _parse(task: ConvertTask, text: bytes | None):
 def convert(task: ConvertTask) -> dict:
     """Parse one byte range and write it as shards; their entries and what the driver
     needs to finish the manifest (for svmlight, the widest and smallest index)."""
-    from ..dataset import write_part
-    from .staging import bytes_per_row
-
     fs, root = fsspec.core.url_to_fs(task.url, **task.storage_options)
     text = None if task.file_format == "parquet" else read_lines(task.source, task.storage_options)
     parsed = _parse(task, text)
