@@ -294,72 +294,89 @@ def train(
             store.create(key, array, rules[key], state=state, samples_seen=samples_seen)
 
     if runs_in_process(X, settings):
-        check_worker_memory(
-            kernel,
-            settings,
-            shard_bytes=data_bytes(X),
-            sparse=sp.issparse(X),
-            # (this process's: a pool of worker processes hosting the fit is not asked,
-            # which would start it)
-            runtime_memory_mb=Executor.runtime_memory_mb
-            if getattr(settings.executor, "hosts_small_fits", False)
-            else getattr(settings.executor, "runtime_memory_mb", Executor.runtime_memory_mb),
+        result, staging_seconds = _train_in_process(
+            kernel, (X, y, sample_weight), cut, settings, create_keys, started
         )
-        # (a search's fit holds its pool slot from its copy of the rows on: no more
-        # copies at once than fits training)
-        with Cleanup() as cleanup, getattr(settings.executor, "slot", nullcontext)():
-            store = MemoryStore()
-            cleanup.add(store.delete)
-            shards = shards_in_memory(X, y, sample_weight, **cut)
-            staging_seconds = time.perf_counter() - started
-            create_keys(store)
-            result = _run_in_process(
-                kernel,
-                shards,
-                store,
-                settings,
-                started,
-                getattr(settings.executor, "pass_turn", None),
-            )
     else:
-        # what fits killed outright (SIGKILL) left on this machine goes before more comes
-        remove_leftovers()
-        with sigterm_cleans_up(), Cleanup() as cleanup:
-            executor, owns_executor = make_executor(settings.executor)
-            if owns_executor:
-                cleanup.add(executor.shutdown)
-            store = make_store(settings.store, in_process=executor.in_process)
-            cleanup.add(store.delete)
-            store.claim()
-            if executor.in_process:  # the workers' replicas, kept in this process
-                cleanup.add(KEPT_REPLICAS.clear)
-            data = given
-            if given is None:
-                url = _staging_url(settings, executor)
-                # by URL, so that shards a failed staging wrote go too
-                cleanup.add(lambda: remove_url(url))
-                data = stage(X, y, sample_weight, url, **cut)
-            staging_seconds = time.perf_counter() - started
-            check_worker_memory(
-                kernel,
-                settings,
-                shard_bytes=data.max_shard_bytes,
-                sparse=data.sparse,
-                runtime_memory_mb=executor.runtime_memory_mb,
-            )
-            result = _run(
-                kernel,
-                data,
-                store,
-                executor,
-                settings,
-                create_keys,
-                started,
-                reshuffle=given is not None,
-            )
+        result, staging_seconds = _train_on_workers(
+            kernel, (X, y, sample_weight), cut, settings, create_keys, started
+        )
     result.report["seconds_staging"] = staging_seconds
     result.report["wall_seconds"] = time.perf_counter() - started
     return result
+
+
+def _train_in_process(kernel, arrays, cut, settings, create_keys, started):
+    """``train`` on small data: shards of it in this process's memory, a store here, the
+    epochs in the order of one sequential worker. ``(result, staging seconds)``."""
+    X, y, sample_weight = arrays
+    check_worker_memory(
+        kernel,
+        settings,
+        shard_bytes=data_bytes(X),
+        sparse=sp.issparse(X),
+        # (this process's: a pool of worker processes hosting the fit is not asked,
+        # which would start it)
+        runtime_memory_mb=Executor.runtime_memory_mb
+        if getattr(settings.executor, "hosts_small_fits", False)
+        else getattr(settings.executor, "runtime_memory_mb", Executor.runtime_memory_mb),
+    )
+    # (a search's fit holds its pool slot from its copy of the rows on: no more
+    # copies at once than fits training)
+    with Cleanup() as cleanup, getattr(settings.executor, "slot", nullcontext)():
+        store = MemoryStore()
+        cleanup.add(store.delete)
+        shards = shards_in_memory(X, y, sample_weight, **cut)
+        staging_seconds = time.perf_counter() - started
+        create_keys(store)
+        between_epochs = getattr(settings.executor, "pass_turn", None)
+        result = _run_in_process(kernel, shards, store, settings, started, between_epochs)
+    return result, staging_seconds
+
+
+def _train_on_workers(kernel, arrays, cut, settings, create_keys, started):
+    """``train`` on the executor's workers: the store made and claimed, the data staged
+    (unless it is a dataset's handle already), the workers' memory checked, the epochs
+    fanned out; everything made removed at the end, whatever happens. ``(result,
+    staging seconds)``."""
+    X, y, sample_weight = arrays
+    given = X if isinstance(X, DataHandle) else None
+    # what fits killed outright (SIGKILL) left on this machine goes before more comes
+    remove_leftovers()
+    with sigterm_cleans_up(), Cleanup() as cleanup:
+        executor, owns_executor = make_executor(settings.executor)
+        if owns_executor:
+            cleanup.add(executor.shutdown)
+        store = make_store(settings.store, in_process=executor.in_process)
+        cleanup.add(store.delete)
+        store.claim()
+        if executor.in_process:  # the workers' replicas, kept in this process
+            cleanup.add(KEPT_REPLICAS.clear)
+        data = given
+        if given is None:
+            url = _staging_url(settings, executor)
+            # by URL, so that shards a failed staging wrote go too
+            cleanup.add(lambda: remove_url(url))
+            data = stage(X, y, sample_weight, url, **cut)
+        staging_seconds = time.perf_counter() - started
+        check_worker_memory(
+            kernel,
+            settings,
+            shard_bytes=data.max_shard_bytes,
+            sparse=data.sparse,
+            runtime_memory_mb=executor.runtime_memory_mb,
+        )
+        result = _run(
+            kernel,
+            data,
+            store,
+            executor,
+            settings,
+            create_keys,
+            started,
+            reshuffle=given is not None,
+        )
+    return result, staging_seconds
 
 
 class _Progress:
@@ -724,52 +741,92 @@ def _run(
     *,
     reshuffle: bool = False,
 ) -> TrainingResult:
+    """The epochs fanned out to the executor's workers until the fit stops (see
+    :class:`_EpochLoop`); the fit's result, or its failure raised."""
     progress = _Progress(kernel, store, settings, lambda: fan_out.report(), started, create_keys)
     progress.saver.write_start()
     fan_out = _FanOut(data, store, executor, settings, kernel, reshuffle, progress.saver)
-    stopping, overflow = False, None
-    while True:
-        if not stopping and not fan_out.store_lost:
-            fan_out.dispatch()
-        if not fan_out.in_flight:
-            if not fan_out.store_lost or fan_out.error is not None:
-                break
-            # every invocation that could still write to the old model has ended
-            fan_out.restart_at(progress.roll_back())
-            continue
-        fan_out.collect()
-        stopping = stopping or fan_out.error is not None
-        if not executor.in_process and not stopping and not fan_out.store_lost:
-            # the worker that just ended starts again before the epoch is booked: booking
-            # may save the model from a remote store (20-35 ms on ml-latest-small) or
-            # score it, which would idle the worker. (Workers in this process stay in
-            # step with the booking: a sequential one trains inside submit.)
-            fan_out.dispatch()
+    loop = _EpochLoop(fan_out, progress, store, remote_workers=not executor.in_process)
+    loop.run()
+    return loop.outcome(settings)
+
+
+class _EpochLoop:
+    """The driver's protocol, one step a method: dispatch invocations up to the workers
+    wanted, collect the next that ends (relaunching what failed or ran out of time),
+    restart the worker that ended, close every epoch whose shards are all done (book
+    it, save it, decide to stop or scale in), and, when the store lost the model, put
+    the saved epoch back once nothing can write to the old one. ``outcome`` gives the
+    result, or raises why the fit failed."""
+
+    def __init__(self, fan_out: _FanOut, progress: _Progress, store, *, remote_workers: bool):
+        self.fan_out, self.progress, self.store = fan_out, progress, store
+        self.remote_workers = remote_workers
+        self.stopping = False
+        self.overflow: ValueError | None = None
+
+    def run(self) -> None:
+        while True:
+            self.dispatch()
+            if not self.fan_out.in_flight:
+                if self.put_back_lost_model():
+                    continue
+                return
+            self.fan_out.collect()  # (relaunches failed and unfinished invocations)
+            self.stopping = self.stopping or self.fan_out.error is not None
+            if self.remote_workers:
+                # the worker that just ended starts again before the epoch is booked:
+                # booking may save the model from a remote store (20-35 ms on
+                # ml-latest-small) or score it, which would idle the worker. (Workers in
+                # this process stay in step with the booking: a sequential one trains
+                # inside submit.)
+                self.dispatch()
+            self.close_finished_epochs()
+            if self.stopping:
+                self.store.set_flag(STOP_FLAG)
+
+    def dispatch(self) -> None:
+        if not self.stopping and not self.fan_out.store_lost:
+            self.fan_out.dispatch()
+
+    def put_back_lost_model(self) -> bool:
+        """With no invocation in flight, after the store lost the model: the saved epoch
+        put back and planned from; False when there is nothing to put back (the fit
+        ends)."""
+        if not self.fan_out.store_lost or self.fan_out.error is not None:
+            return False
+        # every invocation that could still write to the old model has ended
+        self.fan_out.restart_at(self.progress.roll_back())
+        return True
+
+    def close_finished_epochs(self) -> None:
+        fan_out, progress = self.fan_out, self.progress
         while (
-            not stopping
+            not self.stopping
             and not fan_out.store_lost
             and (epoch := fan_out.finished(progress.n_iter)) is not None
         ):
             try:
-                stopping = progress.end_epoch(epoch.loss_sum, epoch.samples)
+                self.stopping = progress.end_epoch(epoch.loss_sum, epoch.samples)
                 fan_out.scale_to(progress.n_workers)
             except FloatingPointError as exc:
-                overflow, stopping = ValueError(str(exc)), True
+                self.overflow, self.stopping = ValueError(str(exc)), True
             except StoreLost:
                 fan_out.lose_store()
-        if stopping:
-            store.set_flag(STOP_FLAG)
-    if isinstance(fan_out.error, DamagedData):
-        raise fan_out.error
-    if fan_out.error is not None:
-        _raise_failure(fan_out.error, fan_out.failures, fan_out.invocations, settings)
-    if overflow is not None:
-        raise overflow
-    try:
-        return progress.result()
-    except StoreLost:  # lost after the last epoch: its saved tables are the model
-        progress.roll_back()
-        return progress.result()
+
+    def outcome(self, settings: TrainingSettings) -> TrainingResult:
+        fan_out = self.fan_out
+        if isinstance(fan_out.error, DamagedData):
+            raise fan_out.error
+        if fan_out.error is not None:
+            _raise_failure(fan_out.error, fan_out.failures, fan_out.invocations, settings)
+        if self.overflow is not None:
+            raise self.overflow
+        try:
+            return self.progress.result()
+        except StoreLost:  # lost after the last epoch: its saved tables are the model
+            self.progress.roll_back()
+            return self.progress.result()
 
 
 def _raise_failure(
