@@ -1,4 +1,5 @@
-# cython: language_level=3
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False
 # A key's penalty rule and the closed-form catch-up of a row that missed steps: what a
 # kernel applies before it trains on a row and a store before it hands a row out
 # (``_reading.up_to_date_copy``). The rules' maths: ``kernels/_sgd.pyx``; the row
