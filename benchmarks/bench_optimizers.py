@@ -13,17 +13,9 @@ Run from the repository root: ``python benchmarks/bench_optimizers.py [n_rows [a
 
 from __future__ import annotations
 
-import sys
+from _table import print_table
+from bench_throughput import problem_from_argv, sklearn_target, watched_fit
 
-from _problems import hashed_split
-from _table import machine, print_table
-from bench_throughput import TestLossPerEpoch, timed_fit
-from sklearn.linear_model import SGDClassifier
-from sklearn.metrics import log_loss
-
-from sklearn_cirrus import ServerlessSGDClassifier
-
-ALPHAS = (1e-4, 1e-5)
 MAX_EPOCHS = 8
 CANDIDATES = {
     "adagrad (default), constant eta0=0.1": {},
@@ -35,29 +27,12 @@ CANDIDATES = {
 
 
 def main() -> None:
-    n_train = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
-    alphas = [float(a) for a in sys.argv[2:]] or ALPHAS
-    print(f"machine: {machine()}")
-    X_train, y_train, X_test, y_test = hashed_split(n_train)
-    # the warm worker processes, as any later fit in a session finds them
-    ServerlessSGDClassifier(executor="processes", n_workers=2, max_iter=1).fit(X_test, y_test)
+    split, alphas = problem_from_argv()
     for alpha in alphas:
-        reference = SGDClassifier(loss="log_loss", alpha=alpha, random_state=0)
-        reference_seconds = timed_fit(reference, X_train, y_train)
-        target = log_loss(y_test, reference.predict_proba(X_test))
+        reference, reference_seconds, target = sklearn_target(alpha, *split)
         rows = []
         for name, settings in CANDIDATES.items():
-            watch = TestLossPerEpoch(X_test, y_test)
-            model = ServerlessSGDClassifier(
-                alpha=alpha,
-                executor="processes",
-                n_workers=2,
-                max_iter=MAX_EPOCHS,
-                tol=None,
-                random_state=0,
-                **settings,
-            ).set_callbacks(watch)
-            model.fit(X_train, y_train)
+            model, watch = watched_fit(alpha, MAX_EPOCHS, *split, **settings)
             report = model.fit_report_
             rate = report["samples"] / (report["wall_seconds"] - report["seconds_staging"])
             reached = next((s for _, s, loss in watch.curve if loss <= target), None)

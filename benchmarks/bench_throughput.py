@@ -60,6 +60,31 @@ class TestLossPerEpoch(EpochCallback):
         return False
 
 
+def sklearn_target(alpha, X_train, y_train, X_test, y_test):
+    """``SGDClassifier(loss="log_loss")`` with its defaults at ``alpha``: the fitted model,
+    its fit's seconds and its test log-loss (the target)."""
+    reference = SGDClassifier(loss="log_loss", alpha=alpha, random_state=0)
+    seconds = timed_fit(reference, X_train, y_train)
+    return reference, seconds, log_loss(y_test, reference.predict_proba(X_test))
+
+
+def watched_fit(alpha, max_epochs, X_train, y_train, X_test, y_test, **settings):
+    """Ours on 2 process workers, ``tol=None``: the fitted model and its watch (the test
+    log-loss after every epoch)."""
+    watch = TestLossPerEpoch(X_test, y_test)
+    model = ServerlessSGDClassifier(
+        alpha=alpha,
+        executor="processes",
+        n_workers=2,
+        max_iter=max_epochs,
+        tol=None,
+        random_state=0,
+        **settings,
+    )
+    model.set_callbacks(watch).fit(X_train, y_train)
+    return model, watch
+
+
 def timed_fit(model, X, y) -> float:
     started = time.perf_counter()
     model.fit(X, y)
@@ -104,13 +129,21 @@ def vowpal_wabbit_line(X_train, y_train, X_test, y_test, target: float):
     return passes, seconds, loss, parse_seconds
 
 
-def main() -> None:
+def problem_from_argv():
+    """``[n_rows [alpha ...]]`` from the command line: the hashed problem's (X_train,
+    y_train, X_test, y_test) and the alphas; the machine printed, and the warm worker
+    processes started once, as any later fit in a session finds them."""
     n_train = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     alphas = [float(a) for a in sys.argv[2:]] or ALPHAS
     print(f"machine: {machine()}")
     X_train, y_train, X_test, y_test = hashed_split(n_train)
-    # start the warm worker processes once, as any later fit in a session finds them
     ServerlessSGDClassifier(executor="processes", n_workers=2, max_iter=1).fit(X_test, y_test)
+    return (X_train, y_train, X_test, y_test), alphas
+
+
+def main() -> None:
+    (X_train, y_train, X_test, y_test), alphas = problem_from_argv()
+    n_train = X_train.shape[0]
 
     print("## Training throughput (2 epochs, tol=None)\n")
     reference = SGDClassifier(loss="log_loss", max_iter=2, tol=None, random_state=0)
@@ -138,19 +171,9 @@ def main() -> None:
 
     for alpha in alphas:
         print(f"## Time to SGDClassifier's test log-loss, alpha={alpha:g}\n")
-        reference = SGDClassifier(loss="log_loss", alpha=alpha, random_state=0)
-        reference_seconds = timed_fit(reference, X_train, y_train)
-        target = log_loss(y_test, reference.predict_proba(X_test))
-        watch = TestLossPerEpoch(X_test, y_test)
-        model = ServerlessSGDClassifier(
-            alpha=alpha,
-            executor="processes",
-            n_workers=2,
-            max_iter=MAX_EPOCHS,
-            tol=None,
-            random_state=0,
-        )
-        model.set_callbacks(watch).fit(X_train, y_train)
+        split = (X_train, y_train, X_test, y_test)
+        reference, reference_seconds, target = sklearn_target(alpha, *split)
+        _, watch = watched_fit(alpha, MAX_EPOCHS, *split)
         rows = [[f"SGDClassifier defaults ({reference.n_iter_} epochs)", reference_seconds, target]]
         rows += [
             [f"ours, 2 workers, epoch {epoch}", seconds, loss]
