@@ -180,7 +180,7 @@ def rows_of(table: ModelTable, rows: np.ndarray) -> ModelTable:
 
     block = block_of(table)
     if block is not None:
-        # the arrays interleave in one block (store.base.table_views): one gather of its
+        # the arrays interleave in one block (model_table.table_views): one gather of its
         # rows rather than one an array
         rows_block = take_rows(block, np.asarray(rows, dtype=np.int64))
         return table_views(rows_block, table.params.shape[1], table.optimizer, table.meta.copy())
