@@ -35,6 +35,19 @@ REPEATS = 5
 HERE = Path(__file__).resolve().parent
 DATASETS = HERE.parents[1] / "shared" / "datasets"
 
+# 2 warm process workers on the store given
+FANNED_OUT = """
+from _problems import hashed_split
+from sklearn_cirrus import ServerlessSGDClassifier
+X, y, X_test, y_test = hashed_split(300_000)
+ServerlessSGDClassifier(executor="processes", n_workers=2, max_iter=1).fit(X_test, y_test)
+model = ServerlessSGDClassifier(
+    executor="processes", n_workers=2, max_iter=2, tol=None, random_state=0, store={store!r}
+).fit(X, y)
+report = model.fit_report_
+print(report["samples"] / (report["wall_seconds"] - report["seconds_staging"]))
+"""
+
 # each prints one number; {redis} is the store's URL
 MEASUREMENTS = {
     "a9a fit, in process (s)": f"""
@@ -59,28 +72,8 @@ model = ServerlessSGDClassifier(
 ).fit(X, y)
 print(model.fit_report_["samples"] / model.fit_report_["seconds_compute"])
 """,
-    "processes x2, fit samples/s": """
-from _problems import hashed_split
-from sklearn_cirrus import ServerlessSGDClassifier
-X, y, X_test, y_test = hashed_split(300_000)
-ServerlessSGDClassifier(executor="processes", n_workers=2, max_iter=1).fit(X_test, y_test)
-model = ServerlessSGDClassifier(
-    executor="processes", n_workers=2, max_iter=2, tol=None, random_state=0
-).fit(X, y)
-report = model.fit_report_
-print(report["samples"] / (report["wall_seconds"] - report["seconds_staging"]))
-""",
-    "processes x2 on Redis, fit samples/s": """
-from _problems import hashed_split
-from sklearn_cirrus import ServerlessSGDClassifier
-X, y, X_test, y_test = hashed_split(300_000)
-ServerlessSGDClassifier(executor="processes", n_workers=2, max_iter=1).fit(X_test, y_test)
-model = ServerlessSGDClassifier(
-    executor="processes", n_workers=2, max_iter=2, tol=None, random_state=0, store={redis!r}
-).fit(X, y)
-report = model.fit_report_
-print(report["samples"] / (report["wall_seconds"] - report["seconds_staging"]))
-""",
+    "processes x2, fit samples/s": FANNED_OUT.replace("{store!r}", "None"),
+    "processes x2 on Redis, fit samples/s": FANNED_OUT.replace("{store!r}", "{redis!r}"),
     "MovieLens factorization fit, in process (s)": f"""
 import time
 import numpy as np

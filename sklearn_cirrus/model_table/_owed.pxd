@@ -39,10 +39,7 @@ cdef struct Rule:
 
 cdef inline Rule make_rule(object config) except *:
     cdef Rule rule
-    rule.optimizer = ("sgd", "momentum", "nesterov", "adagrad").index(config.name)
-    rule.schedule = ("constant", "optimal", "invscaling", "adaptive").index(
-        config.learning_rate
-    )
+    rule.optimizer, rule.schedule = config.codes
     rule.eta0 = config.eta0
     rule.power_t = config.power_t
     rule.alpha = config.alpha

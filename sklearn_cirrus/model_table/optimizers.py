@@ -77,6 +77,12 @@ class OptimizerConfig:
             )
 
     @property
+    def codes(self) -> tuple[int, int]:
+        """The optimizer's and the schedule's places in OPTIMIZERS and LEARNING_RATES: the
+        compiled rule's (``_owed.pxd``) enums."""
+        return OPTIMIZERS.index(self.name), LEARNING_RATES.index(self.learning_rate)
+
+    @property
     def has_state(self) -> bool:
         return self.name != "sgd"
 
