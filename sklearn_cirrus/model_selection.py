@@ -144,7 +144,9 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
             hosts_small_fits=all(settings[n] in driver.IN_PROCESS_EXECUTORS for n in executors),
             small_fit_bytes=LOCAL_SEARCH_IN_PROCESS_MAX_BYTES if local else None,
         )
-        shared.interleaves_fits = self.early_stopping is not None
+        # the median rule compares fits at the same epoch as they come; halving waits
+        # for them at its rungs, and a fit that keeps its slot keeps its model in cache
+        shared.interleaves_fits = self.early_stopping == "median"
         overrides = dict.fromkeys(executors, shared)
         if self.store is not None:
             overrides.update(dict.fromkeys(_parameters_named(self.estimator, "store"), self.store))
@@ -158,6 +160,8 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
         board = self._board = SearchBoard(
             early_stopping=self.early_stopping,
             limits=self.resources,
+            lend_slot=shared.lend_slot,
+            concurrent_fits=min(n_fits, _MAX_CONCURRENT_FITS),
             scorer=self._refit_scorer(),
             X=X,
             y=y,
@@ -440,11 +444,13 @@ _SEARCH_PARAMETERS_DOC = """
         [1, inf). None: the number of CPUs.
     early_stopping : {'median', 'halving'} or None, default=None
         Score each fit on its fold's held-out part with the search's scorer, and stop
-        the candidates that fall behind the others on the same fold at the same epoch:
-        below the median, at every epoch from the second on (``'median'``), or outside
-        the best third at epochs 2, 6, 18, 54... (``'halving'``, as scikit-learn's
-        ``HalvingGridSearchCV`` keeps a third; only those epochs are scored). A stopped
-        candidate is scored as it stands. Needs our estimators, or a ``Pipeline`` ending in one.
+        the candidates that fall behind: below the median of the others on the same
+        fold at the same epoch, at every epoch from the second on (``'median'``), or
+        outside the best third by mean score over the folds at epochs 2, 6, 18, 54...,
+        once every running fit has reached that epoch (``'halving'``: successive halving
+        as scikit-learn's ``HalvingGridSearchCV``, with epochs for the resource; only
+        those epochs are scored). A stopped candidate is scored as it stands. Needs our
+        estimators, or a ``Pipeline`` ending in one.
     dashboard : bool or str, default=False
         Serve a live page while the search runs (``sklearn_cirrus.dashboard``: curves,
         the candidates' table, buttons to stop candidates or the search); its URL is

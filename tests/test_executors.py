@@ -307,3 +307,30 @@ def test_fits_in_a_throttled_pool_take_turns_first_come_first_served(interleaves
     )
     assert order == expected
     assert pool.peak_in_flight == 1 and pool.in_flight == 0 and pool.hosted == 3
+
+
+def test_a_fit_waiting_on_others_lends_them_its_slot():
+    import threading
+
+    from sklearn_cirrus.executors.throttle import ThrottledExecutor
+
+    pool = ThrottledExecutor(ThreadExecutor(), 1, hosts_small_fits=True)
+    order, other_done = [], threading.Event()
+
+    def other():
+        with pool.slot():
+            order.append("B")
+        other_done.set()
+
+    with pool.slot():
+        order.append("A before")
+        runner = threading.Thread(target=other)
+        with pool.lend_slot():  # one slot: B runs only because A lends it
+            runner.start()
+            assert other_done.wait(30)
+        order.append("A after")
+        assert pool.in_flight == 1
+    runner.join()
+    with pool.lend_slot():  # a thread holding no slot has none to lend
+        assert pool.in_flight == 0
+    assert order == ["A before", "B", "A after"] and pool.peak_in_flight == 1

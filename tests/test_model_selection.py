@@ -205,11 +205,62 @@ def test_early_stopping_saves_worker_time_and_keeps_the_best(binary_data, rule):
     epochs_run = sum(results[f"split{k}_stop_epoch"].sum() for k in range(3))
     assert epochs_run < sum(full.cv_results_[f"split{k}_stop_epoch"].sum() for k in range(3))
     assert early.best_score_ >= full.best_score_ - 0.01
-    if rule == "halving":
-        # a candidate is stopped at a rung (2, 6...) by one fold, the rest follow
-        by_fold = [results[f"split{k}_stop_epoch"][stopped] for k in range(3)]
-        for epochs in zip(*by_fold, strict=True):
-            assert any(e in (2, 6) for e in epochs)
+    if rule == "halving":  # stopped at a rung, on every fold
+        assert set(epochs[stopped].ravel()) <= {2, 6}
+
+
+def _mean_scores_at(search, epoch: int, candidates) -> dict[int, float]:
+    """Each candidate's mean held-out score over its folds at ``epoch``, from its curves."""
+    means = {}
+    for i in candidates:
+        scores = [c["score"][list(c["epoch"]).index(epoch)] for c in search.loss_curves_[i]]
+        means[i] = np.mean(scores)
+    return means
+
+
+@pytest.mark.parametrize("executor", ["threads", "processes"])
+def test_halving_keeps_the_best_third_of_the_candidates_at_each_rung(binary_data, executor):
+    X, y = binary_data
+    search = run_to(16, early_stopping="halving").set_params(executor=executor).fit(X, y)
+    results = search.cv_results_
+    epochs = np.column_stack([results[f"split{k}_stop_epoch"] for k in range(3)])
+    # every fit waits at a rung for the others: a candidate stops there on every fold
+    assert all(len(set(row)) == 1 for row in epochs)
+
+    # rung 2 ranks all 12 by their mean score over the folds and keeps 4; rung 6 keeps 2 of
+    # those (as HalvingGridSearchCV's 12, 4, 2); they train to the end
+    # (of equals, the first in the grid, as scikit-learn ranks them)
+    def best(means, n):
+        return set(sorted(means, key=lambda i: (-means[i], i))[:n])
+
+    kept_2 = {i for i in range(12) if epochs[i, 0] > 2}
+    assert kept_2 == best(_mean_scores_at(search, 2, range(12)), 4)
+    kept_6 = {i for i in range(12) if epochs[i, 0] == 16}
+    assert kept_6 == best(_mean_scores_at(search, 6, kept_2), 2)
+    assert set(results["stopped_by"][epochs[:, 0] < 16]) == {"halving"}
+
+
+@pytest.mark.filterwarnings("ignore:One or more of the test scores are non-finite")
+def test_halving_does_not_wait_for_fits_that_failed(binary_data):
+    X, y = binary_data
+    # 1 MB cannot hold a batch: those fits fail before their first epoch
+    grid = {"alpha": [1e-4, 1e-3, 1e-2], "worker_memory_mb": [None, 1]}
+    search = ServerlessGridSearchCV(
+        ServerlessSGDClassifier(tol=None, max_iter=8, random_state=0),
+        grid,
+        cv=2,
+        executor="threads",
+        max_workers=1,
+        early_stopping="halving",
+        error_score=np.nan,
+    )
+    with pytest.warns(FitFailedWarning, match="fits failed"):
+        search.fit(X, y)
+    results = search.cv_results_
+    ran = np.isfinite(results["mean_test_score"])
+    assert ran.sum() == 3
+    # of the three that ran, the best third (one) went past the rung at epoch 2
+    assert (results["split0_stop_epoch"][ran] == 8).sum() == 1
 
 
 def test_halving_scores_its_rungs_only(binary_data):

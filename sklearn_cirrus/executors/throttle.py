@@ -60,6 +60,7 @@ class ThrottledExecutor(Executor):
         self._lock = threading.Lock()
         self._waiting: deque[threading.Event] = deque()
         self._in_flight = 0
+        self._hosting = threading.local()  # .fit: this thread holds a slot for a fit
 
     @property
     def in_flight(self) -> int:
@@ -102,10 +103,25 @@ class ThrottledExecutor(Executor):
         self._take_slot()
         with self._lock:
             self.hosted += 1
+        self._hosting.fit = True
         try:
             yield
         finally:
+            self._hosting.fit = False
             self._finished(None)
+
+    @contextmanager
+    def lend_slot(self):
+        """While this thread waits on other fits (a search's rung), the slot it holds for
+        its fit, if any, goes to the fits waiting for one; taken back after."""
+        if not getattr(self._hosting, "fit", False):
+            yield
+            return
+        self._finished(None)
+        try:
+            yield
+        finally:
+            self._take_slot()
 
     def pass_turn(self) -> None:
         """With ``interleaves_fits``, give the slot held to the next fit waiting and wait
