@@ -342,7 +342,9 @@ class SearchBoard:
             if record is not None and record.finished:
                 continue
             running += 1
-            if candidate not in self._stopped and (record is None or record.epoch[-1] < epoch):
+            # (a record is made just before its first epoch is written in it)
+            reached = record is not None and record.epoch and record.epoch[-1] >= epoch
+            if candidate not in self._stopped and not reached:
                 return True
         can_begin = (
             self._concurrent_fits is None or running < self._concurrent_fits

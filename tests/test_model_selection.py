@@ -152,20 +152,28 @@ def test_steps_every_candidate_shares_are_fitted_once_per_fold(binary_data):
 
 
 @pytest.mark.filterwarnings("ignore:One or more of the test scores are non-finite")
-def test_a_failing_candidate_follows_error_score(binary_data):
+@pytest.mark.parametrize("early_stopping", [None, "halving"])
+def test_a_failing_candidate_follows_error_score(binary_data, early_stopping):
     X, y = binary_data
-    grid = {"alpha": [1e-4], "worker_memory_mb": [None, 1]}  # 1 MB cannot hold a batch
+    # 1 MB cannot hold a batch: those fits fail before their first epoch
+    grid = {"alpha": [1e-4, 1e-3, 1e-2], "worker_memory_mb": [None, 1]}
     search = ServerlessGridSearchCV(
-        ServerlessSGDClassifier(random_state=0),
+        ServerlessSGDClassifier(tol=None, max_iter=8, random_state=0),
         grid,
         cv=2,
         executor="threads",
+        max_workers=1,
+        early_stopping=early_stopping,
         error_score=np.nan,
     )
     with pytest.warns(FitFailedWarning, match="fits failed"):
         search.fit(X, y)
     results = search.cv_results_
-    assert np.isfinite(results["mean_test_score"][0]) and np.isnan(results["mean_test_score"][1])
+    ran = np.isfinite(results["mean_test_score"])
+    np.testing.assert_array_equal(ran, [True, False] * 3)
+    if early_stopping == "halving":  # the rung did not wait for the failed fits
+        # of the three that ran, the best third (one) went past the rung at epoch 2
+        assert (results["split0_stop_epoch"][ran] == 8).sum() == 1
     # the failed fits ran no epoch and their cost is unknown; the others are accounted
     assert results["split0_stop_epoch"][1] == -1 and np.isnan(results["worker_seconds"][1])
     assert results["split0_stop_epoch"][0] > 0 and results["worker_seconds"][0] > 0
@@ -238,29 +246,6 @@ def test_halving_keeps_the_best_third_of_the_candidates_at_each_rung(binary_data
     kept_6 = {i for i in range(12) if epochs[i, 0] == 16}
     assert kept_6 == best(_mean_scores_at(search, 6, kept_2), 2)
     assert set(results["stopped_by"][epochs[:, 0] < 16]) == {"halving"}
-
-
-@pytest.mark.filterwarnings("ignore:One or more of the test scores are non-finite")
-def test_halving_does_not_wait_for_fits_that_failed(binary_data):
-    X, y = binary_data
-    # 1 MB cannot hold a batch: those fits fail before their first epoch
-    grid = {"alpha": [1e-4, 1e-3, 1e-2], "worker_memory_mb": [None, 1]}
-    search = ServerlessGridSearchCV(
-        ServerlessSGDClassifier(tol=None, max_iter=8, random_state=0),
-        grid,
-        cv=2,
-        executor="threads",
-        max_workers=1,
-        early_stopping="halving",
-        error_score=np.nan,
-    )
-    with pytest.warns(FitFailedWarning, match="fits failed"):
-        search.fit(X, y)
-    results = search.cv_results_
-    ran = np.isfinite(results["mean_test_score"])
-    assert ran.sum() == 3
-    # of the three that ran, the best third (one) went past the rung at epoch 2
-    assert (results["split0_stop_epoch"][ran] == 8).sum() == 1
 
 
 def test_halving_scores_its_rungs_only(binary_data):
