@@ -22,7 +22,8 @@ fixed number of epochs: the plan's epochs are exact).
    plan() ranks them in the order of their measured cost.
 
 Run from the repository root: ``python benchmarks/bench_plan.py [n_rows [part ...]]``
-(default 1M rows and every part: ``predict``, ``choose``, ``shaped``).
+(default 1M rows and every part: ``predict``, ``choose`` (then ``probe``, what "auto"
+adds to a fit; also alone), ``shaped``).
 """
 
 from __future__ import annotations
@@ -190,28 +191,37 @@ def choice_table(X, y) -> None:
         ],
         rows,
     )
-    probe_cost_table(X, y)
 
 
 def probe_cost_table(X, y) -> None:
-    """What "auto" adds to a fit at the defaults (it stops by itself): against the same
-    configuration given, alternated."""
+    """What "auto" adds to a fit: against the same configuration given, alternated, at
+    the defaults (the fit stops by itself, after a number of epochs that varies from run
+    to run with the asynchronous workers) and at the defaults' epochs fixed (``tol=None``:
+    the same work on both sides, so that the difference is the probe's)."""
     model = ServerlessSGDClassifier(executor="processes", random_state=0)
     chosen = model.set_params(n_workers="auto", worker_memory_mb="auto").fit(X, y)
     given = {k: chosen.fit_report_["resources"][k] for k in ("n_workers", "worker_memory_mb")}
-    runs = {False: [], True: []}
-    for _ in range(REPEATS):
-        for auto in (False, True):
-            settings = dict.fromkeys(given, "auto") if auto else given
-            seconds, report = timed_fit(model.set_params(**settings), X, y)
-            runs[auto].append((seconds, report.get("resources", {}).get("probe_seconds", 0.0)))
-    explicit, auto = (np.median(np.array(runs[a]), axis=0) for a in (False, True))
-    print(
-        f"\nthe probe's cost at the defaults ({chosen.n_iter_} epochs): n_workers='auto' "
-        f"{auto[0]:.2f} s (its probe {auto[1]:.2f} s) against x{given['n_workers']}, "
-        f"{given['worker_memory_mb']} MB given {explicit[0]:.2f} s (medians of {REPEATS}, "
-        f"alternated): {auto[0] / explicit[0] - 1:+.1%} (target <= +5%)"
+    cases = (
+        (f"the defaults ({chosen.n_iter_} epochs the first time)", {}, REPEATS),
+        (f"{chosen.n_iter_} epochs, tol=None", {"max_iter": chosen.n_iter_, "tol": None}, 5),
     )
+    for title, fixed, repeats in cases:
+        model = ServerlessSGDClassifier(executor="processes", random_state=0, **fixed)
+        runs = {False: [], True: []}
+        for _ in range(repeats):
+            for auto in (False, True):
+                settings = dict.fromkeys(given, "auto") if auto else given
+                seconds, report = timed_fit(model.set_params(**settings), X, y)
+                probe = report.get("resources", {}).get("probe_seconds", 0.0)
+                runs[auto].append((seconds, probe))
+        explicit, auto = (np.median(np.array(runs[a]), axis=0) for a in (False, True))
+        print(
+            f"\nthe probe's cost, {title}: n_workers='auto' {auto[0]:.2f} s (its probe "
+            f"{auto[1]:.2f} s, {auto[1] / explicit[0]:.1%} of the fit given) against "
+            f"x{given['n_workers']}, {given['worker_memory_mb']} MB given {explicit[0]:.2f} s "
+            f"(medians of {repeats}, alternated): {auto[0] / explicit[0] - 1:+.1%} "
+            "(target <= +5%)"
+        )
 
 
 def shaped_table(X, y) -> None:
@@ -298,6 +308,8 @@ def main(n_rows: int, parts: set[str]) -> None:
         print(f"largest error of both problems: {max(errors):.0%} (target <= 25%)\n")
     if "choose" in parts:
         choice_table(X, y)
+    if "choose" in parts or "probe" in parts:
+        probe_cost_table(X, y)
     if "shaped" in parts:
         shaped_table(X, y)
 

@@ -9,7 +9,14 @@ from sklearn_cirrus.model_table.optimizers import (
     PENALTY_STEPS_SLOT,
     OptimizerConfig,
 )
-from sklearn_cirrus.store.delta_log import DeltaEntry, apply_entry, entry_since, rows_of
+from sklearn_cirrus.store.delta_log import (
+    DeltaEntry,
+    apply_entry,
+    entry_since,
+    from_varint_steps,
+    row_id_bytes,
+    rows_of,
+)
 
 # three penalised feature rows and an intercept row
 N_ROWS = 4
@@ -107,7 +114,7 @@ def test_a_rounded_entry_rebuilds_the_replica_it_rounded(name, float_bytes, rng)
 
     blob = entry.to_bytes()
     double = DeltaEntry(entry.rows, entry.params, entry.state, entry.aux, entry.clocks)
-    header_and_rows = 7 * 8 + 4 * rows.size  # then the clocks: single, or double
+    header_and_rows = 8 * 8 + len(row_id_bytes(rows))  # then the clocks: single, or double
     changes = len(blob) - header_and_rows - 4 * rows.size
     if float_bytes == 2:  # (a row's scales, for params and state)
         changes -= (2 if entry.state.shape[1] else 1) * rows.size
@@ -189,6 +196,46 @@ def test_an_entry_travels_as_bytes(clocked, rng):
         np.testing.assert_array_equal(back.clocks, entry.clocks)
     else:
         assert back.clocks is None
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        np.array([], dtype=np.int64),
+        np.array([5, 0, 9]),  # out of order: a step back is a negative difference
+        np.array([0, 2**31 - 1, 1, 2**40]),  # the largest differences
+        np.arange(0, 2**20, 7),
+    ],
+)
+def test_row_ids_travel_as_the_varints_of_their_differences(rows):
+    encoded = row_id_bytes(rows)
+    back = from_varint_steps(np.frombuffer(encoded, dtype=np.uint8), rows.size)
+    np.testing.assert_array_equal(back, rows)
+    if rows.size:  # a damaged entry: said, not read past
+        with pytest.raises(ValueError, match="end before"):
+            from_varint_steps(np.frombuffer(encoded, dtype=np.uint8)[:-1], rows.size)
+    if rows.size > 100:  # increasing and close: a byte a row, not an int32's four
+        assert len(encoded) == rows.size
+
+
+def test_single_precision_clocks_are_offsets_added_back_in_double_precision(rng):
+    # a penalty clock of a long fit is large; its rows' offsets from it small: a float32
+    # offset added to the base in float32 would round the clock to the base's precision
+    rows = np.sort(rng.choice(2**20, size=50, replace=False))
+    offsets = -rng.uniform(0, 1, size=50)
+    entry = DeltaEntry(
+        rows,
+        rng.normal(size=(50, 1)),
+        np.zeros((50, 0)),
+        np.zeros((50, 0)),
+        1e4 + offsets,
+        float_bytes=4,
+        base_clock=1e4,
+    )
+    back = DeltaEntry.from_bytes(entry.to_bytes())
+    np.testing.assert_array_equal(back.rows, rows)
+    sent = (entry.clocks - 1e4).astype(np.float32).astype(np.float64)
+    np.testing.assert_array_equal(back.clocks, 1e4 + sent)
 
 
 def test_an_entry_without_clocks_adds_every_column(rng):

@@ -487,3 +487,55 @@ def touch(
 def bitmap_words(Py_ssize_t n):
     """Words of the bitmap ``touch`` needs for ids below ``n``."""
     return (n + 63) // 64
+
+
+def varint_steps(const long long[::1] rows):
+    """Row ids as the zigzag varints (LEB128) of their differences (``bytes``): an entry's
+    rows come in increasing runs a few apart, a byte each rather than an int32's four."""
+    cdef Py_ssize_t i, n = rows.shape[0], size = 0
+    cdef long long previous = 0, step
+    cdef uint64_t zigzag
+    out = np.empty(10 * n, dtype=np.uint8)  # (at most 10 bytes a 64-bit value)
+    cdef unsigned char[::1] bytes_out = out
+    with nogil:
+        for i in range(n):
+            step = rows[i] - previous
+            previous = rows[i]
+            zigzag = (<uint64_t> step << 1) ^ <uint64_t> (step >> 63)
+            while zigzag >= 0x80:
+                bytes_out[size] = <unsigned char> ((zigzag & 0x7F) | 0x80)
+                zigzag >>= 7
+                size += 1
+            bytes_out[size] = <unsigned char> zigzag
+            size += 1
+    return out[:size].tobytes()
+
+
+def from_varint_steps(const unsigned char[::1] encoded, Py_ssize_t n):
+    """The ``n`` row ids (int64) of ``varint_steps``' bytes."""
+    rows = np.empty(n, dtype=np.int64)
+    cdef long long[::1] out = rows
+    cdef Py_ssize_t i, at = 0, size = encoded.shape[0]
+    cdef long long previous = 0
+    cdef uint64_t zigzag
+    cdef int shift
+    cdef bint short = False
+    with nogil:
+        for i in range(n):
+            zigzag, shift = 0, 0
+            while True:
+                if at >= size or shift > 63:
+                    short = True
+                    break
+                zigzag |= <uint64_t> (encoded[at] & 0x7F) << shift
+                at += 1
+                if encoded[at - 1] < 0x80:
+                    break
+                shift += 7
+            if short:
+                break
+            previous += <long long> ((zigzag >> 1) ^ (0 - (zigzag & 1)))
+            out[i] = previous
+    if short:
+        raise ValueError(f"an entry's row ids end before its {n} rows")
+    return rows

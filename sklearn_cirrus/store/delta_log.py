@@ -38,7 +38,14 @@ from ..model_table import (
     block_of,
     table_views,
 )
-from ..model_table._delta import entry_changes, from_half_bits, half_bits, take_rows
+from ..model_table._delta import (
+    entry_changes,
+    from_half_bits,
+    from_varint_steps,
+    half_bits,
+    take_rows,
+    varint_steps,
+)
 
 # seconds a worker told to fold the log has to do it before another may be told (should
 # it have died first)
@@ -58,11 +65,19 @@ class Exchange(NamedTuple):
 
 
 # an entry's header: rows, the columns of params, state and aux, whether the rows carry
-# clocks and the bytes a change travels in (8, 4 or 2), then the clocks' base (a
-# float64); the rows follow as int32, then the clocks, then each group of columns' changes
-# (in half precision, after the rows' scales for the group, when it has columns)
-_HEADER = 7
+# clocks, the bytes a change travels in (8, 4 or 2) and the bytes of the rows' ids, then
+# the clocks' base (a float64). The row ids follow (``row_id_bytes``), then the clocks,
+# then each group of columns' changes (in half precision, after the rows' scales for the
+# group, when it has columns).
+_HEADER = 8
 _FLOAT_TYPES = {8: "<f8", 4: "<f4"}  # (half floats: model_table._delta)
+
+
+def row_id_bytes(rows: np.ndarray) -> bytes:
+    """Row ids as the zigzag varints of their differences (``_delta.varint_steps``):
+    about one byte a row against an int32's four, where the bytes of a Lambda-shaped
+    link are the remote store's bound (docs/benchmarks.md)."""
+    return varint_steps(np.ascontiguousarray(rows, dtype=np.int64))
 
 
 @dataclass(frozen=True)
@@ -88,10 +103,11 @@ class DeltaEntry:
     def to_bytes(self) -> bytes:
 
         n = self.rows.size
+        ids = row_id_bytes(self.rows)
         shape = [n, self.params.shape[1], self.state.shape[1], self.aux.shape[1]]
-        header = np.array([*shape, self.clocks is not None, self.float_bytes], dtype="<i8")
-        parts = [header.tobytes(), np.array([self.base_clock], dtype="<f8").tobytes()]
-        parts.append(self.rows.astype("<i4").tobytes())
+        header = [*shape, self.clocks is not None, self.float_bytes, len(ids)]
+        parts = [np.array(header, dtype="<i8").tobytes()]
+        parts += [np.array([self.base_clock], dtype="<f8").tobytes(), ids]
         single = self.float_bytes < 8
         if self.clocks is not None:
             offsets = self.clocks - self.base_clock if single else self.clocks
@@ -146,18 +162,21 @@ class _WireEntry:
 
     def __init__(self, blob):
         header = np.frombuffer(blob, dtype="<i8", count=_HEADER - 1)
-        n, p, s, a, clocked, self.float_bytes = (int(value) for value in header)
+        n, p, s, a, clocked, self.float_bytes, id_bytes = (int(value) for value in header)
         (base_clock,) = np.frombuffer(blob, dtype="<f8", offset=8 * (_HEADER - 1), count=1)
         self.base_clock, self.columns = float(base_clock), (p, s, a)
         at = 8 * _HEADER
-        self.rows = np.frombuffer(blob, dtype="<i4", offset=at, count=n)
-        at += 4 * n
+        self.rows = from_varint_steps(
+            np.frombuffer(blob, dtype=np.uint8, offset=at, count=id_bytes), n
+        )
+        at += id_bytes
         self.clocks = None
         single = self.float_bytes < 8
         if clocked:
             clocks = np.frombuffer(blob, dtype="<f4" if single else "<f8", offset=at, count=n)
             at += clocks.nbytes
-            self.clocks = clocks + base_clock if single else clocks.astype(np.float64)
+            # (in double precision: a float32 offset plus a float would stay float32)
+            self.clocks = clocks.astype(np.float64) + (base_clock if single else 0.0)
         half = self.float_bytes == 2
         self.scales = np.zeros((n, 3), dtype=np.int8) if half else None
         self.groups = []
