@@ -205,10 +205,14 @@ class SearchBoard:
             for name in ("samples", "failures", "relaunches")
         }
 
-    def finished(self, candidate: int, locked: bool = False) -> bool:
-        """Whether every fit of ``candidate`` has ended (``locked``: under the lock)."""
-        with contextlib.nullcontext() if locked else self._lock:
-            records = [self._records.get((candidate, k)) for k in range(self.n_splits)]
+    def finished(self, candidate: int) -> bool:
+        """Whether every fit of ``candidate`` has ended."""
+        with self._lock:
+            return self._finished(candidate)
+
+    def _finished(self, candidate: int) -> bool:
+        """``finished``, under the lock."""
+        records = [self._records.get((candidate, k)) for k in range(self.n_splits)]
         return all(record is not None and record.finished for record in records)
 
     def stop_candidate(self, candidate: int, reason: str = "by hand") -> None:
@@ -326,7 +330,7 @@ class SearchBoard:
             else:
                 behind = [candidate] if means.get(candidate, np.nan) < self._rungs[epoch] else []
             for loser in behind:
-                if not self.finished(loser, locked=True):
+                if not self._finished(loser):
                     self._stopped.setdefault(loser, "halving")
             self._lock.notify_all()
 
@@ -335,9 +339,13 @@ class SearchBoard:
         will: it runs, or it is yet to begin and can (a fit that fails before it begins
         says nothing: one not begun within ``UNBEGUN_WAIT_S`` of the last is not waited
         for). Under the lock."""
+        n_splits = self.n_splits
         running = 0
+        begun = [0] * len(self.candidates)  # each candidate's fits begun
         for index in self._begun:
-            candidate, fold = divmod(index, self.n_splits)
+            candidate, fold = divmod(index, n_splits)
+            if candidate < len(begun):
+                begun[candidate] += 1
             record = self._records.get((candidate, fold))
             if record is not None and record.finished:
                 continue
@@ -350,8 +358,8 @@ class SearchBoard:
             self._concurrent_fits is None or running < self._concurrent_fits
         ) and time.perf_counter() - self._last_begin < UNBEGUN_WAIT_S
         return can_begin and any(
-            index not in self._begun and index // self.n_splits not in self._stopped
-            for index in range(len(self.candidates) * self.n_splits)
+            count < n_splits and candidate not in self._stopped
+            for candidate, count in enumerate(begun)
         )
 
     def _rung_means(self, epoch: int) -> dict[int, float]:
