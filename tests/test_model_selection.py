@@ -3,6 +3,7 @@
 import importlib.util
 import pickle
 import sys
+import threading
 import warnings
 
 import numpy as np
@@ -46,6 +47,45 @@ def test_all_fits_share_a_pool_capped_at_max_workers(binary_data, executor):
     # small data: each fit trains in its own thread, holding one slot of the pool, on
     # process workers too (starting them would cost more than such a fit)
     assert search.best_estimator_.fit_report_["path"] == "in-process"
+
+
+class _CountingClassifier(ServerlessSGDClassifier):
+    """Counts the fits running at once (every instance, across threads)."""
+
+    lock = threading.Lock()
+    running = peak = 0
+
+    def fit(self, X, y=None, **kwargs):
+        cls = _CountingClassifier
+        with cls.lock:
+            cls.running += 1
+            cls.peak = max(cls.peak, cls.running)
+        try:
+            return super().fit(X, y, **kwargs)
+        finally:
+            with cls.lock:
+                cls.running -= 1
+
+
+@pytest.mark.parametrize(("early_stopping", "most_at_once"), [(None, 2), ("halving", 18)])
+def test_fits_that_train_here_run_as_many_at_once_as_slots_unless_a_rule_compares_them(
+    binary_data, early_stopping, most_at_once
+):
+    # small folds train in this process: with no rule, more threads than slots would
+    # only take turns; halving waits at its rungs for every fit, so all of them run
+    X, y = binary_data
+    _CountingClassifier.peak = 0
+    search = ServerlessGridSearchCV(
+        _CountingClassifier(random_state=0, max_iter=8),
+        GRID,
+        cv=3,
+        executor="processes",
+        max_workers=2,
+        early_stopping=early_stopping,
+    ).fit(X, y)
+    assert search.best_estimator_.fit_report_["path"] == "in-process"
+    # (with halving, every one of the 6 x 3 fits is in its fit at the first rung)
+    assert _CountingClassifier.peak == most_at_once
 
 
 @pytest.mark.parametrize("local_pool_size", [False, True])
