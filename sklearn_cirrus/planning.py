@@ -66,8 +66,9 @@ class Probe:
     io_per_sample: float
     invocation_seconds: float  # an invocation's cost besides compute and reading
     first_epoch_seconds: float  # what a worker's first epoch costs more than the next
-    # a sample's cost with two workers at once on this machine, over one worker's
-    contention: float
+    # a sample's cost with two workers at once on this machine, over one worker's (None:
+    # not read, the probe's epoch of two too short to outweigh its fixed costs)
+    contention: float | None
     staging_per_row: float
     fit_seconds: float  # the probe fit's cost besides staging and its worker
     peak_worker_memory_mb: float
@@ -172,7 +173,7 @@ def probe(
         invocation = max(warm_worker_seconds - (compute + io) * rows, 0.0)
         invocation /= max(second("invocations"), 1)
     first_epoch = max(once["worker_seconds"] - warm_worker_seconds, 0.0)
-    contention = 1.0
+    contention = None
     if parallel > 1:  # (the two workers' fixed and first-epoch costs as the probe's)
         shared = reports[1]
         fixed = shared["invocations"] * invocation + parallel * first_epoch
@@ -234,7 +235,8 @@ def predict(
     invocations = epochs * n_workers
     start = 0.0 if platform is None else platform.cold_start_seconds
     if platform is None:  # workers at once on this machine slow each other (the probe's)
-        per_sample *= 1 + (measured.contention - 1) * (min(n_workers, cores) - 1)
+        contention = 1.0 if measured.contention is None else measured.contention
+        per_sample *= 1 + (contention - 1) * (min(n_workers, cores) - 1)
     busy = (
         epochs * n_samples * per_sample
         + invocations * (measured.invocation_seconds + start)
@@ -311,6 +313,7 @@ def plan_rows(
     fit that stays in process: its workers and memory change nothing)."""
     cores = os.cpu_count() or 1
     epochs = planned_epochs(settings)
+    unread = measured.contention is None and cores > 1
     if in_process:
         n_workers, memory_sizes = n_workers[:1], memory_sizes[:1]
     rows = []
@@ -343,9 +346,13 @@ def plan_rows(
                         f"{1 / max(measured.compute_per_sample, 1e-12):,.0f} samples/s of "
                         f"compute, {measured.invocation_seconds * 1e3:.1f} ms an invocation, "
                         f"{measured.staging_per_row * 1e6:.2f} us a row to stage, "
-                        f"{measured.contention:.2f}x a sample's cost with two workers at "
-                        "once, peak "
-                        f"{measured.peak_worker_memory_mb:.0f} MB"
+                        + (
+                            "two workers at once not read (too short an epoch), "
+                            if measured.contention is None
+                            else f"{measured.contention:.2f}x a sample's cost with two "
+                            "workers at once, "
+                        )
+                        + f"peak {measured.peak_worker_memory_mb:.0f} MB"
                     ),
                     "assumed": (
                         (
@@ -362,6 +369,7 @@ def plan_rows(
                             ""
                             if in_process
                             else f"{cores} cores shared"
+                            + (", workers not slowing each other" if unread else "")
                             if platform is None
                             else f"{platform.cold_start_seconds} s cold start, CPU "
                             f"share {platform.cpu_share(memory):.2f}"

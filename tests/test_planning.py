@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from sklearn_cirrus import ServerlessSGDClassifier
-from sklearn_cirrus.planning import Probe, predict
+from sklearn_cirrus.planning import Probe, plan_rows, predict
 from sklearn_cirrus.platforms import AWS_LAMBDA, Platform
+from sklearn_cirrus.runtime.driver import TrainingSettings
 
 PROBE = Probe(
     executor="processes",
@@ -54,6 +55,34 @@ def test_on_this_machine_workers_share_its_cores():
         assert figures["predicted_cost_usd"] == pytest.approx(
             gb_seconds * AWS_LAMBDA.usd_per_gb_second + 3 * workers * AWS_LAMBDA.usd_per_invocation
         )
+
+
+def test_what_two_workers_cost_each_other_is_said_measured_or_assumed():
+    settings = TrainingSettings(optimizer=None, max_iter=3, tol=None)
+    read, unread = replace(PROBE, contention=1.2), replace(PROBE, contention=None)
+
+    def rows(probe):
+        return plan_rows(
+            probe,
+            settings,
+            n_samples=1_000_000,
+            n_workers=(2,),
+            memory_sizes=(1024,),
+            platform=None,
+            memory_needed=100,
+        )[0]
+
+    assert "1.20x a sample's cost with two workers at once" in rows(read)["measured"]
+    assert "not slowing each other" not in rows(read)["assumed"]
+    if (os.cpu_count() or 1) > 1:  # (one core: nothing to read)
+        assert "two workers at once not read" in rows(unread)["measured"]
+        assert "workers not slowing each other" in rows(unread)["assumed"]
+    # not read: predicted as workers that do not slow each other
+    assert (
+        rows(unread)["predicted_seconds"]
+        == rows(replace(PROBE, contention=1.0))["predicted_seconds"]
+        < rows(read)["predicted_seconds"]
+    )
 
 
 def test_on_a_platform_memory_buys_cpu_and_invocations_start_cold():
