@@ -258,19 +258,22 @@ class _ServerlessSearch(HiddenCredentialsMixin, DocumentationLinkMixin):
         return next((spec for spec in named if spec is not None), None)
 
     def _every_fit_hosted(self, X, splits, pool) -> bool:
-        """Whether every fold's fit trains in this process (``driver.runs_in_process``):
-        arrays of numbers whose largest training part the pool keeps here, and no
-        executor or store of the estimator's own."""
-        return (
-            pool.hosts_small_fits
-            and _numeric_arrays(X)
-            and _largest_fold_bytes(X, splits) <= driver.in_process_max_bytes(pool)
-            and all(
-                value in (None, "memory")
-                for name, value in self.estimator.get_params().items()
-                if name.split("__")[-1] in ("store", "data_url")
-            )
-            and self.store is None
+        """Whether every fold's fit trains in this process (``driver.stays_in_process``,
+        for arrays of numbers: what a fit trains on as it is given)."""
+        if not _numeric_arrays(X):
+            return False
+        settings = self.estimator.get_params()
+        stores = (
+            [self.store]
+            if self.store is not None
+            else [settings[name] for name in _parameters_named(self.estimator, "store")]
+        )
+        data_urls = [settings[name] for name in _parameters_named(self.estimator, "data_url")]
+        fold_bytes = _largest_fold_bytes(X, splits)
+        return all(
+            driver.stays_in_process(pool, store, data_url, fold_bytes)
+            for store in stores or [None]
+            for data_url in data_urls or [None]
         )
 
     def _stage_once(self, X, y, params, splits, pool) -> ShardedDataset | None:

@@ -66,8 +66,9 @@ class Probe:
     io_per_sample: float
     invocation_seconds: float  # an invocation's cost besides compute and reading
     first_epoch_seconds: float  # what a worker's first epoch costs more than the next
-    # a sample's cost with two workers at once on this machine, over one worker's (None:
-    # not read, the probe's epoch of two too short to outweigh its fixed costs)
+    # a sample's cost with two workers at once on this machine, over one worker's (1 where
+    # the probe runs no two at once; None: not read, their epoch too short to outweigh its
+    # fixed costs)
     contention: float | None
     staging_per_row: float
     fit_seconds: float  # the probe fit's cost besides staging and its worker
@@ -173,7 +174,7 @@ def probe(
         invocation = max(warm_worker_seconds - (compute + io) * rows, 0.0)
         invocation /= max(second("invocations"), 1)
     first_epoch = max(once["worker_seconds"] - warm_worker_seconds, 0.0)
-    contention = None
+    contention = 1.0 if parallel == 1 else None
     if parallel > 1:  # (the two workers' fixed and first-epoch costs as the probe's)
         shared = reports[1]
         fixed = shared["invocations"] * invocation + parallel * first_epoch
@@ -313,7 +314,7 @@ def plan_rows(
     fit that stays in process: its workers and memory change nothing)."""
     cores = os.cpu_count() or 1
     epochs = planned_epochs(settings)
-    unread = measured.contention is None and cores > 1
+    unread = measured.contention is None
     if in_process:
         n_workers, memory_sizes = n_workers[:1], memory_sizes[:1]
     rows = []

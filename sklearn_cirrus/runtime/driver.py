@@ -234,15 +234,20 @@ def runs_in_process(X, settings: TrainingSettings) -> bool:
     holding one of the pool's slots, and every fit once the pool ``hosts_every_fit`` (a
     search's refit, after its folds ran so).
     """
-    executor = settings.executor
+    return not isinstance(X, DataHandle) and stays_in_process(
+        settings.executor, settings.store, settings.data_url, data_bytes(X)
+    )
+
+
+def stays_in_process(executor, store, data_url, n_bytes: float) -> bool:
+    """:func:`runs_in_process` for a fit of ``n_bytes`` of arrays (a search asks it of
+    its folds before they are cut)."""
     return (
-        not isinstance(X, DataHandle)
-        and (executor in IN_PROCESS_EXECUTORS or getattr(executor, "hosts_small_fits", False))
-        and settings.store in (None, "memory")
-        and settings.data_url is None
+        (executor in IN_PROCESS_EXECUTORS or getattr(executor, "hosts_small_fits", False))
+        and store in (None, "memory")
+        and data_url is None
         and (
-            data_bytes(X) <= in_process_max_bytes(executor)
-            or getattr(executor, "hosts_every_fit", False)
+            n_bytes <= in_process_max_bytes(executor) or getattr(executor, "hosts_every_fit", False)
         )
     )
 
