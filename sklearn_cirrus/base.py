@@ -127,11 +127,13 @@ ENGINE_PARAMETERS_DOC = """
 
 @dataclass(frozen=True)
 class _PlanRequest:
-    """What :meth:`ServerlessEstimatorMixin.plan` asks of a fit: its candidates."""
+    """What :meth:`ServerlessEstimatorMixin.plan` asks of a fit: its candidates; when it
+    began (the fit's preparation, up to the probe, is a cost of the fit planned)."""
 
     n_workers: tuple
     worker_memory_mb: tuple | None
     platform: object
+    started: float
 
 
 class _PlanMade(Exception):
@@ -208,10 +210,11 @@ class ServerlessEstimatorMixin(
     def plan(self, X, y=None, *, n_workers=(1, 2, 4, 8), worker_memory_mb=None, platform=None):
         """Predict, without training, what a fit would take on each configuration.
 
-        ``fit``'s own preparation runs (validation, encoding, the model), then one probe
-        of this estimator's training, on one worker of its executor over at most
-        ``planning.PROBE_ROWS`` rows, measures its seconds per sample, what a fit costs
-        besides training, and the worker's peak memory; each configuration's figures
+        ``fit``'s own preparation runs (validation, encoding, the model: timed, a cost of
+        the fit too), then one probe of this estimator's training, on one worker of its
+        executor over at most ``planning.PROBE_ROWS`` rows, measures its seconds per
+        sample, what a fit costs besides training, and the worker's peak memory; each
+        configuration's figures
         follow from them (the ``measured`` and ``assumed`` columns say which is which;
         the assumptions are listed in :mod:`sklearn_cirrus.planning`). The estimator
         is left as it was.
@@ -242,7 +245,9 @@ class ServerlessEstimatorMixin(
         """
         planner = clone(self)
         sizes = None if worker_memory_mb is None else tuple(np.atleast_1d(worker_memory_mb))
-        planner._plan_request = _PlanRequest(tuple(n_workers), sizes, platform)
+        planner._plan_request = _PlanRequest(
+            tuple(n_workers), sizes, platform, started=time.perf_counter()
+        )
         try:
             planner.fit(X, y)
         except _PlanMade as made:
@@ -321,6 +326,8 @@ class ServerlessEstimatorMixin(
 
         The candidates: ``plan()``'s request, else for 'auto' ``planning.WORKER_COUNTS``
         and the platform's memory sizes (this machine's: ``LOCAL_MEMORY_SIZES_MB``)."""
+        # (before the executor: a pool it starts, once a session, is not the fit's)
+        preparing = 0.0 if request is None else time.perf_counter() - request.started
         if not in_process:
             executor, owns = make_executor(settings.executor)
             if owns:
@@ -337,6 +344,7 @@ class ServerlessEstimatorMixin(
         if "worker_memory_mb" in auto:
             probing = replace(settings, worker_memory_mb=planning.local_memory_for(memory_needed()))
         measured = planning.probe(kernel, data, y, sample_weight, probing, init, in_process)
+        measured = replace(measured, preparation_seconds=preparing)
         platform = (request and request.platform) or getattr(settings.executor, "platform", None)
         platform_sizes = platform.memory_sizes_mb if platform else None
         if request is not None:

@@ -17,7 +17,8 @@ part of it named in the table's ``assumed`` column:
 - ``n_workers`` workers share ``min(n_workers, cores)`` cores on this machine (a worker
   beyond the cores is billed while it waits for one), each of them slowing the others
   as the probe's two workers at once did; they run side by side on a platform;
-- staging takes the probe's seconds per row, once;
+- staging takes the probe's seconds per row, once; the fit's preparation before it
+  (validation, encoding) takes what it took in ``plan()``;
 - ``max_iter`` epochs run when ``tol`` is None; else the fewest the stopping rule allows
   (``n_iter_no_change + 1``): a fit that keeps improving runs longer;
 - a worker needs the larger of the probe's peak (with ``MEMORY_HEADROOM`` to spare; a
@@ -75,6 +76,9 @@ class Probe:
     peak_worker_memory_mb: float
     seconds: float
     cost_usd: float = 0.0
+    # the fit's own work before training (validation, encoding), as plan() ran it; 0 for
+    # "auto", whose fit has done it already
+    preparation_seconds: float = 0.0
 
 
 def executor_name(spec) -> str:
@@ -177,7 +181,10 @@ def probe(
     contention = 1.0 if parallel == 1 else None
     if parallel > 1:  # (the two workers' fixed and first-epoch costs as the probe's)
         shared = reports[1]
-        fixed = shared["invocations"] * invocation + parallel * first_epoch
+        # workers in one process touch the new model's pages once between them (one
+        # address space); processes, each their own
+        first_touches = 1 if getattr(executor, "in_process", False) else parallel
+        fixed = shared["invocations"] * invocation + first_touches * first_epoch
         # an epoch too short for its samples to outweigh its fixed costs tells nothing
         if shared["worker_seconds"] > 2 * fixed:
             per_sample = (shared["worker_seconds"] - fixed) / rows
@@ -224,10 +231,11 @@ def predict(
     that stays in process: one thread's epochs, no invocations, nothing billed."""
     share = 1.0 if platform is None else platform.cpu_share(memory_mb)
     per_sample = (measured.compute_per_sample + measured.io_per_sample) / share
+    around = measured.preparation_seconds + measured.fit_seconds
     if in_process:
         busy = epochs * n_samples * per_sample + measured.first_epoch_seconds / share
         return {
-            "predicted_seconds": measured.fit_seconds + n_samples * measured.staging_per_row + busy,
+            "predicted_seconds": around + n_samples * measured.staging_per_row + busy,
             "predicted_worker_seconds": busy,
             "predicted_gb_seconds": 0.0,
             "predicted_cost_usd": 0.0,
@@ -249,7 +257,7 @@ def predict(
     else:
         parallel = n_workers
         worker_seconds = busy
-    seconds = measured.fit_seconds + n_samples * measured.staging_per_row + busy / parallel
+    seconds = around + n_samples * measured.staging_per_row + busy / parallel
     gb_seconds = worker_seconds * memory_mb / 1024
     prices = AWS_LAMBDA if platform is None else platform
     return {
@@ -347,6 +355,11 @@ def plan_rows(
                         f"{1 / max(measured.compute_per_sample, 1e-12):,.0f} samples/s of "
                         f"compute, {measured.invocation_seconds * 1e3:.1f} ms an invocation, "
                         f"{measured.staging_per_row * 1e6:.2f} us a row to stage, "
+                        + (
+                            f"{measured.preparation_seconds * 1e3:.0f} ms to prepare, "
+                            if measured.preparation_seconds
+                            else ""
+                        )
                         + (
                             "two workers at once not read (too short an epoch), "
                             if measured.contention is None

@@ -1,7 +1,10 @@
 """plan(): a probe of the real thing, then each configuration's predicted figures."""
 
 import os
+import re
+import time
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -57,6 +60,27 @@ def test_on_this_machine_workers_share_its_cores():
         )
 
 
+def test_the_fits_preparation_adds_to_its_seconds_not_to_its_workers():
+    prepared = replace(PROBE, preparation_seconds=0.5)
+    for in_process in (False, True):
+        plain, slow = (
+            predict(
+                probe,
+                n_samples=1_000_000,
+                epochs=3,
+                n_workers=2,
+                memory_mb=1024,
+                platform=None,
+                cores=2,
+                in_process=in_process,
+            )
+            for probe in (PROBE, prepared)
+        )
+        assert slow["predicted_seconds"] == pytest.approx(plain["predicted_seconds"] + 0.5)
+        assert slow["predicted_worker_seconds"] == plain["predicted_worker_seconds"]
+        assert slow["predicted_cost_usd"] == plain["predicted_cost_usd"]
+
+
 def test_what_two_workers_cost_each_other_is_said_measured_or_assumed():
     settings = TrainingSettings(optimizer=None, max_iter=3, tol=None)
     read, unread = replace(PROBE, contention=1.2), replace(PROBE, contention=None)
@@ -83,6 +107,36 @@ def test_what_two_workers_cost_each_other_is_said_measured_or_assumed():
         == rows(replace(PROBE, contention=1.0))["predicted_seconds"]
         < rows(read)["predicted_seconds"]
     )
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: no two workers at once")
+@pytest.mark.parametrize("executor, contention", [("threads", 4.0), ("processes", None)])
+def test_workers_in_one_process_touch_a_new_model_once_between_them(
+    executor, contention, monkeypatch
+):
+    from sklearn_cirrus import planning
+
+    # one worker: a first epoch of 0.5 s (0.3 s more than the second), the second 0.15 s
+    # of compute and 0.05 s an invocation; then two workers, one epoch, 1.0 s in all
+    once = {"worker_seconds": 0.5, "seconds_compute": 0.1, "seconds_io": 0.0, "invocations": 1}
+    both = {"worker_seconds": 0.7, "seconds_compute": 0.25, "seconds_io": 0.0, "invocations": 2}
+    both.update(seconds_staging=0.01, peak_worker_memory_mb=100.0)
+    side_by_side = {"worker_seconds": 1.0, "invocations": 2}
+
+    def train(kernel, X, y, sample_weight, settings, init):
+        if settings.n_workers > 1:
+            return SimpleNamespace(report=side_by_side)
+        settings.on_epoch(SimpleNamespace(report=once))
+        return SimpleNamespace(report=both)
+
+    monkeypatch.setattr(planning, "train", train)
+    X, y = np.zeros((1000, 3)), np.zeros(1000)
+    settings = TrainingSettings(optimizer=None, executor=executor, max_iter=3, tol=None)
+    measured = planning.probe(None, X, y, np.ones(1000), settings, init={})
+    # threads: 1.0 s less 2 invocations and one first touch (0.4 s) is 0.6 us a sample,
+    # 4x one worker's 0.15; processes: less two first touches (0.7 s), too little is
+    # left of the epoch to read
+    assert measured.contention == (None if contention is None else pytest.approx(contention))
 
 
 def test_on_a_platform_memory_buys_cpu_and_invocations_start_cold():
@@ -145,6 +199,26 @@ def test_plan_probes_then_predicts_every_configuration_without_training(problem)
     )
     assert table["measured"][0].startswith("probe (30000 rows")
     assert f"{cores} cores shared" in table["assumed"][0]
+
+
+def test_plan_times_the_fits_preparation_as_a_cost_of_the_fit(problem, monkeypatch):
+    X, y = problem
+    from sklearn_cirrus import linear_model
+
+    clf = ServerlessSGDClassifier(executor="processes", max_iter=2, tol=None, random_state=0)
+    quick = clf.plan(X, y, n_workers=(1,))
+    validate = linear_model.validate_data
+
+    def slow_validation(*args, **kwargs):  # a preparation that takes 0.4 s
+        time.sleep(0.4)
+        return validate(*args, **kwargs)
+
+    monkeypatch.setattr(linear_model, "validate_data", slow_validation)
+    slow = clf.plan(X, y, n_workers=(1,))
+    prepared_ms = int(re.search(r"(\d+) ms to prepare", slow["measured"][0]).group(1))
+    assert prepared_ms >= 400
+    # the rest of the prediction is a probe's, which varies by less than that here
+    assert slow["predicted_seconds"][0] - quick["predicted_seconds"][0] > 0.3
 
 
 def test_without_pandas_the_plan_is_a_dict_of_arrays(problem, monkeypatch):
