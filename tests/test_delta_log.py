@@ -114,11 +114,13 @@ def test_a_rounded_entry_rebuilds_the_replica_it_rounded(name, float_bytes, rng)
 
     blob = entry.to_bytes()
     double = DeltaEntry(entry.rows, entry.params, entry.state, entry.aux, entry.clocks)
-    header_and_rows = 8 * 8 + len(row_id_bytes(rows))  # then the clocks: single, or double
-    changes = len(blob) - header_and_rows - 4 * rows.size
+    header_and_rows = 8 * 8 + len(row_id_bytes(rows))
+    # then the clocks, coded alike in both: their count, the distinct ones, a code a row
+    clocks = 8 + 8 * np.unique(entry.clocks).size + rows.size
+    changes = len(blob) - header_and_rows - clocks
     if float_bytes == 2:  # (a row's scales, for params and state)
         changes -= (2 if entry.state.shape[1] else 1) * rows.size
-    assert changes == (len(double.to_bytes()) - header_and_rows - 8 * rows.size) * float_bytes / 8
+    assert changes == (len(double.to_bytes()) - header_and_rows - clocks) * float_bytes / 8
     received = DeltaEntry.from_bytes(blob)
     store = ModelTable(
         base.params.copy(), base.state.copy(), base.aux.copy(), base.meta.copy(), base.optimizer
@@ -218,16 +220,49 @@ def test_row_ids_travel_as_the_varints_of_their_differences(rows):
         assert len(encoded) == rows.size
 
 
+def test_a_runs_few_clocks_travel_exactly_as_a_byte_a_row(rng):
+    # a run's rows reach the clocks of its minibatches only: a dictionary of them and a
+    # code a row, exact whatever the precision of the changes
+    n = 5000
+    rows = np.sort(rng.choice(2**20, size=n, replace=False))
+    minibatch_clocks = 1e4 + np.cumsum(rng.uniform(0, 1e-3, size=64))
+    clocks = rng.choice(minibatch_clocks, size=n)
+    sizes = {}
+    for float_bytes in (8, 4):
+        entry = DeltaEntry(
+            rows,
+            rng.normal(size=(n, 1)),
+            np.zeros((n, 0)),
+            np.zeros((n, 0)),
+            clocks,
+            float_bytes=float_bytes,
+            base_clock=1e4,
+        )
+        blob = entry.to_bytes()
+        np.testing.assert_array_equal(DeltaEntry.from_bytes(blob).clocks, clocks)
+        sizes[float_bytes] = len(blob)
+        # the header, the ids, the dictionary (its count, 64 clocks), a code and a change a row
+        header_ids = 8 * 8 + len(row_id_bytes(rows))
+        assert len(blob) == header_ids + 8 + 8 * 64 + n * (1 + float_bytes)
+    # a damaged code, past the dictionary: said, not read as another row's clock
+    damaged = bytearray(blob)
+    damaged[8 * 8 + len(row_id_bytes(rows)) + 8 + 8 * 64] = 200
+    with pytest.raises(ValueError, match="clock codes point past"):
+        DeltaEntry.from_bytes(bytes(damaged))
+
+
 def test_single_precision_clocks_are_offsets_added_back_in_double_precision(rng):
     # a penalty clock of a long fit is large; its rows' offsets from it small: a float32
-    # offset added to the base in float32 would round the clock to the base's precision
-    rows = np.sort(rng.choice(2**20, size=50, replace=False))
-    offsets = -rng.uniform(0, 1, size=50)
+    # offset added to the base in float32 would round the clock to the base's precision.
+    # (More distinct clocks than a dictionary holds: they travel one a row.)
+    n = 400
+    rows = np.sort(rng.choice(2**20, size=n, replace=False))
+    offsets = -rng.uniform(0, 1, size=n)
     entry = DeltaEntry(
         rows,
-        rng.normal(size=(50, 1)),
-        np.zeros((50, 0)),
-        np.zeros((50, 0)),
+        rng.normal(size=(n, 1)),
+        np.zeros((n, 0)),
+        np.zeros((n, 0)),
         1e4 + offsets,
         float_bytes=4,
         base_clock=1e4,

@@ -539,3 +539,44 @@ def from_varint_steps(const unsigned char[::1] encoded, Py_ssize_t n):
     if short:
         raise ValueError(f"an entry's row ids end before its {n} rows")
     return rows
+
+
+# the distinct clocks an entry's dictionary holds at most (its codes are bytes)
+cdef int MAX_CLOCK_CODES = 256
+
+
+def clock_codes(const double[::1] clocks):
+    """An entry's clocks as a dictionary: ``(the distinct clocks in order of first
+    appearance, float64; each clock's code among them, uint8)``, exact; None when there
+    are more than 256. A run's rows reach only the clocks of its minibatches (a few
+    dozen), so a byte a row carries what took four, or eight."""
+    cdef Py_ssize_t i, n = clocks.shape[0]
+    cdef int n_values = 0, slot
+    cdef uint64_t bits
+    # open addressing over the clocks' bits: 1024 slots for at most 256 keys
+    cdef uint64_t slot_bits[1024]
+    cdef int slot_code[1024]
+    cdef double values[256]
+    cdef bint too_many = False
+    codes = np.empty(n, dtype=np.uint8)
+    cdef unsigned char[::1] out = codes
+    with nogil:
+        for slot in range(1024):
+            slot_code[slot] = -1
+        for i in range(n):
+            memcpy(&bits, &clocks[i], 8)
+            slot = <int> ((bits * 0x9E3779B97F4A7C15ULL) >> 54)
+            while slot_code[slot] != -1 and slot_bits[slot] != bits:
+                slot = (slot + 1) & 1023
+            if slot_code[slot] == -1:
+                if n_values == MAX_CLOCK_CODES:
+                    too_many = True
+                    break
+                slot_bits[slot] = bits
+                slot_code[slot] = n_values
+                values[n_values] = clocks[i]
+                n_values += 1
+            out[i] = <unsigned char> slot_code[slot]
+    if too_many:
+        return None
+    return np.array(<double[:n_values]> values if n_values else [], dtype=np.float64), codes

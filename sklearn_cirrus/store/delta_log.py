@@ -39,6 +39,7 @@ from ..model_table import (
     table_views,
 )
 from ..model_table._delta import (
+    clock_codes,
     entry_changes,
     from_half_bits,
     from_varint_steps,
@@ -64,12 +65,15 @@ class Exchange(NamedTuple):
     fold: bool = False  # whether the caller is to fold the log into the store's base
 
 
-# an entry's header: rows, the columns of params, state and aux, whether the rows carry
-# clocks, the bytes a change travels in (8, 4 or 2) and the bytes of the rows' ids, then
-# the clocks' base (a float64). The row ids follow (``row_id_bytes``), then the clocks,
-# then each group of columns' changes (in half precision, after the rows' scales for the
-# group, when it has columns).
+# an entry's header: rows, the columns of params, state and aux, how the rows carry
+# clocks (_NO_CLOCKS, _ROW_CLOCKS, _CLOCK_CODES), the bytes a change travels in (8, 4 or
+# 2) and the bytes of the rows' ids, then the clocks' base (a float64). The row ids follow
+# (``row_id_bytes``), then the clocks, then each group of columns' changes (in half
+# precision, after the rows' scales for the group, when it has columns).
 _HEADER = 8
+# the clocks: none; one a row (float64, or single-precision offsets from the base); or a
+# dictionary (its size, an int64, its clocks, float64, then a byte a row: their codes)
+_NO_CLOCKS, _ROW_CLOCKS, _CLOCK_CODES = 0, 1, 2
 _FLOAT_TYPES = {8: "<f8", 4: "<f4"}  # (half floats: model_table._delta)
 
 
@@ -88,8 +92,10 @@ class DeltaEntry:
     ``float_bytes``: the precision the changes travel in (held as float64 values it
     represents exactly): 8, 4 (single) or 2 (half precision, each row's changes in a
     group of columns scaled by ``2**-scale`` to fit half floats' range: ``scales``,
-    int8, a row's for its params, state and aux). Below 8, the clocks travel as
-    single-precision offsets from ``base_clock``."""
+    int8, a row's for its params, state and aux). The clocks travel as they are, as a
+    byte a row coding the entry's few distinct clocks (``_delta.clock_codes``); past 256
+    distinct, one a row (below 8 bytes, as single-precision offsets from
+    ``base_clock``, to which ``entry_since`` has rounded them)."""
 
     rows: np.ndarray
     params: np.ndarray
@@ -105,13 +111,20 @@ class DeltaEntry:
         n = self.rows.size
         ids = row_id_bytes(self.rows)
         shape = [n, self.params.shape[1], self.state.shape[1], self.aux.shape[1]]
-        header = [*shape, self.clocks is not None, self.float_bytes, len(ids)]
+        clocks, coded = [], None
+        if self.clocks is not None:  # (a run's rows reach a few dozen clocks: coded)
+            coded = clock_codes(np.ascontiguousarray(self.clocks, dtype=np.float64))
+            if coded is not None:
+                values, codes = coded
+                clocks = [np.array([values.size], "<i8").tobytes(), values.tobytes(), codes]
+            elif self.float_bytes < 8:
+                clocks = [(self.clocks - self.base_clock).astype("<f4").tobytes()]
+            else:
+                clocks = [self.clocks.astype("<f8").tobytes()]
+        how = _NO_CLOCKS if self.clocks is None else _CLOCK_CODES if coded else _ROW_CLOCKS
+        header = [*shape, how, self.float_bytes, len(ids)]
         parts = [np.array(header, dtype="<i8").tobytes()]
-        parts += [np.array([self.base_clock], dtype="<f8").tobytes(), ids]
-        single = self.float_bytes < 8
-        if self.clocks is not None:
-            offsets = self.clocks - self.base_clock if single else self.clocks
-            parts.append(offsets.astype("<f4" if single else "<f8").tobytes())
+        parts += [np.array([self.base_clock], dtype="<f8").tobytes(), ids, *clocks]
         groups = (self.params, self.state, self.aux)
         if self.float_bytes == 2:  # a group of columns: its rows' scales, its changes
             for group, changes in enumerate(groups):
@@ -163,6 +176,8 @@ class _WireEntry:
     def __init__(self, blob):
         header = np.frombuffer(blob, dtype="<i8", count=_HEADER - 1)
         n, p, s, a, clocked, self.float_bytes, id_bytes = (int(value) for value in header)
+        if clocked not in (_NO_CLOCKS, _ROW_CLOCKS, _CLOCK_CODES):
+            raise ValueError(f"an entry's clocks are coded in no known way ({clocked})")
         (base_clock,) = np.frombuffer(blob, dtype="<f8", offset=8 * (_HEADER - 1), count=1)
         self.base_clock, self.columns = float(base_clock), (p, s, a)
         at = 8 * _HEADER
@@ -172,7 +187,16 @@ class _WireEntry:
         at += id_bytes
         self.clocks = None
         single = self.float_bytes < 8
-        if clocked:
+        if clocked == _CLOCK_CODES:
+            (size,) = np.frombuffer(blob, dtype="<i8", offset=at, count=1)
+            values = np.frombuffer(blob, dtype="<f8", offset=at + 8, count=int(size))
+            at += 8 + values.nbytes
+            codes = np.frombuffer(blob, dtype=np.uint8, offset=at, count=n)
+            at += n
+            if n and int(codes.max()) >= values.size:
+                raise ValueError("an entry's clock codes point past its clocks")
+            self.clocks = values[codes]
+        elif clocked == _ROW_CLOCKS:
             clocks = np.frombuffer(blob, dtype="<f4" if single else "<f8", offset=at, count=n)
             at += clocks.nbytes
             # (in double precision: a float32 offset plus a float would stay float32)
