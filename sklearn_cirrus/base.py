@@ -214,10 +214,9 @@ class ServerlessEstimatorMixin(
         the fit too), then one probe of this estimator's training, on one worker of its
         executor over at most ``planning.PROBE_ROWS`` rows, measures its seconds per
         sample, what a fit costs besides training, and the worker's peak memory; each
-        configuration's figures
-        follow from them (the ``measured`` and ``assumed`` columns say which is which;
-        the assumptions are listed in :mod:`sklearn_cirrus.planning`). The estimator
-        is left as it was.
+        configuration's figures follow from them (the ``measured`` and ``assumed``
+        columns say which is which; the assumptions are listed in
+        :mod:`sklearn_cirrus.planning`). The estimator is left as it was.
 
         Parameters
         ----------

@@ -249,6 +249,10 @@ def test_a_runs_few_clocks_travel_exactly_as_a_byte_a_row(rng):
     damaged[8 * 8 + len(row_id_bytes(rows)) + 8 + 8 * 64] = 200
     with pytest.raises(ValueError, match="clock codes point past"):
         DeltaEntry.from_bytes(bytes(damaged))
+    damaged = bytearray(blob)
+    damaged[4 * 8] = 7  # the header's word for how the clocks travel
+    with pytest.raises(ValueError, match="clocks are coded in no known way"):
+        DeltaEntry.from_bytes(bytes(damaged))
 
 
 def test_single_precision_clocks_are_offsets_added_back_in_double_precision(rng):
