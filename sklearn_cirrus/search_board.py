@@ -344,7 +344,7 @@ class SearchBoard:
         begun = [0] * len(self.candidates)  # each candidate's fits begun
         for index in self._begun:
             candidate, fold = divmod(index, n_splits)
-            if candidate < len(begun):
+            if candidate < len(begun):  # (an evaluation beyond this board's candidates)
                 begun[candidate] += 1
             record = self._records.get((candidate, fold))
             if record is not None and record.finished:
