@@ -495,3 +495,31 @@ def test_the_invocations_of_the_last_epoch_are_told_so(data):
 
     _clf(executor=Recording(), n_workers=2, max_iter=3, tol=None).fit(X, y)
     assert told == [False] * 4 + [True] * 2
+
+
+def test_a_server_stores_worker_has_room_to_load_its_replicas_log():
+    from sklearn_cirrus.kernels.linear import LinearKernel
+    from sklearn_cirrus.runtime.driver import (
+        TrainingSettings,
+        check_worker_memory,
+        worker_memory_needed,
+    )
+    from sklearn_cirrus.runtime.trainers import FOLD_LOG_SIZE
+    from sklearn_cirrus.store import OptimizerConfig
+
+    kernel = LinearKernel(loss="log_loss", n_features=2**20)
+    replica_mb = kernel.worker_model_bytes(256, True) / 2**20
+    settings = TrainingSettings(optimizer=OptimizerConfig(), store="shm")
+    shm = worker_memory_needed(kernel, settings, shard_bytes=2**20, sparse=True)[0]
+    for server in ("redis://127.0.0.1:6379/0", "ray"):
+        remote = worker_memory_needed(
+            kernel, replace(settings, store=server), shard_bytes=2**20, sparse=True
+        )[0]
+        # the model's arrays as they arrive, and up to FOLD_LOG_SIZE models of entries
+        assert remote - shm == pytest.approx((1 + FOLD_LOG_SIZE) * replica_mb, abs=2)
+    data = dict(shard_bytes=2**20, sparse=True, runtime_memory_mb=128)
+    enough_for_shm = replace(settings, worker_memory_mb=128 + shm)
+    check_worker_memory(kernel, enough_for_shm, **data)
+    on_redis = replace(enough_for_shm, store="redis://127.0.0.1:6379/0")
+    with pytest.raises(ValueError, match="too small for one batch.*rows it works on and loads"):
+        check_worker_memory(kernel, on_redis, **data)

@@ -373,7 +373,7 @@ def test_workers_on_redis_replicas_fold_the_log_and_match_shared_memory(redis_ur
 
     def fit(store):
         settings = dict(executor="threads", n_workers=2, batch_size=50, exchange_every=2)
-        return _fit_sgd(X, y, store, max_iter=3, significance=significance, **settings)
+        return _fit_sgd(X, y, store, max_iter=6, significance=significance, **settings)
 
     remote, local = fit(redis_url), fit("shm")
     assert client.info("commandstats")["cmdstat_copy"]["calls"] > folds + 10

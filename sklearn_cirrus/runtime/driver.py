@@ -43,13 +43,13 @@ from ..executors import Executor, WorkerResources, make_executor
 from ..kernels.base import Kernel
 from ..namespaces import namespace_name, remove_leftovers, shared_memory_root
 from ..platforms import AWS_LAMBDA
-from ..store import MemoryStore, OptimizerConfig, ParameterStore, make_store
+from ..store import MemoryStore, OptimizerConfig, ParameterStore, keeps_a_log, make_store
 from .cleanup import Cleanup, sigterm_cleans_up
 from .limits import Limits, scaled_in, warn_limit
 from .recovery import EpochSaver
 from .report import WorkerReport
 from .stopping import ADAPTIVE_DECAY, StopRule
-from .trainers import KEPT_REPLICAS, make_trainer
+from .trainers import FOLD_LOG_SIZE, KEPT_REPLICAS, make_trainer
 from .worker import STOP_FLAG, TIME_BUDGET_FRACTION, WorkerTask, run_worker
 
 # Executors whose workers would run in this process anyway; with them, a fit on data
@@ -186,7 +186,7 @@ def check_worker_memory(
             f"needs at least {needed} MB ({runtime_memory_mb} MB of runtime, "
             f"{data_mb} MB for {settings.prefetch + 2} shards of whole "
             f"batches of batch_size={settings.batch_size} rows, "
-            f"{model_mb} MB for the model rows it works on); raise "
+            f"{model_mb} MB for the model rows it works on and loads); raise "
             "worker_memory_mb"
         )
 
@@ -197,9 +197,14 @@ def worker_memory_needed(
     """The MB a worker holds besides its runtime: in all, for shards, for model rows."""
     # a shard is held decoded and as file bytes, plus the prefetched ones
     data_mb = math.ceil(shard_bytes * (settings.prefetch + 2) / 2**20)
-    model_bytes = kernel.worker_model_bytes(settings.batch_size, sparse)
+    replica_bytes = kernel.worker_model_bytes(settings.batch_size, sparse)
+    model_bytes = replica_bytes
     if settings.significance is not None:  # a replica and its shadow (trainers.Replica)
-        model_bytes *= 2
+        model_bytes += replica_bytes
+    if keeps_a_log(settings.store):
+        # loading a replica holds the model's arrays as they arrive and its log: up to
+        # FOLD_LOG_SIZE models' worth of entries
+        model_bytes += (1 + FOLD_LOG_SIZE) * replica_bytes
     model_mb = math.ceil(model_bytes / 2**20)
     return data_mb + model_mb, data_mb, model_mb
 

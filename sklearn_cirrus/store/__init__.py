@@ -62,6 +62,12 @@ def may_lose_state(spec: str | None) -> bool:
     return spec is not None and spec.split("://", 1)[0] in ("redis", "rediss")
 
 
+def keeps_a_log(spec: str | None) -> bool:
+    """Whether the store ``spec`` names is a server's, whose workers train on replicas
+    of the whole model and load it as a base and a log of entries (``delta_log``)."""
+    return spec is not None and spec.split("://", 1)[0] in ("redis", "rediss", "ray")
+
+
 __all__ = [
     "ArrayStore",
     "LEARNING_RATES",
@@ -71,6 +77,7 @@ __all__ = [
     "ParameterStore",
     "SharedMemoryStore",
     "StoreHandle",
+    "keeps_a_log",
     "make_store",
     "may_lose_state",
 ]
