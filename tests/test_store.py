@@ -223,6 +223,28 @@ def test_redis_values_are_raw_floats_with_a_ttl(redis_url):
     assert client.keys(f"{store.namespace}:*") == []
 
 
+def test_a_new_models_zeros_cost_the_link_nothing_and_read_back_as_zeros(redis_url):
+    import redis
+
+    from sklearn_cirrus.store.redis_store import RedisStore
+
+    store = RedisStore(redis_url)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        init = np.arange(6.0).reshape(3, 2)
+        store.create("w", init, OptimizerConfig())  # adagrad: its state starts at zeros
+        store.create("zeros", np.zeros((3, 2)), OptimizerConfig())
+        assert client.strlen(f"{store.namespace}:w:params") == init.nbytes
+        for name in ("w:state", "zeros:params", "zeros:state"):
+            assert client.strlen(f"{store.namespace}:{name}") == 0
+        table = store.load_replica("w")[0]
+        np.testing.assert_array_equal(table.params, init)
+        np.testing.assert_array_equal(table.state, np.zeros((3, 2)))
+        np.testing.assert_array_equal(store.load_replica("zeros")[0].params, np.zeros((3, 2)))
+    finally:
+        store.delete()
+
+
 def _fit_sgd(X, y, store, **settings):
     """A classifier fitted on ``store`` for a fixed number of epochs, seeded."""
     from sklearn_cirrus import ServerlessSGDClassifier
