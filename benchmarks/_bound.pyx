@@ -35,26 +35,17 @@ def sgd_per_sample(double[::1] rows, const double[::1] data,
                 rows[indices[j]] -= g * data[j]
 
 
-def adagrad_per_sample(double[::1] rows, int width, const double[::1] data,
-                       const int[::1] indices, const long long[::1] indptr):
-    """AdaGrad, one sample a step, on rows of (weight, accumulator, penalty clock) as
-    the store keeps them (``width`` 3; 4 pads each row to 32 bytes): no minibatch, no
-    penalty, no loss."""
-    cdef Py_ssize_t i, j
-    cdef double p, g, gj
-    cdef double *row
-    with nogil:
-        for i in range(indptr.shape[0] - 1):
-            p = 0.0
-            for j in range(indptr[i], indptr[i + 1]):
-                p += data[j] * rows[indices[j] * width]
-            g = 1e-3 * (p - 0.5)
-            for j in range(indptr[i], indptr[i + 1]):
-                row = &rows[indices[j] * width]
-                gj = g * data[j]
-                row[1] += gj * gj
-                row[0] -= 0.01 * gj / (sqrt(row[1]) + 1e-8)
-                row[2] += 1.0
+cdef packed struct StoreRow:  # 24 bytes, as the store keeps a row
+    double weight
+    double accumulator
+    double clock
+
+
+cdef packed struct PaddedRow:  # the same, padded to 32 bytes
+    double weight
+    double accumulator
+    double clock
+    double padding
 
 
 cdef packed struct NarrowRow:  # 16 bytes: a float64 weight, float32 state
@@ -63,13 +54,21 @@ cdef packed struct NarrowRow:  # 16 bytes: a float64 weight, float32 state
     float clock
 
 
-def adagrad_per_sample_narrow(NarrowRow[::1] rows, const double[::1] data,
-                              const int[::1] indices, const long long[::1] indptr):
-    """``adagrad_per_sample`` with the accumulator and clock in float32: 16-byte rows,
-    what a float32 optimizer state (``state_dtype``) would save in memory traffic."""
+ctypedef fused Row:
+    StoreRow
+    PaddedRow
+    NarrowRow
+
+
+def adagrad_per_sample(Row[::1] rows, const double[::1] data,
+                       const int[::1] indices, const long long[::1] indptr):
+    """AdaGrad, one sample a step, on rows of (weight, accumulator, penalty clock): as
+    the store keeps them, padded to 32 bytes, or with the accumulator and clock in
+    float32 (what a float32 optimizer state would save in memory traffic). No
+    minibatch, no penalty, no loss."""
     cdef Py_ssize_t i, j
     cdef double p, g, gj
-    cdef NarrowRow *row
+    cdef Row *row
     with nogil:
         for i in range(indptr.shape[0] - 1):
             p = 0.0
@@ -79,6 +78,6 @@ def adagrad_per_sample_narrow(NarrowRow[::1] rows, const double[::1] data,
             for j in range(indptr[i], indptr[i + 1]):
                 row = &rows[indices[j]]
                 gj = g * data[j]
-                row.accumulator = row.accumulator + <float>(gj * gj)
+                row.accumulator = row.accumulator + gj * gj
                 row.weight -= 0.01 * gj / (sqrt(row.accumulator) + 1e-8)
                 row.clock = row.clock + 1.0

@@ -53,10 +53,11 @@ def best_rate(loop, n_samples: int, repeats: int = 3) -> float:
 
 def aligned(rows: np.ndarray) -> np.ndarray:
     """``rows``, copied to start on a 64-byte cache line (numpy aligns to 16)."""
-    spare = np.empty(rows.size + 8)
-    start = (-spare.ctypes.data % 64) // 8
-    spare[start : start + rows.size] = rows
-    return spare[start : start + rows.size]
+    spare = np.empty(rows.nbytes + 64, dtype=np.uint8)
+    start = -spare.ctypes.data % 64
+    copy = spare[start : start + rows.nbytes].view(rows.dtype)
+    copy[...] = rows
+    return copy
 
 
 def main() -> None:
@@ -87,9 +88,20 @@ def main() -> None:
     # filled, not zeros: rows never written would all read the one zero page
     store_rows = np.full(3 * n_features, 1e-3)
     single = np.full(n_features, 1e-3)
-    padded_rows = aligned(np.full(4 * n_features, 1e-3))  # no row spans two cache lines
-    narrow = np.zeros(n_features, dtype=[("w", "f8"), ("a", "f4"), ("c", "f4")])
-    narrow["w"] = narrow["a"] = narrow["c"] = 1e-3
+    row_layouts = {
+        "the store's 24-byte rows": [("weight", "f8"), ("accumulator", "f8"), ("clock", "f8")],
+        "rows padded to 32 bytes, 64-byte aligned": [
+            ("weight", "f8"),
+            ("accumulator", "f8"),
+            ("clock", "f8"),
+            ("padding", "f8"),
+        ],
+        "float32 accumulator and clock (16-byte rows)": [
+            ("weight", "f8"),
+            ("accumulator", "f4"),
+            ("clock", "f4"),
+        ],
+    }
     loops = [
         (
             "read the rows of each prediction (24-byte rows)",
@@ -99,19 +111,15 @@ def main() -> None:
             "plain SGD, a sample a step (8-byte rows)",
             lambda: _bound.sgd_per_sample(single, data, indices, indptr),
         ),
-        (
-            "AdaGrad, a sample a step (24-byte rows)",
-            lambda: _bound.adagrad_per_sample(store_rows, 3, data, indices, indptr),
-        ),
-        (
-            "AdaGrad, rows padded to 32 bytes, 64-byte aligned",
-            lambda: _bound.adagrad_per_sample(padded_rows, 4, data, indices, indptr),
-        ),
-        (
-            "AdaGrad, float32 accumulator and clock (16-byte rows)",
-            lambda: _bound.adagrad_per_sample_narrow(narrow, data, indices, indptr),
-        ),
     ]
+    for name, layout in row_layouts.items():
+        table = aligned(np.full(n_features, 1e-3, dtype=layout))
+        loops.append(
+            (
+                f"AdaGrad, a sample a step, {name}",
+                lambda table=table: _bound.adagrad_per_sample(table, data, indices, indptr),
+            )
+        )
     rows = [["SGDClassifier(loss='log_loss'), one core", sklearn_rate, 1.0]]
     rows.append(
         ["ours: one sequential worker's kernel, defaults", ours_rate, ours_rate / sklearn_rate]
