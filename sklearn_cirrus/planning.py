@@ -149,6 +149,13 @@ def probe(
         budget_usd=None,
         scale_in=False,
     )
+    platform = getattr(executor, "platform", None)
+    if platform is not None and settings.worker_memory_mb is not None:
+        # on a whole vCPU: a CPU quota lets a worker run unpaused for its share of each
+        # period, so a probe shorter than a period ran at a whole core's rate and would be
+        # read as a fraction's (predict divides the rates by each size's share)
+        whole_vcpu = max(settings.worker_memory_mb, math.ceil(platform.mb_per_vcpu))
+        probing = replace(probing, worker_memory_mb=whole_vcpu)
     rows = min(n_rows(data), PROBE_ROWS)
     sample = head(data, y, sample_weight, rows)  # (cut once: both probes train on it)
     parallel = 1 if in_process else min(2, os.cpu_count() or 1)
@@ -189,14 +196,8 @@ def probe(
         if shared["worker_seconds"] > 2 * fixed:
             per_sample = (shared["worker_seconds"] - fixed) / rows
             contention = max(per_sample / max(compute + io, 1e-12), 1.0)
-    # rates of a whole core: a platform-shaped worker ran at its memory's share of one
-    share = 1.0
-    platform = getattr(executor, "platform", None)
-    if platform is not None and settings.worker_memory_mb is not None:
-        share = platform.cpu_share(settings.worker_memory_mb)
-    compute, io, first_epoch = compute * share, io * share, first_epoch * share
     staging = report["seconds_staging"]
-    memory_gb = (settings.worker_memory_mb or 1024) / 1024
+    memory_gb = (probing.worker_memory_mb or 1024) / 1024
     return Probe(
         executor=executor_name(settings.executor),
         rows=rows,

@@ -305,3 +305,29 @@ def test_a_plan_on_shaped_workers_uses_their_platform(clicks):
     assert set(table["platform"]) == {"shaped"}
     slow, fast = table["predicted_worker_seconds"]
     assert slow > fast  # a quarter of a core at 1024 MB, a whole one at 4096
+
+
+def test_the_probe_on_a_platform_runs_with_a_whole_vcpu(clicks):
+    # a CPU quota lets a short probe run unpaused: at a fraction of a vCPU it would
+    # time a whole core and read it as the fraction's
+    from dataclasses import replace
+
+    from sklearn_cirrus.executors import PlatformShapedExecutor
+    from sklearn_cirrus.platforms import AWS_LAMBDA
+
+    class Recording(PlatformShapedExecutor):
+        memories: list = []
+
+        def _wait(self, worker, resources):
+            self.memories.append(resources.memory_mb)
+            return super()._wait(worker, resources)
+
+    X, y = clicks
+    executor = Recording(replace(AWS_LAMBDA, name="shaped", mb_per_vcpu=4096.0))
+    try:
+        ServerlessSGDClassifier(executor=executor, max_iter=2, tol=None).plan(
+            X, y, n_workers=(1,), worker_memory_mb=(1024,)
+        )
+    finally:
+        executor.shutdown()
+    assert Recording.memories and set(Recording.memories) == {4096}
