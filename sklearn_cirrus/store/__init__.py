@@ -45,7 +45,7 @@ def make_store(spec: str | None, *, in_process: bool) -> ParameterStore:
     """
     if spec is None:
         spec = "memory" if in_process else "shm"
-    name = spec.split("://", 1)[0]
+    name = _scheme(spec)
     if name not in STORES:
         raise ValueError(f"unknown store {spec!r}; valid stores are {sorted(STORES)}")
     if name == "memory" and not in_process:
@@ -59,13 +59,18 @@ def make_store(spec: str | None, *, in_process: bool) -> ParameterStore:
 def may_lose_state(spec: str | None) -> bool:
     """Whether the store ``spec`` names can lose the model mid-fit (a server restarted),
     so that the fit may train some epochs again from its last saved one."""
-    return spec is not None and spec.split("://", 1)[0] in ("redis", "rediss")
+    return _scheme(spec) in ("redis", "rediss")
 
 
 def keeps_a_log(spec: str | None) -> bool:
     """Whether the store ``spec`` names is a server's, whose workers train on replicas
     of the whole model and load it as a base and a log of entries (``delta_log``)."""
-    return spec is not None and spec.split("://", 1)[0] in ("redis", "rediss", "ray")
+    return _scheme(spec) in ("redis", "rediss", "ray")
+
+
+def _scheme(spec: str | None) -> str | None:
+    """The store's name in ``spec``: a URL's scheme, or the spec itself."""
+    return None if spec is None else spec.split("://", 1)[0]
 
 
 __all__ = [
