@@ -244,7 +244,7 @@ def shaped_table(X, y) -> None:
     by_measure = sorted(configs, key=lambda c: measured[c][1])
     rows = [
         [
-            f"x{w}, {m} MB ({platform.cpu_share(m):.2f} vCPU)",
+            f"x{w}, {m} MB ({platform.vcpus(m):.2f} vCPU)",
             f"{predicted[w, m]['predicted_seconds']:.2f}",
             f"{measured[w, m][0]:.2f}",
             f"{1e6 * predicted[w, m]['predicted_cost_usd']:.1f}",

@@ -353,7 +353,9 @@ _COMMON_ATTRIBUTES_DOC = """
         a shard a worker ran out of time on), ``store_losses``, ``in_flight``
         (invocations running when the report was made: 0 once fitted, the live count
         in a fit callback's ``fitted_estimator``), ``samples``, ``updates``
-        (minibatch steps applied to the model), ``worker_seconds``, ``gb_seconds``,
+        (minibatch steps applied to the model), ``worker_seconds``,
+        ``worker_cpu_seconds`` (the CPU time of the workers' processes as they ran:
+        what a CPU quota counts; with thread workers, their whole process's), ``gb_seconds``,
         ``estimated_cost_usd`` (AWS Lambda prices), ``peak_worker_memory_mb``,
         ``wall_seconds`` (the whole fit),
         ``seconds_staging`` (cutting the data into shards, in the driver) and

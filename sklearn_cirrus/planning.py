@@ -10,10 +10,14 @@ epoch costs more, what two workers at once cost each other, the driver's staging
 row and its own fixed cost, and the worker's peak memory. The rest is arithmetic, each
 part of it named in the table's ``assumed`` column:
 
-- an epoch is ``n_samples`` samples of compute and reading, at the probe's rates over
-  the worker's CPU share (a platform's ``cpu_share``; 1 locally), plus the fixed cost of
-  each of its ``n_workers`` invocations (and a platform's cold start), and each worker's
-  first epoch costs what the probe's first cost more;
+- an epoch is ``n_samples`` samples of compute and reading at the probe's rates, plus
+  the fixed cost of each of its ``n_workers`` invocations (and a platform's cold start),
+  and each worker's first epoch costs what the probe's first cost more;
+- on a platform, a worker's vCPUs (``Platform.vcpus``) are a CPU quota: its time
+  stretches to its CPU time over its vCPUs where that is longer (the probe's worker,
+  with a vCPU for each of its busy threads, used ``cpu_fraction`` CPUs: its training
+  and, beside it, its reading ahead or exchanging; what it waits for uses no quota);
+  one CPU where the probe could not read it (thread workers);
 - ``n_workers`` workers share ``min(n_workers, cores)`` cores on this machine (a worker
   beyond the cores is billed while it waits for one), each of them slowing the others
   as the probe's two workers at once did; they run side by side on a platform;
@@ -44,6 +48,9 @@ from .runtime.driver import TrainingSettings, train, worker_memory_needed
 
 # rows the probe trains one epoch on, and a quarter of them (all when there are fewer)
 PROBE_ROWS = 40_000
+# on a platform, the probe's vCPUs: one for each thread a worker keeps busy at once
+# (training; reading ahead or exchanging beside it), so that it reads what they use
+PROBE_VCPUS = 2
 # the choices "auto" considers: workers, and memory sizes on this machine (a platform
 # names its own)
 WORKER_COUNTS = (1, 2, 4, 8)
@@ -67,6 +74,9 @@ class Probe:
     io_per_sample: float
     invocation_seconds: float  # an invocation's cost besides compute and reading
     first_epoch_seconds: float  # what a worker's first epoch costs more than the next
+    # the CPUs the probe's worker used, its process's CPU time over its time (above 1:
+    # threads at once; None where other workers share its process: thread workers)
+    cpu_fraction: float | None
     # a sample's cost with two workers at once on this machine, over one worker's (1 where
     # the probe runs no two at once; None: not read, their epoch too short to outweigh its
     # fixed costs)
@@ -151,11 +161,11 @@ def probe(
     )
     platform = getattr(executor, "platform", None)
     if platform is not None and settings.worker_memory_mb is not None:
-        # on a whole vCPU: a CPU quota lets a worker run unpaused for its share of each
-        # period, so a probe shorter than a period ran at a whole core's rate and would be
-        # read as a fraction's (predict divides the rates by each size's share)
-        whole_vcpu = max(settings.worker_memory_mb, math.ceil(platform.mb_per_vcpu))
-        probing = replace(probing, worker_memory_mb=whole_vcpu)
+        # unthrottled: a CPU quota lets a worker run unpaused for its share of each
+        # period, so a probe shorter than a period would time a whole core at any size;
+        # predict stretches what it reads by each size's vCPUs
+        unthrottled = math.ceil(platform.mb_per_vcpu * PROBE_VCPUS)
+        probing = replace(probing, worker_memory_mb=max(settings.worker_memory_mb, unthrottled))
     rows = min(n_rows(data), PROBE_ROWS)
     sample = head(data, y, sample_weight, rows)  # (cut once: both probes train on it)
     parallel = 1 if in_process else min(2, os.cpu_count() or 1)
@@ -185,6 +195,10 @@ def probe(
         invocation = max(warm_worker_seconds - (compute + io) * rows, 0.0)
         invocation /= max(second("invocations"), 1)
     first_epoch = max(once["worker_seconds"] - warm_worker_seconds, 0.0)
+    own_process = not (in_process or getattr(executor, "in_process", False))
+    cpu_fraction = None
+    if own_process and warm_worker_seconds > 0:
+        cpu_fraction = second("worker_cpu_seconds") / warm_worker_seconds
     contention = 1.0 if parallel == 1 else None
     if parallel > 1:  # (the two workers' fixed and first-epoch costs as the probe's)
         shared = reports[1]
@@ -205,6 +219,7 @@ def probe(
         io_per_sample=io,
         invocation_seconds=invocation,
         first_epoch_seconds=first_epoch,
+        cpu_fraction=cpu_fraction,
         contention=contention,
         staging_per_row=staging / rows,
         fit_seconds=max(seconds - staging - report["worker_seconds"], 0.0),
@@ -230,11 +245,15 @@ def predict(
 ) -> dict:
     """The predicted figures of one configuration (see the module's assumptions); a fit
     that stays in process: one thread's epochs, no invocations, nothing billed."""
-    share = 1.0 if platform is None else platform.cpu_share(memory_mb)
-    per_sample = (measured.compute_per_sample + measured.io_per_sample) / share
+    stretch = 1.0  # a worker's time over the probe's, under the platform's CPU quota
+    if platform is not None:
+        on_cpu = 1.0 if measured.cpu_fraction is None else measured.cpu_fraction
+        stretch = max(1.0, on_cpu / platform.vcpus(memory_mb))
+    per_sample = (measured.compute_per_sample + measured.io_per_sample) * stretch
+    first_epoch = measured.first_epoch_seconds * stretch
     around = measured.preparation_seconds + measured.fit_seconds
     if in_process:
-        busy = epochs * n_samples * per_sample + measured.first_epoch_seconds / share
+        busy = epochs * n_samples * per_sample + first_epoch
         return {
             "predicted_seconds": around + n_samples * measured.staging_per_row + busy,
             "predicted_worker_seconds": busy,
@@ -249,8 +268,8 @@ def predict(
         per_sample *= 1 + (contention - 1) * (min(n_workers, cores) - 1)
     busy = (
         epochs * n_samples * per_sample
-        + invocations * (measured.invocation_seconds + start)
-        + n_workers * measured.first_epoch_seconds / share  # each one's first touch of the model
+        + invocations * (measured.invocation_seconds * stretch + start)
+        + n_workers * first_epoch  # each one's first touch of the model
     )
     if platform is None:
         parallel = min(n_workers, cores)
@@ -367,6 +386,11 @@ def plan_rows(
                             else f"{measured.contention:.2f}x a sample's cost with two "
                             "workers at once, "
                         )
+                        + (
+                            ""
+                            if measured.cpu_fraction is None
+                            else f"{measured.cpu_fraction:.2f} CPUs used, "
+                        )
                         + f"peak {measured.peak_worker_memory_mb:.0f} MB"
                     ),
                     "assumed": (
@@ -386,8 +410,11 @@ def plan_rows(
                             else f"{cores} cores shared"
                             + (", workers not slowing each other" if unread else "")
                             if platform is None
-                            else f"{platform.cold_start_seconds} s cold start, CPU "
-                            f"share {platform.cpu_share(memory):.2f}"
+                            else f"{platform.cold_start_seconds} s cold start, "
+                            f"{platform.vcpus(memory):.2f} vCPU (a worker's time stretched "
+                            "to its CPU time over them, where longer"
+                            + (", one CPU's" if measured.cpu_fraction is None else "")
+                            + ")"
                         )
                     ),
                 }

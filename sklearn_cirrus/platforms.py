@@ -26,8 +26,8 @@ class Platform:
     memory_sizes_mb : tuple of int
         The memory sizes a plan considers (the platform may allow others between).
     mb_per_vcpu : float
-        Memory that buys one full vCPU: a worker with less gets that fraction of one (its
-        single-threaded SGD loop runs that much slower); with more, still one is used.
+        Memory that buys one full vCPU: a function gets ``memory / mb_per_vcpu`` vCPUs,
+        all its threads together (with less, a fraction of one, as a CPU quota).
     cold_start_seconds : float
         The start of an invocation on a new instance, before the worker's code runs.
     """
@@ -39,9 +39,9 @@ class Platform:
     mb_per_vcpu: float
     cold_start_seconds: float
 
-    def cpu_share(self, memory_mb: float) -> float:
-        """The fraction of one core a worker of ``memory_mb`` gets (at most 1)."""
-        return min(1.0, memory_mb / self.mb_per_vcpu)
+    def vcpus(self, memory_mb: float) -> float:
+        """The vCPUs a function of ``memory_mb`` gets, all its threads together."""
+        return memory_mb / self.mb_per_vcpu
 
     def cost_usd(self, gb_seconds: float, invocations: float) -> float:
         return gb_seconds * self.usd_per_gb_second + invocations * self.usd_per_invocation

@@ -21,6 +21,7 @@ PROBE = Probe(
     io_per_sample=1e-7,
     invocation_seconds=0.01,
     first_epoch_seconds=0.0,
+    cpu_fraction=None,
     contention=1.0,
     staging_per_row=2e-7,
     fit_seconds=0.05,
@@ -143,14 +144,41 @@ def test_on_a_platform_memory_buys_cpu_and_invocations_start_cold():
     half = _predicted(4, AWS_LAMBDA, memory_mb=AWS_LAMBDA.mb_per_vcpu / 2)
     full = _predicted(4, AWS_LAMBDA, memory_mb=AWS_LAMBDA.mb_per_vcpu)
     more = _predicted(4, AWS_LAMBDA, memory_mb=2 * AWS_LAMBDA.mb_per_vcpu)
-    starts = 12 * (0.01 + AWS_LAMBDA.cold_start_seconds)
-    assert full["predicted_worker_seconds"] == pytest.approx(3.3 + starts)
-    assert half["predicted_worker_seconds"] == pytest.approx(2 * 3.3 + starts)
+    starts = 12 * AWS_LAMBDA.cold_start_seconds
+    assert full["predicted_worker_seconds"] == pytest.approx(3.3 + 12 * 0.01 + starts)
+    # CPU time not read (thread workers): all of a worker's time is its CPU time
+    assert half["predicted_worker_seconds"] == pytest.approx(2 * (3.3 + 12 * 0.01) + starts)
     # past one vCPU a worker is no faster: the same seconds, twice the GB-seconds
     assert more["predicted_seconds"] == pytest.approx(full["predicted_seconds"])
     assert more["predicted_gb_seconds"] == pytest.approx(2 * full["predicted_gb_seconds"])
     # side by side: 4 workers, a quarter of the busy time each
-    assert full["predicted_seconds"] == pytest.approx(0.05 + 0.2 + (3.3 + starts) / 4)
+    assert full["predicted_seconds"] == pytest.approx(0.05 + 0.2 + (3.3 + 0.12 + starts) / 4)
+
+
+def test_under_a_cpu_quota_a_workers_waits_hide_in_its_pauses():
+    # on a CPU 60% of its time unthrottled: 0.8 of a vCPU still runs it at that speed
+    # (its waits take the time it would be paused), half of one at 1.2x its time; a
+    # worker whose reading used 0.2 of a CPU beside its training runs 1.2x its time on
+    # one vCPU, and unthrottled on two
+    platform = replace(AWS_LAMBDA, cold_start_seconds=0.0)
+
+    def worker_seconds(fraction_of_vcpu, cpus_used=0.6):
+        return predict(
+            replace(PROBE, cpu_fraction=cpus_used),
+            n_samples=1_000_000,
+            epochs=3,
+            n_workers=1,
+            memory_mb=fraction_of_vcpu * platform.mb_per_vcpu,
+            platform=platform,
+            cores=2,
+        )["predicted_worker_seconds"]
+
+    whole = 3.3 + 3 * 0.01
+    assert worker_seconds(1.0) == pytest.approx(whole)
+    assert worker_seconds(0.8) == pytest.approx(whole)
+    assert worker_seconds(0.5) == pytest.approx(1.2 * whole)
+    assert worker_seconds(1.0, cpus_used=1.2) == pytest.approx(1.2 * whole)
+    assert worker_seconds(2.0, cpus_used=1.2) == pytest.approx(whole)
 
 
 def test_a_price_table_is_data_the_user_replaces():

@@ -293,6 +293,33 @@ def test_shaped_workers_get_the_cpu_their_memory_buys():
     assert min(seconds[1024]) > 2 * min(seconds[4096])
 
 
+def _half_waiting(periods):
+    # a worker that computes for 20 ms then waits 20 ms (for its data, say), over and over
+    for _ in range(periods):
+        until = time.perf_counter() + 0.02
+        while time.perf_counter() < until:
+            pass
+        time.sleep(0.02)
+    return periods
+
+
+def test_a_shaped_workers_waits_use_none_of_its_quota():
+    # half a vCPU runs a worker that computes half of its time nearly as fast as a whole
+    # one: a CPU quota counts CPU time, not the time a worker waits
+    from sklearn_cirrus.executors import WorkerResources
+
+    executor = _shaped()
+    try:
+        seconds = {}
+        for memory in (4096, 2048, 4096, 2048):
+            started = time.perf_counter()
+            assert executor.submit(_half_waiting, 25, WorkerResources(memory_mb=memory)).result()
+            seconds.setdefault(memory, []).append(time.perf_counter() - started)
+    finally:
+        executor.shutdown()
+    assert min(seconds[2048]) < 1.3 * min(seconds[4096])
+
+
 def test_a_plan_on_shaped_workers_uses_their_platform(clicks):
     X, y = clicks
     executor = _shaped()
@@ -307,9 +334,10 @@ def test_a_plan_on_shaped_workers_uses_their_platform(clicks):
     assert slow > fast  # a quarter of a core at 1024 MB, a whole one at 4096
 
 
-def test_the_probe_on_a_platform_runs_with_a_whole_vcpu(clicks):
-    # a CPU quota lets a short probe run unpaused: at a fraction of a vCPU it would
-    # time a whole core and read it as the fraction's
+def test_the_probe_on_a_platform_runs_with_a_vcpu_for_each_busy_thread(clicks):
+    # a CPU quota lets a short probe run unpaused: under one it would time a whole core
+    # and read it as the quota's; with one vCPU, a worker's reading ahead would take
+    # its training's CPU
     from dataclasses import replace
 
     from sklearn_cirrus.executors import PlatformShapedExecutor
@@ -330,4 +358,4 @@ def test_the_probe_on_a_platform_runs_with_a_whole_vcpu(clicks):
         )
     finally:
         executor.shutdown()
-    assert Recording.memories and set(Recording.memories) == {4096}
+    assert Recording.memories and set(Recording.memories) == {2 * 4096}

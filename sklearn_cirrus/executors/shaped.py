@@ -2,17 +2,22 @@
 what a plan predicts there.
 
 :class:`PlatformShapedExecutor` is the processes executor whose workers get the CPU a
-platform gives their memory (``Platform.cpu_share``: on AWS Lambda, 1,769 MB buys one
-vCPU, 512 MB 29% of one) and whose ``platform`` prices plans and "auto" choices. The
-share is enforced as a CPU quota is: the driver lets a worker run for ``share`` of every
-``CPU_PERIOD_SECONDS`` and pauses it (SIGSTOP, SIGCONT) for the rest. What it does not
-shape: cold starts (its processes stay warm), the network, and more workers than this
-machine has cores at full share.
+platform gives their memory (``Platform.vcpus``: on AWS Lambda, 1,769 MB buys one vCPU,
+512 MB 29% of one) and whose ``platform`` prices plans and "auto" choices. The CPU is
+enforced as a CPU quota is (Linux CFS bandwidth control, ``cpu.max``): in every
+``CPU_PERIOD_SECONDS`` a worker's process, all its threads together, may use its vCPUs'
+worth of the period in CPU time, and once it has, it is paused (SIGSTOP) until the period
+ends (SIGCONT); what it ran over is taken from the next period's. Time a worker spends
+waiting (for its data, for the store, for one of this machine's cores) uses none of its
+quota, as on the platform. What it does not shape: cold starts (its processes stay
+warm), the network, and more workers than this machine has cores at full share. POSIX
+only: a worker's CPU time is read from its process's CPU-time clock.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import time
@@ -21,9 +26,20 @@ from ..platforms import Platform
 from .base import WorkerResources
 from .processes import ProcessExecutor, _WarmProcess
 
-# a CPU quota's period, Linux CFS's default: a sum over 60M integers at 1,024 MB ran at
-# 0.56 of a core against Lambda's 0.58 (at 20 ms, 0.66: a pause starts late)
+# a CPU quota's period, Linux CFS's default
 CPU_PERIOD_SECONDS = 0.1
+# the shortest wait between two readings of a worker's CPU time (a reading costs tens of
+# microseconds of the driver's)
+SHORTEST_POLL_SECONDS = 0.001
+
+
+def cpu_clock(pid: int) -> int:
+    """The clock of the CPU time process ``pid`` uses, all its threads (for
+    ``time.clock_gettime``)."""
+    clock = ctypes.c_int()
+    if ctypes.CDLL(None, use_errno=True).clock_getcpuclockid(pid, ctypes.byref(clock)):
+        raise ProcessLookupError(pid)
+    return clock.value
 
 
 class PlatformShapedExecutor(ProcessExecutor):
@@ -32,7 +48,7 @@ class PlatformShapedExecutor(ProcessExecutor):
     Parameters
     ----------
     platform : Platform
-        Whose ``cpu_share(worker_memory_mb)`` each worker gets, and whose prices
+        Whose ``vcpus(worker_memory_mb)`` each worker gets, and whose prices
         ``plan()`` and ``n_workers="auto"`` apply.
     start_method : {"forkserver", "spawn"}, default="forkserver"
         As for :class:`~sklearn_cirrus.executors.ProcessExecutor`.
@@ -49,20 +65,39 @@ class PlatformShapedExecutor(ProcessExecutor):
         self.__init__(state["platform"], state["start_method"])
 
     def _wait(self, worker: _WarmProcess, resources: WorkerResources) -> bool:
-        share = 1.0 if resources.memory_mb is None else self.platform.cpu_share(resources.memory_mb)
-        if share >= 1.0:
+        vcpus = None if resources.memory_mb is None else self.platform.vcpus(resources.memory_mb)
+        if vcpus is None or vcpus >= (os.cpu_count() or 1):  # (no quota to keep)
             return super()._wait(worker, resources)
         deadline = None if resources.timeout_s is None else time.monotonic() + resources.timeout_s
-        running, paused = CPU_PERIOD_SECONDS * share, CPU_PERIOD_SECONDS * (1.0 - share)
         pid = worker.process.pid
-        while not worker.connection.poll(running):
-            if deadline is not None and time.monotonic() > deadline:
-                return False
-            try:
-                os.kill(pid, signal.SIGSTOP)
-            except ProcessLookupError:
-                return True  # it ended: its end of the pipe says how
-            time.sleep(paused)
+        try:
+            clock = cpu_clock(pid)
+            quota = CPU_PERIOD_SECONDS * vcpus
+            period_end, left = time.monotonic() + CPU_PERIOD_SECONDS, quota
+            used = time.clock_gettime(clock)
+            while True:
+                # one thread uses quota no faster than the wall clock runs: no reading
+                # before that much time has passed (more threads: what they ran over
+                # is the next period's)
+                waited = min(left, period_end - time.monotonic())
+                if worker.connection.poll(max(waited, SHORTEST_POLL_SECONDS)):
+                    return True
+                if deadline is not None and time.monotonic() > deadline:
+                    return False
+                reading = time.clock_gettime(clock)
+                left, used = left - (reading - used), reading
+                if left > 0 and time.monotonic() < period_end:
+                    continue
+                if left <= 0:  # spent: paused until the period ends
+                    os.kill(pid, signal.SIGSTOP)
+                    time.sleep(max(period_end - time.monotonic(), 0.0))
+                    reading = time.clock_gettime(clock)  # (it ran on until the signal came)
+                    left, used = left - (reading - used), reading
+                    os.kill(pid, signal.SIGCONT)
+                # a new period: its quota, less what the last one ran over
+                period_end = max(period_end + CPU_PERIOD_SECONDS, time.monotonic())
+                left = quota + min(left, 0.0)
+        except OSError:  # it ended (no clock, no process): its end of the pipe says how
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGCONT)
-        return True
+            return True

@@ -918,6 +918,7 @@ def _report(
         "samples": totals.samples,
         "updates": totals.steps,
         "worker_seconds": totals.wall_seconds,
+        "worker_cpu_seconds": totals.cpu_seconds,
         "gb_seconds": gb_seconds,
         "estimated_cost_usd": gb_seconds * USD_PER_GB_SECOND + invocations * USD_PER_INVOCATION,
         "peak_worker_memory_mb": totals.peak_memory_mb,

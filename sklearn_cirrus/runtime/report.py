@@ -18,6 +18,9 @@ class WorkerReport:
     loss_sum: float = 0.0
     seconds: dict = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
     wall_seconds: float = 0.0
+    # the CPU time of the worker's process meanwhile, all its threads (what a CPU quota
+    # counts; with workers in one process, all of theirs)
+    cpu_seconds: float = 0.0
     peak_memory_mb: float = 0.0
     stopped_by: str = "done"
     # stopped by its budget inside a shard: the rows of it done (the next invocation's
@@ -30,6 +33,7 @@ class WorkerReport:
         self.steps += other.steps
         self.loss_sum += other.loss_sum
         self.wall_seconds += other.wall_seconds
+        self.cpu_seconds += other.cpu_seconds
         self.peak_memory_mb = max(self.peak_memory_mb, other.peak_memory_mb)
         for phase, seconds in other.seconds.items():
             self.seconds[phase] += seconds

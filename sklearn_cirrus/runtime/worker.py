@@ -115,7 +115,7 @@ def _train_until(trainer, shard: Batch, first_row: int, deadline: float, budget:
 
 def run_worker(task: WorkerTask) -> WorkerReport:
     """Train on ``task``'s shards until done, stopped or out of time; see module doc."""
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     deadline = None if task.time_budget_s is None else started + task.time_budget_s
     report = WorkerReport()
     store = task.store.connect()
@@ -164,4 +164,5 @@ def run_worker(task: WorkerTask) -> WorkerReport:
         store.close()
         report.seconds["io"] = reader.seconds_waiting
         report.wall_seconds = time.perf_counter() - started
+        report.cpu_seconds = time.process_time() - cpu_started
         report.peak_memory_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
