@@ -280,7 +280,7 @@ def test_shaped_workers_get_the_cpu_their_memory_buys():
     from sklearn_cirrus.executors import WorkerResources
 
     executor = _shaped()
-    work = range(20_000_000)
+    work = range(10_000_000)
     try:
         seconds = {}
         for memory in (4096, 1024, 4096, 1024):  # a quarter of a core at 1024 MB
@@ -313,7 +313,7 @@ def test_a_shaped_workers_waits_use_none_of_its_quota():
         seconds = {}
         for memory in (4096, 2048, 4096, 2048):
             started = time.perf_counter()
-            assert executor.submit(_half_waiting, 25, WorkerResources(memory_mb=memory)).result()
+            assert executor.submit(_half_waiting, 15, WorkerResources(memory_mb=memory)).result()
             seconds.setdefault(memory, []).append(time.perf_counter() - started)
     finally:
         executor.shutdown()
