@@ -195,16 +195,17 @@ def probe(
         invocation = max(warm_worker_seconds - (compute + io) * rows, 0.0)
         invocation /= max(second("invocations"), 1)
     first_epoch = max(once["worker_seconds"] - warm_worker_seconds, 0.0)
-    own_process = not (in_process or getattr(executor, "in_process", False))
+    # workers in the driver's process (threads) share its CPU clock and address space
+    one_process = in_process or getattr(executor, "in_process", False)
     cpu_fraction = None
-    if own_process and warm_worker_seconds > 0:
+    if not one_process and warm_worker_seconds > 0:
         cpu_fraction = second("worker_cpu_seconds") / warm_worker_seconds
     contention = 1.0 if parallel == 1 else None
     if parallel > 1:  # (the two workers' fixed and first-epoch costs as the probe's)
         shared = reports[1]
         # workers in one process touch the new model's pages once between them (one
         # address space); processes, each their own
-        first_touches = 1 if getattr(executor, "in_process", False) else parallel
+        first_touches = 1 if one_process else parallel
         fixed = shared["invocations"] * invocation + first_touches * first_epoch
         # an epoch too short for its samples to outweigh its fixed costs tells nothing
         if shared["worker_seconds"] > 2 * fixed:
