@@ -110,11 +110,13 @@ ENGINE_PARAMETERS_DOC = """
     resources : {'fastest', 'cheapest'} or dict, default='fastest'
         What ``n_workers='auto'`` and ``worker_memory_mb='auto'`` choose for: the
         configuration :meth:`plan` predicts fastest (the cheapest of those within 3%
-        of it) or cheapest; ``{'deadline': seconds}``: the cheapest predicted within
-        it; ``{'budget': dollars}``: the fastest predicted within it (both keys: the
-        fastest within both). A deadline or budget also stops the fit, whatever
-        chose its resources, before an epoch that would pass it (the model is the
-        last epoch's, ``fit_report_['stopped_by']`` says why, and a
+        of it) or cheapest (the fastest of those the price table prices alike: below
+        one vCPU, a larger worker costs the same for less time); ``{'deadline':
+        seconds}``: the cheapest predicted within it; ``{'budget': dollars}``: the
+        fastest predicted within it (both keys: the fastest within both). A deadline
+        or budget also stops the fit, whatever chose its resources, before an epoch
+        that would pass it (the model is the last epoch's,
+        ``fit_report_['stopped_by']`` says why, and a
         :class:`~sklearn_cirrus.exceptions.ResourceLimitWarning` is raised); the
         probe's own time and cost count. Dollars are ``fit_report_``'s estimate.
     scale_in : bool, default=False

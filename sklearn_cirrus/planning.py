@@ -60,6 +60,10 @@ MEMORY_HEADROOM = 1.25
 # "fastest" takes the cheapest of the configurations within this share of the fastest
 # (this machine's timings vary by more between two runs)
 FASTEST_TIE = 0.03
+# costs that differ by less than this share are one cost the price table makes equal
+# (below one vCPU, a platform's price per vCPU-second is flat: a smaller worker runs
+# longer for the same dollars), apart only by rounding; "cheapest" takes the fastest
+PRICE_TIE = 1e-9
 OBJECTIVES = ("fastest", "cheapest")
 LIMITS = ("deadline", "budget")
 
@@ -451,10 +455,11 @@ def limits_of(resources) -> dict:
 
 def choose(rows: list[dict], resources, spent_seconds=0.0, spent_usd=0.0) -> dict:
     """The row ``resources`` picks among those that fit in memory (all when none does):
-    the fastest (the cheapest of those within ``FASTEST_TIE`` of it), the cheapest, the
-    fastest within a budget, the cheapest within a deadline (both: the fastest within
-    both); a limit no row meets: the row nearest to it. ``spent_*``: what the probe
-    already took of the limits."""
+    the fastest (the cheapest of those within ``FASTEST_TIE`` of it), the cheapest (the
+    fastest of those the price table makes as cheap, ``PRICE_TIE``), the fastest within
+    a budget, the cheapest within a deadline (both: the fastest within both); a limit no
+    row meets: the row nearest to it. ``spent_*``: what the probe already took of the
+    limits."""
     candidates = [row for row in rows if row["fits_in_memory"]] or rows
     seconds = [row["predicted_seconds"] + spent_seconds for row in candidates]
     costs = [row["predicted_cost_usd"] + spent_usd for row in candidates]
@@ -465,7 +470,9 @@ def choose(rows: list[dict], resources, spent_seconds=0.0, spent_usd=0.0) -> dic
         return min(tied, key=lambda i: (costs[i], seconds[i]))
 
     def cheapest(indices):
-        return min(indices, key=lambda i: (costs[i], seconds[i]))
+        best = min(costs[i] for i in indices)
+        tied = [i for i in indices if costs[i] <= best * (1 + PRICE_TIE)]
+        return min(tied, key=lambda i: (seconds[i], costs[i]))
 
     every = range(len(candidates))
     if resources == "cheapest":

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from sklearn_cirrus import ServerlessSGDClassifier
-from sklearn_cirrus.planning import Probe, plan_rows, predict
+from sklearn_cirrus.planning import Probe, choose, plan_rows, predict
 from sklearn_cirrus.platforms import AWS_LAMBDA, Platform
 from sklearn_cirrus.runtime.driver import TrainingSettings
 
@@ -179,6 +179,35 @@ def test_under_a_cpu_quota_a_workers_waits_hide_in_its_pauses():
     assert worker_seconds(0.5) == pytest.approx(1.2 * whole)
     assert worker_seconds(1.0, cpus_used=1.2) == pytest.approx(1.2 * whole)
     assert worker_seconds(2.0, cpus_used=1.2) == pytest.approx(whole)
+
+
+def test_cheapest_takes_the_fastest_of_the_sizes_the_price_table_prices_alike():
+    # below one vCPU a worker's seconds shrink as its memory grows: the same dollars,
+    # which rounding alone sets apart (here 1024 MB by an ulp)
+    platform = replace(AWS_LAMBDA, cold_start_seconds=0.0)
+    rows = [
+        {
+            "n_workers": 1,
+            "worker_memory_mb": memory,
+            "fits_in_memory": True,
+            **predict(
+                replace(PROBE, cpu_fraction=1.05),
+                n_samples=1_000_000,
+                epochs=5,
+                n_workers=1,
+                memory_mb=memory,
+                platform=platform,
+                cores=2,
+            ),
+        }
+        for memory in (1024, 1400, 1769, 3008)
+    ]
+    costs = [row["predicted_cost_usd"] for row in rows]
+    assert costs[:3] == pytest.approx([costs[0]] * 3, rel=1e-12) and costs[3] > 1.5 * costs[0]
+    assert choose(rows, "cheapest")["worker_memory_mb"] == 1769
+    # a cost apart by more than rounding is not a tie
+    rows[0]["predicted_cost_usd"] *= 1 - 1e-6
+    assert choose(rows, "cheapest")["worker_memory_mb"] == 1024
 
 
 def test_a_price_table_is_data_the_user_replaces():
