@@ -464,15 +464,16 @@ def choose(rows: list[dict], resources, spent_seconds=0.0, spent_usd=0.0) -> dic
     seconds = [row["predicted_seconds"] + spent_seconds for row in candidates]
     costs = [row["predicted_cost_usd"] + spent_usd for row in candidates]
 
+    def least(indices, first, then, tie):  # least ``first``; within ``tie`` of it, ``then``
+        best = min(first[i] for i in indices)
+        tied = [i for i in indices if first[i] <= best * (1 + tie)]
+        return min(tied, key=lambda i: (then[i], first[i]))
+
     def fastest(indices):
-        best = min(seconds[i] for i in indices)
-        tied = [i for i in indices if seconds[i] <= best * (1 + FASTEST_TIE)]
-        return min(tied, key=lambda i: (costs[i], seconds[i]))
+        return least(indices, seconds, costs, FASTEST_TIE)
 
     def cheapest(indices):
-        best = min(costs[i] for i in indices)
-        tied = [i for i in indices if costs[i] <= best * (1 + PRICE_TIE)]
-        return min(tied, key=lambda i: (seconds[i], costs[i]))
+        return least(indices, costs, seconds, PRICE_TIE)
 
     every = range(len(candidates))
     if resources == "cheapest":
