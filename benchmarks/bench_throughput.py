@@ -68,11 +68,9 @@ def sklearn_target(alpha, X_train, y_train, X_test, y_test):
     return reference, seconds, log_loss(y_test, reference.predict_proba(X_test))
 
 
-def watched_fit(alpha, max_epochs, X_train, y_train, X_test, y_test, **settings):
-    """Ours on 2 process workers, ``tol=None``: the fitted model and its watch (the test
-    log-loss after every epoch)."""
-    watch = TestLossPerEpoch(X_test, y_test)
-    model = ServerlessSGDClassifier(
+def two_process_workers(alpha, max_epochs, **settings) -> ServerlessSGDClassifier:
+    """Ours on 2 process workers at ``alpha`` for ``max_epochs`` epochs, ``tol=None``."""
+    return ServerlessSGDClassifier(
         alpha=alpha,
         executor="processes",
         n_workers=2,
@@ -81,6 +79,13 @@ def watched_fit(alpha, max_epochs, X_train, y_train, X_test, y_test, **settings)
         random_state=0,
         **settings,
     )
+
+
+def watched_fit(alpha, max_epochs, X_train, y_train, X_test, y_test, **settings):
+    """Ours on 2 process workers, ``tol=None``: the fitted model and its watch (the test
+    log-loss after every epoch)."""
+    watch = TestLossPerEpoch(X_test, y_test)
+    model = two_process_workers(alpha, max_epochs, **settings)
     model.set_callbacks(watch).fit(X_train, y_train)
     return model, watch
 

@@ -23,10 +23,8 @@ import math
 import statistics
 
 from _table import print_table
-from bench_throughput import problem_from_argv, sklearn_target, timed_fit
+from bench_throughput import problem_from_argv, sklearn_target, timed_fit, two_process_workers
 from sklearn.metrics import log_loss
-
-from sklearn_cirrus import ServerlessSGDClassifier
 
 ROUNDS = 5
 MAX_EPOCHS = 4
@@ -34,14 +32,7 @@ MAX_EPOCHS = 4
 
 def our_fit(alpha, epochs, X_train, y_train, X_test, y_test) -> tuple[float, float]:
     """Seconds and test log-loss of a whole fit of ``epochs`` epochs at the defaults."""
-    model = ServerlessSGDClassifier(
-        alpha=alpha,
-        executor="processes",
-        n_workers=2,
-        max_iter=epochs,
-        tol=None,
-        random_state=0,
-    )
+    model = two_process_workers(alpha, epochs)
     seconds = timed_fit(model, X_train, y_train)
     return seconds, log_loss(y_test, model.predict_proba(X_test))
 
