@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import collections
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -142,6 +143,10 @@ def bound_rate(n_train: int, X) -> float:
 
 def main() -> None:
     n_train = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+    if shutil.which("perf") is None:
+        sys.exit("perf not found: apt-get install linux-perf")
+    if not (KERNEL / "_sgd.c").exists():
+        sys.exit("no kernels/_sgd.c: build in place (module doc)")
     print(f"machine: {machine()}")
     from _problems import hashed_split
 
