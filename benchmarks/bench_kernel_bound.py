@@ -39,6 +39,8 @@ pyximport.install(language_level=3)  # (_bound.pyxbld: the package's compiler fl
 import _bound  # noqa: E402 (compiled by the line above)
 
 EPOCHS = 2
+# a row of the store's linear AdaGrad table: weight, accumulator, penalty clock
+STORE_ROW = [("weight", "f8"), ("accumulator", "f8"), ("clock", "f8")]
 
 
 def best_rate(loop, n_samples: int, repeats: int = 3) -> float:
@@ -89,7 +91,7 @@ def main() -> None:
     store_rows = np.full(3 * n_features, 1e-3)
     single = np.full(n_features, 1e-3)
     row_layouts = {
-        "the store's 24-byte rows": [("weight", "f8"), ("accumulator", "f8"), ("clock", "f8")],
+        "the store's 24-byte rows": STORE_ROW,
         "rows padded to 32 bytes, 64-byte aligned": [
             ("weight", "f8"),
             ("accumulator", "f8"),

@@ -132,10 +132,9 @@ def perf_report(data: Path, *sort: str) -> list[tuple[float, list[str]]]:
 
 def bound_rate(n_train: int, X) -> float:
     """AdaGrad's bare loop over the store's 24-byte rows (bench_kernel_bound.py), best of 3."""
-    from bench_kernel_bound import _bound, aligned, best_rate  # (compiles _bound.pyx)
+    from bench_kernel_bound import STORE_ROW, _bound, aligned, best_rate  # (compiles _bound)
 
-    layout = [("weight", "f8"), ("accumulator", "f8"), ("clock", "f8")]
-    table = aligned(np.full(X.shape[1], 1e-3, dtype=layout))
+    table = aligned(np.full(X.shape[1], 1e-3, dtype=STORE_ROW))
     data, indices = X.data.astype(np.float64), X.indices.astype(np.int32)
     indptr = X.indptr.astype(np.int64)
     return best_rate(lambda: _bound.adagrad_per_sample(table, data, indices, indptr), n_train)

@@ -42,7 +42,7 @@ from _table import machine, print_table
 
 from sklearn_cirrus import ServerlessMatrixFactorization, ServerlessSGDClassifier, load_movielens
 from sklearn_cirrus.executors import PlatformShapedExecutor
-from sklearn_cirrus.planning import PRICE_TIE
+from sklearn_cirrus.planning import PRICE_TIE, choose
 from sklearn_cirrus.platforms import AWS_LAMBDA
 
 CONFIGS = [("processes", 1), ("processes", 2), ("processes", 4), ("threads", 2)]
@@ -252,14 +252,12 @@ def shaped_table(X, y) -> None:
         cost_a, cost_b = (predicted[c]["predicted_cost_usd"] for c in (a, b))
         return abs(cost_a - cost_b) <= PRICE_TIE * min(cost_a, cost_b)
 
-    # (the plan's order: by cost, and among costs priced alike by seconds, as "cheapest")
-    by_prediction = sorted(
-        configs,
-        key=lambda c: (
-            min(predicted[d]["predicted_cost_usd"] for d in configs if priced_alike(c, d)),
-            predicted[c]["predicted_seconds"],
-        ),
-    )
+    # the plan's order: the one "cheapest" picks them in (planning.choose, again and again)
+    left, by_prediction = {c: dict(predicted[c]) for c in configs}, []
+    while left:
+        picked = choose(list(left.values()), "cheapest")
+        by_prediction.append(next(c for c, row in left.items() if row is picked))
+        del left[by_prediction[-1]]
     by_measure = sorted(configs, key=lambda c: measured[c][1])
     rows = [
         [

@@ -10,9 +10,9 @@ in it. Ours reaches the target at the first of those fits whose test log-loss is
 below it. A watched fit (``bench_optimizers.py``) leaves its callback's seconds out while
 its workers train on, so its times run early; these do not.
 
-Prints each round and the median, over the rounds (one that never reaches it counting as
-the slowest), of our time to the target over
-``SGDClassifier``'s time in the same round.
+Prints each round and the median, over the rounds, of our time to the target over
+``SGDClassifier``'s time in the same round (a round that never reaches it counts as the
+slowest).
 
 Run from the repository root: ``python benchmarks/bench_time_to_loss.py [n_rows [alpha ...]]``.
 """
